@@ -1,0 +1,22 @@
+"""adsim: a simulator for real-time personalised ad-creative generation and selection.
+
+Importing ``adsim`` registers the Gymnasium environments:
+
+* ``adsim/CreativeSelection-v0`` (single env and native vector env)
+"""
+
+from gymnasium.envs.registration import register, registry
+
+from adsim.config import EnvConfig, WorldConfig, make_config, PRESETS
+from adsim.core import SelectionCore
+
+__version__ = "0.1.0"
+
+if "adsim/CreativeSelection-v0" not in registry:
+    register(
+        id="adsim/CreativeSelection-v0",
+        entry_point="adsim.envs.creative_selection:CreativeSelectionEnv",
+        vector_entry_point="adsim.envs.creative_selection:CreativeSelectionVectorEnv",
+    )
+
+__all__ = ["EnvConfig", "WorldConfig", "make_config", "PRESETS", "SelectionCore", "__version__"]

@@ -1,0 +1,180 @@
+"""Scenario configuration: frozen dataclasses validated at construction, and named presets.
+
+Every invalid value raises ``TypeError`` (wrong type) or ``ValueError`` (wrong value) naming the
+field, the rule and the value, when the config is built — never deep inside a step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+MODES = ("pool", "personalized")
+REWARDS = ("click", "conversion", "revenue")
+TAGGERS = ("kmeans", "lda")
+CTR_TARGET_RANGE = (0.001, 0.30)
+
+
+def _suggest(value: str, allowed) -> str:
+    close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
+    hint = f" did you mean {close[0]!r}?" if close else ""
+    return f"{hint} Allowed: {', '.join(map(repr, allowed))}"
+
+
+def check_choice(name: str, value: Any, allowed) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__} {value!r}")
+    if value not in allowed:
+        raise ValueError(f"unknown {name} {value!r};{_suggest(value, allowed)}")
+
+
+def check_int(name: str, value: Any, low: int | None = None, high: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        lo = "-inf" if low is None else low
+        hi = "inf" if high is None else high
+        raise ValueError(f"{name} == {value}, must be in [{lo}, {hi}]")
+
+
+def check_float(
+    name: str, value: Any, low: float | None = None, high: float | None = None, *, open_low=False
+) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} == {value}, must be a finite number")
+    bad_low = low is not None and (value <= low if open_low else value < low)
+    if bad_low or (high is not None and value > high):
+        lo = "-inf" if low is None else low
+        hi = "inf" if high is None else high
+        raise ValueError(f"{name} == {value}, must be in {'(' if open_low else '['}{lo}, {hi}]")
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """The hidden world: sampled once from ``seed``; policies never see it."""
+
+    seed: int = 0
+    """Seed of the world (topics, catalog, campaigns, users, appeal vectors)."""
+    n_topics: int = 16
+    """Latent interest dimensions ``d``."""
+    n_products: int = 200
+    """Catalog size."""
+    n_campaigns: int = 20
+    """Campaigns (ad item + ad goal)."""
+    n_segments: int = 6
+    """User segments (mixture components of interests and demographics)."""
+    n_users: int = 4000
+    """Size of the user population requests are drawn from."""
+    n_interest_tags: int = 8
+    """Interest tags derived from behaviour history by clustering."""
+    tagger: str = "kmeans"
+    """How tags are derived from history: ``"kmeans"`` or ``"lda"`` (scikit-learn)."""
+    history_events: float = 40.0
+    """Mean browse events per user in the behaviour history."""
+    target_ctr: float = 0.03
+    """Mean click-through rate of a uniformly random policy (calibrates β0), in [0.001, 0.30]."""
+    creative_scale: float = 1.0
+    """Scale of creatives' hidden effects: larger means larger gaps between creatives."""
+    interest_strength: float = 6.0
+    """β: weight of the user-interest × creative affinity in the click logit."""
+    context_strength: float = 0.5
+    """How strongly real-time context re-weights interests."""
+    drift_amplitude: float = 0.0
+    """Amplitude of the scheduled drift of topic popularity (0 = stationary)."""
+    drift_period: int = 20000
+    """Period, in impressions, of the topic-popularity drift."""
+
+    def __post_init__(self):
+        check_int("seed", self.seed, 0)
+        check_int("n_topics", self.n_topics, 2, 256)
+        check_int("n_products", self.n_products, 8)
+        check_int("n_campaigns", self.n_campaigns, 1)
+        check_int("n_segments", self.n_segments, 1, 64)
+        check_int("n_users", self.n_users, 16)
+        check_int("n_interest_tags", self.n_interest_tags, 2, 64)
+        if self.n_interest_tags > self.n_users:
+            raise ValueError(f"n_interest_tags == {self.n_interest_tags}, must be <= n_users")
+        check_choice("tagger", self.tagger, TAGGERS)
+        check_float("history_events", self.history_events, 1.0, 10000.0)
+        check_float("target_ctr", self.target_ctr, *CTR_TARGET_RANGE)
+        check_float("creative_scale", self.creative_scale, 0.0, 20.0)
+        check_float("interest_strength", self.interest_strength, 0.0, 100.0)
+        check_float("context_strength", self.context_strength, 0.0, 5.0)
+        check_float("drift_amplitude", self.drift_amplitude, 0.0, 5.0)
+        check_int("drift_period", self.drift_period, 2)
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """One CreativeSelection scenario: a world plus how requests and candidates arrive."""
+
+    world: WorldConfig = field(default_factory=WorldConfig)
+    """The hidden world."""
+    mode: str = "pool"
+    """``"pool"``: K persistent creatives per campaign; ``"personalized"``: K fresh per request."""
+    n_candidates: int = 8
+    """K, candidates per request (the action space is ``Discrete(K)``)."""
+    horizon: int = 1000
+    """Impressions per episode before truncation."""
+    reward: str = "click"
+    """Reward per impression: ``"click"``, ``"conversion"`` or ``"revenue"``."""
+    campaign: int | None = None
+    """Fix every episode to this campaign id; ``None`` draws one per episode from the stream."""
+    language: str = "en"
+    """Language headlines are rendered in (``"en"`` or ``"zh"``); the hidden model is the same."""
+    fatigue_strength: float = 0.0
+    """Logit penalty per unit of a user's remembered exposure to a creative's visual attributes."""
+    fatigue_halflife: float = 2000.0
+    """Half-life, in impressions of the env, of remembered exposure."""
+    estimate_prior_strength: float = 20.0
+    """Pseudo-impressions behind the running CTR estimate's prior (see ``adsim.estimate``)."""
+
+    def __post_init__(self):
+        if not isinstance(self.world, WorldConfig):
+            raise TypeError(f"world must be a WorldConfig, got {type(self.world).__name__}")
+        check_choice("mode", self.mode, MODES)
+        check_int("n_candidates", self.n_candidates, 2, 256)
+        check_int("horizon", self.horizon, 1, 2**31)
+        check_choice("reward", self.reward, REWARDS)
+        if self.campaign is not None:
+            check_int("campaign", self.campaign, 0, self.world.n_campaigns - 1)
+        from adsim.creative.lexicon import LANGUAGES
+
+        check_choice("language", self.language, LANGUAGES)
+        check_float("fatigue_strength", self.fatigue_strength, 0.0, 10.0)
+        check_float("fatigue_halflife", self.fatigue_halflife, 0.0, 1e9, open_low=True)
+        check_float("estimate_prior_strength", self.estimate_prior_strength, 0.0, 1e9, open_low=True)
+
+    def replace(self, **changes) -> EnvConfig:
+        """A copy with some fields changed; keys of ``WorldConfig`` go to ``world``."""
+        world_keys = {f.name for f in dataclasses.fields(WorldConfig)}
+        env_keys = {f.name for f in dataclasses.fields(EnvConfig)}
+        world_changes = {k: changes.pop(k) for k in list(changes) if k in world_keys}
+        unknown = [k for k in changes if k not in env_keys]
+        if unknown:
+            allowed = sorted((env_keys | world_keys) - {"world"})
+            raise ValueError(f"unknown config key {unknown[0]!r};{_suggest(unknown[0], allowed)}")
+        world = dataclasses.replace(self.world, **world_changes) if world_changes else self.world
+        return dataclasses.replace(self, world=world, **changes)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "easy": {"creative_scale": 3.0},
+    "hard": {"creative_scale": 0.3},
+    "personalized": {"mode": "personalized"},
+    "drifting": {"drift_amplitude": 1.0},
+}
+"""Named scenarios. ``default`` has modest gaps between a pool's creatives (close arms, as in real
+creative sets); ``easy`` has large gaps and ``hard`` near-ties."""
+
+
+def make_config(preset: str = "default", **overrides) -> EnvConfig:
+    """Build an :class:`EnvConfig` from a preset name plus field overrides (env or world keys)."""
+    check_choice("preset", preset, tuple(PRESETS))
+    return EnvConfig().replace(**{**PRESETS[preset], **overrides})

@@ -1,0 +1,295 @@
+"""The batched simulation core behind CreativeSelection (single and vector envs alike).
+
+``SelectionCore`` simulates N request slots ("sub-environments") that share one hidden world. Each
+slot has its own stream key; every exogenous draw of a slot — user, context, ad slot, personalised
+candidates, click and conversion uniforms — is a pure function of (key, episode, step), see
+``adsim.rng``. So draws do not depend on actions, on N, or on other slots: common random numbers
+hold exactly, and the single env is literally the batch of one.
+
+Exogenous requests are computed ahead in blocks of ``BLOCK_IMPRESSIONS`` impressions (one NumPy
+computation for all slots and several steps); a step then only gathers, compares and updates.
+All slots advance in lock-step: CreativeSelection has no early termination, so every slot
+truncates at the same step.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import numpy as np
+
+from adsim import rng as crng
+from adsim.config import EnvConfig, WorldConfig
+from adsim.creative.lexicon import CATEGORIES
+from adsim.creative.sampler import CREATIVE_SLOTS, DRAWS_PER_CREATIVE, MAX_PHRASES, N_ATTRS, TemplateSampler
+from adsim.estimate import CTREstimator, Request, RunningCTR
+from adsim.response import (
+    calibrate_intercept,
+    click_logits,
+    conversion_prob,
+    creative_static_logit,
+    interests_in_context,
+    sigmoid,
+)
+from adsim.world import CONTEXT_DIM, DEMOGRAPHICS, POSITION_FACTOR, World, build_world, context_features
+
+BLOCK_IMPRESSIONS = 1 << 15
+CALIBRATION_REQUESTS = 20000
+FATIGUE_MEMORY_LIMIT = 1 << 31  # bytes
+
+# stream indices of the per-request draws
+_USER, _HOUR, _WEEKEND, _LOC, _WEATHER, _DEVICE, _POS, _CLICK, _CONV = range(9)
+_N_FIXED = 9
+_CAND = 16
+_EPISODE = 4000  # episode-level draws (campaign), taken at step 0
+
+
+@functools.lru_cache(maxsize=16)
+def cached_world(config: WorldConfig) -> World:
+    """Build (once per process) the world of a config; worlds are immutable."""
+    return build_world(config)
+
+
+class Block(NamedTuple):
+    """Exogenous requests for steps ``t0 .. t0+T-1`` of all slots (read-only arrays)."""
+
+    t0: int
+    user: np.ndarray  # (N, T)
+    device: np.ndarray  # (N, T)
+    position: np.ndarray  # (N, T)
+    context: np.ndarray  # (N, T, CONTEXT_DIM) float32
+    u_click: np.ndarray  # (N, T)
+    u_conv: np.ndarray  # (N, T)
+    candidates: np.ndarray  # (N, T, K, CREATIVE_SLOTS)
+    logits: np.ndarray  # (N, T, K) without β0 and fatigue
+    p_conv: np.ndarray  # (N, T)
+
+    @property
+    def length(self) -> int:
+        return self.user.shape[1]
+
+
+class StepOutcome(NamedTuple):
+    reward: np.ndarray  # (N,) float64
+    clicked: np.ndarray  # (N,) bool
+    converted: np.ndarray  # (N,) bool
+    regret: np.ndarray  # (N,) pseudo-regret of the action (expected-reward units)
+    expected_reward: np.ndarray  # (N,) expected reward of the action taken
+
+
+class SelectionCore:
+    """N request slots on one world. See the module docstring."""
+
+    def __init__(self, config: EnvConfig, num_envs: int = 1, *, world: World | None = None,
+                 estimator: CTREstimator | None = None):
+        if not isinstance(config, EnvConfig):
+            raise TypeError(f"config must be an EnvConfig, got {type(config).__name__}")
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs == {num_envs!r}, must be an int >= 1")
+        self.config, self.num_envs = config, int(num_envs)
+        self.world = world if world is not None else cached_world(config.world)
+        w, K = self.world, config.n_candidates
+        cat_start = sum(DEMOGRAPHICS.values()) + config.world.n_interest_tags
+        self.sampler = TemplateSampler(w.lexicon, w.audience_by_category,
+                                       category_slice=slice(cat_start, cat_start + len(CATEGORIES)))
+        self.pools = self._build_pools()
+        self.campaign_category = w.campaign_category
+        self.pool_static = creative_static_logit(w, self.pools, w.campaign_goal, self.campaign_category)
+        self.beta0 = self._calibrate()
+        self.estimator = estimator if estimator is not None else RunningCTR(
+            config.mode, config.world.n_campaigns, K, w.n_parts, config.estimate_prior_strength)
+        self._fatigue = config.fatigue_strength > 0
+        if self._fatigue:
+            need = self.num_envs * config.world.n_users * w.lexicon.n_attr_values * 4
+            if need > FATIGUE_MEMORY_LIMIT:
+                raise ValueError(
+                    f"fatigue memory for num_envs == {self.num_envs} and n_users == {config.world.n_users} "
+                    f"needs {need / 2**30:.1f} GiB (> 2 GiB); use fewer envs or users, or fatigue_strength=0")
+        self._block_len = max(1, BLOCK_IMPRESSIONS // (self.num_envs * K))
+        self.keys: np.ndarray | None = None
+
+    # ----------------------------------------------------------------- construction
+    def _build_pools(self) -> np.ndarray:
+        """(n_campaigns, K, CREATIVE_SLOTS): each campaign's persistent creatives (distinct)."""
+        w, K = self.world, self.config.n_candidates
+        rng = np.random.default_rng(np.random.SeedSequence([w.config.seed, 1, K]))
+        pools = []
+        for c in range(w.config.n_campaigns):
+            u = rng.random((8 * K, DRAWS_PER_CREATIVE))
+            cand = self.sampler.candidates(u, w.campaign_goal[c], w.campaign_category[c])
+            _, first = np.unique(cand, axis=0, return_index=True)
+            first = np.sort(first)
+            if first.size < K:  # lexicon too small for K distinct creatives: allow repeats
+                first = np.concatenate([first, np.setdiff1d(np.arange(8 * K), first)])
+            pools.append(cand[first[:K]])
+        return np.stack(pools)
+
+    def _calibrate(self) -> float:
+        """β0 such that a uniformly random policy's mean CTR is the target (on a reference sample)."""
+        w = self.world
+        rng = np.random.default_rng(np.random.SeedSequence([w.config.seed, 2, self.config.n_candidates,
+                                                            int(self.config.mode == "pool")]))
+        n = CALIBRATION_REQUESTS
+        u = rng.random((n, 1, self._n_draws))
+        campaign = rng.integers(0, w.config.n_campaigns, size=n)
+        time = rng.integers(0, max(w.config.drift_period, 1), size=(n, 1))
+        blk = self._requests(u, campaign, time, t0=0)
+        return calibrate_intercept(blk.logits[:, 0], blk.position[:, 0], w.config.target_ctr)
+
+    @property
+    def _n_draws(self) -> int:
+        return _CAND + self.config.n_candidates * DRAWS_PER_CREATIVE
+
+    # ----------------------------------------------------------------- exogenous requests
+    def _requests(self, u: np.ndarray, campaign: np.ndarray, time: np.ndarray, t0: int) -> Block:
+        """Requests from uniforms ``u`` (N, T, n_draws) for slots running ``campaign`` (N,)."""
+        w, cm, K = self.world, self.world.context, self.config.n_candidates
+        n_users = w.config.n_users
+        user = np.minimum((u[..., _USER] * n_users).astype(np.int64), n_users - 1)
+        hour = crng.categorical(u[..., _HOUR], cm.hour_cdf)
+        weekend = (u[..., _WEEKEND] < 2 / 7).astype(np.int64)
+        loc = crng.categorical(u[..., _LOC], cm.location_cdf)
+        weather = crng.categorical(u[..., _WEATHER], cm.weather_cdf)
+        device = crng.categorical(u[..., _DEVICE], cm.device_cdf)
+        position = crng.categorical(u[..., _POS], cm.position_cdf)
+        camp = np.broadcast_to(campaign[:, None], user.shape)
+        goal, category = w.campaign_goal[camp], self.campaign_category[camp]
+        if self.config.mode == "pool":
+            cands = np.broadcast_to(self.pools[campaign][:, None], user.shape + self.pools.shape[1:])
+            static = np.broadcast_to(self.pool_static[campaign][:, None], user.shape + (K,))
+        else:
+            draws = u[..., _CAND:].reshape(user.shape + (K, DRAWS_PER_CREATIVE))
+            cands = self.sampler.candidates(draws, goal, category, w.user_features[user])
+            static = creative_static_logit(w, cands, goal, category)
+        theta = interests_in_context(w, user, hour, weekend, loc, weather, time)
+        product = w.campaign_product[camp]
+        logits = click_logits(w, theta, user, device, product, cands, static)
+        blk = Block(t0, user, device, position, context_features(hour, weekend, loc, weather, device, position),
+                    u[..., _CLICK], u[..., _CONV], cands, logits, conversion_prob(w, theta, user, product))
+        for a in blk[1:]:
+            a.flags.writeable = False
+        return blk
+
+    def _fill_block(self, t0: int) -> None:
+        T = min(self._block_len, self.config.horizon + 1 - t0)
+        steps = t0 + np.arange(T)
+        ep = np.full(self.num_envs, self.episode)
+        u = crng.uniforms(self.keys, ep, np.broadcast_to(steps, (self.num_envs, T)), self._n_draws)
+        time = self.episode * self.config.horizon + steps
+        self.block = self._requests(u, self.campaign, np.broadcast_to(time, (self.num_envs, T)), t0)
+
+    # ----------------------------------------------------------------- episode control
+    def seed(self, seeds) -> None:
+        """Give slot i the stream of ``seeds[i]``; forget the CTR estimate and episode count."""
+        seeds = list(seeds)
+        if len(seeds) != self.num_envs:
+            raise ValueError(f"got {len(seeds)} seeds for num_envs == {self.num_envs}")
+        self.keys = np.array([crng.key_from_seed(int(s)) for s in seeds], dtype=np.uint64)
+        self.episode = -1
+        self.estimator.reset()
+
+    def start_episode(self) -> None:
+        """Begin the next episode in every slot: draw campaigns, clear fatigue, serve request 0."""
+        if self.keys is None:
+            raise RuntimeError("call seed() (env.reset) before starting an episode")
+        self.episode += 1
+        if self.config.campaign is not None:
+            self.campaign = np.full(self.num_envs, self.config.campaign, dtype=np.int64)
+        else:
+            u = crng.uniforms(self.keys, np.full(self.num_envs, self.episode), np.zeros(self.num_envs),
+                              1, offset=_EPISODE)[:, 0]
+            self.campaign = np.minimum((u * self.world.config.n_campaigns).astype(np.int64),
+                                       self.world.config.n_campaigns - 1)
+        self.campaign_features = self.world.campaign_features[self.campaign]
+        self.campaign_features.flags.writeable = False
+        self.value = self.world.campaign_value[self.campaign]
+        if self._fatigue:
+            n_users, n_attr = self.world.config.n_users, self.world.lexicon.n_attr_values
+            self.memory = np.zeros((self.num_envs, n_users, n_attr), dtype=np.float32)
+            self.last_seen = np.zeros((self.num_envs, n_users), dtype=np.float64)
+        self.t = 0
+        self._fill_block(0)
+        self._serve()
+
+    def _serve(self) -> None:
+        """Make request ``t`` current: its candidates, true probabilities and observation."""
+        j = self.t - self.block.t0
+        if j >= self.block.length:
+            self._fill_block(self.t)
+            j = 0
+        b, rows = self.block, np.arange(self.num_envs)
+        self.j = j
+        self.user = b.user[:, j]
+        self.candidates = b.candidates[:, j]
+        logits = b.logits[:, j]
+        if self._fatigue:
+            logits = logits - self._fatigue_term()
+        self.click_probs = sigmoid(logits + self.beta0) * POSITION_FACTOR[b.position[:, j]][:, None]
+        if self.config.reward == "click":
+            self.expected = self.click_probs
+        else:
+            self.expected = self.click_probs * b.p_conv[:, j, None]
+            if self.config.reward == "revenue":
+                self.expected = self.expected * self.value[:, None]
+        self.request = Request(self.campaign, self.world.user_features[self.user], b.context[:, j],
+                               self.campaign_features, self.candidates)
+        self.ctr_estimate = self.estimator.estimate(self.request)
+        del rows
+
+    def _attr_index(self, cands: np.ndarray) -> np.ndarray:
+        return cands[..., MAX_PHRASES : MAX_PHRASES + N_ATTRS] + self.world.lexicon.attr_offsets
+
+    def _fatigue_term(self) -> np.ndarray:
+        rows = np.arange(self.num_envs)
+        now = float(self.t)
+        halflife = self.config.fatigue_halflife
+        decay = 0.5 ** ((now - self.last_seen[rows, self.user]) / halflife)
+        mem = self.memory[rows, self.user] * decay[:, None].astype(np.float32)  # (N, A)
+        self.memory[rows, self.user] = mem
+        self.last_seen[rows, self.user] = now
+        exposure = np.take_along_axis(mem, self._attr_index(self.candidates).reshape(self.num_envs, -1), 1)
+        exposure = exposure.reshape(self.num_envs, -1, N_ATTRS).sum(-1)
+        return self.config.fatigue_strength * self.world.user_fatigue_sens[self.user][:, None] * exposure
+
+    def observation(self) -> dict[str, np.ndarray]:
+        """The current request of every slot, batched; new arrays on every call."""
+        return {
+            "user": self.request.user_features,  # a fresh gather
+            "context": self.request.context_features.copy(),
+            "campaign": self.campaign_features.copy(),
+            "candidates": self.candidates.reshape(self.num_envs, -1).copy(),
+            "ctr_estimate": self.ctr_estimate,  # fresh from the estimator
+        }
+
+    def step(self, actions: np.ndarray) -> StepOutcome:
+        """Show ``actions`` (N,) for the current requests; draw outcomes; serve the next requests."""
+        if self.t >= self.config.horizon:
+            raise RuntimeError("episode is over (truncated): reset before stepping again")
+        b, j, rows = self.block, self.j, np.arange(self.num_envs)
+        p = self.click_probs[rows, actions]
+        clicked = b.u_click[:, j] < p
+        converted = clicked & (b.u_conv[:, j] < b.p_conv[:, j])
+        if self.config.reward == "click":
+            reward = clicked.astype(np.float64)
+        elif self.config.reward == "conversion":
+            reward = converted.astype(np.float64)
+        else:
+            reward = converted * self.value
+        exp_taken = self.expected[rows, actions]
+        regret = self.expected.max(axis=1) - exp_taken
+        self.estimator.observe(self.request, actions, clicked)
+        if self._fatigue:
+            attrs = self._attr_index(self.candidates[rows, actions])  # (N, N_ATTRS)
+            self.memory[rows[:, None], self.user[:, None], attrs] += 1.0
+        self.t += 1
+        self._serve()
+        return StepOutcome(reward, clicked, converted, regret, exp_taken)
+
+    @property
+    def truncated(self) -> bool:
+        return self.t >= self.config.horizon
+
+
+OBS_KEYS = ("user", "context", "campaign", "candidates", "ctr_estimate")
+__all__ = ["SelectionCore", "Block", "StepOutcome", "cached_world", "OBS_KEYS", "CONTEXT_DIM", "CREATIVE_SLOTS"]

@@ -1,0 +1,42 @@
+"""Observation and action spaces shared by the CreativeSelection envs."""
+
+from __future__ import annotations
+
+import numpy as np
+from gymnasium import spaces
+
+from adsim.core import SelectionCore
+from adsim.creative.parser import MAX_UNPARSED
+from adsim.world import CONTEXT_DIM
+
+
+def observation_space(core: SelectionCore) -> spaces.Dict:
+    """Dict space of one request (see the env docstring for the table)."""
+    w, K = core.world, core.config.n_candidates
+    per_creative = np.concatenate([w.lexicon.candidate_nvec, [MAX_UNPARSED + 1]])
+    nvec = np.tile(per_creative, K)
+    return spaces.Dict(
+        {
+            "user": spaces.Box(0.0, 1.0, (w.user_dim,), np.float32),
+            "context": spaces.Box(0.0, 1.0, (CONTEXT_DIM,), np.float32),
+            "campaign": spaces.Box(0.0, 1.0, (w.campaign_dim,), np.float32),
+            "candidates": spaces.MultiDiscrete(nvec),
+            "ctr_estimate": spaces.Box(0.0, 1.0, (K,), np.float32),
+        }
+    )
+
+
+def check_actions(actions, n_candidates: int, num_envs: int | None) -> np.ndarray:
+    """Validate actions: integers in [0, K). Raises instead of clipping."""
+    a = np.asarray(actions)
+    if not np.issubdtype(a.dtype, np.integer):
+        if a.dtype == bool or not np.issubdtype(a.dtype, np.number) or not np.all(a == np.round(a)):
+            raise TypeError(f"action must be integer, got {a.dtype} {actions!r}")
+        a = a.astype(np.int64)
+    expected = () if num_envs is None else (num_envs,)
+    if a.shape != expected:
+        raise ValueError(f"action shape {a.shape}, expected {expected}")
+    if a.size and (a.min() < 0 or a.max() >= n_candidates):
+        bad = a[(a < 0) | (a >= n_candidates)].flat[0]
+        raise ValueError(f"action == {bad}, must be in [0, {n_candidates - 1}] (K = {n_candidates})")
+    return a.reshape(-1).astype(np.int64)

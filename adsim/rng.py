@@ -1,0 +1,86 @@
+"""Counter-based random numbers for the simulator's exogenous draws.
+
+Every exogenous draw of the simulator (which user arrives, the context, the candidates of a
+personalised request, the uniforms behind a click) is a pure function of
+``(stream key, episode, step, stream index)``. This is what makes *common random numbers* exact:
+two policies run with the same seed see the same users, contexts, candidates and coin flips, no
+matter which actions they take, how many sub-environments sit side by side in a vector env, or
+when a sub-environment is reset.
+
+The generator is SplitMix64 (Steele, Lea & Flood, 2014) evaluated at an explicit position: the
+``c``-th output of the SplitMix64 sequence started at ``key`` is ``mix64(key + (c + 1) * GOLDEN)``.
+It is vectorised over arbitrary arrays of keys and counters, so one NumPy call serves a whole batch
+of requests. Keys come from :class:`numpy.random.SeedSequence`, never from the global RNG.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
+_TO_UNIT = 1.0 / float(1 << 53)
+
+#: Steps an episode may last before step counters would overlap the next episode's.
+MAX_EPISODE_STEPS = 1 << 32
+
+
+def key_from_seed(seed: int | np.random.SeedSequence, index: int = 0) -> np.uint64:
+    """A 64-bit stream key from an integer seed (and a sub-stream index), via SeedSequence."""
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    state = np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, index)).generate_state(
+        2, dtype=np.uint32
+    )
+    return np.uint64((int(state[0]) << 32) | int(state[1]))
+
+
+def _mix64(z: np.ndarray) -> np.ndarray:
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+def uniforms(
+    keys: np.ndarray, episode: np.ndarray, step: np.ndarray, n_streams: int, offset: int = 0
+) -> np.ndarray:
+    """Uniform numbers in [0, 1) for a batch of (key, episode, step) positions.
+
+    Args:
+        keys: (N,) uint64 stream keys, one per sub-environment.
+        episode: (N,) integer episode index of each sub-environment.
+        step: (N,) or (N, T) integer step index inside the episode.
+        n_streams: how many independent numbers to draw at each position.
+        offset: first stream index (to keep separate families of draws apart).
+
+    Returns:
+        (N, n_streams) or (N, T, n_streams) float64 uniforms in [0, 1).
+    """
+    keys = np.asarray(keys, dtype=np.uint64)
+    step = np.asarray(step, dtype=np.uint64)
+    episode = np.asarray(episode, dtype=np.uint64)
+    extra = (step.ndim - 1) * (1,)
+    pos = episode.reshape((-1,) + extra) * np.uint64(MAX_EPISODE_STEPS) + step  # (N,) or (N, T)
+    k = keys.reshape((-1,) + extra + (1,))
+    base = pos[..., None] * np.uint64(1 << 12) + np.arange(
+        offset, offset + n_streams, dtype=np.uint64
+    )
+    with np.errstate(over="ignore"):
+        z = _mix64(k + (base + np.uint64(1)) * _GOLDEN)
+    return (z >> _S11).astype(np.float64) * _TO_UNIT
+
+
+def categorical(u: np.ndarray, cdf: np.ndarray) -> np.ndarray:
+    """Inverse-CDF draw: index ``i`` with ``cdf[i-1] <= u < cdf[i]``.
+
+    Args:
+        u: (...,) uniforms.
+        cdf: (n,) cumulative probabilities (last entry 1), or (..., n) row-wise CDFs whose
+            leading shape matches ``u``.
+    """
+    if cdf.ndim == 1:
+        idx = np.searchsorted(cdf, u, side="right")
+        return np.minimum(idx, cdf.shape[0] - 1)
+    idx = (u[..., None] >= cdf).sum(axis=-1)
+    return np.minimum(idx, cdf.shape[-1] - 1)

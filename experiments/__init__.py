@@ -1,0 +1,1 @@
+"""Experiments: benchmark runner, configs, metrics, plots, performance suite and the ``adsim`` CLI."""

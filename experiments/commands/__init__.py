@@ -1,0 +1,1 @@
+"""``adsim`` subcommands, one module each (see ``experiments.cli``)."""
