@@ -1,0 +1,31 @@
+"""Policies by name, so configs can name them: ``make_policy("ucb1", c=2.0)``."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from typing import Any
+
+from agents.base import OraclePolicy, Policy, RandomPolicy
+
+POLICIES: dict[str, type[Policy]] = {
+    "random": RandomPolicy,
+    "oracle": OraclePolicy,
+}
+
+
+def make_policy(name: str, **hyperparameters: Any) -> Policy:
+    """Instantiate a registered policy; unknown names or hyperparameters raise ``ValueError``."""
+    if not isinstance(name, str):
+        raise TypeError(f"policy name must be a str, got {type(name).__name__} {name!r}")
+    if name not in POLICIES:
+        close = difflib.get_close_matches(name, POLICIES, n=1)
+        hint = f" did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown policy {name!r};{hint} Allowed: {', '.join(sorted(POLICIES))}")
+    cls = POLICIES[name]
+    params = inspect.signature(cls).parameters
+    unknown = [k for k in hyperparameters if k not in params]
+    if unknown:
+        allowed = [p for p in params if p not in ("self", "args", "kwargs")]
+        raise ValueError(f"unknown hyperparameter {unknown[0]!r} for policy {name!r}; allowed: {allowed or 'none'}")
+    return cls(**hyperparameters)
