@@ -24,15 +24,33 @@ from adsim.config import EnvConfig, WorldConfig
 from adsim.creative.lexicon import CATEGORIES
 from adsim.creative.sampler import CREATIVE_SLOTS, DRAWS_PER_CREATIVE, MAX_PHRASES, N_ATTRS, TemplateSampler
 from adsim.estimate import CTREstimator, Request, RunningCTR
+from adsim.creative.sampler import creative_parts
 from adsim.response import (
     calibrate_intercept,
     click_logits,
+    context_log_multiplier,
     conversion_prob,
+    creative_affinity,
+    creative_phi,
     creative_static_logit,
+    has_discount,
     interests_in_context,
     sigmoid,
 )
-from adsim.world import CONTEXT_DIM, DEMOGRAPHICS, POSITION_FACTOR, World, build_world, context_features
+from adsim.world import (
+    CONTEXT_DIM,
+    DEMOGRAPHICS,
+    DEVICES,
+    LOCATIONS,
+    POSITION_FACTOR,
+    WEATHERS,
+    World,
+    build_world,
+    context_features,
+)
+
+# Sizes of the context fields, in the order they are combined into one table index.
+_CTX_SIZES = (24, 2, len(LOCATIONS), len(WEATHERS), len(DEVICES), len(POSITION_FACTOR))
 
 BLOCK_IMPRESSIONS = 1 << 15
 CALIBRATION_REQUESTS = 20000
@@ -96,6 +114,9 @@ class SelectionCore:
         self.pools = self._build_pools()
         self.campaign_category = w.campaign_category
         self.pool_static = creative_static_logit(w, self.pools, w.campaign_goal, self.campaign_category)
+        self.pool_phi = creative_phi(w, self.pools).reshape(-1, w.d)  # (n_campaigns * K, d)
+        self.pool_discount = has_discount(w, self.pools)  # (n_campaigns, K)
+        self._tables()
         self.beta0 = self._calibrate()
         self.estimator = estimator if estimator is not None else RunningCTR(
             config.mode, config.world.n_campaigns, K, w.n_parts, config.estimate_prior_strength)
@@ -137,8 +158,19 @@ class SelectionCore:
         blk = self._requests(u, campaign, time, t0=0)
         return calibrate_intercept(blk.logits[:, 0], blk.position[:, 0], w.config.target_ctr)
 
+    def _tables(self) -> None:
+        """Lookup tables over all context combinations: observable features and topic multipliers."""
+        grids = np.meshgrid(*[np.arange(n) for n in _CTX_SIZES], indexing="ij")
+        hour, weekend, loc, weather, device, pos = (g.reshape(-1) for g in grids)
+        self._ctx_features = context_features(hour, weekend, loc, weather, device, pos)
+        mg = np.meshgrid(np.arange(24), np.arange(2), np.arange(len(LOCATIONS)), np.arange(len(WEATHERS)),
+                         indexing="ij")
+        self._ctx_multiplier = np.exp(context_log_multiplier(self.world, *(g.reshape(-1) for g in mg)))
+
     @property
     def _n_draws(self) -> int:
+        if self.config.mode == "pool":
+            return _N_FIXED
         return _CAND + self.config.n_candidates * DRAWS_PER_CREATIVE
 
     # ----------------------------------------------------------------- exogenous requests
@@ -155,17 +187,28 @@ class SelectionCore:
         position = crng.categorical(u[..., _POS], cm.position_cdf)
         camp = np.broadcast_to(campaign[:, None], user.shape)
         goal, category = w.campaign_goal[camp], self.campaign_category[camp]
+        mult_idx = ((hour * 2 + weekend) * len(LOCATIONS) + loc) * len(WEATHERS) + weather
+        theta = interests_in_context(w, user, hour, weekend, loc, weather, time,
+                                     multiplier=self._ctx_multiplier[mult_idx])
         if self.config.mode == "pool":
-            cands = np.broadcast_to(self.pools[campaign][:, None], user.shape + self.pools.shape[1:])
-            static = np.broadcast_to(self.pool_static[campaign][:, None], user.shape + (K,))
+            shape = user.shape + (K,)
+            cands = np.broadcast_to(self.pools[campaign][:, None], shape + self.pools.shape[2:])
+            static = np.broadcast_to(self.pool_static[campaign][:, None], shape)
+            discount = np.broadcast_to(self.pool_discount[campaign][:, None], shape)
+            cols = (campaign[:, None] * K + np.arange(K))[:, None, :]  # (N, 1, K)
+            affinity = np.take_along_axis(theta @ self.pool_phi.T, np.broadcast_to(cols, shape), axis=-1)
         else:
             draws = u[..., _CAND:].reshape(user.shape + (K, DRAWS_PER_CREATIVE))
             cands = self.sampler.candidates(draws, goal, category, w.user_features[user])
             static = creative_static_logit(w, cands, goal, category)
-        theta = interests_in_context(w, user, hour, weekend, loc, weather, time)
+            parts = creative_parts(cands, w.lexicon)
+            affinity = creative_affinity(w, theta, parts)
+            discount = w.part_is_discount[parts].any(-1)
         product = w.campaign_product[camp]
-        logits = click_logits(w, theta, user, device, product, cands, static)
-        blk = Block(t0, user, device, position, context_features(hour, weekend, loc, weather, device, position),
+        logits = click_logits(w, theta, user, device, product, affinity, discount, static)
+        ctx_idx = ((((hour * 2 + weekend) * len(LOCATIONS) + loc) * len(WEATHERS) + weather) * len(DEVICES)
+                   + device) * len(POSITION_FACTOR) + position
+        blk = Block(t0, user, device, position, self._ctx_features[ctx_idx],
                     u[..., _CLICK], u[..., _CONV], cands, logits, conversion_prob(w, theta, user, product))
         for a in blk[1:]:
             a.flags.writeable = False
