@@ -35,6 +35,7 @@ from adsim.response import (
     creative_static_logit,
     has_discount,
     interests_in_context,
+    item_interest,
     sigmoid,
 )
 from adsim.world import (
@@ -114,7 +115,7 @@ class SelectionCore:
         self.pools = self._build_pools()
         self.campaign_category = w.campaign_category
         self.pool_static = creative_static_logit(w, self.pools, w.campaign_goal, self.campaign_category)
-        self.pool_phi = creative_phi(w, self.pools).reshape(-1, w.d)  # (n_campaigns * K, d)
+        self.pool_phi = creative_phi(w, self.pools)  # (n_campaigns, K, d)
         self.pool_discount = has_discount(w, self.pools)  # (n_campaigns, K)
         self._tables()
         self.beta0 = self._calibrate()
@@ -195,8 +196,7 @@ class SelectionCore:
             cands = np.broadcast_to(self.pools[campaign][:, None], shape + self.pools.shape[2:])
             static = np.broadcast_to(self.pool_static[campaign][:, None], shape)
             discount = np.broadcast_to(self.pool_discount[campaign][:, None], shape)
-            cols = (campaign[:, None] * K + np.arange(K))[:, None, :]  # (N, 1, K)
-            affinity = np.take_along_axis(theta @ self.pool_phi.T, np.broadcast_to(cols, shape), axis=-1)
+            affinity = np.einsum("ntd,nkd->ntk", theta, self.pool_phi[campaign])
         else:
             draws = u[..., _CAND:].reshape(user.shape + (K, DRAWS_PER_CREATIVE))
             cands = self.sampler.candidates(draws, goal, category, w.user_features[user])
@@ -205,11 +205,12 @@ class SelectionCore:
             affinity = creative_affinity(w, theta, parts)
             discount = w.part_is_discount[parts].any(-1)
         product = w.campaign_product[camp]
-        logits = click_logits(w, theta, user, device, product, affinity, discount, static)
+        item = item_interest(w, theta, product)
+        logits = click_logits(w, theta, user, device, item, affinity, discount, static)
         ctx_idx = ((((hour * 2 + weekend) * len(LOCATIONS) + loc) * len(WEATHERS) + weather) * len(DEVICES)
                    + device) * len(POSITION_FACTOR) + position
         blk = Block(t0, user, device, position, self._ctx_features[ctx_idx],
-                    u[..., _CLICK], u[..., _CONV], cands, logits, conversion_prob(w, theta, user, product))
+                    u[..., _CLICK], u[..., _CONV], cands, logits, conversion_prob(w, item, user, product))
         for a in blk[1:]:
             a.flags.writeable = False
         return blk

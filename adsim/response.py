@@ -80,27 +80,31 @@ def has_discount(world: World, ids: np.ndarray) -> np.ndarray:
     return world.part_is_discount[creative_parts(ids, world.lexicon)].any(-1)
 
 
-def click_logits(world: World, theta_ctx, user, device, product, affinity, discount, static) -> np.ndarray:
+def item_interest(world: World, theta_ctx, product) -> np.ndarray:
+    """θ_ctx · (topic vector of the advertised product), (...)."""
+    return (theta_ctx * world.product_topic[product]).sum(-1)
+
+
+def click_logits(world: World, theta_ctx, user, device, item, affinity, discount, static) -> np.ndarray:
     """Click logits without the intercept β0 and without fatigue, (..., K).
 
     Args:
         theta_ctx: (..., d) interests in context.
-        user, device, product: (...) ints.
+        user, device: (...) ints.
+        item: (...) :func:`item_interest` of the advertised product.
         affinity: (..., K) θ_ctx · φ(c) (:func:`creative_affinity`).
         discount: (..., K) bool, the creative carries a discount phrase.
         static: (..., K) from :func:`creative_static_logit`.
     """
     beta = world.config.interest_strength
-    item = (theta_ctx * world.product_topic[product]).sum(-1)  # (...)
     user_term = world.user_bias[user] + world.context.device_bias[device] + beta * ITEM_WEIGHT * item
     return (user_term[..., None] + beta * affinity + static
             + DISCOUNT_GAIN * world.user_price_sens[user][..., None] * discount)
 
 
-def conversion_prob(world: World, theta_ctx, user, product) -> np.ndarray:
-    """P(conversion | click), (...): interest in the item, price sensitivity, discount."""
-    d = world.d
-    item = (theta_ctx * world.product_topic[product]).sum(-1) * d
+def conversion_prob(world: World, item, user, product) -> np.ndarray:
+    """P(conversion | click), (...): interest in the item (:func:`item_interest`), price sensitivity, discount."""
+    item = item * world.d
     ps = world.user_price_sens[user]
     tier = world.product_tier[product] / 2.0
     disc = world.product_discount[product]
