@@ -9,6 +9,7 @@ as new campaigns appear. Two campaigns with identical public features would shar
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,19 @@ def check_feedback(actions: Any, rewards: Any, n: int, n_actions: int) -> tuple[
     return a.astype(np.int64, copy=False), r
 
 
+def check_one_feedback(actions: Any, rewards: Any, n_actions: int) -> tuple[int, float]:
+    """:func:`check_feedback` for a batch of one request, returning Python scalars (fast path)."""
+    if not (isinstance(actions, np.ndarray) and actions.shape == (1,) and actions.dtype.kind in "iu"):
+        a, r = check_feedback(actions, rewards, 1, n_actions)
+        return int(a[0]), float(r[0])
+    a = int(actions[0])
+    r = float(rewards[0]) if np.shape(rewards) == (1,) else np.nan
+    if not 0 <= a < n_actions or not math.isfinite(r):
+        a_arr, r_arr = check_feedback(actions, rewards, 1, n_actions)  # raises the precise error
+        return int(a_arr[0]), float(r_arr[0])
+    return a, r
+
+
 def check_unit_rewards(rewards: np.ndarray, policy: str) -> None:
     """Beta/KL/EXP3 policies need rewards in [0, 1] (click or conversion rewards)."""
     if rewards.size and (rewards.min() < 0.0 or rewards.max() > 1.0):
@@ -82,6 +96,11 @@ class CampaignIndex:
         if key not in self._rows:
             self._rows[key] = len(self._rows)
         return self._rows[key]
+
+    def row_id(self, row: np.ndarray) -> int:
+        """Table row of one campaign feature row (C,)."""
+        got = self._rows.get(row.tobytes())
+        return self._id(row) if got is None else got
 
     def lookup(self, campaign: np.ndarray) -> np.ndarray:
         """(N,) table rows of the campaigns of a batch."""

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from adsim.config import check_choice, check_float, check_int
-from agents.arms import CampaignIndex, check_feedback, check_obs, draw_actions
+from agents.arms import CampaignIndex, argmax_probabilities, check_feedback, check_obs, check_one_feedback, draw_actions
 from agents.base import Obs, Policy
 from agents.features import DIM, SEGMENTS, candidate_features, n_segments, request_features, user_segment
 from agents.ridge import Ridge
@@ -52,49 +52,97 @@ class LinUCB(Policy):
         super().reset(n_actions, seed)
         self.index = CampaignIndex()
         self.ridge: Ridge | None = None  # sized on the first request (d is known then)
+        self._x1: np.ndarray | None = None  # context buffer of the one-request path
+        self._blocks: list[tuple[str, slice]] = []
+
+    # ------------------------------------------------------------------ contexts and campaigns
+    def _setup(self, x: np.ndarray) -> None:
+        self.ridge = Ridge(0, x.shape[1], self.reg)
+        self._x1 = np.ones(x.shape[1])
+        start = 0
+        for k in self.features:
+            self._blocks.append((k, slice(start, start + self._width[k])))
+            start += self._width[k]
+
+    def _grow(self) -> None:
+        if len(self.index) * self.n_actions > self.ridge.groups:
+            self.ridge.grow(len(self.index) * self.n_actions)
 
     def _prepare(self, obs: Obs) -> tuple[np.ndarray, np.ndarray]:
         """Campaign rows (N,) and contexts (N, d); grows the regressions for new campaigns."""
         check_obs(obs)
+        widths = {k: np.shape(obs[k])[1] for k in self.features}
+        if self.ridge is None:
+            self._width = widths
+            self._setup(request_features(obs, self.features))
+        elif widths != self._width:
+            raise ValueError(f"obs feature widths {widths} differ from the first batch's {self._width}")
         x = request_features(obs, self.features)
         slots = self.index.lookup(obs["campaign"])
-        if self.ridge is None:
-            self.ridge = Ridge(0, x.shape[1], self.reg)
-        if len(self.index) * self.n_actions > self.ridge.groups:
-            self.ridge.grow(len(self.index) * self.n_actions)
+        self._grow()
         return slots, x
 
+    def _prepare_one(self, obs: Obs) -> tuple[int, np.ndarray]:
+        """The one-request path of :meth:`_prepare`: fills a preallocated context buffer."""
+        x = self._x1
+        for k, sl in self._blocks:
+            row = obs[k]
+            if row.shape != (1, sl.stop - sl.start):
+                raise ValueError(f"obs[{k!r}] has shape {row.shape}, expected (1, {sl.stop - sl.start})")
+            x[sl] = row[0]
+        slot = self.index.row_id(obs["campaign"][0])
+        self._grow()
+        return slot, x
+
+    def _one(self, obs: Obs) -> bool:
+        return self._x1 is not None and isinstance(obs, dict) and np.shape(obs.get("ctr_estimate"))[:1] == (1,)
+
+    # ------------------------------------------------------------------ decisions
     def scores(self, obs: Obs) -> np.ndarray:
-        """(N, K) upper confidence bounds."""
+        """(N, K) upper confidence bounds ``θ_kᵀx + alpha · sqrt(xᵀA_k⁻¹x)``."""
+        K = self.n_actions
+        if self._one(obs):
+            slot, x = self._prepare_one(obs)
+            return self._scores_one(slot, x)[None]
         slots, x = self._prepare(obs)
-        K, rd = self.n_actions, self.ridge
-        if x.shape[0] == 1:  # the one-request path: (K, d, d) @ (d,)
-            g = slice(int(slots[0]) * K, int(slots[0]) * K + K)
-            v = rd.A_inv[g] @ x[0]
-            return (rd.theta[g] @ x[0] + self.alpha * np.sqrt(v @ x[0]))[None]
+        rd, d = self.ridge, x.shape[1]
         out = np.empty((x.shape[0], K))
         for s in np.unique(slots):  # one iteration per campaign in the batch
             rows = np.flatnonzero(slots == s) if len(self.index) > 1 else slice(None)
             xs = x[rows]
             g = slice(int(s) * K, int(s) * K + K)
-            d = xs.shape[1]
             v = (xs @ rd.A_inv[g].transpose(1, 0, 2).reshape(d, K * d)).reshape(-1, K, d)  # one GEMM
-            width = np.sqrt((v * xs[:, None, :]).sum(axis=2))
+            width = np.sqrt(np.einsum("nkd,nd->nk", v, xs))
             out[rows] = xs @ rd.theta[g].T + self.alpha * width
         return out
 
+    def _scores_one(self, slot: int, x: np.ndarray) -> np.ndarray:
+        g = slice(slot * self.n_actions, (slot + 1) * self.n_actions)
+        v = self.ridge.A_inv[g] @ x  # (K, d)
+        return self.ridge.theta[g] @ x + self.alpha * np.sqrt(v @ x)
+
     def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
-        s = self.scores(obs)
-        top = s == s.max(axis=1, keepdims=True)
-        return top / top.sum(axis=1, keepdims=True)
+        return argmax_probabilities(self.scores(obs))
 
     def select(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
+        """The best arm per request (a draw among tied ones, as ``probabilities`` says)."""
+        if self._one(obs):
+            s = self._scores_one(*self._prepare_one(obs))
+            a = s.argmax()
+            if (s == s[a]).sum() == 1:
+                return np.array([a])
+            return draw_actions(argmax_probabilities(s[None]), self.rng)
         p = self.probabilities(obs)
         if (p.max(axis=1) == 1.0).all():  # no ties: deterministic, no draw needed
             return p.argmax(axis=1)
         return draw_actions(p, self.rng)
 
     def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
+        if self._one(obs):
+            a, r = check_one_feedback(actions, rewards, self.n_actions)
+            slot, x = self._prepare_one(obs)
+            self.ridge.update_one(slot * self.n_actions + a, x, r)
+            return
         slots, x = self._prepare(obs)
         a, r = check_feedback(actions, rewards, x.shape[0], self.n_actions)
         self.ridge.update(slots * self.n_actions + a, x, r)

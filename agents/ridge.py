@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-CHUNK = 32
+CHUNK = 64
 """Largest rank of one Woodbury step."""
 
 
@@ -51,12 +51,12 @@ class Ridge:
 
     def update_one(self, g: int, x: np.ndarray, r: float) -> None:
         """Sherman–Morrison update of group ``g`` with one observation ``x`` (d,), reward ``r``."""
-        A_inv = self.A_inv[g]
+        A_inv, b = self.A_inv[g], self.b[g]
         v = A_inv @ x
-        A_inv -= np.outer(v, v / (1.0 + x @ v))
-        self.A[g] += np.outer(x, x)
-        self.b[g] += r * x
-        self.theta[g] = A_inv @ self.b[g]
+        A_inv -= v[:, None] * (v / (1.0 + x @ v))
+        self.A[g] += x[:, None] * x
+        b += r * x
+        self.theta[g] = A_inv @ b
 
     def update(self, groups: np.ndarray, X: np.ndarray, r: np.ndarray) -> None:
         """Add observations ``X`` (m, d) with rewards ``r`` (m,) to ``groups`` (m,)."""
