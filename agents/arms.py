@@ -80,6 +80,24 @@ def draw_actions(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.minimum((u > np.cumsum(p, axis=1)).sum(axis=1), p.shape[1] - 1)
 
 
+class PosteriorDraws:
+    """Mixin: a random stream for Monte-Carlo propensities that is a function of the policy's state.
+
+    Policies whose action probabilities are estimated from posterior draws (Thompson sampling)
+    take those draws from ``self.draw_rng()``, seeded by the policy's seed and its number of
+    updates so far. So ``probabilities`` is a pure function of state and observation — asking
+    twice gives the same propensities — and ``select`` draws its actions from exactly them with
+    the policy's own generator.
+    """
+
+    def _reset_draws(self) -> None:
+        self._draw_key = int(self.rng.integers(0, 2**63))
+        self.n_updates = 0
+
+    def draw_rng(self) -> np.random.Generator:
+        return np.random.Generator(np.random.PCG64([self._draw_key, self.n_updates]))
+
+
 class CampaignIndex:
     """Maps campaign feature rows (N, C) to dense table rows (N,), growing as campaigns appear."""
 
@@ -130,6 +148,7 @@ class ArmPolicy(Policy):
         """(campaigns, K) impressions per arm (fractional never)."""
         self.sums = np.zeros((0, self.n_actions))
         """(campaigns, K) summed rewards per arm."""
+        self.n_updates = 0
 
     def _grow(self, n_rows: int) -> None:
         """Called when the tables need ``n_rows`` rows; subclasses with more tables extend it."""
@@ -162,6 +181,7 @@ class ArmPolicy(Policy):
         a, r = check_feedback(actions, rewards, n, self.n_actions)
         self._check_rewards(r)
         s = self.slots(obs)
+        self.n_updates += 1
         flat = s * self.n_actions + a
         size = self.counts.size
         self.counts += np.bincount(flat, minlength=size).reshape(self.counts.shape)

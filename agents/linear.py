@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from adsim.config import check_choice, check_float, check_int
-from agents.arms import CampaignIndex, argmax_probabilities, check_feedback, check_obs, check_one_feedback, draw_actions
+from agents.arms import CampaignIndex, PosteriorDraws, argmax_probabilities, check_feedback, check_obs, check_one_feedback, draw_actions
 from agents.base import Obs, Policy
 from agents.features import DIM, SEGMENTS, candidate_features, n_segments, request_features, user_segment
 from agents.ridge import Ridge
@@ -159,6 +159,7 @@ class _SharedLinear(Policy):
     def reset(self, n_actions: int, seed=None) -> None:
         super().reset(n_actions, seed)
         self.ridge: Ridge | None = None  # one block per segment, sized on the first request
+        self.n_updates = 0
 
     def features(self, obs: Obs) -> tuple[np.ndarray, np.ndarray]:
         """Segments (N,) and candidate features (N, K, DIM) of a batch."""
@@ -174,6 +175,7 @@ class _SharedLinear(Policy):
         seg, z = self.features(obs)
         a, r = check_feedback(actions, rewards, z.shape[0], self.n_actions)
         self.ridge.update(seg, z[np.arange(a.shape[0]), a], r)
+        self.n_updates += 1
 
     def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
         seg, z = self.features(obs)
@@ -217,7 +219,7 @@ class LinUCBShared(_SharedLinear):
         return top / top.sum(axis=1, keepdims=True)
 
 
-class LinearTS(_SharedLinear):
+class LinearTS(PosteriorDraws, _SharedLinear):
     """Linear Thompson sampling (Agrawal & Goyal, 2013) on the shared candidate features.
 
     Posterior per segment ``θ_s ~ N(θ̂_s, v² A_s⁻¹)``; each request shows the candidate with the
@@ -240,11 +242,16 @@ class LinearTS(_SharedLinear):
         check_int("samples", samples, 1, 4096)
         self.v, self.samples = float(v), samples
 
+    def reset(self, n_actions: int, seed=None) -> None:
+        super().reset(n_actions, seed)
+        self._reset_draws()
+
     def posterior_draws(self, s: int) -> np.ndarray:
-        """(samples, DIM) draws of segment ``s``'s θ from its posterior."""
+        """(samples, DIM) draws of segment ``s``'s θ from its posterior (fixed until the next update)."""
         cov = self.ridge.A_inv[s]
         chol = np.linalg.cholesky(0.5 * (cov + cov.T))
-        xi = self.rng.standard_normal((self.samples, cov.shape[0]))
+        xi = np.random.Generator(np.random.PCG64([self._draw_key, self.n_updates, s])).standard_normal(
+            (self.samples, cov.shape[0]))
         return self.ridge.theta[s] + self.v * xi @ chol.T
 
     def _segment_probabilities(self, s: int, z: np.ndarray) -> np.ndarray:

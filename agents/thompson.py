@@ -2,8 +2,9 @@
 
 Thompson sampling shows arm k with the posterior probability that k is the best arm. Both
 policies estimate that probability from ``samples`` posterior draws per distinct request
-(``probabilities``), and ``select`` draws the action from exactly those probabilities, so the
-logged propensities are the ones the policy acted on.
+(``probabilities``; the draws come from a stream fixed by the policy's seed and update count, so
+asking twice gives the same answer), and ``select`` draws the action from exactly those
+probabilities, so the logged propensities are the ones the policy acted on.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from adsim.config import check_float, check_int
-from agents.arms import ArmPolicy, check_obs, check_unit_rewards
+from agents.arms import ArmPolicy, PosteriorDraws, check_obs, check_unit_rewards
 from agents.base import Obs
 
 ESTIMATE_FLOOR = 1e-4
@@ -27,7 +28,7 @@ def argmax_frequencies(draws: np.ndarray) -> np.ndarray:
     return np.bincount(best.ravel(), minlength=u * k).reshape(u, k) / m
 
 
-class BetaThompson(ArmPolicy):
+class BetaThompson(PosteriorDraws, ArmPolicy):
     """Beta-Bernoulli Thompson sampling per campaign and arm (rewards in [0, 1]).
 
     Posterior of arm k: ``Beta(alpha0 + S_k, beta0 + n_k − S_k)`` with ``S_k`` the summed rewards
@@ -47,6 +48,10 @@ class BetaThompson(ArmPolicy):
         check_int("samples", samples, 16, 65536)
         self.alpha0, self.beta0, self.samples = float(alpha0), float(beta0), samples
 
+    def reset(self, n_actions: int, seed=None) -> None:
+        super().reset(n_actions, seed)
+        self._reset_draws()
+
     def _check_rewards(self, rewards: np.ndarray) -> None:
         check_unit_rewards(rewards, "thompson")
 
@@ -57,11 +62,11 @@ class BetaThompson(ArmPolicy):
 
     def _slot_probabilities(self, slots: np.ndarray) -> np.ndarray:
         a, b = self.posterior(slots)
-        draws = self.rng.beta(a[:, None, :], b[:, None, :], size=(a.shape[0], self.samples, a.shape[1]))
+        draws = self.draw_rng().beta(a[:, None, :], b[:, None, :], size=(a.shape[0], self.samples, a.shape[1]))
         return argmax_frequencies(draws)
 
 
-class HybridThompson(ArmPolicy):
+class HybridThompson(PosteriorDraws, ArmPolicy):
     """Thompson sampling with the platform's CTR estimate as the prior (creative-ranking hybrid bandit).
 
     For each request and arm, the prior is ``Beta(s·e, s·(1 − e))`` centred on the CTR estimate
@@ -82,6 +87,10 @@ class HybridThompson(ArmPolicy):
         check_int("samples", samples, 16, 65536)
         self.prior_strength, self.samples = float(prior_strength), samples
 
+    def reset(self, n_actions: int, seed=None) -> None:
+        super().reset(n_actions, seed)
+        self._reset_draws()
+
     def _check_rewards(self, rewards: np.ndarray) -> None:
         check_unit_rewards(rewards, "hybrid")
 
@@ -98,5 +107,5 @@ class HybridThompson(ArmPolicy):
         keys = np.concatenate([slots[:, None].astype(np.float64), est], axis=1)
         uniq, inv = np.unique(keys, axis=0, return_inverse=True)  # requests sharing a posterior
         a, b = self.posterior(uniq[:, 0].astype(np.int64), uniq[:, 1:])
-        draws = self.rng.beta(a[:, None, :], b[:, None, :], size=(a.shape[0], self.samples, a.shape[1]))
+        draws = self.draw_rng().beta(a[:, None, :], b[:, None, :], size=(a.shape[0], self.samples, a.shape[1]))
         return argmax_frequencies(draws)[inv.reshape(-1)]
