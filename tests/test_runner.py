@@ -183,7 +183,10 @@ BAD_CONFIGS = [
     ({"steps": 0}, ValueError, r"steps == 0, must be in \[1, 10000000\]"),
     ({"steps": "10"}, TypeError, r"steps must be an int, got str '10'"),
     ({"batch_size": 2.5}, TypeError, r"batch_size must be an int, got float 2.5"),
-    ({"delay": 0}, ValueError, r"delay == 0, must be in \[1, 12\]"),
+    ({"delay": 0}, ValueError, r"delay == 0, must be in \[1, 10000000\]"),
+    ({"delay": 13}, ValueError, r"delay == 13, must be <= steps \(12 in scenario 'pers'\)"),
+    (_scenario(steps=0), ValueError, r"scenarios\.s\.steps == 0, must be in \[1, 10000000\]"),
+    (_scenario(batch_size="8"), TypeError, r"scenarios\.s\.batch_size must be an int, got str '8'"),
     ({"buckets": "logarithmic"}, ValueError, r"unknown buckets 'logarithmic'; Allowed: 'log', 'linear'"),
     ({"seeds": [1, 1]}, ValueError, r"seeds == \[1, 1\], must be distinct"),
     ({"seeds": [-1]}, ValueError, r"seeds\[\] == -1, must be in \[0, "),
@@ -212,6 +215,14 @@ def test_cli_rejects_a_bad_config_before_running(tmp_path, capsys):
     assert main(["bench", "--config", str(CONFIGS / "smoke.toml"), "--out", str(out), "--backend", "dask"]) == 2
     assert "unknown --backend 'dask'" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_scenario_can_override_the_run_size():
+    cfg = parse_config(tiny(scenarios={"p": {"steps": 5, "batch_size": 3, **SMALL_WORLD}, "q": SMALL_WORLD}))
+    assert cfg.size(0) == (5, 3) and cfg.size(1) == (12, 8)
+    result = run_job(Job(cfg, 0, 0, seed=1))
+    assert result.step[-1] == 5 and result.impressions[-1] == 15
+    assert cfg.to_dict()["scenarios"]["p"]["impressions_per_run"] == 15
 
 
 def test_pool_scenarios_fix_the_campaign():

@@ -31,8 +31,9 @@ def run(args) -> int:
         print(f"adsim bench: error: {err}", file=sys.stderr)
         return 2
     n = len(make_jobs(config))
+    sizes = ", ".join(f"{sc.name} {s * b:,}" for i, sc in enumerate(config.scenarios) for s, b in [config.size(i)])
     print(f"{config.name}: {len(config.scenarios)} scenario(s) × {len(config.policies)} policies × "
-          f"{len(config.seeds)} seeds = {n} runs of {config.steps * config.batch_size:,} impressions "
+          f"{len(config.seeds)} seeds = {n} runs; impressions per run: {sizes} "
           f"({args.backend}, {jobs} worker(s))", file=sys.stderr)
     summary_path = os.path.join(args.out, "summary.md")
     run_benchmark(config, args.out, workers=jobs, backend=args.backend, address=args.ray_address,

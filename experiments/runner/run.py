@@ -3,7 +3,7 @@
 Every policy of a scenario seed faces the same hidden world (``WorldConfig.seed`` = scenario seed)
 and the same request streams (slot i reads stream ``seed * STREAM_STRIDE + i``), so the same users,
 contexts, candidates and click uniforms whatever it does (``adsim.rng``). A run steps the native
-vector env ``steps`` times with ``batch_size`` concurrent requests per step; the feedback of batch
+vector env ``steps`` times with ``batch_size`` concurrent requests per step (``BenchConfig.size``); the feedback of batch
 t reaches the policy (``update``) before it chooses batch ``t + delay``.
 
 Per step the run records (vectorised over the batch, summed in a fixed order, so a run's numbers
@@ -77,18 +77,19 @@ def _simulate(job: Job) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Step the env; return per-step sums, per-step arm counts (steps, K) and arm reward sums (K,)."""
     cfg = job.config
     scenario, spec = cfg.scenarios[job.scenario], cfg.policies[job.policy]
-    env_config = scenario.env_config(job.seed, cfg.steps)
-    env = gym.make_vec(ENV_ID, num_envs=cfg.batch_size, vectorization_mode="vector_entry_point", config=env_config)
+    steps, batch = cfg.size(job.scenario)
+    env_config = scenario.env_config(job.seed, steps)
+    env = gym.make_vec(ENV_ID, num_envs=batch, vectorization_mode="vector_entry_point", config=env_config)
     K = env_config.n_candidates
     policy = spec.make()
     policy.reset(K, seed=policy_seed(job.seed, job.policy))
     obs, info = env.reset(seed=cfg.stream_seed(job.seed))
-    per_step = {k: np.zeros(cfg.steps) for k in ("reward", "expected", "regret", "clicks", "true_ctr", "seconds")}
-    counts = np.zeros((cfg.steps, K), dtype=np.int64)
+    per_step = {k: np.zeros(steps) for k in ("reward", "expected", "regret", "clicks", "true_ctr", "seconds")}
+    counts = np.zeros((steps, K), dtype=np.int64)
     arm_sums = np.zeros(K)
-    rows = np.arange(cfg.batch_size)
+    rows = np.arange(batch)
     pending: deque = deque()
-    for t in range(cfg.steps):
+    for t in range(steps):
         t0 = time.perf_counter()
         actions = policy.select(obs, info)
         seconds = time.perf_counter() - t0
@@ -128,12 +129,13 @@ def fixed_arm_regret(counts: np.ndarray, arm_means: np.ndarray) -> np.ndarray:
 def run_job(job: Job) -> RunResult:
     """Run one policy on one scenario seed and return its bucketed cumulative metrics."""
     cfg = job.config
-    env_config = cfg.scenarios[job.scenario].env_config(job.seed, cfg.steps)
+    steps, batch = cfg.size(job.scenario)
+    env_config = cfg.scenarios[job.scenario].env_config(job.seed, steps)
     with threadpool_limits(1):  # identical BLAS results wherever the job runs
         per_step, counts, arm_sums = _simulate(job)
-    at = bucket_steps(cfg.steps, cfg.n_buckets, cfg.buckets) - 1
+    at = bucket_steps(steps, cfg.n_buckets, cfg.buckets) - 1
     cum = {k: np.cumsum(v)[at] for k, v in per_step.items()}
-    imps = (at + 1) * cfg.batch_size
+    imps = (at + 1) * batch
     prev = np.concatenate([[0], imps[:-1]])
     window = imps - prev
 
@@ -143,7 +145,7 @@ def run_job(job: Job) -> RunResult:
     nan = np.full(at.shape, np.nan)
     fixed, bound, arm_means = nan, nan, np.empty(0)
     if env_config.mode == "pool":
-        arm_means = arm_sums / (cfg.steps * cfg.batch_size)
+        arm_means = arm_sums / (steps * batch)
         if env_config.fatigue_strength == 0:  # with fatigue the arms' means depend on past actions
             fixed = np.cumsum(fixed_arm_regret(counts, arm_means))[at]
             if env_config.reward in BERNOULLI_REWARDS:

@@ -10,9 +10,10 @@ A config file looks like::
     buckets = "log"          # where metrics are recorded: "log" or "linear" steps
     n_buckets = 20
 
-    [scenarios.pool]         # any EnvConfig / WorldConfig field, plus "preset"
-    preset = "default"
+    [scenarios.pool]         # any EnvConfig / WorldConfig field, plus "preset", and
+    preset = "default"       # "steps" / "batch_size" to override the run size here
     campaign = 0
+    batch_size = 64
 
     [policies.random]        # the table name is the label; "policy" names the registered
     [policies.eps_fixed]     # policy when it differs from the label; other keys are
@@ -46,11 +47,15 @@ STREAM_STRIDE = 1 << 20
 MAX_BATCH = STREAM_STRIDE
 
 
+SIZE_KEYS = ("steps", "batch_size")
+"""Run-size keys a scenario may override."""
+
+
 def scenario_keys() -> tuple[str, ...]:
     """Keys a ``[scenarios.*]`` table may hold."""
     env = [f.name for f in dataclasses.fields(EnvConfig)]
     world = [f.name for f in dataclasses.fields(WorldConfig)]
-    return ("preset", *sorted(k for k in env + world if k not in RUNNER_OWNED))
+    return ("preset", *SIZE_KEYS, *sorted(k for k in env + world if k not in RUNNER_OWNED))
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,10 @@ class ScenarioSpec:
     """An ``adsim.config.PRESETS`` name."""
     overrides: dict[str, Any] = field(default_factory=dict)
     """``EnvConfig`` / ``WorldConfig`` fields; in pool mode ``campaign`` defaults to 0."""
+    steps: int | None = None
+    """Steps per run here (``None``: the config's ``steps``)."""
+    batch_size: int | None = None
+    """Requests per step here (``None``: the config's ``batch_size``)."""
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -72,7 +81,11 @@ class ScenarioSpec:
             if key in RUNNER_OWNED:
                 raise ValueError(f"scenarios.{self.name}.{key} is set by the runner (world seed = scenario "
                                  f"seed, horizon = steps); remove it")
-            check_choice(f"scenarios.{self.name} key", key, scenario_keys()[1:])
+            check_choice(f"scenarios.{self.name} key", key, scenario_keys()[1 + len(SIZE_KEYS):])
+        if self.steps is not None:
+            check_int(f"scenarios.{self.name}.steps", self.steps, 1, 10**7)
+        if self.batch_size is not None:
+            check_int(f"scenarios.{self.name}.batch_size", self.batch_size, 1, MAX_BATCH)
         if self.mode == "pool" and "campaign" not in self.overrides:
             # pool arms must mean the same creatives in every slot: fix the campaign
             object.__setattr__(self, "overrides", {**self.overrides, "campaign": 0})
@@ -123,11 +136,11 @@ class BenchConfig:
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     """Scenario seeds (distinct ints >= 0): world seed and request streams."""
     steps: int = 200
-    """Vector-env steps per run; each step serves ``batch_size`` requests."""
+    """Vector-env steps per run; each step serves ``batch_size`` requests (a scenario may override)."""
     batch_size: int = 64
-    """B concurrent requests per step (slots of the vector env)."""
+    """B concurrent requests per step (slots of the vector env; a scenario may override)."""
     delay: int = 1
-    """Feedback of batch t is given to the policy before it chooses batch t + delay (>= 1)."""
+    """Feedback of batch t is given to the policy before it chooses batch t + delay (>= 1, <= steps)."""
     buckets: str = "log"
     """Steps at which metrics are recorded: ``"log"`` (log-spaced) or ``"linear"``."""
     n_buckets: int = 40
@@ -136,7 +149,7 @@ class BenchConfig:
     def __post_init__(self):
         check_int("steps", self.steps, 1, 10**7)
         check_int("batch_size", self.batch_size, 1, MAX_BATCH)
-        check_int("delay", self.delay, 1, self.steps)
+        check_int("delay", self.delay, 1, 10**7)
         check_choice("buckets", self.buckets, BUCKETS)
         check_int("n_buckets", self.n_buckets, 1, 10**5)
         if not isinstance(self.seeds, tuple) or not self.seeds:
@@ -148,8 +161,16 @@ class BenchConfig:
         for kind, items in (("scenarios", self.scenarios), ("policies", self.policies)):
             if not items:
                 raise ValueError(f"{kind} is empty; define at least one [{kind}.<name>] table")
-        for sc in self.scenarios:
-            sc.env_config(self.seeds[0], self.steps)  # every env value validated now
+        for i, sc in enumerate(self.scenarios):
+            steps, _ = self.size(i)
+            if self.delay > steps:
+                raise ValueError(f"delay == {self.delay}, must be <= steps ({steps} in scenario {sc.name!r})")
+            sc.env_config(self.seeds[0], steps)  # every env value validated now
+
+    def size(self, scenario: int) -> tuple[int, int]:
+        """(steps, batch_size) of runs on scenario number ``scenario``."""
+        sc = self.scenarios[scenario]
+        return (sc.steps or self.steps, sc.batch_size or self.batch_size)
 
     @staticmethod
     def stream_seed(seed: int) -> int:
@@ -159,13 +180,15 @@ class BenchConfig:
     def to_dict(self) -> dict[str, Any]:
         """The resolved config (JSON-ready), each scenario with its full env config."""
         scenarios = {}
-        for sc in self.scenarios:
-            env = dataclasses.asdict(sc.env_config(self.seeds[0], self.steps))
+        for i, sc in enumerate(self.scenarios):
+            steps, batch = self.size(i)
+            env = dataclasses.asdict(sc.env_config(self.seeds[0], steps))
             env["world"]["seed"] = "scenario seed"
-            scenarios[sc.name] = {"preset": sc.preset, "overrides": sc.overrides, "resolved": env}
+            scenarios[sc.name] = {"preset": sc.preset, "overrides": sc.overrides, "steps": steps, "batch_size": batch,
+                                  "impressions_per_run": steps * batch, "resolved": env}
         return {
             "name": self.name, "seeds": list(self.seeds), "steps": self.steps, "batch_size": self.batch_size,
-            "impressions_per_run": self.steps * self.batch_size, "delay": self.delay,
+            "delay": self.delay,
             "buckets": self.buckets, "n_buckets": self.n_buckets, "scenarios": scenarios,
             "policies": {p.label: {"policy": p.policy, **p.hyper} for p in self.policies},
             "stream_seeds": f"slot i of scenario seed s reads the request stream of seed s * {STREAM_STRIDE} + i",
@@ -185,7 +208,8 @@ def parse_config(data: dict[str, Any], default_name: str = "bench") -> BenchConf
     scenarios = []
     for name, table in _table(data.get("scenarios", {}), "scenarios").items():
         table = dict(_table(table, f"scenarios.{name}"))
-        scenarios.append(ScenarioSpec(name, table.pop("preset", "default"), table))
+        size = {k: table.pop(k) for k in SIZE_KEYS if k in table}
+        scenarios.append(ScenarioSpec(name, table.pop("preset", "default"), table, **size))
     policies = []
     for label, table in _table(data.get("policies", {}), "policies").items():
         table = dict(_table(table, f"policies.{label}"))
