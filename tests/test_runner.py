@@ -19,7 +19,7 @@ from agents.base import Policy, RandomPolicy
 from experiments.cli import main
 from experiments.runner import load_config, make_jobs, parse_config, run_job, run_jobs
 from experiments.runner.report import TIMING_COLUMNS, metrics_frame
-from experiments.runner.run import Job, bucket_steps, fixed_arm_regret, policy_seed
+from experiments.runner.run import Job, RunResult, _vector_env, bucket_steps, fixed_arm_regret, policy_seed
 from experiments.runner.stats import bernoulli_kl, ci95_halfwidth, lai_robbins_constant, loglog_slope
 
 CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
@@ -82,6 +82,17 @@ def test_random_regret_matches_a_hand_loop_over_the_env(config):
     np.testing.assert_array_equal(result.cum_reward, np.cumsum(reward)[at])
     np.testing.assert_array_equal(result.cum_expected_reward, np.cumsum(expected)[at])
     assert result.cum_regret[-1] > 0 and np.all(np.diff(result.cum_regret) >= 0)
+
+
+def test_a_reused_env_gives_the_same_run_as_a_fresh_one(config):
+    job = Job(config, 1, 0, seed=3)
+    first = run_job(job)
+    _vector_env.cache_clear()
+    run_job(Job(config, 1, 1, seed=4))  # another seed and policy in between
+    for again in (run_job(job), run_job(job)):  # a fresh env for seed 3, then the reused one
+        for name in RunResult._fields:
+            if name != "policy_seconds":  # wall-clock timing
+                np.testing.assert_array_equal(getattr(first, name), getattr(again, name), err_msg=name)
 
 
 def test_policies_of_a_seed_face_the_same_requests(serial_results):
