@@ -28,20 +28,25 @@ def _band(g: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray, np.ndar
     return wide.index.to_numpy(), values.mean(axis=1), np.nan_to_num(half)
 
 
-def _colors(policies: list[str]) -> dict[str, tuple]:
-    cmap = plt.get_cmap("tab10" if len(policies) <= 10 else "tab20")
-    return {p: cmap(i % cmap.N) for i, p in enumerate(policies)}
+LINESTYLES = ("-", "--", ":", "-.")
 
 
-def _curves(ax, metrics: pd.DataFrame, column: str, colors: dict[str, tuple]) -> None:
+def _styles(policies: list[str]) -> dict[str, dict]:
+    """Distinct (colour, line style) per policy: tab10 colours, then the same colours dashed, …"""
+    cmap = plt.get_cmap("tab10")
+    return {p: {"color": cmap(i % 10), "ls": LINESTYLES[(i // 10) % len(LINESTYLES)]} for i, p in enumerate(policies)}
+
+
+def _curves(ax, metrics: pd.DataFrame, column: str, styles: dict[str, dict]) -> None:
+    alpha = 0.2 if len(styles) <= 4 else 0.08
     for policy, g in metrics.groupby("policy", sort=False):
         x, mean, half = _band(g, column)
-        ax.plot(x, mean, color=colors[policy], label=policy, lw=1.6)
-        ax.fill_between(x, mean - half, mean + half, color=colors[policy], alpha=0.18, lw=0)
+        ax.plot(x, mean, label=policy, lw=1.6, **styles[policy])
+        ax.fill_between(x, mean - half, mean + half, color=styles[policy]["color"], alpha=alpha, lw=0)
 
 
 def plot_regret(metrics: pd.DataFrame, path: Path) -> None:
-    colors = _colors(list(dict.fromkeys(metrics["policy"])))
+    styles = _styles(list(dict.fromkeys(metrics["policy"])))
     panels = []
     for scenario, g in metrics.groupby("scenario", sort=False):
         panels.append((scenario, g, "cum_regret"))
@@ -49,7 +54,7 @@ def plot_regret(metrics: pd.DataFrame, path: Path) -> None:
             panels.append((scenario, g, "cum_fixed_regret"))
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False)
     for ax, (scenario, g, column) in zip(axes[0], panels):
-        _curves(ax, g, column, colors)
+        _curves(ax, g, column, styles)
         if column == "cum_fixed_regret":
             ax.set_title(f"{scenario}: regret vs best fixed creative")
             if g["lai_robbins"].notna().any():
@@ -76,12 +81,12 @@ def plot_regret(metrics: pd.DataFrame, path: Path) -> None:
 
 
 def plot_ctr(metrics: pd.DataFrame, path: Path) -> None:
-    colors = _colors(list(dict.fromkeys(metrics["policy"])))
+    styles = _styles(list(dict.fromkeys(metrics["policy"])))
     scenarios = list(dict.fromkeys(metrics["scenario"]))
     fig, axes = plt.subplots(1, len(scenarios), figsize=(5.2 * len(scenarios), 4.2), squeeze=False)
     for ax, scenario in zip(axes[0], scenarios):
         g = metrics[metrics["scenario"] == scenario]
-        _curves(ax, g, "bucket_true_ctr", colors)
+        _curves(ax, g, "bucket_true_ctr", styles)
         ax.set_xscale("log")
         ax.set_title(f"{scenario}: CTR over time")
         ax.set_xlabel("impressions (end of bucket)")
