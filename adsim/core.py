@@ -224,12 +224,22 @@ class SelectionCore:
         self.block = self._requests(u, self.campaign, np.broadcast_to(time, (self.num_envs, T)), t0)
 
     # ----------------------------------------------------------------- episode control
-    def seed(self, seeds) -> None:
-        """Give slot i the stream of ``seeds[i]``; forget the CTR estimate and episode count."""
-        seeds = list(seeds)
-        if len(seeds) != self.num_envs:
-            raise ValueError(f"got {len(seeds)} seeds for num_envs == {self.num_envs}")
-        self.keys = np.array([crng.key_from_seed(int(s)) for s in seeds], dtype=np.uint64)
+    def seed(self, seed) -> None:
+        """Seed every slot's stream; forget the CTR estimate and the episode count.
+
+        An int ``seed`` gives slot ``i`` the ``i``-th child stream of ``SeedSequence(seed)``: slot 0
+        is the stream a single env gets from the same seed, and different seeds never share a
+        stream (so scenario seeds 0, 1, 2 … are independent however many slots run side by side).
+        A sequence of N ints gives slot ``i`` the single-env stream of ``seed[i]``.
+        """
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            keys = [crng.key_from_seed(int(seed), i) for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"got {len(seeds)} seeds for num_envs == {self.num_envs}")
+            keys = [crng.key_from_seed(int(s), 0) for s in seeds]
+        self.keys = np.array(keys, dtype=np.uint64)
         self.episode = -1
         self.estimator.reset()
 

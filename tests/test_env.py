@@ -85,16 +85,26 @@ def test_single_equals_vector_of_one_including_autoreset(mode):
         assert si["regret"] == pytest.approx(float(np.asarray(vi["regret"]).reshape(-1)[0]))
 
 
-def test_subenv_i_sees_the_stream_of_seed_plus_i():
-    """Users, contexts, candidates and true probabilities of slot i equal a single env seeded s+i."""
+def test_subenv_i_sees_the_stream_of_its_explicit_seed():
+    """With a list of seeds, slot i's users, contexts, candidates and truth equal a single env's."""
     vec = make_vec(4, mode="personalized", horizon=50)
-    obs, info = vec.reset(seed=100)
-    for i in range(4):
+    obs, info = vec.reset(seed=[100, 7, 55, 3])
+    for i, s in enumerate([100, 7, 55, 3]):
         env = gym.make(ENV_ID, mode="personalized", horizon=50)
-        o, inf = env.reset(seed=100 + i)
+        o, inf = env.reset(seed=s)
         for k in ("user", "context", "campaign", "candidates"):
             np.testing.assert_array_equal(o[k], obs[k][i])
         np.testing.assert_array_equal(inf["click_probs"], info["click_probs"][i])
+
+
+def test_integer_seeds_never_share_streams_across_seeds():
+    """Seeds s and s+1 of an N-slot vector env have no slot in common (no s+i overlap)."""
+    a, b = make_vec(8, horizon=50).reset(seed=0)[0], make_vec(8, horizon=50).reset(seed=1)[0]
+    for i in range(1, 8):  # slot i of seed 0 vs slot i-1 of seed 1 would coincide under s+i
+        assert not np.array_equal(a["context"][i], b["context"][i - 1]) or not np.array_equal(
+            a["user"][i], b["user"][i - 1])
+    single, _ = gym.make(ENV_ID, horizon=50).reset(seed=1)
+    np.testing.assert_array_equal(single["user"], b["user"][0])
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -76,9 +76,11 @@ class CreativeSelectionEnv(gym.Env):
     ## Vectorized environment
     ``gymnasium.make_vec("adsim/CreativeSelection-v0", num_envs=N, vectorization_mode="vector_entry_point")``
     returns :class:`CreativeSelectionVectorEnv`: one NumPy computation per step for all N slots,
-    same-step autoreset. Sub-env i seeded with ``s + i`` sees the same users, contexts, candidates
-    and click uniforms as a single env seeded with ``s + i``; the CTR estimate is shared across
-    slots (one platform model).
+    same-step autoreset. ``reset(seed=s)`` gives sub-env i the i-th child stream of
+    ``SeedSequence(s)`` (sub-env 0 sees exactly what a single env reset with ``s`` sees; different
+    seeds never share streams); ``reset(seed=[s_0, …, s_{N-1}])`` makes sub-env i see exactly what
+    a single env reset with ``s_i`` sees. The CTR estimate is shared across slots (one platform
+    model).
 
     ## Version History
     * v0: initial version.
@@ -126,7 +128,7 @@ class CreativeSelectionEnv(gym.Env):
         if seed is not None or self.core.keys is None:
             if seed is None:  # unseeded first reset: a fresh stream from Gymnasium's seeding
                 seed = int(self.np_random.integers(0, 2**63 - 1))
-            self.core.seed([seed])
+            self.core.seed(seed)
         self.core.start_episode()
         self._last = None
         return self._obs(), self._info()
@@ -199,14 +201,13 @@ class CreativeSelectionVectorEnv(VectorEnv):
         return self.core.observation(), out.reward, terminated, truncated, info
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
+        super().reset(seed=seed if seed is None or isinstance(seed, (int, np.integer)) else None)
         if seed is None and self.core.keys is not None:
             self.core.start_episode()
             return self.core.observation(), self._info()
         if seed is None:
             seed = int(self.np_random.integers(0, 2**63 - self.num_envs))
-        seeds = [seed + i for i in range(self.num_envs)] if isinstance(seed, (int, np.integer)) else list(seed)
-        self.core.seed(seeds)
+        self.core.seed(seed)
         self.core.start_episode()
         return self.core.observation(), self._info()
 

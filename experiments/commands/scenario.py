@@ -22,7 +22,7 @@ def describe(preset: str, requests: int = 100_000, seed: int = 0) -> dict:
 
     n = 1024
     core = SelectionCore(make_config(preset, horizon=max(1, requests // n)), n)
-    core.seed(range(seed, seed + n))
+    core.seed(seed)
     core.start_episode()
     probs, campaigns = [], core.campaign
     while not core.truncated:
