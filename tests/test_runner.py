@@ -69,7 +69,7 @@ def test_random_regret_matches_a_hand_loop_over_the_env(config):
     env = gym.make_vec("adsim/CreativeSelection-v0", num_envs=config.batch_size, vectorization_mode="vector_entry_point",
                        config=config.scenarios[0].env_config(4, config.steps))
     policy = RandomPolicy()
-    policy.reset(env.single_action_space.n, seed=policy_seed(4, 0))
+    policy.reset(env.single_action_space.n, seed=policy_seed(4, "random"))
     obs, info = env.reset(seed=config.stream_seed(4))
     regret, reward, expected = [], [], []
     for _ in range(config.steps):
@@ -93,6 +93,12 @@ def test_a_reused_env_gives_the_same_run_as_a_fresh_one(config):
         for name in RunResult._fields:
             if name != "policy_seconds":  # wall-clock timing
                 np.testing.assert_array_equal(getattr(first, name), getattr(again, name), err_msg=name)
+
+
+def test_reordering_the_policies_changes_no_run(config):
+    swapped = parse_config(tiny(policies={"oracle": {}, "random": {}}))
+    a, b = run_job(Job(config, 0, 0, seed=3)), run_job(Job(swapped, 0, 1, seed=3))  # both 'random'
+    np.testing.assert_array_equal(a.cum_regret, b.cum_regret)
 
 
 def test_policies_of_a_seed_face_the_same_requests(serial_results):
