@@ -232,6 +232,23 @@ def test_cli_rejects_a_bad_config_before_running(tmp_path, capsys):
     assert main(["bench", "--config", str(CONFIGS / "smoke.toml"), "--out", str(out), "--backend", "dask"]) == 2
     assert "unknown --backend 'dask'" in capsys.readouterr().err
     assert not out.exists()
+    out.write_text("not a folder")
+    assert main(["bench", "--config", str(CONFIGS / "smoke.toml"), "--out", str(out)]) == 2
+    assert "is a file, must be a folder" in capsys.readouterr().err
+
+
+class Exploding(RandomPolicy):
+    """Fails on its first update, like a buggy policy would."""
+
+    def update(self, obs, actions, rewards):
+        raise FloatingPointError("boom")
+
+
+def test_a_failing_run_raises_instead_of_being_skipped(monkeypatch):
+    monkeypatch.setitem(registry.POLICIES, "random", Exploding)
+    jobs = make_jobs(parse_config(tiny(policies={"random": {}})))
+    with pytest.raises(FloatingPointError, match="boom"):
+        run_jobs(jobs, workers=1, progress=False)
 
 
 def test_a_scenario_can_override_the_run_size():

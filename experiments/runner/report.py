@@ -130,6 +130,8 @@ def write_outputs(out: Path, config: BenchConfig, jobs: list[Job], results: list
     arms = arms_frame(jobs, results)
     if len(arms):
         arms.to_csv(out / "arms.csv", index=False)
+    else:
+        (out / "arms.csv").unlink(missing_ok=True)  # no pool scenario: no stale file from an older run
     summary = summary_frame(metrics)
     summary.to_csv(out / "summary.csv", index=False)
     (out / "summary.md").write_text(summary_markdown(summary, f"Benchmark {config.name!r}") + "\n")
