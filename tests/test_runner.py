@@ -69,7 +69,7 @@ def test_random_regret_matches_a_hand_loop_over_the_env(config):
     env = gym.make_vec("adsim/CreativeSelection-v0", num_envs=config.batch_size, vectorization_mode="vector_entry_point",
                        config=config.scenarios[0].env_config(4, config.steps))
     policy = RandomPolicy()
-    policy.reset(env.single_action_space.n, seed=policy_seed(4, 0))
+    policy.reset(env.single_action_space.n, seed=policy_seed(4, "random"))
     obs, info = env.reset(seed=config.stream_seed(4))
     regret, reward, expected = [], [], []
     for _ in range(config.steps):
@@ -93,6 +93,12 @@ def test_a_reused_env_gives_the_same_run_as_a_fresh_one(config):
         for name in RunResult._fields:
             if name != "policy_seconds":  # wall-clock timing
                 np.testing.assert_array_equal(getattr(first, name), getattr(again, name), err_msg=name)
+
+
+def test_reordering_the_policies_changes_no_run(config):
+    swapped = parse_config(tiny(policies={"oracle": {}, "random": {}}))
+    a, b = run_job(Job(config, 0, 0, seed=3)), run_job(Job(swapped, 0, 1, seed=3))  # both 'random'
+    np.testing.assert_array_equal(a.cum_regret, b.cum_regret)
 
 
 def test_policies_of_a_seed_face_the_same_requests(serial_results):
@@ -180,7 +186,7 @@ def _scenario(**keys) -> dict:
 
 
 BAD_CONFIGS = [
-    ({"policies": {"randm": {}}}, ValueError, r"unknown policy 'randm'; did you mean 'random'\? Allowed: .*oracle, random"),
+    ({"policies": {"randm": {}}}, ValueError, r"unknown policy 'randm'; did you mean 'random'\? Allowed: (\w+, )*oracle, random"),
     ({"policies": {"eps": {"policy": "oracel"}}}, ValueError, r"policies\.eps: unknown policy 'oracel'; did you mean 'oracle'"),
     ({"policies": {"random": {"epsilon": 0.1}}}, ValueError, r"unknown hyperparameter 'epsilon' for policy 'random'"),
     ({"sedes": [1]}, ValueError, r"unknown config key 'sedes'; did you mean 'seeds'\? Allowed: 'name', 'seeds'"),
@@ -226,6 +232,23 @@ def test_cli_rejects_a_bad_config_before_running(tmp_path, capsys):
     assert main(["bench", "--config", str(CONFIGS / "smoke.toml"), "--out", str(out), "--backend", "dask"]) == 2
     assert "unknown --backend 'dask'" in capsys.readouterr().err
     assert not out.exists()
+    out.write_text("not a folder")
+    assert main(["bench", "--config", str(CONFIGS / "smoke.toml"), "--out", str(out)]) == 2
+    assert "is a file, must be a folder" in capsys.readouterr().err
+
+
+class Exploding(RandomPolicy):
+    """Fails on its first update, like a buggy policy would."""
+
+    def update(self, obs, actions, rewards):
+        raise FloatingPointError("boom")
+
+
+def test_a_failing_run_raises_instead_of_being_skipped(monkeypatch):
+    monkeypatch.setitem(registry.POLICIES, "random", Exploding)
+    jobs = make_jobs(parse_config(tiny(policies={"random": {}})))
+    with pytest.raises(FloatingPointError, match="boom"):
+        run_jobs(jobs, workers=1, progress=False)
 
 
 def test_a_scenario_can_override_the_run_size():

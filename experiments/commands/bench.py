@@ -27,6 +27,8 @@ def run(args) -> int:
         check_choice("--backend", args.backend, BACKENDS)
         jobs = args.jobs if args.jobs is not None else os.cpu_count() or 1
         check_int("--jobs", jobs, 1, 1024)
+        if os.path.exists(args.out) and not os.path.isdir(args.out):
+            raise ValueError(f"--out {args.out!r} is a file, must be a folder (created if missing)")
     except (TypeError, ValueError) as err:
         print(f"adsim bench: error: {err}", file=sys.stderr)
         return 2

@@ -29,8 +29,12 @@ def _process_pool(jobs: Sequence[Job], workers: int) -> Iterator[tuple[int, RunR
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         futures = {pool.submit(run_job, job): i for i, job in enumerate(jobs)}
-        for fut in as_completed(futures):
-            yield futures[fut], fut.result()
+        try:
+            for fut in as_completed(futures):
+                yield futures[fut], fut.result()
+        except BaseException:  # a failed run (or Ctrl-C) stops the queued ones too
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
 
 
 def _ray(jobs: Sequence[Job], workers: int, address: str | None) -> Iterator[tuple[int, RunResult]]:

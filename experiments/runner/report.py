@@ -99,6 +99,12 @@ def summary_markdown(summary: pd.DataFrame, title: str) -> str:
                      f"{r['decisions_per_s']:,.0f}" if np.isfinite(r["decisions_per_s"]) else "–"]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+    lines += [
+        "Regret: cumulative pseudo-regret against the per-request oracle, in expected reward (clicks), "
+        "mean ± 95 % t-interval over seeds. Fixed-arm regret (pool scenarios): against always showing "
+        "the creative with the highest population-mean reward. CTR: clicks / impressions. Slopes: "
+        "log-log slope of the mean regret curve over the last decade of impressions (1 = linear). "
+        "Decisions/s: impressions per second of the policy's select + update.", ""]
     return "\n".join(lines)
 
 
@@ -130,6 +136,8 @@ def write_outputs(out: Path, config: BenchConfig, jobs: list[Job], results: list
     arms = arms_frame(jobs, results)
     if len(arms):
         arms.to_csv(out / "arms.csv", index=False)
+    else:
+        (out / "arms.csv").unlink(missing_ok=True)  # no pool scenario: no stale file from an older run
     summary = summary_frame(metrics)
     summary.to_csv(out / "summary.csv", index=False)
     (out / "summary.md").write_text(summary_markdown(summary, f"Benchmark {config.name!r}") + "\n")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import time
+import zlib
 from collections import deque
 from typing import NamedTuple
 
@@ -70,9 +71,10 @@ def bucket_steps(steps: int, n_buckets: int, spacing: str) -> np.ndarray:
     return np.union1d(points, [steps])
 
 
-def policy_seed(seed: int, policy_index: int) -> int:
-    """The policy's own random stream, separate from the scenario's exogenous streams."""
-    return int(np.random.SeedSequence([seed, 0x706F6C, policy_index]).generate_state(1)[0])
+def policy_seed(seed: int, label: str) -> int:
+    """The policy's own random stream under scenario seed ``seed``, from its label (not its position
+    in the config), separate from the scenario's exogenous streams."""
+    return int(np.random.SeedSequence([seed, 0x706F6C, zlib.crc32(label.encode())]).generate_state(1)[0])
 
 
 @functools.lru_cache(maxsize=4)
@@ -95,7 +97,7 @@ def _simulate(job: Job) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     env = _vector_env(env_config, batch)
     K = env_config.n_candidates
     policy = spec.make()
-    policy.reset(K, seed=policy_seed(job.seed, job.policy))
+    policy.reset(K, seed=policy_seed(job.seed, spec.label))
     obs, info = env.reset(seed=cfg.stream_seed(job.seed))
     per_step = {k: np.zeros(steps) for k in ("reward", "expected", "regret", "clicks", "true_ctr", "seconds")}
     counts = np.zeros((steps, K), dtype=np.int64)
