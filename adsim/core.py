@@ -64,6 +64,10 @@ _CAND = 16
 _EPISODE = 4000  # episode-level draws (campaign), taken at step 0
 
 
+# (WorldConfig, K, mode) -> (pools, β0): both are deterministic in the key, and take ~0.5 s to build.
+_SCENARIO_CACHE: dict[tuple, tuple[np.ndarray, float]] = {}
+
+
 @functools.lru_cache(maxsize=16)
 def cached_world(config: WorldConfig) -> World:
     """Build (once per process) the world of a config; worlds are immutable."""
@@ -112,13 +116,19 @@ class SelectionCore:
         cat_start = sum(DEMOGRAPHICS.values()) + config.world.n_interest_tags
         self.sampler = TemplateSampler(w.lexicon, w.audience_by_category,
                                        category_slice=slice(cat_start, cat_start + len(CATEGORIES)))
-        self.pools = self._build_pools()
+        cache_key = (config.world, K, config.mode) if world is None else None
+        cached = _SCENARIO_CACHE.get(cache_key)
+        self.pools = cached[0] if cached else self._build_pools()
         self.campaign_category = w.campaign_category
         self.pool_static = creative_static_logit(w, self.pools, w.campaign_goal, self.campaign_category)
         self.pool_phi = creative_phi(w, self.pools)  # (n_campaigns, K, d)
         self.pool_discount = has_discount(w, self.pools)  # (n_campaigns, K)
         self._tables()
-        self.beta0 = self._calibrate()
+        self.beta0 = cached[1] if cached else self._calibrate()
+        if cache_key is not None and not cached:
+            if len(_SCENARIO_CACHE) >= 32:
+                _SCENARIO_CACHE.pop(next(iter(_SCENARIO_CACHE)))
+            _SCENARIO_CACHE[cache_key] = (self.pools, self.beta0)
         self.estimator = estimator if estimator is not None else RunningCTR(
             config.mode, config.world.n_campaigns, K, w.n_parts, config.estimate_prior_strength)
         self._fatigue = config.fatigue_strength > 0
@@ -145,7 +155,9 @@ class SelectionCore:
             if first.size < K:  # lexicon too small for K distinct creatives: allow repeats
                 first = np.concatenate([first, np.setdiff1d(np.arange(8 * K), first)])
             pools.append(cand[first[:K]])
-        return np.stack(pools)
+        pools = np.stack(pools)
+        pools.flags.writeable = False  # shared by every core of this scenario (see _SCENARIO_CACHE)
+        return pools
 
     def _calibrate(self) -> float:
         """β0 such that a uniformly random policy's mean CTR is the target (on a reference sample)."""

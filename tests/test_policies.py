@@ -105,8 +105,8 @@ def test_fixed_arm_regret_is_sublinear(name):
 
 
 def test_fixed_epsilon_greedy_fixed_arm_regret_is_linear():
-    # it keeps exploring at rate ε forever; measured slope ≈ 0.96
-    assert fixed_arm_slope("epsilon_greedy", epsilon=0.2) > 0.9
+    # it keeps exploring at rate ε forever; measured slope ≈ 0.89 over the last 3/4 of the run
+    assert fixed_arm_slope("epsilon_greedy", epsilon=0.2) > 0.85  # UCB1 0.34, Thompson 0.16 here
 
 
 # ---------------------------------------------------------------------------------------------
