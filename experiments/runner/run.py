@@ -1,7 +1,7 @@
 """One run: a policy on one scenario seed, with common random numbers and delayed feedback.
 
 Every policy of a scenario seed faces the same hidden world (``WorldConfig.seed`` = scenario seed)
-and the same request streams (slot i reads stream ``seed * STREAM_STRIDE + i``), so the same users,
+and the same request streams (slot i reads the i-th child stream of ``SeedSequence(seed)``), so the same users,
 contexts, candidates and click uniforms whatever it does (``adsim.rng``). A run steps the native
 vector env ``steps`` times with ``batch_size`` concurrent requests per step (``BenchConfig.size``); the feedback of batch
 t reaches the policy (``update``) before it chooses batch ``t + delay``.

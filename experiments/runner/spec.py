@@ -42,9 +42,8 @@ BUCKETS = ("log", "linear")
 RUNNER_OWNED = ("seed", "horizon", "world")
 """Env keys a scenario may not set: the runner sets the world seed to the scenario seed and the
 horizon to ``steps`` (one episode per run)."""
-STREAM_STRIDE = 1 << 20
-"""Request-stream seed of slot i under scenario seed s is ``s * STREAM_STRIDE + i``."""
-MAX_BATCH = STREAM_STRIDE
+MAX_BATCH = 1 << 20
+"""Most concurrent requests per step."""
 
 
 SIZE_KEYS = ("steps", "batch_size")
@@ -174,8 +173,9 @@ class BenchConfig:
 
     @staticmethod
     def stream_seed(seed: int) -> int:
-        """Vector-env reset seed of scenario seed ``seed``: slot i then reads stream ``seed * STREAM_STRIDE + i``."""
-        return seed * STREAM_STRIDE
+        """Vector-env reset seed of scenario seed ``seed``: slot i then reads the i-th child stream of
+        ``SeedSequence(seed)``, so different scenario seeds never share a stream."""
+        return seed
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config (JSON-ready), each scenario with its full env config."""
@@ -191,7 +191,7 @@ class BenchConfig:
             "delay": self.delay,
             "buckets": self.buckets, "n_buckets": self.n_buckets, "scenarios": scenarios,
             "policies": {p.label: {"policy": p.policy, **p.hyper} for p in self.policies},
-            "stream_seeds": f"slot i of scenario seed s reads the request stream of seed s * {STREAM_STRIDE} + i",
+            "stream_seeds": "slot i of scenario seed s reads the i-th child stream of SeedSequence(s)",
         }
 
 
