@@ -183,17 +183,20 @@ def test_thompson_posterior_counts_match_data():
     alpha, beta = policy.posterior(rows)
     np.testing.assert_array_equal(alpha, 2.0 + clicks[seen])
     np.testing.assert_array_equal(beta, 3.0 + shows[seen] - clicks[seen])
-    e = np.full((seen.size, K), 0.25)
-    rows_h = np.array([hybrid.index.row_id(core.world.campaign_features[c]) for c in seen])
-    a_h, b_h = hybrid.posterior(rows_h, e)
-    np.testing.assert_allclose(a_h, 10.0 + clicks[seen])
-    np.testing.assert_allclose(b_h, 30.0 + shows[seen] - clicks[seen])
+    # hybrid: per (campaign, creative) — pool creatives persist, so the same counts, prior 40·e
+    keys = hybrid.creative_keys(obs)
+    assert all(np.unique(row).size == K for row in keys)  # distinct creatives, distinct entries
+    e = np.full(keys.shape, 0.25)
+    a_h, b_h = hybrid.posterior(keys, e)
+    c = core.campaign
+    np.testing.assert_allclose(a_h, 10.0 + clicks[c])
+    np.testing.assert_allclose(b_h, 30.0 + shows[c] - clicks[c])
 
 
 def policy_state(policy) -> list[np.ndarray]:
     if hasattr(policy, "ridge"):
         return [policy.ridge.A, policy.ridge.A_inv, policy.ridge.b, policy.ridge.theta]
-    return [policy.counts, policy.sums]
+    return [policy.counts, policy.sums]  # arm or creative statistics
 
 
 @pytest.mark.parametrize("name", [n for n in LEARNERS if n != "exp3"])
