@@ -273,6 +273,18 @@ def test_deterministic_policies_report_probability_one(name):
     np.testing.assert_array_equal(policy.select(obs), p.argmax(axis=1))
 
 
+def test_linucb_one_request_path_equals_batch_path():
+    policy = trained("linucb", {**POOL_PREFERENCES, "campaign": None})
+    (obs, a, r), = record({**POOL_PREFERENCES, "campaign": None}, 1, 16, seed=9)
+    batch = policy.scores(obs)
+    for i in range(16):
+        one = {k: v[i:i + 1] for k, v in obs.items()}
+        np.testing.assert_allclose(policy.scores(one), batch[i:i + 1], rtol=1e-12)
+        assert argmax_probabilities(batch[i:i + 1])[0, policy.select(one)[0]] > 0  # a best arm (ties drawn)
+    with pytest.raises(ValueError, match=r"obs\['user'\] is ndarray of shape \(1, 3\), expected an array of shape \(1, 40\)"):
+        policy.select({**{k: v[:1] for k, v in obs.items()}, "user": np.zeros((1, 3), np.float32)})
+
+
 def test_ties_share_probability():
     np.testing.assert_allclose(argmax_probabilities(np.array([[1.0, 3.0, 3.0, 0.0]])), [[0, 0.5, 0.5, 0]])
     policy = make_policy("ucb1")
