@@ -9,7 +9,15 @@ from typing import Any
 import numpy as np
 
 from adsim.config import check_choice, check_float, check_int
-from agents.arms import CampaignIndex, PosteriorDraws, argmax_probabilities, check_feedback, check_obs, check_one_feedback, draw_actions
+from agents.arms import (
+    CampaignIndex,
+    PosteriorDraws,
+    argmax_probabilities,
+    check_feedback,
+    check_obs,
+    check_one_feedback,
+    draw_actions,
+)
 from agents.base import Obs, Policy
 from agents.features import DIM, SEGMENTS, candidate_features, n_segments, request_features, user_segment
 from agents.ridge import Ridge
@@ -72,7 +80,7 @@ class LinUCB(Policy):
 
     def _prepare(self, obs: Obs) -> tuple[np.ndarray, np.ndarray]:
         """Campaign rows (N,) and contexts (N, d); grows the regressions for new campaigns."""
-        check_obs(obs)
+        check_obs(obs, n_actions=self.n_actions)
         widths = {k: np.shape(obs[k])[1] for k in self.features}
         if self.ridge is None:
             self._width = widths

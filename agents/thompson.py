@@ -105,7 +105,7 @@ class HybridThompson(PosteriorDraws, Policy):
 
     def creative_keys(self, obs: Obs) -> np.ndarray:
         """(N, K) table entries of the candidates (multiplicative hashing of campaign and ids)."""
-        n = check_obs(obs)
+        n = check_obs(obs, n_actions=self.n_actions)
         slots = self.index.lookup(obs["campaign"]).astype(np.uint64)
         ids = np.asarray(obs["candidates"]).reshape(n, self.n_actions, -1).astype(np.uint64)
         mult = _HASH_MULT[: ids.shape[2]]
