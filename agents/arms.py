@@ -125,6 +125,8 @@ class CampaignIndex:
     def lookup(self, campaign: np.ndarray) -> np.ndarray:
         """(N,) table rows of the campaigns of a batch."""
         campaign = np.asarray(campaign)
+        if campaign.ndim != 2:
+            raise ValueError(f"obs['campaign'] must be (N, campaign_dim), got shape {campaign.shape}")
         last = self._last
         if last is not None and last.shape == campaign.shape[1:] and (campaign == last).all():
             return np.full(campaign.shape[0], self._last_id, dtype=np.int64)
@@ -147,7 +149,7 @@ class ArmPolicy(Policy):
         super().reset(n_actions, seed)
         self.index = CampaignIndex()
         self.counts = np.zeros((0, self.n_actions))
-        """(campaigns, K) impressions per arm (fractional never)."""
+        """(campaigns, K) impressions per arm."""
         self.sums = np.zeros((0, self.n_actions))
         """(campaigns, K) summed rewards per arm."""
         self.n_updates = 0
