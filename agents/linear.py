@@ -143,7 +143,7 @@ class LinUCB(Policy):
         if self._one(obs):
             s = self._scores_one(*self._prepare_one(obs))
             a = s.argmax()
-            if (s == s[a]).sum() == 1:
+            if np.count_nonzero(s == s[a]) == 1:
                 return np.array([a])
             return draw_actions(argmax_probabilities(s[None]), self.rng)
         p = self.probabilities(obs)
