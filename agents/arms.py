@@ -19,8 +19,8 @@ from agents.base import Obs, Policy
 REQUIRED_KEYS = ("user", "context", "campaign", "candidates", "ctr_estimate")
 
 
-def check_obs(obs: Obs, keys: tuple[str, ...] = REQUIRED_KEYS) -> int:
-    """Validate a batched observation dict; return its batch size N."""
+def check_obs(obs: Obs, keys: tuple[str, ...] = REQUIRED_KEYS, n_actions: int | None = None) -> int:
+    """Validate a batched observation dict (K candidates if ``n_actions`` is given); return N."""
     if not isinstance(obs, dict):
         raise TypeError(f"obs must be a dict of batched arrays, got {type(obs).__name__}")
     missing = [k for k in keys if k not in obs]
@@ -29,6 +29,8 @@ def check_obs(obs: Obs, keys: tuple[str, ...] = REQUIRED_KEYS) -> int:
     est = obs["ctr_estimate"]
     if getattr(est, "ndim", 0) != 2:
         raise ValueError(f"obs['ctr_estimate'] must be (N, K), got shape {np.shape(est)}")
+    if n_actions is not None and est.shape[1] != n_actions:
+        raise ValueError(f"obs has {est.shape[1]} candidates, the policy was reset for K == {n_actions}")
     return int(est.shape[0])
 
 
@@ -123,6 +125,8 @@ class CampaignIndex:
     def lookup(self, campaign: np.ndarray) -> np.ndarray:
         """(N,) table rows of the campaigns of a batch."""
         campaign = np.asarray(campaign)
+        if campaign.ndim != 2:
+            raise ValueError(f"obs['campaign'] must be (N, campaign_dim), got shape {campaign.shape}")
         last = self._last
         if last is not None and last.shape == campaign.shape[1:] and (campaign == last).all():
             return np.full(campaign.shape[0], self._last_id, dtype=np.int64)
@@ -145,7 +149,7 @@ class ArmPolicy(Policy):
         super().reset(n_actions, seed)
         self.index = CampaignIndex()
         self.counts = np.zeros((0, self.n_actions))
-        """(campaigns, K) impressions per arm (fractional never)."""
+        """(campaigns, K) impressions per arm."""
         self.sums = np.zeros((0, self.n_actions))
         """(campaigns, K) summed rewards per arm."""
         self.n_updates = 0
@@ -165,7 +169,7 @@ class ArmPolicy(Policy):
         return s
 
     def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
-        check_obs(obs)
+        check_obs(obs, n_actions=self.n_actions)
         s = self.slots(obs)
         if s.size and (s == s[0]).all():
             p = self._slot_probabilities(s[:1])
@@ -177,7 +181,7 @@ class ArmPolicy(Policy):
         raise NotImplementedError
 
     def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
-        n = check_obs(obs)
+        n = check_obs(obs, n_actions=self.n_actions)
         a, r = check_feedback(actions, rewards, n, self.n_actions)
         self._check_rewards(r)
         s = self.slots(obs)

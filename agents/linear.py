@@ -9,7 +9,15 @@ from typing import Any
 import numpy as np
 
 from adsim.config import check_choice, check_float, check_int
-from agents.arms import CampaignIndex, PosteriorDraws, argmax_probabilities, check_feedback, check_obs, check_one_feedback, draw_actions
+from agents.arms import (
+    CampaignIndex,
+    PosteriorDraws,
+    argmax_probabilities,
+    check_feedback,
+    check_obs,
+    check_one_feedback,
+    draw_actions,
+)
 from agents.base import Obs, Policy
 from agents.features import DIM, SEGMENTS, candidate_features, n_segments, request_features, user_segment
 from agents.ridge import Ridge
@@ -33,7 +41,9 @@ class LinUCB(Policy):
     The request's context ``x = [obs[f] for f in features] + [1]`` (user, real-time context and
     campaign features by default, d = 80 in the default world) scores arm k with
     ``θ_kᵀx + alpha · sqrt(xᵀ A_k⁻¹ x)``; the best score is shown (ties share the probability).
-    Arms are per campaign, as for the context-free policies (``agents.arms``).
+    Arms are per campaign, as for the context-free policies (``agents.arms``), so this is a
+    pool-mode policy; with personalised candidates use :class:`LinUCBShared`. One request at a
+    time (N = 1) takes a specialised path with a preallocated context buffer.
 
     Args:
         alpha: width of the confidence bonus, in [0, 100].
@@ -70,7 +80,7 @@ class LinUCB(Policy):
 
     def _prepare(self, obs: Obs) -> tuple[np.ndarray, np.ndarray]:
         """Campaign rows (N,) and contexts (N, d); grows the regressions for new campaigns."""
-        check_obs(obs)
+        check_obs(obs, n_actions=self.n_actions)
         widths = {k: np.shape(obs[k])[1] for k in self.features}
         if self.ridge is None:
             self._width = widths
@@ -86,11 +96,15 @@ class LinUCB(Policy):
         """The one-request path of :meth:`_prepare`: fills a preallocated context buffer."""
         x = self._x1
         for k, sl in self._blocks:
-            row = obs[k]
-            if row.shape != (1, sl.stop - sl.start):
-                raise ValueError(f"obs[{k!r}] has shape {row.shape}, expected (1, {sl.stop - sl.start})")
+            row = obs.get(k)
+            if not isinstance(row, np.ndarray) or row.shape != (1, sl.stop - sl.start):
+                raise ValueError(f"obs[{k!r}] is {type(row).__name__} of shape {np.shape(row)}, "
+                                 f"expected an array of shape (1, {sl.stop - sl.start})")
             x[sl] = row[0]
-        slot = self.index.row_id(obs["campaign"][0])
+        campaign = obs.get("campaign")
+        if not isinstance(campaign, np.ndarray) or campaign.ndim != 2:
+            raise ValueError(f"obs['campaign'] must be a (1, C) array, got shape {np.shape(campaign)}")
+        slot = self.index.row_id(campaign[0])
         self._grow()
         return slot, x
 
@@ -129,7 +143,7 @@ class LinUCB(Policy):
         if self._one(obs):
             s = self._scores_one(*self._prepare_one(obs))
             a = s.argmax()
-            if (s == s[a]).sum() == 1:
+            if np.count_nonzero(s == s[a]) == 1:
                 return np.array([a])
             return draw_actions(argmax_probabilities(s[None]), self.rng)
         p = self.probabilities(obs)
