@@ -23,6 +23,7 @@ import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import OneHotEncoder
+from threadpoolctl import threadpool_limits
 
 from adsim.config import check_int
 from adsim.ope.log import BanditLog
@@ -68,7 +69,7 @@ def _fit(model: Any, X: sp.csr_matrix, y: np.ndarray) -> Any | float:
 
 
 def predict_rewards(log: BanditLog, model: Any | Callable[[BanditLog], np.ndarray] | None = None, *,
-                    n_folds: int = 2, seed: int = 0) -> np.ndarray:
+                    n_folds: int = 2, seed: int = 0, threads: int | None = 1) -> np.ndarray:
     """(n, K) predicted expected reward of every candidate of every logged round.
 
     Args:
@@ -77,6 +78,9 @@ def predict_rewards(log: BanditLog, model: Any | Callable[[BanditLog], np.ndarra
             ``log -> (n, K)``; see the module docstring.
         n_folds: cross-fitting folds (1 = fit and predict on the whole log).
         seed: seed of the fold assignment.
+        threads: BLAS/OpenMP threads while fitting (``None``: unchanged). One is the default: these
+            fits are small, and thread start-up dominates them on a busy machine (2.6x faster
+            measured on 2 shared cores).
     """
     if callable(model) and not hasattr(model, "fit"):
         q = np.asarray(model(log), dtype=np.float64)
@@ -88,6 +92,11 @@ def predict_rewards(log: BanditLog, model: Any | Callable[[BanditLog], np.ndarra
         raise TypeError(f"model must be None, a callable log -> (n, K) or an estimator with fit/predict, "
                         f"got {type(model).__name__}")
     check_int("n_folds", n_folds, 1, log.n_rounds)
+    with threadpool_limits(limits=threads):
+        return _cross_fit(log, model, n_folds, seed)
+
+
+def _cross_fit(log: BanditLog, model: Any, n_folds: int, seed: int) -> np.ndarray:
     n, K = log.n_rounds, log.n_actions
     encoder = OneHotEncoder(handle_unknown="ignore").fit(log.action_context.reshape(n * K, -1))
     fold = np.random.default_rng(seed).permutation(n) % n_folds

@@ -10,6 +10,7 @@ compute a target policy's true value.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import gymnasium as gym
@@ -44,6 +45,12 @@ def _checked_probs(policy: Policy, obs: dict, info: dict, K: int) -> np.ndarray:
 def _make_env(config: EnvConfig, num_envs: int):
     if not isinstance(config, EnvConfig):
         raise TypeError(f"config must be an EnvConfig, got {type(config).__name__}")
+    return _cached_env(config, num_envs)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_env(config: EnvConfig, num_envs: int):
+    """One env per (config, num_envs) per process: ``reset(seed=…)`` re-seeds all of its state."""
     return gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode="vector_entry_point", config=config)
 
 
@@ -93,7 +100,6 @@ def collect_log(policy: Policy, config: EnvConfig, n_rounds: int, *, num_envs: i
         if learn:
             policy.update(obs, a, r)
         obs = next_obs
-    env.close()
     return _assemble(parts, n_rounds, K, {"policy": policy.name, "seed": seed, "config": repr(config)})
 
 
