@@ -106,7 +106,7 @@ BAD_LOGS = [
     (lambda c: _with(c, action=np.full(20, 8)), ValueError, r"action == 8, must be in \[0, 7\]"),
     (lambda c: _with(c, action=c["action"].astype(float)), TypeError, r"action must hold integers"),
     (lambda c: _with(c, reward=np.where(np.arange(20) == 2, np.nan, c["reward"])), ValueError, r"reward must be finite"),
-    (lambda c: _with(c, pscore=c["pscore"] * 0.5), ValueError, r"pscore\[0\] == .* but pi_b\[0, action\]"),
+    (lambda c: _with(c, pscore=c["pscore"] * 0.5), ValueError, r"pscore\[\d+\] == .* but pi_b\[\d+, action\]"),
     (lambda c: _with(c, position=np.full(20, -1)), ValueError, r"position == -1, must be >= 0"),
     (lambda c: _with(c, pscore=list(c["pscore"])), TypeError, r"pscore must be a numpy array"),
     (lambda c: {k: v[:0] for k, v in c.items()}, ValueError, r"the log is empty"),

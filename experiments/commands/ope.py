@@ -22,8 +22,9 @@ def register(sub) -> None:
     p = sub.add_parser("ope", help="estimate a target policy's value from a logged-feedback file")
     p.add_argument("--log", required=True, help="directory (or .parquet file) written by `adsim ope-log`")
     p.add_argument("--target", required=True, help="TOML target config (policy, epsilon, seed, [hyperparameters])")
-    p.add_argument("--reward-model", default="logistic", choices=("logistic", "none"),
-                   help="reward model of DM/DR: cross-fitted logistic regression, or none (IPS/SNIPS only)")
+    p.add_argument("--reward-model", default="logistic", choices=("logistic", "truth", "none"),
+                   help="reward model of DM/DR: cross-fitted logistic regression; the log's true expected "
+                        "reward (a perfect model, simulated logs only); or none (IPS/SNIPS only)")
     p.add_argument("--ci", default="normal", choices=("normal", "bootstrap"))
     p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--clip", type=float, default=5.0, help="weight cap of dr_clip")
@@ -63,11 +64,18 @@ def run_ope(args) -> int:
     log = load_log(args.log)
     spec = PolicySpec.from_toml(args.target)
     probs = target_probabilities(spec.build(), log, seed=spec.seed)
-    q_hat = predict_rewards(log, n_folds=2, seed=args.seed) if args.reward_model == "logistic" else None
+    q_hat = None
+    if args.reward_model == "logistic":
+        q_hat = predict_rewards(log, n_folds=2, seed=args.seed)
+    elif args.reward_model == "truth":
+        if log.expected_reward is None:
+            print(f"--reward-model truth: the log {args.log!r} has no expected_reward column", file=sys.stderr)
+            return 2
+        q_hat = predict_rewards(log, lambda lg: lg.expected_reward)
     ests = estimate_all(log.reward, log.action, log.pscore, probs, q_hat, clip=args.clip, tau=args.tau,
                         alpha=args.alpha, ci=args.ci, seed=args.seed)
     report = {"log": args.log, "n_rounds": log.n_rounds, "logging_policy": log.meta.get("policy"),
-              "target": spec.label, "confidence": 1 - args.alpha, "ci": args.ci,
+              "target": spec.label, "reward_model": args.reward_model, "confidence": 1 - args.alpha, "ci": args.ci,
               "estimates": {k: {"value": e.value, "ci": [e.ci_low, e.ci_high], "std_err": e.std_err}
                             for k, e in ests.items()}}
     if log.expected_reward is not None:

@@ -55,10 +55,15 @@ def _cached_env(config: EnvConfig, num_envs: int):
 
 
 def _seeds(seed: int) -> tuple[int, np.random.SeedSequence, np.random.SeedSequence]:
-    """The env's scenario seed and independent policy / draw streams derived from ``seed``."""
+    """The env's scenario seed and independent policy / draw streams, all derived from ``seed``.
+
+    Sub-env ``i`` of a vector env reset with seed ``x`` replays stream ``x + i``, so consecutive
+    seeds handed straight to ``reset`` would share almost every request. The env seed is therefore a
+    62-bit hash of ``seed``: logs of different seeds are independent.
+    """
     check_int("seed", seed, 0)
-    policy_ss, draw_ss = np.random.SeedSequence(seed).spawn(2)
-    return seed, policy_ss, draw_ss
+    env_ss, policy_ss, draw_ss = np.random.SeedSequence(seed).spawn(3)
+    return int(env_ss.generate_state(1, np.uint64)[0] >> np.uint64(2)), policy_ss, draw_ss
 
 
 def collect_log(policy: Policy, config: EnvConfig, n_rounds: int, *, num_envs: int = 1024, seed: int = 0,
