@@ -61,11 +61,19 @@ def _predict(model: Any, X: sp.csr_matrix) -> np.ndarray:
     return np.asarray(model.predict(X), dtype=np.float64)
 
 
+def _accepts_sparse(model: Any) -> bool:
+    """Whether a scikit-learn estimator takes sparse input (its tags say; unknown estimators: yes)."""
+    try:
+        return bool(model.__sklearn_tags__().input_tags.sparse)
+    except AttributeError:
+        return True
+
+
 def _fit(model: Any, X: sp.csr_matrix, y: np.ndarray) -> Any | float:
     """A fitted clone, or the constant mean when the fold has a single reward value."""
     if hasattr(model, "predict_proba") and np.unique(y).size < 2:
         return float(y.mean())
-    return clone(model).fit(X, y)
+    return clone(model).fit(X if _accepts_sparse(model) else X.toarray(), y)
 
 
 def predict_rewards(log: BanditLog, model: Any | Callable[[BanditLog], np.ndarray] | None = None, *,
@@ -109,5 +117,6 @@ def _cross_fit(log: BanditLog, model: Any, n_folds: int, seed: int) -> np.ndarra
         if isinstance(fitted, float):
             q[pred] = fitted
         else:
-            q[pred] = _predict(fitted, reward_features(log, encoder, all_rows[pred], all_actions[pred]))
+            X = reward_features(log, encoder, all_rows[pred], all_actions[pred])
+            q[pred] = _predict(fitted, X if _accepts_sparse(fitted) else X.toarray())
     return q.reshape(n, K)

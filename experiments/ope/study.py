@@ -19,23 +19,27 @@ import pandas as pd
 from tqdm import tqdm
 
 from adsim.config import EnvConfig, check_int, make_config
-from adsim.ope.estimators import ESTIMATORS, estimate_all
+from adsim.ope.estimators import ESTIMATORS, dr, estimate_all
 from adsim.ope.reward_model import predict_rewards
 from experiments.ope.collect import collect_log, target_probabilities, true_value
 from experiments.ope.target import PolicySpec
+
+
+REFERENCE = "dr_true_q"
+ORDER = (*ESTIMATORS, REFERENCE)
 
 
 @dataclass(frozen=True)
 class StudyConfig:
     """The grid of the validation study."""
 
-    logging: tuple[str, ...] = ("random", "oracle@0.3")
+    logging: tuple[str, ...] = ("random", "oracle@0.1")
     """Logging policies (``name`` or ``name@epsilon``)."""
-    targets: tuple[str, ...] = ("oracle", "oracle@0.1", "random")
+    targets: tuple[str, ...] = ("oracle", "oracle@0.3", "random")
     """Target policies; a target equal to the logging policy is skipped."""
     sizes: tuple[int, ...] = (500, 2000, 8000)
     """Log sizes (rounds)."""
-    n_seeds: int = 24
+    n_seeds: int = 30
     """Scenario seeds per cell."""
     preset: str = "default"
     """Scenario preset (``adsim.make_config``)."""
@@ -70,8 +74,10 @@ def run_cell(study: StudyConfig, logging: str, size: int, seed: int) -> list[dic
             continue
         probs = target_probabilities(PolicySpec.parse(target).build(), log, seed=seed)
         truth = true_value(log, probs)
-        for name, est in estimate_all(log.reward, log.action, log.pscore, probs, q_hat, clip=study.clip,
-                                      tau=study.tau, alpha=study.alpha).items():
+        ests = estimate_all(log.reward, log.action, log.pscore, probs, q_hat, clip=study.clip, tau=study.tau,
+                            alpha=study.alpha)
+        ests[REFERENCE] = dr(log.reward, log.action, log.pscore, probs, log.expected_reward, alpha=study.alpha)
+        for name, est in ests.items():
             rows.append({"logging": logging, "target": target, "n_rounds": size, "seed": seed,
                          "estimator": name, "estimate": est.value, "truth": truth,
                          "ci_low": est.ci_low, "ci_high": est.ci_high})
@@ -113,31 +119,41 @@ def summarise(raw: pd.DataFrame) -> pd.DataFrame:
         ci_width=("width", "mean"), seeds=("seed", "nunique")).reset_index()
     rank = {k: {v: i for i, v in enumerate(raw[k].unique())} for k in keys}  # the grid's own order
     rank["n_rounds"] = {v: v for v in raw["n_rounds"].unique()}
-    rank["estimator"] = {name: i for i, name in enumerate(ESTIMATORS)}
+    rank["estimator"] = {name: i for i, name in enumerate(ORDER)}
     return out.sort_values(keys, key=lambda col: col.map(rank[col.name])).reset_index(drop=True)
 
 
 def plot_rmse(summary: pd.DataFrame, path: Path) -> None:
     """RMSE against log size, one panel per (logging, target), one line per estimator (log-log)."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     pairs = list(summary.groupby(["logging", "target"], sort=False).groups)
-    fig, axes = plt.subplots(1, len(pairs), figsize=(3.6 * len(pairs), 3.4), sharey=True, squeeze=False)
-    for ax, (logging, target) in zip(axes[0], pairs):
+    cols = min(3, len(pairs))
+    rows = -(-len(pairs) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), sharey=True, squeeze=False)
+    for ax in axes.flat[len(pairs):]:
+        ax.set_visible(False)
+    for ax, (logging, target) in zip(axes.flat, pairs):
         cell = summary[(summary.logging == logging) & (summary.target == target)]
-        for name in ESTIMATORS:
+        for name in ORDER:
             line = cell[cell.estimator == name]
-            ax.plot(line.n_rounds, line.rmse, marker="o", label=name)
+            style = {"color": "black", "linestyle": ":"} if name == REFERENCE else {}
+            ax.plot(line.n_rounds, line.rmse, marker="o", label=name, **style)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        sizes = sorted(cell.n_rounds.unique())
+        ax.set_xticks(sizes, [str(n) for n in sizes])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(f"log: {logging}\ntarget: {target}", fontsize=9)
         ax.set_xlabel("logged rounds")
         ax.grid(True, which="both", alpha=0.3)
-    axes[0][0].set_ylabel("RMSE of the value estimate")
-    axes[0][-1].legend(fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("RMSE of the value estimate")
+    axes.flat[len(pairs) - 1].legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -153,7 +169,8 @@ def write_report(study: StudyConfig, summary: pd.DataFrame, out: Path, seconds: 
               f"Preset `{study.preset}`; {study.n_seeds} scenario seeds per cell; clip = {study.clip:g}, "
               f"tau = {study.tau:g}; {100 * (1 - study.alpha):g} % asymptotic-normal intervals; reward model: "
               f"cross-fitted logistic regression (2 folds). Truth = the target's expected reward on the logged "
-              f"requests under the simulator's `expected_reward`. Run time {seconds:.0f} s.\n\n")
+              f"requests under the simulator's `expected_reward`. `{REFERENCE}` is DR with that truth as its reward "
+              f"model (a reference, not an estimator). Run time {seconds:.0f} s.\n\n")
     path = out / "summary.md"
     path.write_text(header + _markdown(table) + "\n\n![RMSE against log size](rmse.png)\n")
     return path
