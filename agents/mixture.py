@@ -33,7 +33,7 @@ class EpsilonMixture(Policy):
         if not 0.0 <= float(epsilon) <= 1.0:
             raise ValueError(f"epsilon == {epsilon}, must be in [0, 1]")
         self.policy, self.epsilon = policy, float(epsilon)
-        self.name = f"{policy.name}+eps{self.epsilon:g}"
+        self.name = f"{policy.name}@{self.epsilon:g}"
 
     def reset(self, n_actions: int, seed: int | np.random.SeedSequence | None = None) -> None:
         """Reset this wrapper and the wrapped policy on independent child streams of ``seed``."""

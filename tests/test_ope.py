@@ -12,10 +12,10 @@ import pytest
 from adsim import make_config
 from adsim.ope import BanditLog, dm, dr, estimate_all, importance_weights, ips, load_log, obp_action_dist, \
     predict_rewards, snips, switch_dr
-from agents import OraclePolicy, RandomPolicy
+from agents import OraclePolicy, Policy, RandomPolicy
 from agents.mixture import EpsilonMixture
 from experiments.cli import main
-from experiments.ope.collect import collect_log, on_policy_value, target_probabilities, true_value
+from experiments.ope.collect import collect_log, on_policy_value, target_probabilities, train_on_log, true_value
 from experiments.ope.target import PolicySpec
 
 CFG = make_config("default")
@@ -258,6 +258,44 @@ def test_obp_estimators_agree_on_the_exported_log(log):
     for theirs_name, ours_name in names.items():
         assert theirs[theirs_name] == pytest.approx(ours[ours_name].value, rel=1e-10, abs=1e-14), ours_name
     assert ours["switch_dr"].value != pytest.approx(ours["dr"].value)  # w = 1.24 > tau on the best arm: switched
+
+
+class _CountingPolicy(Policy):
+    """Learns per-action impressions and clicks from ``update``; plays the best observed CTR."""
+
+    name = "counting"
+
+    def reset(self, n_actions, seed=None):
+        super().reset(n_actions, seed)
+        self.imps, self.clicks = np.zeros(n_actions), np.zeros(n_actions)
+
+    def probabilities(self, obs, info=None):
+        best = np.argmax(self.clicks / np.maximum(self.imps, 1))
+        return np.tile(np.eye(self.n_actions)[best], (self.batch_size(obs), 1))
+
+    def update(self, obs, actions, rewards):
+        assert obs["ctr_estimate"].shape[0] == actions.shape[0] == rewards.shape[0]
+        self.imps += np.bincount(actions, minlength=self.n_actions)
+        self.clicks += np.bincount(actions, weights=rewards, minlength=self.n_actions)
+
+
+def test_train_on_log_replays_every_round_then_the_target_is_evaluated_frozen(log):
+    policy = train_on_log(_CountingPolicy(), log, chunk=700)
+    np.testing.assert_array_equal(policy.imps, np.bincount(log.action, minlength=8))
+    np.testing.assert_array_equal(policy.clicks, np.bincount(log.action, weights=log.reward, minlength=8))
+    probs = target_probabilities(policy, log, reset=False)
+    best = np.argmax(policy.clicks / policy.imps)
+    np.testing.assert_array_equal(probs.argmax(axis=1), best)
+    assert policy.imps.sum() == log.n_rounds  # evaluation did not update it
+
+
+def test_logging_a_learning_policy_records_the_propensities_used_at_the_time():
+    lg = collect_log(EpsilonMixture(_CountingPolicy(), 0.4), CFG, 2000, num_envs=250, seed=1)
+    assert lg.meta["policy"] == "counting@0.4"
+    # the greedy arm changes as the policy learns: early and late rounds favour different arms
+    favoured = lg.pi_b.argmax(axis=1)
+    assert np.unique(favoured).size > 1
+    np.testing.assert_allclose(lg.pi_b.max(axis=1), 0.6 + 0.4 / 8)
 
 
 # ---------------------------------------------------------------------------- configs and CLI

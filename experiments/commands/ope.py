@@ -22,6 +22,8 @@ def register(sub) -> None:
     p = sub.add_parser("ope", help="estimate a target policy's value from a logged-feedback file")
     p.add_argument("--log", required=True, help="directory (or .parquet file) written by `adsim ope-log`")
     p.add_argument("--target", required=True, help="TOML target config (policy, epsilon, seed, [hyperparameters])")
+    p.add_argument("--train-log", help="first train the target (policy.update) on this log's feedback, "
+                                        "then evaluate it frozen on --log")
     p.add_argument("--reward-model", default="logistic", choices=("logistic", "truth", "none"),
                    help="reward model of DM/DR: cross-fitted logistic regression; the log's true expected "
                         "reward (a perfect model, simulated logs only); or none (IPS/SNIPS only)")
@@ -58,12 +60,15 @@ def run_log(args) -> int:
 
 def run_ope(args) -> int:
     from adsim.ope import estimate_all, load_log, predict_rewards
-    from experiments.ope.collect import target_probabilities, true_value
+    from experiments.ope.collect import target_probabilities, train_on_log, true_value
     from experiments.ope.target import PolicySpec
 
     log = load_log(args.log)
     spec = PolicySpec.from_toml(args.target)
-    probs = target_probabilities(spec.build(), log, seed=spec.seed)
+    policy = spec.build()
+    if args.train_log:
+        train_on_log(policy, load_log(args.train_log), seed=spec.seed)
+    probs = target_probabilities(policy, log, seed=spec.seed, reset=not args.train_log)
     q_hat = None
     if args.reward_model == "logistic":
         q_hat = predict_rewards(log, n_folds=2, seed=args.seed)
@@ -75,7 +80,8 @@ def run_ope(args) -> int:
     ests = estimate_all(log.reward, log.action, log.pscore, probs, q_hat, clip=args.clip, tau=args.tau,
                         alpha=args.alpha, ci=args.ci, seed=args.seed)
     report = {"log": args.log, "n_rounds": log.n_rounds, "logging_policy": log.meta.get("policy"),
-              "target": spec.label, "reward_model": args.reward_model, "confidence": 1 - args.alpha, "ci": args.ci,
+              "target": spec.label, "trained_on": args.train_log, "reward_model": args.reward_model,
+              "confidence": 1 - args.alpha, "ci": args.ci,
               "estimates": {k: {"value": e.value, "ci": [e.ci_low, e.ci_high], "std_err": e.std_err}
                             for k, e in ests.items()}}
     if log.expected_reward is not None:

@@ -4,6 +4,7 @@ compute a target policy's true value.
 * :func:`collect_log` — a policy's run as a :class:`~adsim.ope.log.BanditLog` (propensities from the
   policy's own ``probabilities``; the truth ``info["expected_reward"]`` of the same request kept apart).
 * :func:`target_probabilities` — a (fixed) target policy's probabilities on the logged observations.
+* :func:`train_on_log` — replay a log's feedback into a learning target before evaluating it.
 * :func:`true_value` — the target's expected reward on the logged requests under the simulator's truth.
 * :func:`on_policy_value` — the same quantity from an independent on-policy run of the target.
 """
@@ -136,6 +137,18 @@ def target_probabilities(policy: Policy, log: BanditLog, *, seed: int = 0, chunk
         info = None if log.expected_reward is None else {"expected_reward": log.expected_reward[rows]}
         out[rows] = _checked_probs(policy, log.observations(rows), info, log.n_actions)
     return out
+
+
+def train_on_log(policy: Policy, log: BanditLog, *, seed: int = 0, chunk: int = 1024) -> Policy:
+    """Reset ``policy`` and feed it a log's feedback (``update`` on the logged actions and rewards),
+    ``chunk`` rounds at a time in log order, so a learning policy can then be evaluated frozen on
+    another log. Returns the policy."""
+    check_int("chunk", chunk, 1)
+    policy.reset(log.n_actions, seed=np.random.SeedSequence(seed))
+    for start in range(0, log.n_rounds, chunk):
+        rows = slice(start, min(start + chunk, log.n_rounds))
+        policy.update(log.observations(rows), log.action[rows], log.reward[rows])
+    return policy
 
 
 def true_value(log: BanditLog, target: np.ndarray) -> float:
