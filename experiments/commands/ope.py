@@ -41,6 +41,7 @@ def register(sub) -> None:
     p.add_argument("--sizes", nargs="+", type=int)
     p.add_argument("--seeds", type=int, help="scenario seeds per cell")
     p.add_argument("--preset")
+    p.add_argument("--ci", choices=("normal", "bootstrap"))
     p.add_argument("--workers", type=int, default=1, help="processes")
     p.set_defaults(func=run_study)
 
@@ -96,7 +97,7 @@ def run_study(args) -> int:
     from experiments.ope.study import StudyConfig, plot_rmse, run_study as study_run, summarise, write_report
 
     given = {"logging": args.logging and tuple(args.logging), "targets": args.targets and tuple(args.targets),
-             "sizes": args.sizes and tuple(args.sizes), "n_seeds": args.seeds, "preset": args.preset}
+             "sizes": args.sizes and tuple(args.sizes), "n_seeds": args.seeds, "preset": args.preset, "ci": args.ci}
     study = StudyConfig(**{k: v for k, v in given.items() if v is not None})
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

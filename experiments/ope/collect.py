@@ -28,9 +28,11 @@ _N_SLOTS = len(POSITION_FACTOR)
 
 
 def _draw(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """(N,) actions from (N, K) probabilities — the same inverse-CDF draw as ``Policy.select``."""
-    u = rng.random((p.shape[0], 1))
-    return np.minimum((u > np.cumsum(p, axis=1)).sum(axis=1), p.shape[1] - 1)
+    """(N,) actions from (N, K) probabilities by inverse CDF (as ``Policy.select``), the uniform scaled
+    by each row's total so rounding can never pick a trailing zero-probability action."""
+    cdf = np.cumsum(p, axis=1)
+    u = rng.random((p.shape[0], 1)) * cdf[:, -1:]
+    return np.minimum((u >= cdf).sum(axis=1), p.shape[1] - 1)
 
 
 def _checked_probs(policy: Policy, obs: dict, info: dict, K: int) -> np.ndarray:

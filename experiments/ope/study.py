@@ -18,14 +18,15 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from adsim.config import EnvConfig, check_int, make_config
-from adsim.ope.estimators import ESTIMATORS, dr, estimate_all
+from adsim.config import EnvConfig, check_choice, check_int, make_config
+from adsim.ope.estimators import CI_METHODS, ESTIMATORS, dr, estimate_all
 from adsim.ope.reward_model import predict_rewards
 from experiments.ope.collect import collect_log, target_probabilities, true_value
 from experiments.ope.target import PolicySpec
 
 
 REFERENCE = "dr_true_q"
+CI_LABEL = {"normal": "asymptotic-normal", "bootstrap": "percentile-bootstrap (200 replicates)"}
 ORDER = (*ESTIMATORS, REFERENCE)
 
 
@@ -49,6 +50,8 @@ class StudyConfig:
     """Switch threshold of ``switch_dr``."""
     alpha: float = 0.05
     """1 − confidence level of the intervals."""
+    ci: str = "normal"
+    """Intervals: ``"normal"`` (asymptotic) or ``"bootstrap"`` (percentile, 200 replicates)."""
 
     def __post_init__(self):
         for spec in (*self.logging, *self.targets):
@@ -57,6 +60,7 @@ class StudyConfig:
             check_int("size", n, 10)
         check_int("n_seeds", self.n_seeds, 2)
         make_config(self.preset)
+        check_choice("ci", self.ci, CI_METHODS)
 
     @property
     def env_config(self) -> EnvConfig:
@@ -74,9 +78,9 @@ def run_cell(study: StudyConfig, logging: str, size: int, seed: int) -> list[dic
             continue
         probs = target_probabilities(PolicySpec.parse(target).build(), log, seed=seed)
         truth = true_value(log, probs)
-        ests = estimate_all(log.reward, log.action, log.pscore, probs, q_hat, clip=study.clip, tau=study.tau,
-                            alpha=study.alpha)
-        ests[REFERENCE] = dr(log.reward, log.action, log.pscore, probs, log.expected_reward, alpha=study.alpha)
+        ci = {"alpha": study.alpha, "ci": study.ci, "seed": seed}
+        ests = estimate_all(log.reward, log.action, log.pscore, probs, q_hat, clip=study.clip, tau=study.tau, **ci)
+        ests[REFERENCE] = dr(log.reward, log.action, log.pscore, probs, log.expected_reward, **ci)
         for name, est in ests.items():
             rows.append({"logging": logging, "target": target, "n_rounds": size, "seed": seed,
                          "estimator": name, "estimate": est.value, "truth": truth,
@@ -167,7 +171,7 @@ def write_report(study: StudyConfig, summary: pd.DataFrame, out: Path, seconds: 
     table["coverage"] = table["coverage"].map(lambda v: f"{v:.2f}")
     header = (f"# Off-policy evaluation against the simulator's truth\n\n"
               f"Preset `{study.preset}`; {study.n_seeds} scenario seeds per cell; clip = {study.clip:g}, "
-              f"tau = {study.tau:g}; {100 * (1 - study.alpha):g} % asymptotic-normal intervals; reward model: "
+              f"tau = {study.tau:g}; {100 * (1 - study.alpha):g} % {CI_LABEL[study.ci]} intervals; reward model: "
               f"cross-fitted logistic regression (2 folds). Truth = the target's expected reward on the logged "
               f"requests under the simulator's `expected_reward`. `{REFERENCE}` is DR with that truth as its reward "
               f"model (a reference, not an estimator). Run time {seconds:.0f} s.\n\n")

@@ -66,7 +66,8 @@ class PolicySpec:
         try:
             epsilon = float(eps) if eps else 0.0
         except ValueError:
-            raise ValueError(f"policy spec {text!r}: epsilon {eps!r} is not a number; use name or name@epsilon") from None
+            raise ValueError(f"policy spec {text!r}: epsilon {eps!r} is not a number; "
+                             "use name or name@epsilon") from None
         return cls(name.strip(), epsilon)
 
     @classmethod
