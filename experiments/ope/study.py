@@ -10,6 +10,9 @@ estimate error, RMSE, coverage = share of confidence intervals containing the tr
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import subprocess
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,9 +178,23 @@ def write_report(study: StudyConfig, summary: pd.DataFrame, out: Path, seconds: 
               f"cross-fitted logistic regression (2 folds). Truth = the target's expected reward on the logged "
               f"requests under the simulator's `expected_reward`. `{REFERENCE}` is DR with that truth as its reward "
               f"model (a reference, not an estimator). Run time {seconds:.0f} s.\n\n")
+    glossary = ("Columns, over seeds of each cell: `truth` mean true value; `bias` mean(estimate − truth); "
+                "`sd` standard deviation of that error; `rmse` root mean squared error; `coverage` share of "
+                "intervals containing the truth; `ci_width` mean interval width; `seeds` logs per cell.\n\n")
     path = out / "summary.md"
-    path.write_text(header + _markdown(table) + "\n\n![RMSE against log size](rmse.png)\n")
+    path.write_text(header + glossary + _markdown(table) + "\n\n![RMSE against log size](rmse.png)\n")
+    (out / "config.json").write_text(json.dumps({**dataclasses.asdict(study), "git_commit": _git_commit()},
+                                                indent=2) + "\n")
     return path
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
+                             cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
 
 
 def _markdown(df: pd.DataFrame) -> str:
