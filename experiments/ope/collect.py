@@ -25,6 +25,7 @@ from agents.base import Policy
 
 ENV_ID = "adsim/CreativeSelection-v0"
 _N_SLOTS = len(POSITION_FACTOR)
+_OBS_LOGGED = ("user", "context", "campaign", "candidates", "ctr_estimate")
 
 
 def _draw(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -93,22 +94,29 @@ def collect_log(policy: Policy, config: EnvConfig, n_rounds: int, *, num_envs: i
     obs, info = env.reset(seed=env_seed)
     policy.reset(K, seed=policy_ss)
     draw_rng = np.random.default_rng(draw_ss)
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("user", "context", "campaign", "candidates",
-                                                          "ctr_estimate", "action", "reward", "expected", "pi_b")}
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in (*_OBS_LOGGED, "action", "reward", "expected", "pi_b")}
     for _ in range(math.ceil(n_rounds / num_envs)):
         p = _checked_probs(policy, obs, info, K)
         a = _draw(p, draw_rng)
-        for k in ("user", "context", "campaign", "candidates", "ctr_estimate"):
-            parts[k].append(obs[k])
-        parts["expected"].append(np.asarray(info["expected_reward"], dtype=np.float64))
-        parts["pi_b"].append(p)
-        parts["action"].append(a)
+        _record(parts, obs, info, p, a)
         next_obs, r, _, _, info = env.step(a)
+        if not np.array_equal(info["reward_expected"], parts["expected"][-1][np.arange(a.shape[0]), a]):
+            raise RuntimeError("the env's expected reward of the actions taken differs from the logged truth "
+                               "(info must describe the observation acted on)")
         parts["reward"].append(np.asarray(r, dtype=np.float64))
         if learn:
             policy.update(obs, a, r)
         obs = next_obs
     return _assemble(parts, n_rounds, K, {"policy": policy.name, "seed": seed, "config": repr(config)})
+
+
+def _record(parts: dict[str, list[np.ndarray]], obs: dict, info: dict, p: np.ndarray, a: np.ndarray) -> None:
+    """Append one vector step's observation, truth, logging distribution and actions."""
+    for k in _OBS_LOGGED:
+        parts[k].append(obs[k])
+    parts["expected"].append(np.asarray(info["expected_reward"], dtype=np.float64))
+    parts["pi_b"].append(p)
+    parts["action"].append(a)
 
 
 def _assemble(parts: dict[str, list[np.ndarray]], n: int, K: int, meta: dict) -> BanditLog:
