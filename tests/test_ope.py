@@ -132,6 +132,36 @@ def test_missing_column_or_foreign_file_rejected_on_load(log, tmp_path):
         load_log(tmp_path / "absent")
 
 
+# ---------------------------------------------------------------------------- reward models
+def test_reward_models_plug_in(log):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    small = log.subset(slice(0, 600))
+    q = predict_rewards(small)  # cross-fitted logistic regression
+    assert q.shape == (600, 8) and np.all((q > 0) & (q < 1))
+    factual = q[np.arange(600), small.action]
+    assert factual.mean() == pytest.approx(small.reward.mean(), rel=0.25)  # calibrated on the logged actions
+    assert not np.allclose(q, predict_rewards(small, n_folds=1))  # cross-fitting changes the fit
+    # an estimator that wants dense input, and a callable
+    q_hgb = predict_rewards(small, HistGradientBoostingClassifier(max_iter=5, random_state=0))
+    assert q_hgb.shape == (600, 8)
+    np.testing.assert_array_equal(predict_rewards(small, lambda lg: lg.expected_reward), small.expected_reward)
+    revenue = BanditLog(**{**_valid_columns(log, 600), "reward": small.reward * 37.5})
+    q_rev = predict_rewards(revenue)  # ridge regression: predictions beyond 1 that a classifier cannot make
+    assert q_rev.max() > 1.0
+    assert q_rev[np.arange(600), small.action].mean() == pytest.approx(revenue.reward.mean(), rel=0.25)
+
+
+def test_reward_model_errors(log):
+    small = log.subset(slice(0, 50))
+    with pytest.raises(ValueError, match=r"reward model returned shape \(50, 3\), expected \(50, 8\)"):
+        predict_rewards(small, lambda lg: np.zeros((50, 3)))
+    with pytest.raises(TypeError, match=r"model must be None, a callable"):
+        predict_rewards(small, object())
+    with pytest.raises(ValueError, match=r"n_folds == 0"):
+        predict_rewards(small, n_folds=0)
+
+
 # ---------------------------------------------------------------------------- estimators by hand
 def test_estimators_worked_by_hand():
     # 4 rounds, K = 2; target always plays action 1.

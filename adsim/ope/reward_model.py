@@ -3,7 +3,8 @@
 :func:`predict_rewards` turns a log into an (n, K) matrix of predicted expected rewards. The model
 may be
 
-* ``None`` — the default: a scikit-learn logistic regression on :func:`reward_features`;
+* ``None`` — the default: a scikit-learn logistic regression on :func:`reward_features` (ridge
+  regression when rewards are not 0/1, e.g. revenue);
 * any scikit-learn-style estimator (``fit(X, y)`` and ``predict_proba`` or ``predict``) — fitted on
   the features of the logged (context, action) pairs, with cross-fitting over ``n_folds`` folds so
   no round is predicted by a model that saw its own reward;
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import clone
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.preprocessing import OneHotEncoder
 from threadpoolctl import threadpool_limits
 
@@ -29,9 +30,10 @@ from adsim.config import check_int
 from adsim.ope.log import BanditLog
 
 
-def default_model() -> LogisticRegression:
-    """The default reward model: L2 logistic regression (clicks are rare; ``C`` is moderate)."""
-    return LogisticRegression(C=0.5, max_iter=300)
+def default_model(binary: bool = True) -> LogisticRegression | Ridge:
+    """The default reward model: L2 logistic regression for 0/1 rewards (clicks, conversions; ``C``
+    moderate as positives are rare), ridge regression for others (revenue)."""
+    return LogisticRegression(C=0.5, max_iter=300) if binary else Ridge(alpha=1.0)
 
 
 def reward_features(log: BanditLog, encoder: OneHotEncoder, rows: np.ndarray, actions: np.ndarray) -> sp.csr_matrix:
@@ -95,7 +97,7 @@ def predict_rewards(log: BanditLog, model: Any | Callable[[BanditLog], np.ndarra
         if q.shape != (log.n_rounds, log.n_actions):
             raise ValueError(f"reward model returned shape {q.shape}, expected {(log.n_rounds, log.n_actions)}")
         return q
-    model = default_model() if model is None else model
+    model = default_model(bool(np.isin(log.reward, (0.0, 1.0)).all())) if model is None else model
     if not hasattr(model, "fit") or not (hasattr(model, "predict") or hasattr(model, "predict_proba")):
         raise TypeError(f"model must be None, a callable log -> (n, K) or an estimator with fit/predict, "
                         f"got {type(model).__name__}")
