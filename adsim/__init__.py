@@ -3,6 +3,7 @@
 Importing ``adsim`` registers the Gymnasium environments:
 
 * ``adsim/CreativeSelection-v0`` (single env and native vector env)
+* ``adsim/AdSession-v0`` (single env and native vector env)
 """
 
 from gymnasium.envs.registration import register, registry
@@ -17,6 +18,13 @@ if "adsim/CreativeSelection-v0" not in registry:
         id="adsim/CreativeSelection-v0",
         entry_point="adsim.envs.creative_selection:CreativeSelectionEnv",
         vector_entry_point="adsim.envs.creative_selection:CreativeSelectionVectorEnv",
+    )
+
+if "adsim/AdSession-v0" not in registry:
+    register(
+        id="adsim/AdSession-v0",
+        entry_point="adsim.envs.ad_session:AdSessionEnv",
+        vector_entry_point="adsim.envs.ad_session:AdSessionVectorEnv",
     )
 
 __all__ = ["EnvConfig", "WorldConfig", "make_config", "PRESETS", "SelectionCore", "__version__"]
