@@ -10,6 +10,7 @@ from gymnasium.envs.registration import register, registry
 
 from adsim.config import EnvConfig, WorldConfig, make_config, PRESETS
 from adsim.core import SelectionCore
+from adsim.session import SESSION_PRESETS, SessionConfig, SessionCore, make_session_config
 
 __version__ = "0.1.0"
 
@@ -27,4 +28,5 @@ if "adsim/AdSession-v0" not in registry:
         vector_entry_point="adsim.envs.ad_session:AdSessionVectorEnv",
     )
 
-__all__ = ["EnvConfig", "WorldConfig", "make_config", "PRESETS", "SelectionCore", "__version__"]
+__all__ = ["EnvConfig", "WorldConfig", "make_config", "PRESETS", "SelectionCore", "SessionConfig",
+           "SessionCore", "make_session_config", "SESSION_PRESETS", "__version__"]

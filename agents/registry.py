@@ -7,10 +7,14 @@ import inspect
 from typing import Any
 
 from agents.base import OraclePolicy, Policy, RandomPolicy
+from agents.sb3 import A2CPolicy, DQNPolicy, PPOPolicy
 
 POLICIES: dict[str, type[Policy]] = {
     "random": RandomPolicy,
     "oracle": OraclePolicy,
+    "ppo": PPOPolicy,
+    "a2c": A2CPolicy,
+    "dqn": DQNPolicy,
 }
 
 

@@ -213,7 +213,8 @@ class AdSessionVectorEnv(VectorEnv):
         return core.observation(), out.reward, out.terminated, out.truncated, info
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
+        """Seed sub-env i with ``seed + i`` (or ``seed[i]`` for a list); ``None`` continues the streams."""
+        super().reset(seed=int(seed[0]) if isinstance(seed, (list, tuple, np.ndarray)) else seed)
         if seed is None and self.core.keys is not None:
             self.core.reset_all()
             return self.core.observation(), self._info()
