@@ -26,7 +26,7 @@ from stable_baselines3.common.utils import set_random_seed
 
 from adsim.config import check_float, check_int
 from agents.base import Policy
-from agents.vecenv import SB3VecEnv
+from agents.vecenv import SB3VecEnv, select_keys
 
 
 @dataclass(eq=False)
@@ -42,6 +42,9 @@ class SB3Policy(Policy):
     deterministic: bool = True
     """Act greedily (probability 1 on the chosen action); PPO/A2C otherwise sample their distribution."""
     device: str = "cpu"
+    ignore_keys: tuple[str, ...] = ()
+    """Observation keys the agent does not see. E.g. with a fixed campaign the pool's
+    ``candidates`` never change, and ignoring them shrinks the network's input ~10×."""
 
     algo: ClassVar[type[BaseAlgorithm]] = PPO
     name: ClassVar[str] = "sb3"
@@ -53,6 +56,10 @@ class SB3Policy(Policy):
         if not self.net_arch or not all(isinstance(h, int) and h > 0 for h in self.net_arch):
             raise ValueError(f"net_arch == {self.net_arch!r}, must be a non-empty sequence of positive ints")
         self.net_arch = tuple(self.net_arch)
+        if isinstance(self.ignore_keys, str) or not all(isinstance(k, str) for k in self.ignore_keys):
+            raise TypeError(f"ignore_keys == {self.ignore_keys!r}, must be a sequence of observation keys")
+        self.ignore_keys = tuple(self.ignore_keys)
+        self.obs_keys: tuple[str, ...] | None = None  # the keys the model sees, set by learn() / load()
         self.model: BaseAlgorithm | None = None
 
     # ----------------------------------------------------------------- training
@@ -82,7 +89,14 @@ class SB3Policy(Policy):
         if env.single_action_space.n != self.n_actions:
             raise ValueError(f"env has {env.single_action_space.n} actions, policy was reset with {self.n_actions}")
         self._seed_everything()
-        venv = SB3VecEnv(env, seed=scenario_seed)
+        self.obs_keys = None
+        if self.ignore_keys:
+            all_keys = list(getattr(env.single_observation_space, "spaces", {}))
+            unknown = [k for k in self.ignore_keys if k not in all_keys]
+            if unknown:
+                raise ValueError(f"ignore_keys: unknown observation key {unknown[0]!r}; allowed: {all_keys}")
+            self.obs_keys = tuple(k for k in all_keys if k not in self.ignore_keys)
+        venv = SB3VecEnv(env, seed=scenario_seed, keys=self.obs_keys)
         self.model = self.algo("MultiInputPolicy", venv, learning_rate=self.learning_rate, gamma=self.gamma,
                                policy_kwargs={"net_arch": list(self.net_arch)}, device=self.device, verbose=0,
                                **self.algo_kwargs(env.num_envs))
@@ -99,6 +113,7 @@ class SB3Policy(Policy):
 
     def probabilities(self, obs, info=None) -> np.ndarray:
         model = self._require_model()
+        obs = select_keys(obs, self.obs_keys)
         if not self.deterministic and hasattr(model.policy, "get_distribution"):
             with torch.no_grad():
                 tensor, _ = model.policy.obs_to_tensor(obs)
@@ -110,6 +125,7 @@ class SB3Policy(Policy):
 
     def select(self, obs, info=None) -> np.ndarray:
         if self.deterministic:
+            obs = select_keys(obs, self.obs_keys)
             return np.asarray(self._require_model().predict(obs, deterministic=True)[0], dtype=np.int64)
         return super().select(obs, info)
 
@@ -123,6 +139,7 @@ class SB3Policy(Policy):
     def load(self, path: str | Path) -> None:
         """Load a model saved by :meth:`save` (reset(n_actions, seed) first)."""
         self.model = self.algo.load(Path(path), device=self.device)
+        self.obs_keys = tuple(self.model.observation_space.spaces)
         n = int(self.model.action_space.n)
         if getattr(self, "n_actions", n) != n:
             raise ValueError(f"saved model has {n} actions, policy was reset with {self.n_actions}")

@@ -20,10 +20,16 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from stable_baselines3.common.vec_env import VecEnv
 
 _SKIP = ("final_obs", "final_info")
+
+
+def select_keys(obs: Any, keys: tuple[str, ...] | None) -> Any:
+    """The observation restricted to ``keys`` (a dict observation), or unchanged when ``keys`` is None."""
+    return obs if keys is None else {k: obs[k] for k in keys}
 
 
 def _row(obs: Any, i: int) -> Any:
@@ -40,16 +46,27 @@ class SB3VecEnv(VecEnv):
         env: the Gymnasium vector env (its ``metadata["autoreset_mode"]`` must be ``SAME_STEP``).
         seed: if given, the first :meth:`reset` seeds sub-env i with ``seed + i``; otherwise the
             first reset passes ``seed=None`` to ``env`` (which continues its stream, if it has one).
+        keys: for a ``Dict`` observation space, the keys the agent sees (``None``: all of them).
     """
 
-    def __init__(self, env: VectorEnv, seed: int | None = None):
+    def __init__(self, env: VectorEnv, seed: int | None = None, keys: tuple[str, ...] | None = None):
         if not isinstance(env, VectorEnv):
             raise TypeError(f"env must be a gymnasium.vector.VectorEnv, got {type(env).__name__}")
         mode = env.metadata.get("autoreset_mode")
         if mode != AutoresetMode.SAME_STEP:
             raise ValueError(f"env autoreset_mode == {mode!r}, must be AutoresetMode.SAME_STEP")
         self.env = env
-        super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
+        space = env.single_observation_space
+        if keys is not None:
+            if not isinstance(space, spaces.Dict):
+                raise ValueError(f"keys == {keys!r} needs a Dict observation space, got {type(space).__name__}")
+            unknown = [k for k in keys if k not in space.spaces]
+            if unknown or not keys:
+                raise ValueError(f"keys == {keys!r}: unknown {unknown!r}; allowed: {list(space.spaces)}")
+            space = spaces.Dict({k: space.spaces[k] for k in keys})
+            keys = tuple(keys)
+        self.keys = keys
+        super().__init__(env.num_envs, space, env.single_action_space)
         if seed is not None:
             self.seed(seed)
         self._actions: np.ndarray | None = None
@@ -66,7 +83,7 @@ class SB3VecEnv(VecEnv):
         self.reset_infos = self._split(info, np.zeros(self.num_envs, bool), np.zeros(self.num_envs, bool))
         self._reset_seeds()
         self._reset_options()
-        return obs
+        return select_keys(obs, self.keys)
 
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = np.asarray(actions).reshape(self.num_envs)
@@ -82,8 +99,8 @@ class SB3VecEnv(VecEnv):
         if dones.any():
             final = info["final_obs"]
             for i in np.flatnonzero(dones):
-                infos[i]["terminal_observation"] = _row(final, int(i))
-        return obs, np.asarray(reward, dtype=np.float32), dones, infos
+                infos[i]["terminal_observation"] = select_keys(_row(final, int(i)), self.keys)
+        return select_keys(obs, self.keys), np.asarray(reward, dtype=np.float32), dones, infos
 
     def _split(self, info: dict[str, Any], terminated: np.ndarray, truncated: np.ndarray) -> list[dict]:
         """The batched info dict as N per-env dicts (keys whose ``_key`` mask is False are left out)."""
