@@ -68,7 +68,7 @@ def summarise(cfg, runs: list[dict[str, Any]]) -> dict[str, Any]:
         m = {(r["policy"], r["seed"]): run_metrics(r, env.steps, env.num_envs, cfg.bins, cfg.final_fraction)
              for r in runs if r["env"] == env.name}
         trained = {r["policy"]: r["trained"] for r in runs if r["env"] == env.name}
-        rows, curves = [], {}
+        rows, curves, paired_curves = [], {}, {}
         for pol in order:
             per_seed = [m[(pol, s)] for s in cfg.seeds]
             row = {"policy": pol, "train_steps": trained.get(pol, 0)}
@@ -77,6 +77,10 @@ def summarise(cfg, runs: list[dict[str, Any]]) -> dict[str, Any]:
             rows.append(row)
             curve = np.stack([x["return"] for x in per_seed])
             curves[pol] = [ci95(curve[:, b]) for b in range(cfg.bins)]
+            base = [p.display for p in cfg.policies if p.name == "random" and p.runs_on(env.name)]
+            if base:  # paired with random on the same seeds: CRN removes the users' common noise
+                diff = curve - np.stack([m[(base[0], s)]["return"] for s in cfg.seeds])
+                paired_curves[pol] = [ci95(diff[:, b]) for b in range(cfg.bins)]
         table = pd.DataFrame(rows)
         reference = [p.display for p in cfg.policies if p.name in REFERENCE and p.runs_on(env.name)]
         learners = table[~table.policy.isin(reference)]
@@ -94,14 +98,15 @@ def summarise(cfg, runs: list[dict[str, Any]]) -> dict[str, Any]:
             paired[pol] = ci95(np.array(diffs))
         table["diff_vs_best"] = [paired[p][0] for p in order]
         table["diff_vs_best_ci"] = [paired[p][1] for p in order]
-        out[env.name] = {"table": table, "curves": curves, "edges": edges, "best": best.policy,
+        out[env.name] = {"table": table, "curves": curves, "paired_curves": paired_curves, "edges": edges, "best": best.policy,
                          "best_return": float(best.final_return)}
         out[env.name]["reference"] = reference
     return out
 
 
 def plot(summary: dict[str, Any], out: Path) -> list[Path]:
-    """Learning curves with 95 % bands, one panel per env; a bar chart of final returns."""
+    """Learning curves with 95 % bands, one column per env (top: episode return; bottom: return
+    minus the random policy's on the same seeds); a bar chart of final returns."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -109,17 +114,21 @@ def plot(summary: dict[str, Any], out: Path) -> list[Path]:
 
     paths = []
     names = list(summary)
-    fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4), squeeze=False)
-    for ax, name in zip(axes[0], names):
+    fig, axes = plt.subplots(2, len(names), figsize=(5.5 * len(names), 7.5), squeeze=False, sharex="col")
+    for col, name in enumerate(names):
         s = summary[name]
         mid = 0.5 * (s["edges"][:-1] + s["edges"][1:])
-        for pol, pts in s["curves"].items():
-            mean, half = np.array(pts).T
-            ax.plot(mid, mean, marker=".", label=pol, linestyle="--" if pol in s["reference"] else "-")
-            ax.fill_between(mid, mean - half, mean + half, alpha=0.15)
-        ax.set(title=name, xlabel="environment steps (impressions, training included)", ylabel="episode return")
-        ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=8)
+        for row, key, ylabel in ((0, "curves", "episode return"), (1, "paired_curves", "return − random (paired)")):
+            ax = axes[row][col]
+            for pol, pts in s[key].items():
+                mean, half = np.array(pts).T
+                ax.plot(mid, mean, marker=".", label=pol, linestyle="--" if pol in s["reference"] else "-")
+                ax.fill_between(mid, mean - half, mean + half, alpha=0.15)
+            ax.set(ylabel=ylabel)
+            ax.grid(alpha=0.3)
+        axes[0][col].set_title(name)
+        axes[1][col].set_xlabel("environment steps (impressions, training included)")
+        axes[0][col].legend(fontsize=7)
     fig.tight_layout()
     paths.append(out / "learning_curves.png")
     fig.savefig(paths[-1], dpi=90)
