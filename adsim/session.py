@@ -263,20 +263,25 @@ class SessionCore:
         self.click_probs = click_prob(self.base_logits - self.penalty, self.beta0, pos)
         self._make_request(pos)
 
-    def _position(self) -> np.ndarray:
-        return self.position[self.rows, np.minimum(self.t, self.config.horizon - 1)]
+    def _position(self, rows: np.ndarray | None = None) -> np.ndarray:
+        rows = self.rows if rows is None else rows
+        return self.position[rows, np.minimum(self.t[rows], self.config.horizon - 1)]
+
+    def _request(self, rows: np.ndarray, pos: np.ndarray) -> Request:
+        ctx = self.context[rows]  # a copy (fancy index)
+        ctx[np.arange(rows.size), CONTEXT_DIM - N_POSITIONS + pos] = 1.0
+        c, u = self.campaign[rows], self.user[rows]
+        return Request(c, self.world.user_features[u], ctx, self.world.campaign_features[c], self.pools[c])
 
     def _make_request(self, pos: np.ndarray) -> None:
-        ctx = self.context.copy()
-        ctx[self.rows, CONTEXT_DIM - N_POSITIONS + pos] = 1.0
-        self.request = Request(self.campaign, self.world.user_features[self.user], ctx,
-                               self.world.campaign_features[self.campaign], self.pools[self.campaign])
+        self.request = self._request(self.rows, pos)
         self.ctr_estimate = self.estimator.estimate(self.request)
 
-    def final_observation(self) -> dict[str, np.ndarray]:
-        """The observation after the last step, before finished slots restart (no click probabilities)."""
-        self._make_request(self._position())
-        return self.observation()
+    def final_observation(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """The observation of slots ``rows`` after the last step, before they restart (leading axis
+        ``len(rows)``; no click probabilities are computed)."""
+        req = self._request(rows, self._position(rows))
+        return self._obs(req, self.estimator.estimate(req), self.session_features(rows))
 
     def step(self, actions: np.ndarray) -> SessionOutcome:
         """Show ``actions`` (N,) ints in [0, K); draw clicks and departures; update the sessions.
@@ -321,32 +326,37 @@ class SessionCore:
         self._refresh_logits(rows)
 
     # ----------------------------------------------------------------- observation
-    def session_features(self) -> np.ndarray:
+    def session_features(self, rows: np.ndarray | None = None) -> np.ndarray:
         """(N, 3 + 2K + n_attr_values) float32 in [0, 1]: what the platform knows of the session.
 
         ``[t/H, clicks/H, since_click/H, one-hot of the last action (K), creative exposure (K),
         attribute-value exposure (n_attr_values)]``; exposures are the decayed counts divided by
         their supremum ``1 / (1 − decay)``.
         """
-        H, K, N = self.config.horizon, self.config.n_candidates, self.num_envs
-        scalars = np.stack([self.t, self.clicks, self.since_click], axis=1) / H
-        last = np.zeros((N, K))
-        shown = self.last_action >= 0
-        last[self.rows[shown], self.last_action[shown]] = 1.0
+        H, K = self.config.horizon, self.config.n_candidates
+        rows = self.rows if rows is None else rows
+        scalars = np.stack([self.t[rows], self.clicks[rows], self.since_click[rows]], axis=1) / H
+        last = np.zeros((rows.size, K))
+        action = self.last_action[rows]
+        shown = action >= 0
+        last[np.flatnonzero(shown), action[shown]] = 1.0
         norm = 1.0 - self.config.decay
-        return np.concatenate([scalars, last, self.mem_creative * norm, self.mem_attr * norm],
+        return np.concatenate([scalars, last, self.mem_creative[rows] * norm, self.mem_attr[rows] * norm],
                               axis=1).astype(np.float32)
 
     def observation(self) -> dict[str, np.ndarray]:
         """The current impression of every slot, batched (fresh arrays after every :meth:`serve`)."""
-        r = self.request
+        return self._obs(self.request, self.ctr_estimate, self.session_features())
+
+    @staticmethod
+    def _obs(r: Request, ctr_estimate: np.ndarray, session: np.ndarray) -> dict[str, np.ndarray]:
         return {
             "user": r.user_features,
             "context": r.context_features,
             "campaign": r.campaign_features,
-            "candidates": r.candidates.reshape(self.num_envs, -1),
-            "ctr_estimate": self.ctr_estimate,
-            "session": self.session_features(),
+            "candidates": r.candidates.reshape(r.candidates.shape[0], -1),
+            "ctr_estimate": ctr_estimate,
+            "session": session,
         }
 
 

@@ -201,16 +201,20 @@ class AdSessionVectorEnv(VectorEnv):
         core = self.core
         out = core.step(a)
         done = out.terminated | out.truncated
+        ended = np.flatnonzero(done)
         final = None
-        if done.any():
-            final = core.final_observation()
-            core.start_sessions(np.flatnonzero(done))
+        if ended.size:
+            final = core.final_observation(ended)
+            core.start_sessions(ended)
         core.serve()
-        info = self._info(out)
-        if final is not None:
+        obs, info = core.observation(), self._info(out)
+        if final is not None:  # rows that did not end hold the returned observation
+            final_obs = {k: v.copy() for k, v in obs.items()}
+            for k, v in final.items():
+                final_obs[k][ended] = v
             final_info = {k: info[k] for k in ("regret", "clicked", "leave_prob", "reward_expected")}
-            info.update(final_obs=final, final_info=final_info, _final_obs=done, _final_info=done)
-        return core.observation(), out.reward, out.terminated, out.truncated, info
+            info.update(final_obs=final_obs, final_info=final_info, _final_obs=done, _final_info=done)
+        return obs, out.reward, out.terminated, out.truncated, info
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
         """Seed sub-env i with ``seed + i`` (or ``seed[i]`` for a list); ``None`` continues the streams."""
