@@ -115,12 +115,14 @@ class SessionConfig:
 SESSION_PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     "fatigue": {"fatigue_creative": 1.0, "fatigue_attribute": 0.1, "leave_gain": 0.5},
+    "annoyance": {"fatigue_creative": 0.3, "fatigue_attribute": 0.0, "leave_gain": 3.0},
     "myopic": {"fatigue_creative": 0.0, "fatigue_attribute": 0.0, "drift_rate": 0.0, "leave_gain": 0.0},
     "tiny": {"n_users": 200, "n_products": 40, "n_campaigns": 2, "n_candidates": 4, "horizon": 10,
              "campaign": 0, "target_ctr": 0.25, "fatigue_creative": 1.0, "leave_gain": 0.5},
 }
 """Named session scenarios. ``fatigue``: strong fatigue and annoyance, so repeating the best
-creative is costly; ``myopic``: no fatigue, drift or annoyance (a contextual bandit in sessions);
+creative is costly; ``annoyance``: repetition barely lowers the click probability but makes users
+leave (the myopic optimum loses them; planning keeps them); ``myopic``: no fatigue, drift or annoyance (a contextual bandit in sessions);
 ``tiny``: a small world for fast tests."""
 
 
