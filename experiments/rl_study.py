@@ -5,8 +5,10 @@ Every run steps one native vector env through an :class:`experiments.recorder.Ep
 for the env's ``steps`` impressions. A bandit acts and learns online the whole time; an RL policy
 first trains for its ``train_steps`` (SB3, on the same recorded env, so training counts as steps
 of the learning curve) and then acts greedily for the rest. Scenario seed ``s`` gives the env
-stream ``s`` for every policy (common random numbers); the policy's own seed is
-``s + policy_seed_offset``.
+streams for every policy (common random numbers): the vector env is reset with
+``s · SEED_STRIDE``, so sub-env i runs stream ``s · SEED_STRIDE + i`` and the streams of different
+scenario seeds never overlap (resetting with ``s`` itself would give seeds 0 and 1 fifteen of their
+sixteen sub-env streams in common). The policy's own seed is ``s + policy_seed_offset``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import numpy as np
 from adsim.config import check_choice, check_int
 
 ENV_IDS = ("adsim/CreativeSelection-v0", "adsim/AdSession-v0")
+SEED_STRIDE = 100_000
+"""Env reset seed per scenario seed; larger than any ``num_envs`` so sub-env streams never overlap."""
 
 
 @dataclass(frozen=True)
@@ -139,12 +143,13 @@ def run_one(env: EnvSpec, policy: PolicySpec, seed: int, policy_seed: int) -> di
     pol = make_policy_for(policy)
     pol.reset(rec.single_action_space.n, seed=policy_seed)
     learn = getattr(pol, "learn", None)
+    env_seed = seed * SEED_STRIDE
     if learn is not None:  # "train for N steps, then evaluate": training runs on the recorded env
-        trained = learn(rec, scenario_seed=seed)
+        trained = learn(rec, scenario_seed=env_seed)
         obs, info = rec.last_obs, rec.last_info
     else:
         trained = 0
-        obs, info = rec.reset(seed=seed)
+        obs, info = rec.reset(seed=env_seed)
     while rec.steps < env.steps:
         actions = pol.select(obs, info)
         nxt, reward, _, _, info = rec.step(actions)

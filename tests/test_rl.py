@@ -267,3 +267,50 @@ def test_policy_hyperparameters_are_validated():
         pol.learn(vec(2))
     with pytest.raises(RuntimeError, match="no model"):
         pol.select(vec(2).reset(seed=0)[0])
+
+
+# ----------------------------------------------------------------------------- the study
+def test_study_config_is_validated(tmp_path):
+    from experiments.rl_study import EnvSpec, PolicySpec, StudyConfig
+
+    env = EnvSpec(name="s", id="adsim/AdSession-v0", num_envs=4, steps=400, config={"preset": "tiny"})
+    with pytest.raises(ValueError, match="train_steps == 400 must be < steps == 400"):
+        StudyConfig(envs=(env,), policies=(PolicySpec("ppo", {"train_steps": 400}),))
+    with pytest.raises(ValueError, match="unknown policy 'ucb'; did you mean 'ucb1'"):
+        StudyConfig(envs=(env,), policies=(PolicySpec("ucb"),))
+    with pytest.raises(ValueError, match="two policy entries labelled 'random'"):
+        StudyConfig(envs=(env,), policies=(PolicySpec("random"), PolicySpec("random")))
+    with pytest.raises(ValueError, match="unknown env 'x'"):
+        StudyConfig(envs=(env,), policies=(PolicySpec("random", envs=("x",)),))
+    with pytest.raises(ValueError, match="env id"):
+        EnvSpec(name="s", id="adsim/Nope-v0")
+
+
+def test_a_run_records_training_and_evaluation_steps_alike():
+    from experiments.rl_study import EnvSpec, PolicySpec, run_one
+
+    env = EnvSpec(name="s", id="adsim/AdSession-v0", num_envs=4, steps=800, config={"preset": "tiny"})
+    rl = run_one(env, PolicySpec("a2c", {"train_steps": 400}), seed=0, policy_seed=1)
+    bandit = run_one(env, PolicySpec("ucb1"), seed=0, policy_seed=1)
+    for run in (rl, bandit):
+        assert run["reward"].size == 200  # 800 impressions / 4 sub-envs, training included
+        assert np.all(np.diff(run["episode_end"]) >= 0) and run["episode_end"].max() <= 800
+    assert rl["trained"] == 400 and bandit["trained"] == 0
+    assert rl["episode_end"].min() <= 400  # episodes finished during training are on the curve
+
+
+def test_linucb_obs_learns_a_context_dependent_best_arm():
+    from experiments.rl_baselines import ObsLinUCB
+
+    pol = ObsLinUCB(alpha=0.1, keys=("x",))
+    pol.reset(2, seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(50):  # arm 0 pays when x = 1, arm 1 when x = 0
+        x = rng.integers(0, 2, size=(16, 1)).astype(np.float64)
+        obs = {"x": x, "ctr_estimate": np.zeros((16, 2))}
+        a = rng.integers(0, 2, size=16)
+        pol.update(obs, a, (a == 0) == (x[:, 0] == 1))
+    x = np.array([[1.0], [0.0]])
+    assert pol.select({"x": x, "ctr_estimate": np.zeros((2, 2))}).tolist() == [0, 1]
+    with pytest.raises(ValueError, match="observation has no key 'x'"):
+        pol.select({"ctr_estimate": np.zeros((2, 2))})
