@@ -131,7 +131,7 @@ def plot(summary: dict[str, Any], out: Path) -> list[Path]:
         axes[0][col].legend(fontsize=7)
     fig.tight_layout()
     paths.append(out / "learning_curves.png")
-    fig.savefig(paths[-1], dpi=90)
+    fig.savefig(paths[-1], dpi=65)
     plt.close(fig)
 
     fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 3.5), squeeze=False)
@@ -142,7 +142,7 @@ def plot(summary: dict[str, Any], out: Path) -> list[Path]:
         ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()
     paths.append(out / "final_return.png")
-    fig.savefig(paths[-1], dpi=90)
+    fig.savefig(paths[-1], dpi=65)
     plt.close(fig)
     return paths
 
