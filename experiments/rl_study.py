@@ -14,6 +14,7 @@ sixteen sub-env streams in common). The policy's own seed is ``s + policy_seed_o
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import tomllib
 from concurrent.futures import ProcessPoolExecutor
@@ -124,9 +125,14 @@ def make_policy_for(spec: PolicySpec):
     from agents.registry import POLICIES, make_policy
     from experiments.rl_baselines import FALLBACKS
 
-    if spec.name in POLICIES or spec.name not in FALLBACKS:
+    if spec.name in POLICIES:
         return make_policy(spec.name, **spec.params)
-    return FALLBACKS[spec.name](**spec.params)
+    if spec.name in FALLBACKS:
+        return FALLBACKS[spec.name](**spec.params)
+    known = sorted(set(POLICIES) | set(FALLBACKS))
+    close = difflib.get_close_matches(spec.name, known, n=1)
+    hint = f" did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"unknown policy {spec.name!r};{hint} Allowed: {', '.join(known)}")
 
 
 def run_one(env: EnvSpec, policy: PolicySpec, seed: int, policy_seed: int) -> dict[str, Any]:

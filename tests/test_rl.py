@@ -295,7 +295,7 @@ def test_a_run_records_training_and_evaluation_steps_alike():
     for run in (rl, bandit):
         assert run["reward"].size == 200  # 800 impressions / 4 sub-envs, training included
         assert np.all(np.diff(run["episode_end"]) >= 0) and run["episode_end"].max() <= 800
-    assert rl["trained"] == 400 and bandit["trained"] == 0
+    assert 400 <= rl["trained"] < 400 + 32 and bandit["trained"] == 0  # A2C rollouts: 8 steps × 4 envs
     assert rl["episode_end"].min() <= 400  # episodes finished during training are on the curve
 
 
