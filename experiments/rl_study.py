@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from adsim.config import check_choice, check_int
 
 ENV_IDS = ("adsim/CreativeSelection-v0", "adsim/AdSession-v0")
