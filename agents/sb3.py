@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import gymnasium as gym
 import numpy as np
 import torch
-from gymnasium.vector import VectorEnv
+from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
@@ -75,17 +76,22 @@ class SB3Policy(Policy):
     def _seed_everything(self) -> None:
         set_random_seed(int(self.seed))  # random, numpy's global generator, torch
 
-    def learn(self, env: VectorEnv, scenario_seed: int | None = None, callback: BaseCallback | None = None) -> int:
+    def learn(self, env: VectorEnv | gym.Env, scenario_seed: int | None = None,
+              callback: BaseCallback | None = None) -> int:
         """Train a fresh model for ``train_steps`` steps on ``env``; returns the steps taken.
 
         Args:
-            env: a same-step-autoreset Gymnasium vector env (e.g. ``adsim/AdSession-v0``'s).
+            env: a same-step-autoreset Gymnasium vector env (e.g. ``adsim/AdSession-v0``'s native
+                one), or a single ``gym.Env`` (run as a one-env ``SyncVectorEnv``).
             scenario_seed: seeds the env's first reset (sub-env i gets ``scenario_seed + i``);
                 ``None`` continues the env's stream.
             callback: an SB3 callback (e.g. to record the learning curve).
         """
         if not hasattr(self, "seed"):
             raise RuntimeError("call reset(n_actions, seed) before learn()")
+        if isinstance(env, gym.Env):
+            single = env
+            env = SyncVectorEnv([lambda: single], autoreset_mode=AutoresetMode.SAME_STEP)
         if env.single_action_space.n != self.n_actions:
             raise ValueError(f"env has {env.single_action_space.n} actions, policy was reset with {self.n_actions}")
         self._seed_everything()

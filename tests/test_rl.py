@@ -243,6 +243,15 @@ def test_save_load_gives_same_actions(tmp_path, name, extra):
     assert np.array_equal(np.argmax(p, axis=1), before) and np.allclose(p.sum(axis=1), 1.0)
 
 
+def test_dqn_trains_on_a_single_env_and_acts_on_batches():
+    dqn = make_policy("dqn", train_steps=300, learning_starts=100, train_freq=1)
+    dqn.reset(4, seed=0)
+    assert dqn.learn(AdSessionEnv(preset="tiny"), scenario_seed=0) == 300
+    obs, info = vec(8).reset(seed=0)
+    actions = dqn.select(obs, info)
+    assert actions.shape == (8,) and ((0 <= actions) & (actions < 4)).all()
+
+
 def test_training_is_reproducible_and_stochastic_probabilities_are_a_distribution():
     def trained(seed):
         pol = make_policy("a2c", train_steps=512, deterministic=False)
