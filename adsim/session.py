@@ -122,7 +122,8 @@ SESSION_PRESETS: dict[str, dict[str, Any]] = {
 }
 """Named session scenarios. ``fatigue``: strong fatigue and annoyance, so repeating the best
 creative is costly; ``annoyance``: repetition barely lowers the click probability but makes users
-leave (the myopic optimum loses them; planning keeps them); ``myopic``: no fatigue, drift or annoyance (a contextual bandit in sessions);
+leave (the myopic optimum loses them; planning keeps them); ``myopic``: no fatigue, drift or
+annoyance (a contextual bandit in sessions);
 ``tiny``: a small world for fast tests."""
 
 

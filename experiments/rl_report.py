@@ -98,7 +98,8 @@ def summarise(cfg, runs: list[dict[str, Any]]) -> dict[str, Any]:
             paired[pol] = ci95(np.array(diffs))
         table["diff_vs_best"] = [paired[p][0] for p in order]
         table["diff_vs_best_ci"] = [paired[p][1] for p in order]
-        out[env.name] = {"table": table, "curves": curves, "paired_curves": paired_curves, "edges": edges, "best": best.policy,
+        out[env.name] = {"table": table, "curves": curves, "paired_curves": paired_curves, "edges": edges,
+                         "best": best.policy,
                          "best_return": float(best.final_return)}
         out[env.name]["reference"] = reference
     return out

@@ -118,6 +118,19 @@ def test_vector_env_equals_single_envs_including_autoreset():
     assert resets >= 3
 
 
+def test_vector_env_of_one_equals_the_single_env_including_the_ctr_estimate():
+    venv, env = vec(1), AdSessionEnv(preset="tiny")
+    vobs, _ = venv.reset(seed=2)
+    obs, _ = env.reset(seed=2)
+    for t in range(30):
+        vobs, vr, vterm, vtrunc, _ = venv.step(np.array([t % 4]))
+        obs, r, term, trunc, _ = env.step(t % 4)
+        if term or trunc:
+            obs, _ = env.reset()
+        assert all(np.array_equal(vobs[k][0], obs[k]) for k in obs)
+        assert (vr[0], vterm[0], vtrunc[0]) == (r, term, trunc)
+
+
 def test_common_random_numbers_whatever_the_actions():
     """Episode e of sub-env i has the same user and uniforms under any policy."""
 
