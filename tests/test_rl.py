@@ -157,7 +157,7 @@ def test_repeating_one_creative_makes_users_leave_sooner():
     k = env.single_action_space.n
     same_ret, same_len = session_stats(env, lambda o, i, t: np.zeros(256, dtype=np.int64), 60)
     rot_ret, rot_len = session_stats(env, lambda o, i, t: np.full(256, t % k), 60)
-    assert same_len < 0.6 * rot_len  # measured ≈ 3.7 vs 12.3 impressions
+    assert same_len < 0.6 * rot_len  # measured ≈ 3.8 vs 13.6 impressions
     assert same_ret < rot_ret
 
 
@@ -236,7 +236,7 @@ def test_short_ppo_run_beats_random_on_tiny_sessions():
     rand = RandomPolicy()
     rand.reset(4, seed=0)
     r_ppo, r_rand = evaluate(ppo), evaluate(rand)
-    assert r_ppo > r_rand + 0.08, (r_ppo, r_rand)  # measured ≈ 0.82 vs 0.64
+    assert r_ppo > r_rand + 0.2, (r_ppo, r_rand)  # measured ≈ 1.03 vs 0.64 clicks per session
 
 
 @pytest.mark.parametrize("name, extra", [("ppo", {}), ("dqn", {"learning_starts": 64, "train_freq": 1})])
