@@ -12,6 +12,7 @@ from agents.greedy import DecayingEpsilonGreedy, EpsilonGreedy, GreedyEstimate
 from agents.linear import LinearTS, LinUCB, LinUCBShared
 from agents.thompson import BetaThompson, HybridThompson
 from agents.ucb import KLUCB, UCB1
+from agents.sb3 import A2CPolicy, DQNPolicy, PPOPolicy
 
 POLICIES: dict[str, type[Policy]] = {
     "random": RandomPolicy,
@@ -27,6 +28,9 @@ POLICIES: dict[str, type[Policy]] = {
     "linucb_shared": LinUCBShared,
     "lin_ts": LinearTS,
     "hybrid": HybridThompson,
+    "ppo": PPOPolicy,
+    "a2c": A2CPolicy,
+    "dqn": DQNPolicy,
 }
 
 
