@@ -32,9 +32,9 @@ import numpy as np
 from adsim import rng as crng
 from adsim.config import EnvConfig, WorldConfig, _suggest, check_choice, check_float, check_int
 from adsim.core import SelectionCore, cached_world
-from adsim.creative.sampler import MAX_PHRASES, N_ATTRS, creative_parts
+from adsim.creative.sampler import MAX_PHRASES, N_ATTRS
 from adsim.estimate import Request, RunningCTR
-from adsim.response import click_logits, click_prob, interests_in_context
+from adsim.response import click_logits, click_prob, interests_in_context, item_interest
 from adsim.world import CONTEXT_DIM, POSITION_FACTOR, context_features
 
 # stream offsets: session-level draws at step 0, impression-level draws at every step
@@ -134,14 +134,11 @@ def make_session_config(preset: str = "default", **overrides: Any) -> SessionCon
 
 
 @functools.lru_cache(maxsize=16)
-def campaign_pools(world: WorldConfig, n_candidates: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """The campaigns' pools, their static logits and the calibrated β0 of CreativeSelection (pool mode).
-
-    Returns:
-        pools: (n_campaigns, K, CREATIVE_SLOTS) int64; static: (n_campaigns, K) float64; beta0.
-    """
-    core = SelectionCore(EnvConfig(world=world, mode="pool", n_candidates=n_candidates), 1)
-    return core.pools, core.pool_static, core.beta0
+def campaign_pools(world: WorldConfig, n_candidates: int) -> SelectionCore:
+    """The pool-mode CreativeSelection core of a world: campaigns' pools, their static logits, hidden
+    features φ, discount flags and the calibrated β0 (``pools``, ``pool_static``, ``pool_phi``,
+    ``pool_discount``, ``beta0``)."""
+    return SelectionCore(EnvConfig(world=world, mode="pool", n_candidates=n_candidates), 1)
 
 
 class SessionOutcome(NamedTuple):
@@ -171,9 +168,10 @@ class SessionCore:
         self.config, self.num_envs = config, int(num_envs)
         self.world = w = cached_world(config.world)
         K, N, H = config.n_candidates, self.num_envs, config.horizon
-        self.pools, self.pool_static, self.beta0 = campaign_pools(config.world, K)
+        pool = campaign_pools(config.world, K)
+        self.pools, self.pool_static, self.beta0 = pool.pools, pool.pool_static, pool.beta0
+        self.pool_appeal, self.pool_discount = pool.pool_phi, pool.pool_discount  # (C, K, d), (C, K)
         self.pool_attrs = self.pools[..., MAX_PHRASES : MAX_PHRASES + N_ATTRS] + w.lexicon.attr_offsets
-        self.pool_appeal = w.part_appeal[creative_parts(self.pools, w.lexicon)].sum(-2)  # (C, K, d)
         # exposure[c, a, k]: fatigue units candidate k of campaign c gains when a is shown
         shared = (self.pool_attrs[:, :, None, :] == self.pool_attrs[:, None, :, :]).sum(-1)  # (C, K, K)
         self.exposure_gain = config.fatigue_creative * np.eye(K) + config.fatigue_attribute * shared
@@ -250,9 +248,11 @@ class SessionCore:
 
     def _refresh_logits(self, rows: np.ndarray) -> None:
         """Recompute fatigue-free click logits (without β0) of the given slots from their θ."""
-        c = self.campaign[rows]
-        self.base_logits[rows] = click_logits(self.world, self.theta[rows], self.user[rows], self.device[rows],
-                                              self.product[rows], self.pools[c], self.pool_static[c])
+        c, theta = self.campaign[rows], self.theta[rows]
+        affinity = np.einsum("nd,nkd->nk", theta, self.pool_appeal[c])
+        item = item_interest(self.world, theta, self.product[rows])
+        self.base_logits[rows] = click_logits(self.world, theta, self.user[rows], self.device[rows], item,
+                                              affinity, self.pool_discount[c], self.pool_static[c])
 
     # ----------------------------------------------------------------- one impression
     def fatigue(self) -> np.ndarray:
