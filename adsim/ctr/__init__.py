@@ -14,6 +14,7 @@ Typical use::
 """
 
 from adsim.ctr.data import Impressions, load_impressions, log_impressions, save_impressions
+from adsim.ctr.estimator import LearnedCTR
 from adsim.ctr.features import Encoded, FeatureEncoder, FeatureSpec
 from adsim.ctr.models import MODELS, CTRModel, ModelConfig
 from adsim.ctr.predictor import CTRPredictor, load
@@ -21,4 +22,4 @@ from adsim.ctr.train import TrainConfig, fit, spec_for, train_on_impressions
 
 __all__ = ["Impressions", "log_impressions", "save_impressions", "load_impressions", "Encoded", "FeatureEncoder",
            "FeatureSpec", "MODELS", "CTRModel", "ModelConfig", "CTRPredictor", "load", "TrainConfig", "fit",
-           "spec_for", "train_on_impressions"]
+           "spec_for", "train_on_impressions", "LearnedCTR"]

@@ -39,8 +39,8 @@ class ModelConfig:
     """Cross layers of DCN-v2."""
     cross_rank: int = 16
     """Rank of each DCN-v2 cross matrix ``W = U Vᵀ`` (0 = full rank)."""
-    dropout: float = 0.0
-    """Dropout in the MLP."""
+    dropout: float = 0.2
+    """Dropout in the MLP (DeepFM, DCN-v2)."""
 
     def __post_init__(self):
         check_choice("model", self.name, MODELS)

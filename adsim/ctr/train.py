@@ -31,13 +31,13 @@ EVAL_BATCH = 1 << 16
 class TrainConfig:
     """How a CTR model is trained."""
 
-    lr: float = 3e-3
+    lr: float = 1e-3
     """Adam learning rate."""
     batch_size: int = 2048
     """Impressions per mini-batch."""
     max_epochs: int = 30
     """Upper bound on passes over the training split."""
-    patience: int = 3
+    patience: int = 4
     """Stop after this many epochs without a better validation log loss (best weights are kept)."""
     val_fraction: float = 0.1
     """Share of the data held out for early stopping (0 = no early stopping, run ``max_epochs``)."""
@@ -47,6 +47,9 @@ class TrainConfig:
     """Adam weight decay on the deep part (MLP, cross layers, head)."""
     seed: int = 0
     """Seed of initialisation, split, shuffling and dropout."""
+    calibrate_intercept: bool = True
+    """After training, shift the intercept so the mean prediction on all given rows equals their CTR
+    (Adam's noise and early stopping otherwise leave the mean a few per cent off)."""
 
     def __post_init__(self):
         check_float("lr", self.lr, 0.0, 10.0, open_low=True)
@@ -167,8 +170,26 @@ def _train_loop(pred: CTRPredictor, enc: Encoded, y: np.ndarray, config: TrainCo
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
+    if config.calibrate_intercept:
+        with torch.no_grad():
+            z = torch.cat([model(idx[i : i + EVAL_BATCH], val[i : i + EVAL_BATCH])
+                           for i in range(0, idx.shape[0], EVAL_BATCH)])
+            model.bias += intercept_shift(z.double().numpy(), y)
     pred.meta = {"train": dataclasses.asdict(config), "history": history}
     return history
+
+
+def intercept_shift(logits: np.ndarray, y: np.ndarray) -> float:
+    """δ such that ``mean σ(logits + δ) == mean y`` (bisection; monotone in δ)."""
+    target = float(np.clip(np.mean(y), 1e-6, 1 - 1e-6))
+    lo, hi = -20.0, 20.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if np.mean(1.0 / (1.0 + np.exp(-(logits + mid)))) < target:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
 
 
 def train_on_impressions(imp: Impressions, model: str | ModelConfig = "deepfm", config: TrainConfig = TrainConfig(),
@@ -199,4 +220,4 @@ def spec_for(imp: Impressions) -> FeatureSpec:
     return FeatureSpec(n_interest_tags=n_tags, n_campaigns=n_campaigns)
 
 
-__all__ = ["TrainConfig", "fit", "train_on_impressions", "spec_for"]
+__all__ = ["TrainConfig", "fit", "train_on_impressions", "spec_for", "intercept_shift"]
