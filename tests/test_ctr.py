@@ -220,3 +220,30 @@ def test_online_refresh_updates_and_reset_restores(deepfm, config):
     core.seed(range(200))  # env.reset(seed=…) forgets the estimate
     core.start_episode()
     assert est.refreshes == 0 and np.array_equal(core.ctr_estimate, first)
+
+
+def test_ctr_model_trained_at_setup(config):
+    env = CreativeSelectionVectorEnv(16, config=config, ctr_model="lr:3000")
+    est = env.core.estimator
+    assert isinstance(est, LearnedCTR) and est.model.name == "lr"
+    obs, _ = env.reset(seed=0)
+    assert obs["ctr_estimate"].shape == (16, config.n_candidates) and env.observation_space.contains(obs)
+    with pytest.raises(ValueError, match="NAME:IMPRESSIONS"):
+        CreativeSelectionVectorEnv(4, config=config, ctr_model="deepfm:lots")
+    with pytest.raises(ValueError, match="config.json and model.pt"):
+        CreativeSelectionVectorEnv(4, config=config, ctr_model="/nonexistent/model")
+
+
+@pytest.mark.parametrize("name", ["lr", "fm", "deepfm", "dcnv2"])
+def test_batched_request_scoring_equals_per_row_scoring(config, name):
+    core = SelectionCore(config, 32)
+    core.seed(range(32))
+    core.start_episode()
+    torch.manual_seed(1)
+    pred = CTRPredictor(FeatureSpec.from_config(config), ModelConfig(name=name))
+    with torch.no_grad():
+        pred.model.table.normal_(0.0, 0.3)  # far from the initial state, so every term matters
+    split = pred.predict_request(core.request)  # request part computed once for K candidates
+    rows = pred.predict_encoded(pred.encoder.encode_request_obj(core.request))  # every (request, candidate) row
+    assert split.shape == (32, config.n_candidates) and split.std() > 0.05
+    np.testing.assert_allclose(split, rows, atol=1e-6)

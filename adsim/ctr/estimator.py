@@ -5,6 +5,7 @@ Plug it into the batched core or the envs; the observation space does not change
     est = LearnedCTR("runs/deepfm")                             # or a CTRPredictor
     core = SelectionCore(config, 1024, estimator=est)
     env = gymnasium.make("adsim/CreativeSelection-v0", preset="personalized", ctr_model="runs/deepfm")
+    env = gymnasium.make("adsim/CreativeSelection-v0", preset="personalized", ctr_model="deepfm:50000")  # trained now
 
 With ``refresh_every=M`` it logs every shown creative and its click passed to :meth:`observe`, and
 every M impressions fine-tunes the model (or retrains it from scratch, ``fine_tune=False``) on what
@@ -25,6 +26,8 @@ from adsim.ctr.features import Encoded, FeatureSpec
 from adsim.ctr.predictor import CTRPredictor, load
 from adsim.ctr.train import TrainConfig, fit
 
+SETUP_STREAM_SEED = 10**9
+"""Request streams of impressions logged to train a model at set-up (far from the seeds runs use)."""
 REFRESH_TRAIN = TrainConfig(max_epochs=3, patience=1, val_fraction=0.1, lr=1e-3)
 """Default optimisation settings of an online refresh."""
 
@@ -56,16 +59,27 @@ class LearnedCTR:
         self.reset()
 
     @classmethod
-    def trained(cls, config: EnvConfig, model: str = "deepfm", impressions: int = 100_000, *, seed: int = 0,
-                train: TrainConfig = TrainConfig(), **kwargs) -> LearnedCTR:
-        """Log ``impressions`` uniform-random impressions of ``config`` (stream ``seed``), train, wrap."""
+    def trained(cls, config: EnvConfig, model: str = "deepfm", impressions: int = 100_000, *,
+                seed: int = SETUP_STREAM_SEED, train: TrainConfig = TrainConfig(), **kwargs) -> LearnedCTR:
+        """Log ``impressions`` uniform-random impressions of ``config`` (streams ``seed + i``), train, wrap."""
         from adsim.ctr.data import log_impressions
         from adsim.ctr.train import train_on_impressions
 
         imp = log_impressions(config, impressions, seed=seed)
-        pred, _ = train_on_impressions(imp, model, dataclasses.replace(train, seed=seed),
-                                       spec=FeatureSpec.from_config(config))
+        pred, _ = train_on_impressions(imp, model, train, spec=FeatureSpec.from_config(config))
         return cls(pred, **kwargs)
+
+    @classmethod
+    def from_arg(cls, config: EnvConfig, ctr_model: str | Path, **kwargs) -> LearnedCTR:
+        """The env's ``ctr_model=`` argument: a saved model's path, or ``"NAME:IMPRESSIONS"`` (e.g.
+        ``"deepfm:50000"``) to train that model at set-up on that many logged impressions."""
+        text = str(ctr_model)
+        name, sep, budget = text.partition(":")
+        if sep and not Path(text).exists():
+            if not budget.isdigit():
+                raise ValueError(f"ctr_model == {text!r}: expected a path or 'NAME:IMPRESSIONS', e.g. 'deepfm:50000'")
+            return cls.trained(config, name, int(budget), **kwargs)
+        return cls(load(ctr_model), **kwargs)
 
     @property
     def spec(self) -> FeatureSpec:

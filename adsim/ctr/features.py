@@ -60,6 +60,11 @@ class Block:
     kind: str
 
     @property
+    def n_request_slots(self) -> int:
+        """Slots of the request (user, context, campaign); the creative's follow them."""
+        return self.n_slots - (MAX_PHRASES + N_ATTRS + 1)
+
+    @property
     def n_slots(self) -> int:
         return self.size if self.kind == "num" else 1
 
@@ -139,6 +144,11 @@ class FeatureSpec:
         sizes = [b.n_slots for b in self.blocks] + ([1] if self.use_campaign_id else [])
         sizes += [MAX_PHRASES] + [1] * (N_ATTRS + 1)
         return np.repeat(np.arange(len(sizes)), sizes)
+
+    @property
+    def n_request_slots(self) -> int:
+        """Slots of the request (user, context, campaign); the creative's follow them."""
+        return self.n_slots - (MAX_PHRASES + N_ATTRS + 1)
 
     @property
     def n_slots(self) -> int:

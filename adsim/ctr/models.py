@@ -69,13 +69,15 @@ def _mlp(d_in: int, hidden: tuple[int, ...], dropout: float) -> tuple[nn.Module,
 
 
 class CTRModel(nn.Module):
-    """All four architectures behind one ``forward(idx, val) -> logits``.
+    """All four architectures behind ``forward(idx, val) -> logits`` and its batched-request form.
 
-    Categorical slots are looked up in one table ``[w | V]`` (n_features, 1 + D); numeric slots
-    (constant ids, see ``FeatureSpec.numeric_slots``) enter through small matrix products, so a
-    mini-batch costs one gather of the categorical slots. Field embeddings: a categorical field is
-    the sum of its slots' ``V[idx]·val`` (the phrase bag sums four), a numeric field is
-    ``x_block @ V_block``.
+    Slots come in two groups (see ``adsim.ctr.features``): request slots (user, context, campaign)
+    and creative slots. :meth:`forward_split` scores K creatives per request computing the request
+    part once (including its share of the MLP's first layer); :meth:`forward` is the K = 1 case, so
+    training and serving run the same code. Categorical slots are looked up in one table ``[w | V]``
+    (n_features, 1 + D); numeric slots (constant ids, ``FeatureSpec.numeric_slots``) enter through
+    small matrix products. A categorical field's embedding is the sum of its slots' ``V[idx]·val``
+    (the phrase bag sums four), a numeric field's is ``x_block @ V_block``.
 
     Args:
         config: the architecture.
@@ -85,17 +87,20 @@ class CTRModel(nn.Module):
     def __init__(self, config: ModelConfig, spec):
         super().__init__()
         self.config = config
-        fos = spec.field_of_slot
+        fos, self.n_req = spec.field_of_slot, spec.n_request_slots
         num_pos, num_ids = spec.numeric_slots
-        cat_pos = np.setdiff1d(np.arange(fos.size), num_pos)
+        if num_pos.size and num_pos.max() >= self.n_req:
+            raise ValueError("numeric slots must all be request slots")
+        cat_pos = np.setdiff1d(np.arange(self.n_req), num_pos)
         for name, arr in (("cat_pos", cat_pos), ("num_pos", num_pos), ("num_ids", num_ids)):
             self.register_buffer(name, torch.as_tensor(arr, dtype=torch.long), persistent=False)
-        self._cat_runs = _runs(fos[cat_pos])  # (start, end) of each categorical field among cat slots
+        self._req_runs, self._cre_runs = _runs(fos[cat_pos]), _runs(fos[self.n_req :])
         num_fields = np.unique(fos[num_pos], return_inverse=True)[1]
         onehot = torch.zeros(num_pos.size, int(num_fields.max()) + 1)
         onehot[torch.arange(num_pos.size), torch.as_tensor(num_fields)] = 1.0
         self.register_buffer("num_field", onehot, persistent=False)  # (S_num, F_num)
-        self.n_fields = len(np.unique(fos[cat_pos])) + onehot.shape[1]
+        self.n_req_fields = len(np.unique(fos[cat_pos])) + onehot.shape[1]
+        self.n_fields = self.n_req_fields + len(np.unique(fos[self.n_req :]))
         d = 0 if config.name == "lr" else config.embed_dim
         self.bias = nn.Parameter(torch.zeros(1))
         self.table = nn.Parameter(torch.zeros(spec.n_features, 1 + d))  # column 0: linear weight w
@@ -116,33 +121,48 @@ class CTRModel(nn.Module):
 
     def forward(self, idx: torch.Tensor, val: torch.Tensor) -> torch.Tensor:
         """Logits (B,) of slots ``idx`` (B, S) int64 with values ``val`` (B, S) float32."""
-        b = idx.shape[0]
-        ic, vc = idx[:, self.cat_pos], val[:, self.cat_pos]
-        ec = self.table.index_select(0, ic.reshape(-1)).view(b, ic.shape[1], -1) * vc.unsqueeze(-1)
-        xn = val[:, self.num_pos]  # (B, S_num)
-        tn = self.table[self.num_ids]  # (S_num, 1 + D)
-        logit = self.bias + ec[..., 0].sum(1) + xn @ tn[:, 0]
+        r = self.n_req
+        return self.forward_split(idx[:, :r], val[:, :r], idx[:, None, r:], val[:, None, r:])[:, 0]
+
+    def _lookup(self, idx, val, runs):
+        """Categorical slots (B, S) → linear term (B,), embeddings (B, S, D), field embeddings (B, F, D)."""
+        e = self.table.index_select(0, idx.reshape(-1)).view(*idx.shape, -1) * val.unsqueeze(-1)
+        v = e[..., 1:]
+        fields = None
+        if self.config.name in ("deepfm", "dcnv2"):
+            fields = torch.cat([v[:, i:j] if single else v[:, i:j].sum(1, keepdim=True) for i, j, single in runs], 1)
+        return e[..., 0].sum(1), v, fields
+
+    def forward_split(self, req_idx, req_val, cre_idx, cre_val) -> torch.Tensor:
+        """Logits (N, K) of K creatives per request: request slots (N, S_req), creative slots (N, K, S_cre)."""
+        n, k = cre_idx.shape[:2]
+        lin_r, v_r, f_r = self._lookup(req_idx[:, self.cat_pos], req_val[:, self.cat_pos], self._req_runs)
+        lin_c, v_c, f_c = self._lookup(cre_idx.reshape(n * k, -1), cre_val.reshape(n * k, -1), self._cre_runs)
+        xn, tn = req_val[:, self.num_pos], self.table[self.num_ids]  # (N, S_num), (S_num, 1 + D)
+        logit = (self.bias + lin_r + xn @ tn[:, 0])[:, None] + lin_c.view(n, k)
         name = self.config.name
         if name == "lr":
             return logit
-        vc_, vn = ec[..., 1:], tn[:, 1:]  # (B, S_cat, D), (S_num, D)
+        vn = tn[:, 1:]
         if name in ("fm", "deepfm"):
-            s = vc_.sum(1) + xn @ vn
-            sq = vc_.pow(2).sum(1) + xn.pow(2) @ vn.pow(2)
-            logit = logit + 0.5 * (s * s - sq).sum(1)
+            s = (v_r.sum(1) + xn @ vn)[:, None] + v_c.sum(1).view(n, k, -1)
+            sq = (v_r.pow(2).sum(1) + xn.pow(2) @ vn.pow(2))[:, None] + v_c.pow(2).sum(1).view(n, k, -1)
+            logit = logit + 0.5 * (s * s - sq).sum(-1)
             if name == "fm":
                 return logit
-        cat_fields = [vc_[:, i:j] if single else vc_[:, i:j].sum(1, keepdim=True)
-                      for i, j, single in self._cat_runs]
         num_w = (self.num_field.unsqueeze(-1) * vn.unsqueeze(1)).flatten(1)  # (S_num, F_num*D)
-        fields = torch.cat([torch.cat(cat_fields, 1).flatten(1), xn @ num_w], 1)  # (B, F*D)
-        deep = self.mlp(fields)
+        f_r = torch.cat([f_r.flatten(1), xn @ num_w], 1)  # (N, F_req*D)
+        f_c = f_c.reshape(n, k, -1)  # (N, K, F_cre*D)
+        first, rest = self.mlp[0], self.mlp[1:]
+        w_r, w_c = first.weight[:, : f_r.shape[1]], first.weight[:, f_r.shape[1] :]
+        deep = rest((f_r @ w_r.T)[:, None] + f_c @ w_c.T + first.bias)  # the first layer, split
         if name == "deepfm":
-            return logit + self.head(deep)[:, 0]
-        x = fields
+            return logit + self.head(deep)[..., 0]
+        x0 = torch.cat([f_r[:, None].expand(n, k, -1), f_c], -1)
+        x = x0
         for layer in self.cross:
-            x = fields * layer(x) + x
-        return logit + self.head(torch.cat([x, deep], 1))[:, 0]
+            x = x0 * layer(x) + x
+        return logit + self.head(torch.cat([x, deep], -1))[..., 0]
 
 
 def _cross(width: int, rank: int) -> nn.Module:

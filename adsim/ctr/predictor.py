@@ -65,9 +65,22 @@ class CTRPredictor:
         """(M,) predicted click probabilities of logged impressions."""
         return self.predict_encoded(self.encode_impressions(imp))
 
+    @torch.inference_mode()
     def predict_request(self, request) -> np.ndarray:
-        """(N, K) predicted click probabilities of every candidate of an ``adsim.estimate.Request``."""
-        return self.predict_encoded(self.encoder.encode_request_obj(request))
+        """(N, K) predicted click probabilities of every candidate of an ``adsim.estimate.Request``.
+
+        The request part is encoded and embedded once per request, not once per candidate.
+        """
+        req = self.encoder.encode_request(request.user_features, request.context_features,
+                                          request.campaign_features, request.campaign)
+        cre = self.encoder.encode_creatives(request.candidates)
+        if cre.idx.ndim != 3 or cre.idx.shape[0] != req.idx.shape[0]:
+            raise ValueError(f"candidates must be (N, K, slots) with N == {req.idx.shape[0]}, got {cre.idx.shape}")
+        was_training = self.model.training
+        self.model.eval()
+        logits = self.model.forward_split(*(torch.from_numpy(a) for a in (req.idx, req.val, cre.idx, cre.val)))
+        self.model.train(was_training)
+        return torch.sigmoid(logits).numpy()
 
     def predict_obs(self, obs: dict, campaign_id: np.ndarray | None = None) -> np.ndarray:
         """(N, K) predictions from a batched CreativeSelection observation (plus campaign ids if used)."""

@@ -30,7 +30,7 @@ def _resolve_estimator(config: EnvConfig, estimator, ctr_model):
     if ctr_model is not None:
         from adsim.ctr.estimator import LearnedCTR  # imports torch: only when asked for
 
-        estimator = LearnedCTR(ctr_model)
+        estimator = LearnedCTR.from_arg(config, ctr_model)
     if estimator is None:
         return None
     missing = [m for m in ("reset", "estimate", "observe") if not callable(getattr(estimator, m, None))]
@@ -90,7 +90,7 @@ class CreativeSelectionEnv(gym.Env):
     | config | None | an ``EnvConfig``; default ``make_config(preset)`` |
     | preset | "default" | ``default``, ``easy``, ``hard``, ``personalized``, ``drifting`` |
     | estimator | None | a ``CTREstimator`` for ``ctr_estimate`` (default: ``adsim.estimate.RunningCTR``) |
-    | ctr_model | None | path of a saved CTR model (``adsim.ctr``), served as ``LearnedCTR`` |
+    | ctr_model | None | a saved CTR model's path, or ``"deepfm:50000"`` (train at set-up), served as ``adsim.ctr.LearnedCTR`` |
     | **overrides | | any ``EnvConfig`` or ``WorldConfig`` field, e.g. ``mode="personalized"``, ``n_candidates=8`` |
 
     ## Vectorized environment
