@@ -247,3 +247,21 @@ def test_batched_request_scoring_equals_per_row_scoring(config, name):
     rows = pred.predict_encoded(pred.encoder.encode_request_obj(core.request))  # every (request, candidate) row
     assert split.shape == (32, config.n_candidates) and split.std() > 0.05
     np.testing.assert_allclose(split, rows, atol=1e-6)
+
+
+def test_train_ctr_command_writes_its_outputs(tmp_path):
+    import json
+
+    from experiments.cli import main
+
+    out = tmp_path / "run"
+    rc = main(["train-ctr", "--model", "fm", "--compare", "lr", "--preset", "easy", "--impressions", "4000",
+               "--epochs", "2", "--n-boot", "5", "--selection-requests", "200", "--out", str(out)])
+    assert rc == 0
+    doc = json.loads((out / "metrics.json").read_text())
+    assert set(doc["models"]) == {"lr", "fm"} and doc["data"] == {**doc["data"], "train": 3000, "test": 1000}
+    assert 0.5 < doc["oracle"]["auc"] <= 1 and len(doc["learning_curves"]["fm"]) == 2
+    assert "auc_gain_over_lr" in doc["models"]["fm"] and "gain_over_lr" in doc["selection"]["models"]["fm"]
+    for f in ("reliability.png", "learning_curve.png", "fm/model.pt", "fm/config.json", "lr/model.pt"):
+        assert (out / f).stat().st_size > 0
+    assert load(out / "fm").model_config.name == "fm"
