@@ -145,20 +145,12 @@ def _train_loop(pred: CTRPredictor, enc: Encoded, y: np.ndarray, config: TrainCo
                             {"params": deep, "weight_decay": config.weight_decay}], lr=config.lr)
     history, best, best_state, bad = [], np.inf, None, 0
     for epoch in tqdm(range(config.max_epochs), desc=f"train {pred.name}", disable=not progress):
-        t0, n, total = time.perf_counter(), xi.shape[0], 0.0
-        perm = torch.randperm(n, generator=shuffle)
-        for i in range(0, n, config.batch_size):
-            b = perm[i : i + config.batch_size]
-            loss = F.binary_cross_entropy_with_logits(model(xi[b], xv[b]), xy[b])
-            obj = loss + 0.5 * config.l2 * model.linear_weights().pow(2).sum() if config.l2 > 0 else loss
-            opt.zero_grad(set_to_none=True)
-            obj.backward()
-            opt.step()
-            total += loss.item() * b.numel()
+        t0 = time.perf_counter()
+        train_loss = _epoch(model, opt, xi, xv, xy, config, shuffle)
         secs = time.perf_counter() - t0
         v_loss = _log_loss(model, vi, vv, vy) if va.size else float("nan")
-        history.append({"epoch": epoch + 1, "train_log_loss": total / n, "val_log_loss": v_loss,
-                        "seconds": secs, "rows_per_s": n / secs})
+        history.append({"epoch": epoch + 1, "train_log_loss": train_loss, "val_log_loss": v_loss,
+                        "seconds": secs, "rows_per_s": xi.shape[0] / secs})
         if not va.size:
             continue
         if v_loss < best - 1e-6:
@@ -177,6 +169,21 @@ def _train_loop(pred: CTRPredictor, enc: Encoded, y: np.ndarray, config: TrainCo
             model.bias += intercept_shift(z.double().numpy(), y)
     pred.meta = {"train": dataclasses.asdict(config), "history": history}
     return history
+
+
+def _epoch(model, opt, xi, xv, xy, config: TrainConfig, shuffle: torch.Generator) -> float:
+    """One pass of Adam over shuffled mini-batches; returns the mean training log loss."""
+    n, total = xi.shape[0], 0.0
+    perm = torch.randperm(n, generator=shuffle)
+    for i in range(0, n, config.batch_size):
+        b = perm[i : i + config.batch_size]
+        loss = F.binary_cross_entropy_with_logits(model(xi[b], xv[b]), xy[b])
+        obj = loss + 0.5 * config.l2 * model.linear_weights().pow(2).sum() if config.l2 > 0 else loss
+        opt.zero_grad(set_to_none=True)
+        obj.backward()
+        opt.step()
+        total += loss.item() * b.numel()
+    return total / n
 
 
 def intercept_shift(logits: np.ndarray, y: np.ndarray) -> float:
