@@ -140,10 +140,11 @@ def test_lr_matches_scikit_learn(split):
     enc = pred.encode_impressions(train)
     C, n = 1.0, len(train)
     ours, _ = fit(spec, pred.model_config, enc, train.click,
-                  TrainConfig(lr=0.05, batch_size=n, max_epochs=400, val_fraction=0.0, l2=1 / (C * n), seed=0))
+                  TrainConfig(lr=0.02, batch_size=n, max_epochs=2000, val_fraction=0.0, l2=1 / (C * n), seed=0))
     x = to_dense(enc, spec.n_features)
     sk = LogisticRegression(C=C, tol=1e-10, max_iter=5000).fit(x, train.click)
     p_sk, p_ours = sk.predict_proba(x)[:, 1], ours.predict_encoded(enc)
+    # full-batch Adam reaches scikit-learn's optimum to ≈ 4e-4 in probability here
     assert np.abs(p_sk - p_ours).max() < 2e-3, np.abs(p_sk - p_ours).max()
     assert np.corrcoef(sk.coef_[0], ours.model.linear_weights().detach().numpy())[0, 1] > 0.999
 
