@@ -66,6 +66,17 @@ def test_egreedy_propensities():
     assert np.allclose(p, [[0.05, 0.85, 0.05, 0.05], [0.45, 0.45, 0.05, 0.05]])
 
 
+def test_egreedy_logging_records_its_propensities(config):
+    imp = log_impressions(config, 2000, policy="egreedy", epsilon=0.2, num_envs=200, seed=1)
+    k = config.n_candidates
+    explore, greedy = 0.2 / k, 0.8 + 0.2 / k  # ties in the running estimate split the greedy share
+    assert (imp.propensity >= explore - 1e-12).all() and np.isclose(imp.propensity, greedy).any()
+    # E_{a~π}[1/π(a)] = K for any logging policy with full support: true propensities pass, wrong ones do
+    # not (SE of the mean here ≈ 0.33: 1/π is 40 on exploring rows, ≈ 1.2 on greedy ones)
+    assert abs(np.mean(1 / imp.propensity) - k) < 1.5, np.mean(1 / imp.propensity)
+    assert imp.metadata["policy"] == "egreedy"
+
+
 def test_parquet_round_trip(logged, tmp_path):
     path = save_impressions(logged.take(np.arange(100)), tmp_path / "imp.parquet")
     back = load_impressions(path)
