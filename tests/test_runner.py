@@ -211,6 +211,11 @@ BAD_CONFIGS = [
     ({"seeds": []}, ValueError, r"seeds == \(\), must be a non-empty list"),
     ({"policies": {}}, ValueError, r"policies is empty; define at least one \[policies\.<name>\] table"),
     ({"scenarios": {"s": 3}}, TypeError, r"scenarios\.s must be a table, got int 3"),
+    (_scenario(ctr_model="deepfm"), ValueError, r"scenarios\.s\.ctr_model == 'deepfm': expected a saved model's path"),
+    (_scenario(ctr_model="xgb:5000"), ValueError, r"unknown scenarios\.s\.ctr_model model 'xgb'.*'deepfm'"),
+    (_scenario(ctr_model=5), TypeError, r"scenarios\.s\.ctr_model must be a str, got int 5"),
+    (_scenario(policies=["randm"]), ValueError, r"unknown scenarios\.s\.policies entry 'randm'; did you mean 'random'"),
+    (_scenario(policies="random"), TypeError, r"scenarios\.s\.policies must be a non-empty list of policy labels"),
 ]
 
 
@@ -278,6 +283,9 @@ def test_default_config_covers_the_main_job():
               "linucb_shared", "lin_ts", "hybrid"}
     assert set(policies.values()) == issue3
     assert sum(1 for p in policies.values() if p == "epsilon_greedy") == 2  # fixed and decaying ε
+    for table in doc["scenarios"].values():
+        assert set(table.get("policies", [])) <= set(policies)
+        table.pop("policies", None)
     cfg = parse_config({**doc, "policies": {"random": {}}})  # scenarios and run sizes validate
     assert len(cfg.seeds) >= 5 and {s.mode for s in cfg.scenarios} == {"pool", "personalized"}
 
@@ -303,6 +311,25 @@ n_campaigns = 4
 [policies.random]
 [policies.oracle]
 """
+
+
+def test_a_scenario_with_a_learned_ctr_model_and_a_subset_of_policies():
+    from adsim.ctr.estimator import LearnedCTR
+
+    doc = tiny(policies={"random": {}, "oracle": {}, "greedy": {}})
+    doc["scenarios"]["learned"] = {"preset": "personalized", **SMALL_WORLD, "ctr_model": "lr:2000",
+                                   "policies": ["random", "greedy"]}
+    cfg = parse_config(doc)
+    jobs = make_jobs(cfg)
+    learned = [j for j in jobs if cfg.scenarios[j.scenario].name == "learned"]
+    assert sorted({cfg.policies[j.policy].label for j in learned}) == ["greedy", "random"]
+    assert len(jobs) == 2 * (3 + 3 + 2)
+    result = run_job(learned[0])
+    assert result.cum_regret[-1] > 0
+    sc = cfg.scenarios[learned[0].scenario]
+    env = _vector_env(sc.env_config(learned[0].seed, cfg.size(learned[0].scenario)[0]), 8, "lr:2000")
+    assert isinstance(env.unwrapped.core.estimator, LearnedCTR)
+    assert cfg.to_dict()["scenarios"]["learned"]["policies"] == ["random", "greedy"]
 
 
 def test_tiny_toml_is_the_tiny_config(config):

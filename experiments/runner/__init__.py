@@ -21,7 +21,7 @@ from experiments.runner.spec import BenchConfig, load_config, parse_config
 def make_jobs(config: BenchConfig) -> list[Job]:
     """Every (scenario, seed, policy) run, ordered so that runs sharing a world are adjacent."""
     return [Job(config, s, p, seed) for s in range(len(config.scenarios)) for seed in config.seeds
-            for p in range(len(config.policies))]
+            for p in config.policy_indices(s)]
 
 
 def run_benchmark(config: BenchConfig, out: str | Path, workers: int = 1, backend: str = "local",

@@ -78,14 +78,15 @@ def policy_seed(seed: int, label: str) -> int:
 
 
 @functools.lru_cache(maxsize=4)
-def _vector_env(env_config: EnvConfig, batch: int) -> gym.vector.VectorEnv:
+def _vector_env(env_config: EnvConfig, batch: int, ctr_model: str | None = None) -> gym.vector.VectorEnv:
     """One vector env per (scenario config, batch) and process, reused by the runs of a seed.
 
     ``reset(seed=…)`` re-seeds every stream and forgets the CTR estimate, the episode count and
     the fatigue memory, so a reused env behaves exactly like a fresh one (tested); reusing it
     saves building the creative pools and calibrating β0 for every policy.
     """
-    return gym.make_vec(ENV_ID, num_envs=batch, vectorization_mode="vector_entry_point", config=env_config)
+    return gym.make_vec(ENV_ID, num_envs=batch, vectorization_mode="vector_entry_point", config=env_config,
+                        ctr_model=ctr_model)
 
 
 def _simulate(job: Job) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
@@ -94,7 +95,7 @@ def _simulate(job: Job) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     scenario, spec = cfg.scenarios[job.scenario], cfg.policies[job.policy]
     steps, batch = cfg.size(job.scenario)
     env_config = scenario.env_config(job.seed, steps)
-    env = _vector_env(env_config, batch)
+    env = _vector_env(env_config, batch, scenario.ctr_model)
     K = env_config.n_candidates
     policy = spec.make()
     policy.reset(K, seed=policy_seed(job.seed, spec.label))

@@ -48,13 +48,15 @@ MAX_BATCH = 1 << 20
 
 SIZE_KEYS = ("steps", "batch_size")
 """Run-size keys a scenario may override."""
+EXTRA_KEYS = ("ctr_model", "policies")
+"""Scenario keys that are not env fields: the env's learned CTR model, and a subset of policies."""
 
 
 def scenario_keys() -> tuple[str, ...]:
     """Keys a ``[scenarios.*]`` table may hold."""
     env = [f.name for f in dataclasses.fields(EnvConfig)]
     world = [f.name for f in dataclasses.fields(WorldConfig)]
-    return ("preset", *SIZE_KEYS, *sorted(k for k in env + world if k not in RUNNER_OWNED))
+    return ("preset", *SIZE_KEYS, *EXTRA_KEYS, *sorted(k for k in env + world if k not in RUNNER_OWNED))
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,12 @@ class ScenarioSpec:
     """Steps per run here (``None``: the config's ``steps``)."""
     batch_size: int | None = None
     """Requests per step here (``None``: the config's ``batch_size``)."""
+    ctr_model: str | None = None
+    """The env's CTR estimate from a learned model: a saved model's path, or ``"NAME:IMPRESSIONS"``
+    (e.g. ``"deepfm:20000"``) trained at set-up on impressions logged in this scenario's world
+    (``adsim.ctr.LearnedCTR``); ``None`` keeps the running-CTR estimate."""
+    policies: tuple[str, ...] | None = None
+    """Labels of the policies run on this scenario (``None``: all of them)."""
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -80,7 +88,13 @@ class ScenarioSpec:
             if key in RUNNER_OWNED:
                 raise ValueError(f"scenarios.{self.name}.{key} is set by the runner (world seed = scenario "
                                  f"seed, horizon = steps); remove it")
-            check_choice(f"scenarios.{self.name} key", key, scenario_keys()[1 + len(SIZE_KEYS):])
+            check_choice(f"scenarios.{self.name} key", key, scenario_keys()[1 + len(SIZE_KEYS) + len(EXTRA_KEYS):])
+        if self.ctr_model is not None:
+            _check_ctr_model(f"scenarios.{self.name}.ctr_model", self.ctr_model)
+        if self.policies is not None and (not isinstance(self.policies, tuple) or not self.policies
+                                          or not all(isinstance(p, str) for p in self.policies)):
+            raise TypeError(f"scenarios.{self.name}.policies must be a non-empty list of policy labels, "
+                            f"got {self.policies!r}")
         if self.steps is not None:
             check_int(f"scenarios.{self.name}.steps", self.steps, 1, 10**7)
         if self.batch_size is not None:
@@ -99,6 +113,20 @@ class ScenarioSpec:
             return make_config(self.preset, **self.overrides, seed=seed, horizon=steps)
         except (TypeError, ValueError) as err:
             raise type(err)(f"scenarios.{self.name}: {err}") from None
+
+
+def _check_ctr_model(where: str, value: Any) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{where} must be a str, got {type(value).__name__} {value!r}")
+    name, sep, budget = value.partition(":")
+    if Path(value).exists():
+        return
+    from adsim.ctr.models import MODELS
+
+    if not sep or not budget.isdigit() or int(budget) < 1000:
+        raise ValueError(f"{where} == {value!r}: expected a saved model's path or 'NAME:IMPRESSIONS' "
+                         f"with IMPRESSIONS >= 1000, e.g. 'deepfm:20000'")
+    check_choice(f"{where} model", name, MODELS)
 
 
 @dataclass(frozen=True)
@@ -160,11 +188,19 @@ class BenchConfig:
         for kind, items in (("scenarios", self.scenarios), ("policies", self.policies)):
             if not items:
                 raise ValueError(f"{kind} is empty; define at least one [{kind}.<name>] table")
+        labels = [p.label for p in self.policies]
         for i, sc in enumerate(self.scenarios):
+            for label in sc.policies or ():
+                check_choice(f"scenarios.{sc.name}.policies entry", label, tuple(labels))
             steps, _ = self.size(i)
             if self.delay > steps:
                 raise ValueError(f"delay == {self.delay}, must be <= steps ({steps} in scenario {sc.name!r})")
             sc.env_config(self.seeds[0], steps)  # every env value validated now
+
+    def policy_indices(self, scenario: int) -> list[int]:
+        """Indices into ``policies`` of the policies run on scenario number ``scenario``."""
+        chosen = self.scenarios[scenario].policies
+        return [i for i, p in enumerate(self.policies) if chosen is None or p.label in chosen]
 
     def size(self, scenario: int) -> tuple[int, int]:
         """(steps, batch_size) of runs on scenario number ``scenario``."""
@@ -185,7 +221,9 @@ class BenchConfig:
             env = dataclasses.asdict(sc.env_config(self.seeds[0], steps))
             env["world"]["seed"] = "scenario seed"
             scenarios[sc.name] = {"preset": sc.preset, "overrides": sc.overrides, "steps": steps, "batch_size": batch,
-                                  "impressions_per_run": steps * batch, "resolved": env}
+                                  "impressions_per_run": steps * batch, "resolved": env,
+                                  "ctr_model": sc.ctr_model,
+                                  "policies": [self.policies[j].label for j in self.policy_indices(i)]}
         return {
             "name": self.name, "seeds": list(self.seeds), "steps": self.steps, "batch_size": self.batch_size,
             "delay": self.delay,
@@ -209,7 +247,10 @@ def parse_config(data: dict[str, Any], default_name: str = "bench") -> BenchConf
     for name, table in _table(data.get("scenarios", {}), "scenarios").items():
         table = dict(_table(table, f"scenarios.{name}"))
         size = {k: table.pop(k) for k in SIZE_KEYS if k in table}
-        scenarios.append(ScenarioSpec(name, table.pop("preset", "default"), table, **size))
+        extra = {k: table.pop(k) for k in EXTRA_KEYS if k in table}
+        if isinstance(extra.get("policies"), list):
+            extra["policies"] = tuple(extra["policies"])
+        scenarios.append(ScenarioSpec(name, table.pop("preset", "default"), table, **size, **extra))
     policies = []
     for label, table in _table(data.get("policies", {}), "policies").items():
         table = dict(_table(table, f"policies.{label}"))
