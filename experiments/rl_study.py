@@ -119,18 +119,10 @@ class StudyConfig:
 
 
 def make_policy_for(spec: PolicySpec):
-    """The registry's policy of that name, else the study's fallback baseline (see ``rl_baselines``)."""
-    from agents.registry import POLICIES, make_policy
-    from experiments.rl_baselines import FALLBACKS
+    """The registry's policy of that name (``agents.registry``)."""
+    from agents.registry import make_policy
 
-    if spec.name in POLICIES:
-        return make_policy(spec.name, **spec.params)
-    if spec.name in FALLBACKS:
-        return FALLBACKS[spec.name](**spec.params)
-    known = sorted(set(POLICIES) | set(FALLBACKS))
-    close = difflib.get_close_matches(spec.name, known, n=1)
-    hint = f" did you mean {close[0]!r}?" if close else ""
-    raise ValueError(f"unknown policy {spec.name!r};{hint} Allowed: {', '.join(known)}")
+    return make_policy(spec.name, **spec.params)
 
 
 def run_one(env: EnvSpec, policy: PolicySpec, seed: int, policy_seed: int) -> dict[str, Any]:
