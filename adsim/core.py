@@ -23,6 +23,7 @@ from adsim import rng as crng
 from adsim.config import EnvConfig, WorldConfig
 from adsim.creative.lexicon import CATEGORIES
 from adsim.creative.sampler import CREATIVE_SLOTS, DRAWS_PER_CREATIVE, MAX_PHRASES, N_ATTRS, TemplateSampler
+from adsim.creative.sampler import CandidateSource
 from adsim.estimate import CTREstimator, Request, RunningCTR
 from adsim.response import (
     calibrate_intercept,
@@ -82,7 +83,7 @@ class SelectionCore:
     """N request slots on one world. See the module docstring."""
 
     def __init__(self, config: EnvConfig, num_envs: int = 1, *, world: World | None = None,
-                 estimator: CTREstimator | None = None):
+                 estimator: CTREstimator | None = None, candidate_source: CandidateSource | None = None):
         if not isinstance(config, EnvConfig):
             raise TypeError(f"config must be an EnvConfig, got {type(config).__name__}")
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
@@ -91,8 +92,8 @@ class SelectionCore:
         self.world = world if world is not None else cached_world(config.world)
         w, K = self.world, config.n_candidates
         cat_start = sum(DEMOGRAPHICS.values()) + config.world.n_interest_tags
-        self.sampler = TemplateSampler(w.lexicon, w.audience_by_category,
-                                       category_slice=slice(cat_start, cat_start + len(CATEGORIES)))
+        self.sampler = candidate_source if candidate_source is not None else TemplateSampler(
+            w.lexicon, w.audience_by_category, category_slice=slice(cat_start, cat_start + len(CATEGORIES)))
         self.pools = self._build_pools()
         self.campaign_category = w.campaign_category
         self.pool_static = creative_static_logit(w, self.pools, w.campaign_goal, self.campaign_category)
