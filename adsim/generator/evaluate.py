@@ -94,20 +94,31 @@ def _packed(row: np.ndarray) -> np.ndarray:
 
 
 def diversity(creatives: np.ndarray) -> dict[str, float]:
-    """distinct-1, distinct-2 over all headlines (phrase n-grams) and the mean share of distinct
-    candidates per request; creatives (n, K, S)."""
-    slots = creatives[..., :MAX_PHRASES].reshape(-1, MAX_PHRASES)
-    uni = slots[slots > 0]
-    a, b = slots[:, :-1], slots[:, 1:]
-    pair = (a * 1000 + b)[(a > 0) & (b > 0)]
+    """Diversity of each request's K candidates (creatives (n, K, S)), averaged over requests:
+    distinct-1 / distinct-2 (distinct phrase unigrams / bigrams over all unigrams / bigrams of the
+    K headlines) and the share of the K candidates that are distinct creatives."""
     n, K = creatives.shape[:2]
+    slots = creatives[..., :MAX_PHRASES]
+    uni = np.where(slots > 0, slots, -1 - np.arange(K * MAX_PHRASES).reshape(K, MAX_PHRASES))
+    a, b = slots[..., :-1], slots[..., 1:]
+    ok2 = (a > 0) & (b > 0)
+    bi = np.where(ok2, a * 1000 + b, -1 - np.arange(K * (MAX_PHRASES - 1)).reshape(K, MAX_PHRASES - 1))
     key = np.zeros((n, K), dtype=np.int64)
     for s in range(CREATIVE_SLOTS):
         key = key * 101 + creatives[..., s]
-    distinct = (np.diff(np.sort(key, 1), axis=1) != 0).sum(1) + 1
-    return {"distinct_1": float(len(np.unique(uni)) / max(len(uni), 1)),
-            "distinct_2": float(len(np.unique(pair)) / max(len(pair), 1)),
-            "distinct_candidates": float((distinct / K).mean())}
+    return {"distinct_1": float(np.mean(_n_distinct(uni.reshape(n, -1), slots.reshape(n, -1) > 0))),
+            "distinct_2": float(np.mean(_n_distinct(bi.reshape(n, -1), ok2.reshape(n, -1)))),
+            "distinct_candidates": float(np.mean(_n_distinct(key, np.ones((n, K), dtype=bool))))}
+
+
+def _n_distinct(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(n,) distinct valid values / valid values per row (invalid entries are unique negatives)."""
+    srt = np.sort(x, 1)
+    new = np.ones_like(srt, dtype=bool)
+    new[:, 1:] = srt[:, 1:] != srt[:, :-1]
+    n_valid = valid.sum(1)
+    distinct = (new & (srt >= 0)).sum(1)
+    return distinct / np.maximum(n_valid, 1)
 
 
 def bootstrap_ratio(a: np.ndarray, b: np.ndarray, seed: int = 0, n_boot: int = 2000) -> dict[str, float]:

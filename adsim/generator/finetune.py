@@ -11,6 +11,7 @@ their batch standard deviation.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,8 +68,14 @@ def sequence_logp(model: CreativeTransformer, cond: torch.Tensor, tokens: torch.
 
 
 def finetune(model: CreativeTransformer, world: World, estimator: CTREstimator, config: FinetuneConfig,
-             progress: bool = True) -> tuple[CreativeTransformer, dict[str, list[float]]]:
-    """Fine-tune a copy of ``model``; returns it (eval mode) and per-step curves."""
+             progress: bool = True, monitor: Callable[[CreativeTransformer], float] | None = None,
+             monitor_every: int = 25) -> tuple[CreativeTransformer, dict[str, list]]:
+    """Fine-tune a copy of ``model``; returns it (eval mode) and per-step curves.
+
+    ``world`` supplies only the public request distribution and observable tables. ``monitor``
+    (optional, for reporting only — e.g. true CTR on held-out requests) is called on the policy
+    every ``monitor_every`` steps; its value never reaches the gradient.
+    """
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 19]))
     ref = copy.deepcopy(model).eval()
@@ -76,13 +83,15 @@ def finetune(model: CreativeTransformer, world: World, estimator: CTREstimator, 
     opt = torch.optim.Adam(policy.parameters(), lr=config.lr)
     masks, spec = grammar_masks(policy.vocab), DecodeSpec(method="sample")
     B, K = config.requests_per_step, config.k
-    curve: dict[str, list[float]] = {"est_ctr": [], "kl": [], "loss": []}
-    for _ in tqdm(range(config.steps), desc="fine-tune generator", disable=not progress):
+    curve: dict[str, list] = {"est_ctr": [], "kl": [], "loss": [], "monitor": []}
+    for step in tqdm(range(config.steps), desc="fine-tune generator", disable=not progress):
+        if monitor is not None and step % monitor_every == 0:
+            curve["monitor"].append((step, monitor(policy.eval())))
         req = sample_requests(world, B, rng)
         cond = torch.as_tensor(to_tokens(request_values(world, req), policy.vocab)).repeat_interleave(K, 0)
         u = torch.as_tensor(rng.random((B * K, MAX_DECODE)), dtype=torch.float32)
         policy.eval()
-        tokens = decode(policy, cond, u, spec, masks=masks)
+        tokens = decode(policy, cond, u, spec, masks=masks).clone()  # out of inference mode
         creatives = tokens_to_creatives(tokens.numpy(), policy.vocab).reshape(B, K, -1)
         est = estimator.estimate(request_observation(world, req)._replace(candidates=creatives))
         policy.train()
@@ -101,4 +110,6 @@ def finetune(model: CreativeTransformer, world: World, estimator: CTREstimator, 
         curve["est_ctr"].append(float(est.mean()))
         curve["kl"].append(float(kl.mean()))
         curve["loss"].append(loss.item())
+    if monitor is not None:
+        curve["monitor"].append((config.steps, monitor(policy.eval())))
     return policy.eval(), curve

@@ -40,7 +40,7 @@ class GeneratorConfig:
     """Attention heads (must divide ``d_model``)."""
     n_enc_layers: int = 2
     """Encoder blocks."""
-    n_dec_layers: int = 2
+    n_dec_layers: int = 1
     """Decoder blocks."""
     d_ff: int = 128
     """Hidden width of the feed-forward sublayers."""
@@ -75,7 +75,7 @@ class EncoderBlock(nn.Module):
         self.h = c.n_heads
         self.ln1, self.ln2 = nn.LayerNorm(c.d_model), nn.LayerNorm(c.d_model)
         self.qkv, self.out = nn.Linear(c.d_model, 3 * c.d_model), nn.Linear(c.d_model, c.d_model)
-        self.ff = nn.Sequential(nn.Linear(c.d_model, c.d_ff), nn.GELU(), nn.Linear(c.d_ff, c.d_model))
+        self.ff = nn.Sequential(nn.Linear(c.d_model, c.d_ff), nn.ReLU(), nn.Linear(c.d_ff, c.d_model))
         self.drop = nn.Dropout(c.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -92,7 +92,7 @@ class DecoderBlock(nn.Module):
         self.qkv, self.out = nn.Linear(c.d_model, 3 * c.d_model), nn.Linear(c.d_model, c.d_model)
         self.cq, self.ckv = nn.Linear(c.d_model, c.d_model), nn.Linear(c.d_model, 2 * c.d_model)
         self.cout = nn.Linear(c.d_model, c.d_model)
-        self.ff = nn.Sequential(nn.Linear(c.d_model, c.d_ff), nn.GELU(), nn.Linear(c.d_ff, c.d_model))
+        self.ff = nn.Sequential(nn.Linear(c.d_model, c.d_ff), nn.ReLU(), nn.Linear(c.d_ff, c.d_model))
         self.drop = nn.Dropout(c.dropout)
 
     def memory_kv(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
