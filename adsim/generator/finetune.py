@@ -3,7 +3,10 @@
 For a batch of requests the policy (the generator) samples K creatives each; the reward of a
 creative is ``log`` of a *learned* CTR model's estimate (any ``CTREstimator``; never the hidden
 truth) minus ``kl_coef`` times the sequence's log-ratio to the frozen pre-trained model (a
-sampled KL estimate that keeps the text close to what the teacher taught). The baseline is the
+sampled KL estimate that keeps the text close to what the teacher taught) minus ``guard_coef``
+per public well-formedness flag (the learned model never saw off-product text in the logs, so it
+cannot know that readers punish it; without the guard the policy drifts there — reward hacking
+that only the true CTR reveals). The baseline is the
 mean reward of the request's K samples (leave-one-in, as in RLOO/GRPO); advantages are scaled by
 their batch standard deviation.
 """
@@ -19,6 +22,7 @@ import torch
 from tqdm import tqdm
 
 from adsim.config import check_float, check_int
+from adsim.creative.sampler import creative_quality
 from adsim.estimate import CTREstimator
 from adsim.generator.conditioning import request_observation, request_values, sample_requests, to_tokens
 from adsim.generator.decode import DONE, DecodeSpec, decode, grammar_masks, next_state, tokens_to_creatives
@@ -39,8 +43,11 @@ class FinetuneConfig:
     """Creatives sampled per request (the baseline is their mean reward)."""
     lr: float = 3e-4
     """Adam learning rate."""
-    kl_coef: float = 0.05
+    kl_coef: float = 0.1
     """Weight of the KL penalty to the pre-trained model (per sequence, in nats)."""
+    guard_coef: float = 1.0
+    """Reward penalty per *public* well-formedness flag of a creative (off-product, no product,
+    repeated role — ``creative_quality``, which any policy may compute). 0 disables the guard."""
     seed: int = 0
     """Seed of the requests and the sampling uniforms."""
 
@@ -50,6 +57,7 @@ class FinetuneConfig:
         check_int("k", self.k, 2)
         check_float("lr", self.lr, 0.0, 1.0, open_low=True)
         check_float("kl_coef", self.kl_coef, 0.0, 100.0)
+        check_float("guard_coef", self.guard_coef, 0.0, 100.0)
         check_int("seed", self.seed, 0)
 
 
@@ -83,7 +91,7 @@ def finetune(model: CreativeTransformer, world: World, estimator: CTREstimator, 
     opt = torch.optim.Adam(policy.parameters(), lr=config.lr)
     masks, spec = grammar_masks(policy.vocab), DecodeSpec(method="sample")
     B, K = config.requests_per_step, config.k
-    curve: dict[str, list] = {"est_ctr": [], "kl": [], "loss": [], "monitor": []}
+    curve: dict[str, list] = {"est_ctr": [], "kl": [], "loss": [], "flagged": [], "monitor": []}
     for step in tqdm(range(config.steps), desc="fine-tune generator", disable=not progress):
         if monitor is not None and step % monitor_every == 0:
             curve["monitor"].append((step, monitor(policy.eval())))
@@ -98,7 +106,9 @@ def finetune(model: CreativeTransformer, world: World, estimator: CTREstimator, 
         logp = sequence_logp(policy, cond, tokens, masks)
         with torch.no_grad():
             kl = logp - sequence_logp(ref, cond, tokens, masks)
-        reward = torch.as_tensor(np.log(np.maximum(est, 1e-6)).reshape(-1), dtype=torch.float32)
+        flags = creative_quality(creatives, world.campaign_category[req["campaign"]])[..., :3].sum(-1)
+        reward = np.log(np.maximum(est, 1e-6)) - config.guard_coef * flags
+        reward = torch.as_tensor(reward.reshape(-1), dtype=torch.float32)
         total = (reward - config.kl_coef * kl).view(B, K)
         adv = total - total.mean(1, keepdim=True)
         adv = (adv / (adv.std() + 1e-6)).view(-1)
@@ -108,6 +118,7 @@ def finetune(model: CreativeTransformer, world: World, estimator: CTREstimator, 
         torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
         opt.step()
         curve["est_ctr"].append(float(est.mean()))
+        curve["flagged"].append(float((flags > 0).mean()))
         curve["kl"].append(float(kl.mean()))
         curve["loss"].append(loss.item())
     if monitor is not None:

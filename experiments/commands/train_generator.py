@@ -29,8 +29,12 @@ def register(sub) -> None:
     p.add_argument("--log-steps", type=int, default=200, help="logged steps for the learned CTR model")
     p.add_argument("--log-envs", type=int, default=512, help="request slots per logged step")
     p.add_argument("--ft-steps", type=int, default=150)
-    p.add_argument("--kl-coef", type=float, default=0.05)
+    p.add_argument("--kl-coef", type=float, default=0.1)
+    p.add_argument("--guard-coef", type=float, default=1.0,
+                   help="reward penalty per public well-formedness flag (0 = unguarded)")
+    p.add_argument("--pretrained", default=None, help="reuse this pre-trained generator instead of training one")
     p.add_argument("--eval-requests", type=int, default=2000)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest for these tiny ops)")
     p.add_argument("--results", default=None, help="also copy report and plots here (e.g. results/generator)")
     p.set_defaults(func=run)
 
@@ -92,10 +96,11 @@ def run(args) -> int:
     from adsim.generator.evaluate import bootstrap_ratio, compare, true_ctr, well_formedness
     from adsim.generator.finetune import FinetuneConfig, finetune
     from adsim.generator.generate import CreativeGenerator
-    from adsim.generator.model import GeneratorConfig
+    from adsim.generator.model import CreativeTransformer, GeneratorConfig
     from adsim.generator.reward import LogisticCTR, log_impressions
     from adsim.generator.train import TrainConfig, pretrain
 
+    torch.set_num_threads(args.threads)
     t_start = time.time()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -104,15 +109,21 @@ def run(args) -> int:
     world, beta0 = core.world, core.beta0
     gen_cfg = GeneratorConfig(n_interest_tags=config.world.n_interest_tags)
     train_cfg = TrainConfig(corpus_size=args.corpus_size, epochs=args.epochs, seed=args.seed)
-    ft_cfg = FinetuneConfig(steps=args.ft_steps, kl_coef=args.kl_coef, seed=args.seed)
+    ft_cfg = FinetuneConfig(steps=args.ft_steps, kl_coef=args.kl_coef, guard_coef=args.guard_coef,
+                            seed=args.seed)
 
-    corpus = build_corpus(world, train_cfg.corpus_size, train_cfg.seed)
-    t0 = time.time()
-    model, curve = pretrain(corpus, gen_cfg, train_cfg)
-    report: dict = {"pretrain": {"seconds": round(time.time() - t0, 1), "n_params": model.n_params,
-                                 "final_valid_loss": curve["valid_loss"][-1]}}
+    if args.pretrained:
+        model = CreativeTransformer.load(args.pretrained)
+        gen_cfg = model.config
+        report: dict = {"pretrain": {"loaded_from": args.pretrained, "n_params": model.n_params}}
+    else:
+        corpus = build_corpus(world, train_cfg.corpus_size, train_cfg.seed)
+        t0 = time.time()
+        model, curve = pretrain(corpus, gen_cfg, train_cfg)
+        report = {"pretrain": {"seconds": round(time.time() - t0, 1), "n_params": model.n_params,
+                               "final_valid_loss": curve["valid_loss"][-1]}}
+        _plot_pretrain(curve, out / "training_curve.png")
     model.save(out / "pretrained")
-    _plot_pretrain(curve, out / "training_curve.png")
 
     # evaluation requests and uniforms: fixed, shared by every model compared (common random numbers)
     rng = np.random.default_rng(np.random.SeedSequence([args.seed, 23]))
