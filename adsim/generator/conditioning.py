@@ -193,27 +193,41 @@ def request_values(world: World, req: dict[str, np.ndarray]) -> np.ndarray:
                         obs.campaign_features, obs.context_features, world.config.n_interest_tags)
 
 
+FIELD_GROUPS = {"price": slice(F_TIER, F_DISC + 1), "demographics": F_DEMO, "interests": slice(F_TAG1, F_TOPCAT + 1),
+                "context": F_CONTEXT}
+"""Groups of optional fields that may be unknown together."""
+
+
+def drop_groups(values: np.ndarray, rng: np.random.Generator, drop_prob: float) -> tuple[np.ndarray, np.ndarray]:
+    """Mark each optional field group of each row unknown with probability ``drop_prob``.
+
+    Returns the new values (n, N_FIELDS) and a (n,) mask of rows whose interests were dropped.
+    """
+    values = values.copy()
+    dropped = {}
+    for name, cols in FIELD_GROUPS.items():
+        dropped[name] = rng.random(len(values)) < drop_prob
+        values[dropped[name], cols] = NONE
+    return values, dropped["interests"]
+
+
 def build_corpus(world: World, size: int, seed: int, drop_prob: float = 0.3) -> Corpus:
     """``size`` teacher pairs over random requests; seeded.
 
-    Each optional field group (tier+discount, user, context) is replaced by ``none`` with
-    probability ``drop_prob`` so the model also serves requests where it is unknown (a campaign's
-    pool has no user; the ``CandidateSource`` protocol passes no context).
+    Each optional field group (price, demographics, interests, context; :data:`FIELD_GROUPS`) is
+    unknown with probability ``drop_prob`` so the model also serves requests where it is (a
+    campaign's pool has no user; the ``CandidateSource`` protocol passes no context). Without the
+    interests the teacher writes its unpersonalised text.
     """
     check_int("size", size, 1)
     check_float("drop_prob", drop_prob, 0.0, 1.0)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 5]))
     req = sample_requests(world, size, rng)
-    values = request_values(world, req)
+    values, no_interests = drop_groups(request_values(world, req), rng, drop_prob)
     c = req["campaign"]
     u = rng.random((size, 1, DRAWS_PER_CREATIVE))
     teach = teacher(world, world.config.n_interest_tags)
-    drop_user = rng.random(size) < drop_prob
     uf = world.user_features[req["user"]]
     creatives = teach.candidates(u, world.campaign_goal[c], world.campaign_category[c], uf)[:, 0]
-    pool = teach.candidates(u, world.campaign_goal[c], world.campaign_category[c], None)[:, 0]
-    creatives = np.where(drop_user[:, None], pool, creatives)
-    values[drop_user, 4:11] = NONE
-    values[rng.random(size) < drop_prob, F_TIER : F_DISC + 1] = NONE
-    values[rng.random(size) < drop_prob, F_CONTEXT] = NONE
-    return Corpus(values, creatives)
+    plain = teach.candidates(u, world.campaign_goal[c], world.campaign_category[c], None)[:, 0]
+    return Corpus(values, np.where(no_interests[:, None], plain, creatives))

@@ -102,10 +102,9 @@ def _filter(logits: torch.Tensor, spec: DecodeSpec) -> torch.Tensor:
         logits = logits.masked_fill(logits < kth, float("-inf"))
     probs = torch.softmax(logits, dim=-1)
     if spec.method == "nucleus" and spec.top_p < 1.0:
-        sp, order = torch.sort(probs, dim=-1, descending=True)
-        keep = (sp.cumsum(-1) - sp) < spec.top_p  # the token that crosses top_p is kept
-        sp = sp * keep
-        probs = torch.zeros_like(probs).scatter_(-1, order, sp)
+        sp = torch.sort(probs, dim=-1, descending=True).values
+        n_keep = ((sp.cumsum(-1) - sp) < spec.top_p).sum(-1, keepdim=True)  # the token crossing top_p is kept
+        probs = probs * (probs >= sp.gather(-1, n_keep - 1))  # (ties with the last kept token are kept)
     return probs
 
 
@@ -115,29 +114,30 @@ def _pick(logits: torch.Tensor, u: torch.Tensor | None, spec: DecodeSpec) -> tor
     probs = _filter(logits, spec)
     cdf = probs.cumsum(-1)
     target = u[:, None] * cdf[:, -1:]
-    idx = (cdf <= target).sum(-1)
-    return torch.minimum(idx, torch.tensor(probs.shape[-1] - 1))
+    return (cdf <= target).sum(-1).clamp_(max=probs.shape[-1] - 1)
 
 
 @torch.inference_mode()
 def decode(model: CreativeTransformer, cond: torch.Tensor, u: torch.Tensor | None, spec: DecodeSpec,
-           use_cache: bool = True, masks: torch.Tensor | None = None) -> torch.Tensor:
-    """Greedy or sampled decoding of one sequence per row.
+           use_cache: bool = True, masks: torch.Tensor | None = None, repeat: int = 1) -> torch.Tensor:
+    """Greedy or sampled decoding of ``repeat`` sequences per conditioning row.
 
     Args:
-        cond: (B, N_FIELDS) conditioning tokens.
-        u: (B, MAX_DECODE) uniforms (None for greedy).
+        cond: (R, N_FIELDS) conditioning tokens (encoded once per row).
+        u: (R·repeat, MAX_DECODE) uniforms, rows grouped by conditioning (None for greedy).
         use_cache: keep keys/values per position (False recomputes the whole prefix each step,
             the reference the cached decoder must match token for token).
 
     Returns:
-        (B, MAX_DECODE) int64 tokens (``<pad>`` after the last attribute).
+        (R·repeat, MAX_DECODE) int64 tokens (``<pad>`` after the last attribute).
     """
     if spec.method == "beam":
         raise ValueError("decode() samples or decodes greedily; use beam_search() for method 'beam'")
-    B = cond.shape[0]
+    B = cond.shape[0] * repeat
     masks = grammar_masks(model.vocab) if masks is None else masks
     mem = model.encode(cond)
+    if repeat > 1:
+        mem = _expand_mem(mem, repeat)
     cache = model.new_cache(B) if use_cache else None
     seq = torch.full((B, MAX_DECODE + 1), PAD, dtype=torch.long)
     seq[:, 0] = BOS

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from adsim.config import check_float, check_int
 from adsim.creative.sampler import creative_quality
 from adsim.estimate import CTREstimator
-from adsim.generator.conditioning import request_observation, request_values, sample_requests, to_tokens
+from adsim.generator.conditioning import drop_groups, request_observation, request_values, sample_requests, to_tokens
 from adsim.generator.decode import DONE, DecodeSpec, decode, grammar_masks, next_state, tokens_to_creatives
 from adsim.generator.model import MAX_DECODE, CreativeTransformer
 from adsim.generator.tokenizer import BOS
@@ -48,6 +48,9 @@ class FinetuneConfig:
     guard_coef: float = 1.0
     """Reward penalty per *public* well-formedness flag of a creative (off-product, no product,
     repeated role — ``creative_quality``, which any policy may compute). 0 disables the guard."""
+    drop_prob: float = 0.3
+    """Share of requests per optional field group conditioned as unknown (as in pre-training), so
+    the paths the env uses (no context, no user in pool mode) are fine-tuned and KL-held too."""
     seed: int = 0
     """Seed of the requests and the sampling uniforms."""
 
@@ -58,6 +61,7 @@ class FinetuneConfig:
         check_float("lr", self.lr, 0.0, 1.0, open_low=True)
         check_float("kl_coef", self.kl_coef, 0.0, 100.0)
         check_float("guard_coef", self.guard_coef, 0.0, 100.0)
+        check_float("drop_prob", self.drop_prob, 0.0, 1.0)
         check_int("seed", self.seed, 0)
 
 
@@ -96,7 +100,8 @@ def finetune(model: CreativeTransformer, world: World, estimator: CTREstimator, 
         if monitor is not None and step % monitor_every == 0:
             curve["monitor"].append((step, monitor(policy.eval())))
         req = sample_requests(world, B, rng)
-        cond = torch.as_tensor(to_tokens(request_values(world, req), policy.vocab)).repeat_interleave(K, 0)
+        values, _ = drop_groups(request_values(world, req), rng, config.drop_prob)  # as in pre-training
+        cond = torch.as_tensor(to_tokens(values, policy.vocab)).repeat_interleave(K, 0)
         u = torch.as_tensor(rng.random((B * K, MAX_DECODE)), dtype=torch.float32)
         policy.eval()
         tokens = decode(policy, cond, u, spec, masks=masks).clone()  # out of inference mode

@@ -59,7 +59,7 @@ class CreativeGenerator:
         if u.shape[:2] != (B, n) or u.shape[2] < MAX_DECODE:
             raise ValueError(f"u has shape {u.shape}, expected ({B}, {n}, >= {MAX_DECODE})")
         ut = torch.as_tensor(u[:, :, :MAX_DECODE].reshape(B * n, MAX_DECODE), dtype=torch.float32)
-        toks = decode(self.model, cond.repeat_interleave(n, 0), ut, spec, use_cache, self.masks)
+        toks = decode(self.model, cond, ut, spec, use_cache, self.masks, repeat=n)
         return toks.numpy().reshape(B, n, MAX_DECODE)
 
     def candidates(self, values: np.ndarray, n: int, *, seed: int | None = None, u: np.ndarray | None = None,

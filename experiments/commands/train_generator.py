@@ -86,6 +86,21 @@ def _plot_finetune(curve: dict, true_curve: list[tuple[int, float]], path: Path)
     plt.close(fig)
 
 
+def _views(values):
+    """The conditionings evaluated: everything known (``full``); what the env's candidate source
+    passes (``env_source``: no price tier/discount, no context); a campaign pool (``pool``: goal
+    and category only)."""
+    from adsim.generator.conditioning import F_CONTEXT, F_DEMO, F_DISC, F_TIER, F_TOPCAT, NONE
+
+    src = values.copy()
+    src[:, F_TIER : F_DISC + 1] = NONE
+    src[:, F_CONTEXT] = NONE
+    pool = src.copy()
+    pool[:, F_DEMO] = NONE
+    pool[:, F_DEMO.stop : F_TOPCAT + 1] = NONE
+    return {"full": values, "env_source": src, "pool": pool}
+
+
 def run(args) -> int:
     import numpy as np
     import torch
@@ -132,9 +147,9 @@ def run(args) -> int:
     c, K = req["campaign"], config.n_candidates
     tpl = teacher(world, config.world.n_interest_tags).candidates(
         rng.random((len(c), K, 9)), world.campaign_goal[c], world.campaign_category[c], world.user_features[req["user"]])
-    pre_gen = CreativeGenerator(model)
-    pre = pre_gen.candidates(values, K, seed=args.seed + 1)
-    report["pretrained_vs_template"] = compare(world, beta0, req, pre, tpl, args.seed)
+    views = _views(values)
+    pre = {name: CreativeGenerator(model).candidates(v, K, seed=args.seed + 1) for name, v in views.items()}
+    report["pretrained_vs_template"] = {name: compare(world, beta0, req, g, tpl, args.seed) for name, g in pre.items()}
     final = model
     if not args.no_finetune:
         t0 = time.time()
@@ -160,14 +175,19 @@ def run(args) -> int:
 
         final, ft_curve = finetune(model, world, ctr, ft_cfg, monitor=true_monitor)
         report["finetune_seconds"] = round(time.time() - t0, 1)
-        post = CreativeGenerator(final).candidates(values, K, seed=args.seed + 1)
-        report["finetuned_vs_template"] = compare(world, beta0, req, post, tpl, args.seed)
-        p_pre, p_post = true_ctr(world, beta0, req, pre).mean(1), true_ctr(world, beta0, req, post).mean(1)
+        post = {name: CreativeGenerator(final).candidates(v, K, seed=args.seed + 1) for name, v in views.items()}
+        report["finetuned_vs_template"] = {name: compare(world, beta0, req, g, tpl, args.seed)
+                                           for name, g in post.items()}
         cat = world.campaign_category[c]
-        report["finetune_lift"] = {"true_ctr_before": float(p_pre.mean()), "true_ctr_after": float(p_post.mean()),
-                                   **bootstrap_ratio(p_post, p_pre, args.seed),
-                                   "well_formed_before": well_formedness(pre, cat),
-                                   "well_formed_after": well_formedness(post, cat)}
+        report["finetune_lift"] = {}
+        for name in views:
+            p_pre = true_ctr(world, beta0, req, pre[name]).mean(1)
+            p_post = true_ctr(world, beta0, req, post[name]).mean(1)
+            report["finetune_lift"][name] = {
+                "true_ctr_before": float(p_pre.mean()), "true_ctr_after": float(p_post.mean()),
+                **bootstrap_ratio(p_post, p_pre, args.seed),
+                "well_formed_before": well_formedness(pre[name], cat),
+                "well_formed_after": well_formedness(post[name], cat)}
         _plot_finetune(ft_curve, ft_curve["monitor"], out / "finetune_curve.png")
     final.save(out)
     report["total_seconds"] = round(time.time() - t_start, 1)
