@@ -19,7 +19,7 @@ from adsim.creative.lexicon import CATEGORIES, GOALS
 from adsim.creative.sampler import CREATIVE_SLOTS, DRAWS_PER_CREATIVE, TemplateSampler
 from adsim.estimate import Request
 from adsim.generator.tokenizer import N_FIELDS, Vocab
-from adsim.world import DEMOGRAPHICS, DISCOUNTS, World, context_features
+from adsim.world import DEMOGRAPHICS, DISCOUNTS, PRICE_TIERS, World, context_features
 
 _DEMO_SIZES = tuple(DEMOGRAPHICS.values())
 _N_DEMO = sum(_DEMO_SIZES)
@@ -160,36 +160,56 @@ def teacher(world: World, n_interest_tags: int) -> TemplateSampler:
                            category_slice=slice(start, start + len(CATEGORIES)))
 
 
-def sample_requests(world: World, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """``n`` random requests (user, campaign, context ids) from the world's public distributions."""
+def sample_requests(world: World, n: int, rng: np.random.Generator,
+                    synthetic_campaigns: bool = False) -> dict[str, np.ndarray]:
+    """``n`` random requests from the world's public distributions.
+
+    Returns ids: ``user``, ``campaign``, ``product``, ``goal``, ``category``, and the context
+    (``hour``, ``weekend``, ``location``, ``weather``, ``device``, ``position``). With
+    ``synthetic_campaigns`` the advertised item is any catalog product with any goal (campaign id
+    −1), so every goal × category combination occurs, not only the world's campaigns.
+    """
     cm = world.context
-    hour = np.searchsorted(cm.hour_cdf, rng.random(n), side="right").clip(0, 23)
-    return {
-        "user": rng.integers(0, world.config.n_users, n),
-        "campaign": rng.integers(0, world.config.n_campaigns, n),
-        "hour": hour,
-        "weekend": (rng.random(n) < 2 / 7).astype(np.int64),
-        "location": np.searchsorted(cm.location_cdf, rng.random(n), side="right").clip(0, len(cm.location_cdf) - 1),
-        "weather": np.searchsorted(cm.weather_cdf, rng.random(n), side="right").clip(0, len(cm.weather_cdf) - 1),
-        "device": np.searchsorted(cm.device_cdf, rng.random(n), side="right").clip(0, len(cm.device_cdf) - 1),
-        "position": np.searchsorted(cm.position_cdf, rng.random(n), side="right").clip(0, len(cm.position_cdf) - 1),
-    }
+    if synthetic_campaigns:
+        campaign = np.full(n, -1)
+        product = rng.integers(0, world.config.n_products, n)
+        goal = rng.integers(0, len(GOALS), n)
+    else:
+        campaign = rng.integers(0, world.config.n_campaigns, n)
+        product, goal = world.campaign_product[campaign], world.campaign_goal[campaign]
+
+    def draw(cdf):
+        return np.searchsorted(cdf, rng.random(n), side="right").clip(0, len(cdf) - 1)
+
+    return {"user": rng.integers(0, world.config.n_users, n), "campaign": campaign, "product": product,
+            "goal": goal, "category": world.product_category[product], "hour": draw(cm.hour_cdf),
+            "weekend": (rng.random(n) < 2 / 7).astype(np.int64), "location": draw(cm.location_cdf),
+            "weather": draw(cm.weather_cdf), "device": draw(cm.device_cdf), "position": draw(cm.position_cdf)}
+
+
+def campaign_vectors(world: World, product: np.ndarray, goal: np.ndarray) -> np.ndarray:
+    """(n, campaign_dim) observed campaign vectors of (product, goal) pairs, laid out as
+    ``World.campaign_features``."""
+    eye = np.eye(max(len(GOALS), len(CATEGORIES), PRICE_TIERS), dtype=np.float32)
+    return np.concatenate([eye[goal, : len(GOALS)], eye[world.product_category[product], : len(CATEGORIES)],
+                           eye[world.product_tier[product], :PRICE_TIERS],
+                           world.product_discount[product, None].astype(np.float32)], axis=1)
 
 
 def request_observation(world: World, req: dict[str, np.ndarray]) -> Request:
     """The observable part of requests from :func:`sample_requests` (no candidates yet: (n, 0, S))."""
     ctx = context_features(req["hour"], req["weekend"], req["location"], req["weather"], req["device"],
                            req["position"])
-    c = req["campaign"]
-    return Request(c, world.user_features[req["user"]], ctx, world.campaign_features[c],
-                   np.zeros((len(c), 0, CREATIVE_SLOTS), dtype=np.int64))
+    n = len(req["user"])
+    return Request(req["campaign"], world.user_features[req["user"]], ctx,
+                   campaign_vectors(world, req["product"], req["goal"]),
+                   np.zeros((n, 0, CREATIVE_SLOTS), dtype=np.int64))
 
 
 def request_values(world: World, req: dict[str, np.ndarray]) -> np.ndarray:
     """(n, N_FIELDS) full conditioning of requests from :func:`sample_requests`."""
     obs = request_observation(world, req)
-    c = req["campaign"]
-    return field_values(world.campaign_goal[c], world.campaign_category[c], obs.user_features,
+    return field_values(req["goal"], req["category"], obs.user_features,
                         obs.campaign_features, obs.context_features, world.config.n_interest_tags)
 
 
@@ -212,7 +232,7 @@ def drop_groups(values: np.ndarray, rng: np.random.Generator, drop_prob: float) 
 
 
 def build_corpus(world: World, size: int, seed: int, drop_prob: float = 0.3) -> Corpus:
-    """``size`` teacher pairs over random requests; seeded.
+    """``size`` teacher pairs over random requests for any catalog item and goal; seeded.
 
     Each optional field group (price, demographics, interests, context; :data:`FIELD_GROUPS`) is
     unknown with probability ``drop_prob`` so the model also serves requests where it is (a
@@ -222,12 +242,12 @@ def build_corpus(world: World, size: int, seed: int, drop_prob: float = 0.3) -> 
     check_int("size", size, 1)
     check_float("drop_prob", drop_prob, 0.0, 1.0)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 5]))
-    req = sample_requests(world, size, rng)
+    req = sample_requests(world, size, rng, synthetic_campaigns=True)
     values, no_interests = drop_groups(request_values(world, req), rng, drop_prob)
-    c = req["campaign"]
+    goal, cat = req["goal"], req["category"]
     u = rng.random((size, 1, DRAWS_PER_CREATIVE))
     teach = teacher(world, world.config.n_interest_tags)
     uf = world.user_features[req["user"]]
-    creatives = teach.candidates(u, world.campaign_goal[c], world.campaign_category[c], uf)[:, 0]
-    plain = teach.candidates(u, world.campaign_goal[c], world.campaign_category[c], None)[:, 0]
+    creatives = teach.candidates(u, goal, cat, uf)[:, 0]
+    plain = teach.candidates(u, goal, cat, None)[:, 0]
     return Corpus(values, np.where(no_interests[:, None], plain, creatives))

@@ -26,8 +26,7 @@ from adsim.world import World
 def true_ctr(world: World, beta0: float, req: dict[str, np.ndarray], creatives: np.ndarray) -> np.ndarray:
     """(n, K) true click probabilities of creatives (n, K, CREATIVE_SLOTS) for requests ``req``
     (from :func:`adsim.generator.conditioning.sample_requests`)."""
-    c = req["campaign"]
-    goal, cat, product = world.campaign_goal[c], world.campaign_category[c], world.campaign_product[c]
+    goal, cat, product = req["goal"], req["category"], req["product"]
     theta = interests_in_context(world, req["user"], req["hour"], req["weekend"], req["location"], req["weather"])
     static = creative_static_logit(world, creatives, goal, cat)
     logits = click_logits(world, theta, req["user"], req["device"], product, creatives, static)
@@ -37,11 +36,10 @@ def true_ctr(world: World, beta0: float, req: dict[str, np.ndarray], creatives: 
 def oracle_creatives(world: World, req: dict[str, np.ndarray]) -> np.ndarray:
     """(n, 1, CREATIVE_SLOTS) the best well-formed creative per request under the hidden model."""
     lex, beta = world.lexicon, world.config.interest_strength
-    c = req["campaign"]
-    goal, cat = world.campaign_goal[c], world.campaign_category[c]
+    goal, cat = req["goal"], req["category"]
     theta = interests_in_context(world, req["user"], req["hour"], req["weekend"], req["location"], req["weather"])
     score = beta * theta @ world.part_appeal.T + world.part_goal[:, goal].T  # (n, n_parts)
-    n, P = len(c), lex.n_phrases
+    n, P = len(goal), lex.n_phrases
     phrase = score[:, 1 : 1 + P]
     prods = lex.product_phrases_by_category[cat]  # (n, per_category)
     best_prod = prods[np.arange(n), np.argmax(np.take_along_axis(phrase, prods, 1), 1)]
@@ -133,7 +131,7 @@ def bootstrap_ratio(a: np.ndarray, b: np.ndarray, seed: int = 0, n_boot: int = 2
 def compare(world: World, beta0: float, req: dict[str, np.ndarray], generated: np.ndarray,
             template: np.ndarray, seed: int = 0) -> dict:
     """Truth-based report for generated vs template candidates (both (n, K, S)) on requests ``req``."""
-    cat = world.campaign_category[req["campaign"]]
+    cat = req["category"]
     p_gen = true_ctr(world, beta0, req, generated).mean(1)
     p_tpl = true_ctr(world, beta0, req, template).mean(1)
     p_orc = true_ctr(world, beta0, req, oracle_creatives(world, req))[:, 0]

@@ -51,6 +51,9 @@ class FinetuneConfig:
     drop_prob: float = 0.3
     """Share of requests per optional field group conditioned as unknown (as in pre-training), so
     the paths the env uses (no context, no user in pool mode) are fine-tuned and KL-held too."""
+    synthetic_campaigns: bool = True
+    """Requests advertise any catalog item with any goal (campaign id −1 in the ``Request``), as in
+    pre-training; False keeps to the world's campaigns (for estimators keyed by campaign id)."""
     seed: int = 0
     """Seed of the requests and the sampling uniforms."""
 
@@ -99,7 +102,7 @@ def finetune(model: CreativeTransformer, world: World, estimator: CTREstimator, 
     for step in tqdm(range(config.steps), desc="fine-tune generator", disable=not progress):
         if monitor is not None and step % monitor_every == 0:
             curve["monitor"].append((step, monitor(policy.eval())))
-        req = sample_requests(world, B, rng)
+        req = sample_requests(world, B, rng, synthetic_campaigns=config.synthetic_campaigns)
         values, _ = drop_groups(request_values(world, req), rng, config.drop_prob)  # as in pre-training
         cond = torch.as_tensor(to_tokens(values, policy.vocab)).repeat_interleave(K, 0)
         u = torch.as_tensor(rng.random((B * K, MAX_DECODE)), dtype=torch.float32)
@@ -111,7 +114,7 @@ def finetune(model: CreativeTransformer, world: World, estimator: CTREstimator, 
         logp = sequence_logp(policy, cond, tokens, masks)
         with torch.no_grad():
             kl = logp - sequence_logp(ref, cond, tokens, masks)
-        flags = creative_quality(creatives, world.campaign_category[req["campaign"]])[..., :3].sum(-1)
+        flags = creative_quality(creatives, req["category"])[..., :3].sum(-1)
         reward = np.log(np.maximum(est, 1e-6)) - config.guard_coef * flags
         reward = torch.as_tensor(reward.reshape(-1), dtype=torch.float32)
         total = (reward - config.kl_coef * kl).view(B, K)

@@ -5,7 +5,7 @@
 * **Personalised mode**: every request is conditioned on the observed profile (demographic bands,
   top interest tags, top category) and the campaign goal and category. Requests are batched across
   the vector env's slots and steps (one decoder pass per chunk). With ``cache_size > 0`` the
-  source keeps, per distinct conditioning, ``pool_factor × K`` distinct creatives decoded once with
+  source keeps, per distinct conditioning, ``pool_factor × K`` creatives decoded once with
   uniforms that are a pure function of (seed, conditioning) — so a cache hit skips the decoder and
   the result does not depend on what was cached before; the request's own uniforms ``u`` then
   choose which K of them it gets (a uniformly random subset). With ``cache_size == 0`` the uniforms
@@ -20,7 +20,7 @@ from adsim import rng as crng
 from adsim.config import check_int
 from adsim.creative.sampler import CREATIVE_SLOTS, DRAWS_PER_CREATIVE
 from adsim.generator.conditioning import field_values
-from adsim.generator.decode import DecodeSpec, first_distinct, tokens_to_creatives
+from adsim.generator.decode import DecodeSpec, tokens_to_creatives
 from adsim.generator.generate import CreativeGenerator
 from adsim.generator.model import MAX_DECODE
 from adsim.generator.tokenizer import N_FIELDS
@@ -51,6 +51,10 @@ class GeneratorSource:
         self.spec = spec if spec is not None else generator.spec
         self.cache_size, self.pool_factor = cache_size, pool_factor
         self._seed_key = crng.key_from_seed(seed, 5)
+        sizes = [int(n) + 1 for n in generator.vocab.field_sizes]
+        if np.prod(np.array(sizes, dtype=np.float64)) >= 2.0**62:
+            raise ValueError("conditioning space too large for int64 cache keys")
+        self._radix = np.array([int(np.prod(sizes[f + 1 :])) for f in range(len(sizes))], dtype=np.int64)
         self._keys = np.zeros(0, dtype=np.int64)  # sorted conditioning keys
         self._table = np.zeros((0, 0, CREATIVE_SLOTS), dtype=np.int64)
         self._stamp = np.zeros(0, dtype=np.int64)
@@ -80,12 +84,9 @@ class GeneratorSource:
                  for i in range(0, B, step)]
         return tokens_to_creatives(np.concatenate(parts), self.generator.vocab)
 
-    @staticmethod
-    def _key(values: np.ndarray) -> np.ndarray:
-        key = np.zeros(values.shape[0], dtype=np.int64)
-        for f in range(values.shape[1]):  # mixed radix over fields (values + 1 < 32)
-            key = key * 32 + values[:, f] + 1
-        return key
+    def _key(self, values: np.ndarray) -> np.ndarray:
+        """(B,) a unique int64 per conditioning: mixed radix over fields (value + 1, 0 = unknown)."""
+        return (values + 1) @ self._radix
 
     def _cached(self, values: np.ndarray, u: np.ndarray) -> np.ndarray:
         K = u.shape[1]
@@ -111,10 +112,9 @@ class GeneratorSource:
         return np.take_along_axis(table, pick[..., None], 1)
 
     def _insert(self, keys: np.ndarray, values: np.ndarray, M: int) -> None:
-        draws = M * 3  # oversample, keep M distinct
         u = crng.uniforms(np.full(len(keys), self._seed_key) ^ keys.astype(np.uint64),
-                          np.zeros(len(keys)), np.zeros(len(keys)), draws * MAX_DECODE)
-        cre = first_distinct(self._decode(values, u.reshape(len(keys), draws, MAX_DECODE)), M)
+                          np.zeros(len(keys)), np.zeros(len(keys)), M * MAX_DECODE)
+        cre = self._decode(values, u.reshape(len(keys), M, MAX_DECODE))
         all_keys = np.concatenate([self._keys, keys])
         table = np.concatenate([self._table, cre])
         stamp = np.concatenate([self._stamp, np.full(len(keys), self._clock)])

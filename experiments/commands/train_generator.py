@@ -146,7 +146,7 @@ def run(args) -> int:
     values = request_values(world, req)
     c, K = req["campaign"], config.n_candidates
     tpl = teacher(world, config.world.n_interest_tags).candidates(
-        rng.random((len(c), K, 9)), world.campaign_goal[c], world.campaign_category[c], world.user_features[req["user"]])
+        rng.random((len(c), K, 9)), req["goal"], req["category"], world.user_features[req["user"]])
     views = _views(values)
     pre = {name: CreativeGenerator(model).candidates(v, K, seed=args.seed + 1) for name, v in views.items()}
     report["pretrained_vs_template"] = {name: compare(world, beta0, req, g, tpl, args.seed) for name, g in pre.items()}
@@ -178,7 +178,7 @@ def run(args) -> int:
         post = {name: CreativeGenerator(final).candidates(v, K, seed=args.seed + 1) for name, v in views.items()}
         report["finetuned_vs_template"] = {name: compare(world, beta0, req, g, tpl, args.seed)
                                            for name, g in post.items()}
-        cat = world.campaign_category[c]
+        cat = req["category"]
         report["finetune_lift"] = {}
         for name in views:
             p_pre = true_ctr(world, beta0, req, pre[name]).mean(1)
