@@ -3,12 +3,14 @@
 Importing ``adsim`` registers the Gymnasium environments:
 
 * ``adsim/CreativeSelection-v0`` (single env and native vector env)
+* ``adsim/AdSession-v0`` (single env and native vector env)
 """
 
 from gymnasium.envs.registration import register, registry
 
 from adsim.config import EnvConfig, WorldConfig, make_config, PRESETS
 from adsim.core import SelectionCore
+from adsim.session import SESSION_PRESETS, SessionConfig, SessionCore, make_session_config
 
 __version__ = "0.1.0"
 
@@ -19,4 +21,12 @@ if "adsim/CreativeSelection-v0" not in registry:
         vector_entry_point="adsim.envs.creative_selection:CreativeSelectionVectorEnv",
     )
 
-__all__ = ["EnvConfig", "WorldConfig", "make_config", "PRESETS", "SelectionCore", "__version__"]
+if "adsim/AdSession-v0" not in registry:
+    register(
+        id="adsim/AdSession-v0",
+        entry_point="adsim.envs.ad_session:AdSessionEnv",
+        vector_entry_point="adsim.envs.ad_session:AdSessionVectorEnv",
+    )
+
+__all__ = ["EnvConfig", "WorldConfig", "make_config", "PRESETS", "SelectionCore", "SessionConfig",
+           "SessionCore", "make_session_config", "SESSION_PRESETS", "__version__"]

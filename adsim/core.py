@@ -25,15 +25,34 @@ from adsim.creative.lexicon import CATEGORIES
 from adsim.creative.sampler import CREATIVE_SLOTS, DRAWS_PER_CREATIVE, MAX_PHRASES, N_ATTRS, TemplateSampler
 from adsim.creative.sampler import CandidateSource
 from adsim.estimate import CTREstimator, Request, RunningCTR
+from adsim.creative.sampler import creative_parts
 from adsim.response import (
     calibrate_intercept,
     click_logits,
+    context_log_multiplier,
     conversion_prob,
+    creative_affinity,
+    creative_phi,
     creative_static_logit,
+    has_discount,
     interests_in_context,
+    item_interest,
     sigmoid,
 )
-from adsim.world import CONTEXT_DIM, DEMOGRAPHICS, POSITION_FACTOR, World, build_world, context_features
+from adsim.world import (
+    CONTEXT_DIM,
+    DEMOGRAPHICS,
+    DEVICES,
+    LOCATIONS,
+    POSITION_FACTOR,
+    WEATHERS,
+    World,
+    build_world,
+    context_features,
+)
+
+# Sizes of the context fields, in the order they are combined into one table index.
+_CTX_SIZES = (24, 2, len(LOCATIONS), len(WEATHERS), len(DEVICES), len(POSITION_FACTOR))
 
 BLOCK_IMPRESSIONS = 1 << 15
 CALIBRATION_REQUESTS = 20000
@@ -44,6 +63,10 @@ _USER, _HOUR, _WEEKEND, _LOC, _WEATHER, _DEVICE, _POS, _CLICK, _CONV = range(9)
 _N_FIXED = 9
 _CAND = 16
 _EPISODE = 4000  # episode-level draws (campaign), taken at step 0
+
+
+# (WorldConfig, K, mode) -> (pools, β0): both are deterministic in the key, and take ~0.5 s to build.
+_SCENARIO_CACHE: dict[tuple, tuple[np.ndarray, float]] = {}
 
 
 @functools.lru_cache(maxsize=16)
@@ -94,10 +117,20 @@ class SelectionCore:
         cat_start = sum(DEMOGRAPHICS.values()) + config.world.n_interest_tags
         self.sampler = candidate_source if candidate_source is not None else TemplateSampler(
             w.lexicon, w.audience_by_category, category_slice=slice(cat_start, cat_start + len(CATEGORIES)))
-        self.pools = self._build_pools()
+        # pools and β0 depend on the candidate source: only the built-in one is cached per scenario
+        cache_key = (config.world, K, config.mode) if world is None and candidate_source is None else None
+        cached = _SCENARIO_CACHE.get(cache_key)
+        self.pools = cached[0] if cached else self._build_pools()
         self.campaign_category = w.campaign_category
         self.pool_static = creative_static_logit(w, self.pools, w.campaign_goal, self.campaign_category)
-        self.beta0 = self._calibrate()
+        self.pool_phi = creative_phi(w, self.pools)  # (n_campaigns, K, d)
+        self.pool_discount = has_discount(w, self.pools)  # (n_campaigns, K)
+        self._tables()
+        self.beta0 = cached[1] if cached else self._calibrate()
+        if cache_key is not None and not cached:
+            if len(_SCENARIO_CACHE) >= 32:
+                _SCENARIO_CACHE.pop(next(iter(_SCENARIO_CACHE)))
+            _SCENARIO_CACHE[cache_key] = (self.pools, self.beta0)
         self.estimator = estimator if estimator is not None else RunningCTR(
             config.mode, config.world.n_campaigns, K, w.n_parts, config.estimate_prior_strength)
         self._fatigue = config.fatigue_strength > 0
@@ -124,7 +157,9 @@ class SelectionCore:
             if first.size < K:  # lexicon too small for K distinct creatives: allow repeats
                 first = np.concatenate([first, np.setdiff1d(np.arange(8 * K), first)])
             pools.append(cand[first[:K]])
-        return np.stack(pools)
+        pools = np.stack(pools)
+        pools.flags.writeable = False  # shared by every core of this scenario (see _SCENARIO_CACHE)
+        return pools
 
     def _calibrate(self) -> float:
         """β0 such that a uniformly random policy's mean CTR is the target (on a reference sample)."""
@@ -138,8 +173,19 @@ class SelectionCore:
         blk = self._requests(u, campaign, time, t0=0)
         return calibrate_intercept(blk.logits[:, 0], blk.position[:, 0], w.config.target_ctr)
 
+    def _tables(self) -> None:
+        """Lookup tables over all context combinations: observable features and topic multipliers."""
+        grids = np.meshgrid(*[np.arange(n) for n in _CTX_SIZES], indexing="ij")
+        hour, weekend, loc, weather, device, pos = (g.reshape(-1) for g in grids)
+        self._ctx_features = context_features(hour, weekend, loc, weather, device, pos)
+        mg = np.meshgrid(np.arange(24), np.arange(2), np.arange(len(LOCATIONS)), np.arange(len(WEATHERS)),
+                         indexing="ij")
+        self._ctx_multiplier = np.exp(context_log_multiplier(self.world, *(g.reshape(-1) for g in mg)))
+
     @property
     def _n_draws(self) -> int:
+        if self.config.mode == "pool":
+            return _N_FIXED
         return _CAND + self.config.n_candidates * DRAWS_PER_CREATIVE
 
     # ----------------------------------------------------------------- exogenous requests
@@ -156,18 +202,29 @@ class SelectionCore:
         position = crng.categorical(u[..., _POS], cm.position_cdf)
         camp = np.broadcast_to(campaign[:, None], user.shape)
         goal, category = w.campaign_goal[camp], self.campaign_category[camp]
+        mult_idx = ((hour * 2 + weekend) * len(LOCATIONS) + loc) * len(WEATHERS) + weather
+        theta = interests_in_context(w, user, hour, weekend, loc, weather, time,
+                                     multiplier=self._ctx_multiplier[mult_idx])
         if self.config.mode == "pool":
-            cands = np.broadcast_to(self.pools[campaign][:, None], user.shape + self.pools.shape[1:])
-            static = np.broadcast_to(self.pool_static[campaign][:, None], user.shape + (K,))
+            shape = user.shape + (K,)
+            cands = np.broadcast_to(self.pools[campaign][:, None], shape + self.pools.shape[2:])
+            static = np.broadcast_to(self.pool_static[campaign][:, None], shape)
+            discount = np.broadcast_to(self.pool_discount[campaign][:, None], shape)
+            affinity = np.einsum("ntd,nkd->ntk", theta, self.pool_phi[campaign])
         else:
             draws = u[..., _CAND:].reshape(user.shape + (K, DRAWS_PER_CREATIVE))
             cands = self.sampler.candidates(draws, goal, category, w.user_features[user])
             static = creative_static_logit(w, cands, goal, category)
-        theta = interests_in_context(w, user, hour, weekend, loc, weather, time)
+            parts = creative_parts(cands, w.lexicon)
+            affinity = creative_affinity(w, theta, parts)
+            discount = w.part_is_discount[parts].any(-1)
         product = w.campaign_product[camp]
-        logits = click_logits(w, theta, user, device, product, cands, static)
-        blk = Block(t0, user, device, position, context_features(hour, weekend, loc, weather, device, position),
-                    u[..., _CLICK], u[..., _CONV], cands, logits, conversion_prob(w, theta, user, product))
+        item = item_interest(w, theta, product)
+        logits = click_logits(w, theta, user, device, item, affinity, discount, static)
+        ctx_idx = ((((hour * 2 + weekend) * len(LOCATIONS) + loc) * len(WEATHERS) + weather) * len(DEVICES)
+                   + device) * len(POSITION_FACTOR) + position
+        blk = Block(t0, user, device, position, self._ctx_features[ctx_idx],
+                    u[..., _CLICK], u[..., _CONV], cands, logits, conversion_prob(w, item, user, product))
         for a in blk[1:]:
             a.flags.writeable = False
         return blk
@@ -181,12 +238,22 @@ class SelectionCore:
         self.block = self._requests(u, self.campaign, np.broadcast_to(time, (self.num_envs, T)), t0)
 
     # ----------------------------------------------------------------- episode control
-    def seed(self, seeds) -> None:
-        """Give slot i the stream of ``seeds[i]``; forget the CTR estimate and episode count."""
-        seeds = list(seeds)
-        if len(seeds) != self.num_envs:
-            raise ValueError(f"got {len(seeds)} seeds for num_envs == {self.num_envs}")
-        self.keys = np.array([crng.key_from_seed(int(s)) for s in seeds], dtype=np.uint64)
+    def seed(self, seed) -> None:
+        """Seed every slot's stream; forget the CTR estimate and the episode count.
+
+        An int ``seed`` gives slot ``i`` the ``i``-th child stream of ``SeedSequence(seed)``: slot 0
+        is the stream a single env gets from the same seed, and different seeds never share a
+        stream (so scenario seeds 0, 1, 2 … are independent however many slots run side by side).
+        A sequence of N ints gives slot ``i`` the single-env stream of ``seed[i]``.
+        """
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            keys = [crng.key_from_seed(int(seed), i) for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"got {len(seeds)} seeds for num_envs == {self.num_envs}")
+            keys = [crng.key_from_seed(int(s), 0) for s in seeds]
+        self.keys = np.array(keys, dtype=np.uint64)
         self.episode = -1
         self.estimator.reset()
 

@@ -61,7 +61,8 @@ class RunningCTR:
     def estimate(self, request: Request) -> np.ndarray:
         m, s = self._prior(), self.strength
         if self.mode == "pool":
-            return ((self.clicks[request.campaign] + s * m) / (self.imps[request.campaign] + s)).astype(np.float32)
+            table = ((self.clicks + s * m) / (self.imps + s)).astype(np.float32)  # (n_campaigns, K)
+            return table[request.campaign]
         parts = creative_parts(request.candidates)
         ctr = (self.clicks + s * m) / (self.imps + s)
         valid = parts > 0

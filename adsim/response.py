@@ -25,16 +25,26 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def interests_in_context(world: World, user, hour, weekend, location, weather, time=None) -> np.ndarray:
-    """θ_u re-weighted by real-time context (and scheduled drift), (..., d), rows on the simplex."""
-    ctx, cs = world.context, world.config.context_strength
+def context_log_multiplier(world: World, hour, weekend, location, weather) -> np.ndarray:
+    """Log re-weighting of the topics by the real-time context, (..., d)."""
+    ctx = world.context
     log_m = ctx.w_hour[hour // 6] + ctx.w_weekend[weekend] + ctx.w_location[location] + ctx.w_weather[weather]
-    log_m = cs * log_m
+    return world.config.context_strength * log_m
+
+
+def interests_in_context(world: World, user, hour, weekend, location, weather, time=None,
+                         multiplier: np.ndarray | None = None) -> np.ndarray:
+    """θ_u re-weighted by real-time context (and scheduled drift), (..., d), rows on the simplex.
+
+    ``multiplier`` (..., d) may carry a precomputed ``exp(context_log_multiplier(...))``.
+    """
+    if multiplier is None:
+        multiplier = np.exp(context_log_multiplier(world, hour, weekend, location, weather))
     amp = world.config.drift_amplitude
     if amp > 0 and time is not None:
         ang = (2 * np.pi / world.config.drift_period) * np.asarray(time, dtype=np.float64)
-        log_m = log_m + amp * np.sin(ang[..., None] + world.topic_phase)
-    theta = world.user_theta[user] * np.exp(log_m)
+        multiplier = multiplier * np.exp(amp * np.sin(ang[..., None] + world.topic_phase))
+    theta = world.user_theta[user] * multiplier
     return theta / theta.sum(axis=-1, keepdims=True)
 
 
@@ -47,32 +57,54 @@ def creative_static_logit(world: World, ids: np.ndarray, goal, category) -> np.n
     return fit - quality
 
 
-def click_logits(world: World, theta_ctx, user, device, product, ids, static) -> np.ndarray:
+def creative_affinity(world: World, theta_ctx: np.ndarray, parts: np.ndarray) -> np.ndarray:
+    """θ_ctx · φ(c) for creatives given by their part indices, (..., K).
+
+    Args:
+        theta_ctx: (..., d) interests in context.
+        parts: (..., K, P) part indices (``creative_parts``).
+    """
+    scores = theta_ctx @ world.part_appeal.T  # (..., n_parts)
+    lead = scores.shape[:-1]
+    flat = parts.reshape(lead + (-1,))
+    return np.take_along_axis(scores, flat, axis=-1).reshape(parts.shape).sum(-1)
+
+
+def creative_phi(world: World, ids: np.ndarray) -> np.ndarray:
+    """Hidden feature φ(c) = Σ of the appeal vectors of a creative's parts, (..., K, d)."""
+    return world.part_appeal[creative_parts(ids, world.lexicon)].sum(-2)
+
+
+def has_discount(world: World, ids: np.ndarray) -> np.ndarray:
+    """(..., K) whether a creative carries a discount phrase."""
+    return world.part_is_discount[creative_parts(ids, world.lexicon)].any(-1)
+
+
+def item_interest(world: World, theta_ctx, product) -> np.ndarray:
+    """θ_ctx · (topic vector of the advertised product), (...)."""
+    return (theta_ctx * world.product_topic[product]).sum(-1)
+
+
+def click_logits(world: World, theta_ctx, user, device, item, affinity, discount, static) -> np.ndarray:
     """Click logits without the intercept β0 and without fatigue, (..., K).
 
     Args:
         theta_ctx: (..., d) interests in context.
-        user, device, product: (...) ints.
-        ids: (..., K, CREATIVE_SLOTS) creatives.
+        user, device: (...) ints.
+        item: (...) :func:`item_interest` of the advertised product.
+        affinity: (..., K) θ_ctx · φ(c) (:func:`creative_affinity`).
+        discount: (..., K) bool, the creative carries a discount phrase.
         static: (..., K) from :func:`creative_static_logit`.
     """
     beta = world.config.interest_strength
-    parts = creative_parts(ids, world.lexicon)  # (..., K, P)
-    scores = theta_ctx @ world.part_appeal.T  # (..., n_parts)
-    lead = scores.shape[:-1]
-    flat = parts.reshape(lead + (-1,))
-    aff = np.take_along_axis(scores, flat, axis=-1).reshape(parts.shape).sum(-1)  # (..., K)
-    item = (theta_ctx * world.product_topic[product]).sum(-1)  # (...)
-    disc = world.part_is_discount[parts].any(-1)  # (..., K)
     user_term = world.user_bias[user] + world.context.device_bias[device] + beta * ITEM_WEIGHT * item
-    return (user_term[..., None] + beta * aff + static
-            + DISCOUNT_GAIN * world.user_price_sens[user][..., None] * disc)
+    return (user_term[..., None] + beta * affinity + static
+            + DISCOUNT_GAIN * world.user_price_sens[user][..., None] * discount)
 
 
-def conversion_prob(world: World, theta_ctx, user, product) -> np.ndarray:
-    """P(conversion | click), (...): interest in the item, price sensitivity, discount."""
-    d = world.d
-    item = (theta_ctx * world.product_topic[product]).sum(-1) * d
+def conversion_prob(world: World, item, user, product) -> np.ndarray:
+    """P(conversion | click), (...): interest in the item (:func:`item_interest`), price sensitivity, discount."""
+    item = item * world.d
     ps = world.user_price_sens[user]
     tier = world.product_tier[product] / 2.0
     disc = world.product_discount[product]

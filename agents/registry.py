@@ -7,10 +7,30 @@ import inspect
 from typing import Any
 
 from agents.base import OraclePolicy, Policy, RandomPolicy
+from agents.exp3 import EXP3
+from agents.greedy import DecayingEpsilonGreedy, EpsilonGreedy, GreedyEstimate
+from agents.linear import LinearTS, LinUCB, LinUCBShared
+from agents.thompson import BetaThompson, HybridThompson
+from agents.ucb import KLUCB, UCB1
+from agents.sb3 import A2CPolicy, DQNPolicy, PPOPolicy
 
 POLICIES: dict[str, type[Policy]] = {
     "random": RandomPolicy,
     "oracle": OraclePolicy,
+    "greedy": GreedyEstimate,
+    "epsilon_greedy": EpsilonGreedy,
+    "epsilon_greedy_decay": DecayingEpsilonGreedy,
+    "ucb1": UCB1,
+    "kl_ucb": KLUCB,
+    "thompson": BetaThompson,
+    "exp3": EXP3,
+    "linucb": LinUCB,
+    "linucb_shared": LinUCBShared,
+    "lin_ts": LinearTS,
+    "hybrid": HybridThompson,
+    "ppo": PPOPolicy,
+    "a2c": A2CPolicy,
+    "dqn": DQNPolicy,
 }
 
 

@@ -256,3 +256,18 @@ def test_synthetic_campaigns_cover_every_goal_and_category(world):
     from adsim.generator.conditioning import campaign_vectors
 
     assert np.array_equal(campaign_vectors(world, real["product"], real["goal"]), world.campaign_features[real["campaign"]])
+
+
+def test_true_ctr_matches_the_env_click_probabilities():
+    cfg = make_config(mode="personalized", horizon=5, **SMALL)
+    core = SelectionCore(cfg, 16)
+    core.seed(range(16))
+    core.start_episode()
+    ctx = core.request.context_features
+    angle = np.arctan2(2 * ctx[:, 0] - 1, 2 * ctx[:, 1] - 1)
+    req = {"user": core.user, "product": core.world.campaign_product[core.campaign],
+           "goal": core.world.campaign_goal[core.campaign], "category": core.world.campaign_category[core.campaign],
+           "hour": np.round(angle * 24 / (2 * np.pi)).astype(np.int64) % 24, "weekend": (ctx[:, 6] > 0.5).astype(np.int64),
+           "location": ctx[:, 7:12].argmax(1), "weather": ctx[:, 12:16].argmax(1), "device": ctx[:, 16:19].argmax(1),
+           "position": ctx[:, 19:22].argmax(1)}
+    np.testing.assert_allclose(true_ctr(core.world, core.beta0, req, core.candidates), core.click_probs, rtol=1e-9)

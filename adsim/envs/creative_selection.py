@@ -23,6 +23,24 @@ def _resolve_config(config: EnvConfig | None, preset: str, overrides: dict) -> E
     return config.replace(**overrides) if overrides else config
 
 
+def _resolve_estimator(config: EnvConfig, estimator, ctr_model):
+    """The CTR estimator of an env: ``estimator``, a saved model at ``ctr_model``, or None (running CTR)."""
+    if estimator is not None and ctr_model is not None:
+        raise ValueError("pass either estimator= or ctr_model=, not both")
+    if ctr_model is not None:
+        from adsim.ctr.estimator import LearnedCTR  # imports torch: only when asked for
+
+        estimator = LearnedCTR.from_arg(config, ctr_model)
+    if estimator is None:
+        return None
+    missing = [m for m in ("reset", "estimate", "observe") if not callable(getattr(estimator, m, None))]
+    if missing:
+        raise TypeError(f"estimator {type(estimator).__name__} lacks {missing} of adsim.estimate.CTREstimator")
+    if callable(getattr(estimator, "check_config", None)):
+        estimator.check_config(config)
+    return estimator
+
+
 class CreativeSelectionEnv(gym.Env):
     """
     ## Description
@@ -71,14 +89,18 @@ class CreativeSelectionEnv(gym.Env):
     |----------|---------|---------|
     | config | None | an ``EnvConfig``; default ``make_config(preset)`` |
     | preset | "default" | ``default``, ``easy``, ``hard``, ``personalized``, ``drifting`` |
+    | estimator | None | a ``CTREstimator`` for ``ctr_estimate`` (default: ``adsim.estimate.RunningCTR``) |
+    | ctr_model | None | a saved CTR model's path, or ``"deepfm:50000"`` (train at set-up), served as ``adsim.ctr.LearnedCTR`` |
     | **overrides | | any ``EnvConfig`` or ``WorldConfig`` field, e.g. ``mode="personalized"``, ``n_candidates=8`` |
 
     ## Vectorized environment
     ``gymnasium.make_vec("adsim/CreativeSelection-v0", num_envs=N, vectorization_mode="vector_entry_point")``
     returns :class:`CreativeSelectionVectorEnv`: one NumPy computation per step for all N slots,
-    same-step autoreset. Sub-env i seeded with ``s + i`` sees the same users, contexts, candidates
-    and click uniforms as a single env seeded with ``s + i``; the CTR estimate is shared across
-    slots (one platform model).
+    same-step autoreset. ``reset(seed=s)`` gives sub-env i the i-th child stream of
+    ``SeedSequence(s)`` (sub-env 0 sees exactly what a single env reset with ``s`` sees; different
+    seeds never share streams); ``reset(seed=[s_0, …, s_{N-1}])`` makes sub-env i see exactly what
+    a single env reset with ``s_i`` sees. The CTR estimate is shared across slots (one platform
+    model).
 
     ## Version History
     * v0: initial version.
@@ -87,12 +109,12 @@ class CreativeSelectionEnv(gym.Env):
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
     def __init__(self, config: EnvConfig | None = None, preset: str = "default", render_mode: str | None = None,
-                 **overrides: Any):
+                 estimator=None, ctr_model: str | None = None, **overrides: Any):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode == {render_mode!r}, must be None or one of {self.metadata['render_modes']}")
         self.config = _resolve_config(config, preset, overrides)
         self.render_mode = render_mode
-        self.core = SelectionCore(self.config, 1)
+        self.core = SelectionCore(self.config, 1, estimator=_resolve_estimator(self.config, estimator, ctr_model))
         self.action_space = spaces.Discrete(self.config.n_candidates)
         self.observation_space = observation_space(self.core)
         self._last = None
@@ -126,7 +148,7 @@ class CreativeSelectionEnv(gym.Env):
         if seed is not None or self.core.keys is None:
             if seed is None:  # unseeded first reset: a fresh stream from Gymnasium's seeding
                 seed = int(self.np_random.integers(0, 2**63 - 1))
-            self.core.seed([seed])
+            self.core.seed(seed)
         self.core.start_episode()
         self._last = None
         return self._obs(), self._info()
@@ -157,11 +179,12 @@ class CreativeSelectionVectorEnv(VectorEnv):
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
     def __init__(self, num_envs: int = 1, config: EnvConfig | None = None, preset: str = "default",
-                 render_mode: str | None = None, **overrides: Any):
+                 render_mode: str | None = None, estimator=None, ctr_model: str | None = None, **overrides: Any):
         if render_mode is not None:
             raise ValueError(f"render_mode == {render_mode!r}; the vector env does not render")
         self.config = _resolve_config(config, preset, overrides)
-        self.core = SelectionCore(self.config, num_envs)
+        self.core = SelectionCore(self.config, num_envs,
+                                  estimator=_resolve_estimator(self.config, estimator, ctr_model))
         self.num_envs = self.core.num_envs
         self.render_mode = None
         self.single_action_space = spaces.Discrete(self.config.n_candidates)
@@ -199,14 +222,13 @@ class CreativeSelectionVectorEnv(VectorEnv):
         return self.core.observation(), out.reward, terminated, truncated, info
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
+        super().reset(seed=seed if seed is None or isinstance(seed, (int, np.integer)) else None)
         if seed is None and self.core.keys is not None:
             self.core.start_episode()
             return self.core.observation(), self._info()
         if seed is None:
             seed = int(self.np_random.integers(0, 2**63 - self.num_envs))
-        seeds = [seed + i for i in range(self.num_envs)] if isinstance(seed, (int, np.integer)) else list(seed)
-        self.core.seed(seeds)
+        self.core.seed(seed)
         self.core.start_episode()
         return self.core.observation(), self._info()
 

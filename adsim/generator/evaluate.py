@@ -18,8 +18,9 @@ import numpy as np
 
 from adsim.creative.lexicon import MAX_PHRASES, ROLES
 from adsim.creative.parser import HeadlineParser
-from adsim.creative.sampler import CREATIVE_SLOTS, creative_quality
-from adsim.response import DISCOUNT_GAIN, click_logits, click_prob, creative_static_logit, interests_in_context
+from adsim.creative.sampler import CREATIVE_SLOTS, creative_parts, creative_quality
+from adsim.response import (DISCOUNT_GAIN, click_logits, click_prob, creative_affinity, creative_static_logit,
+                            has_discount, interests_in_context, item_interest)
 from adsim.world import World
 
 
@@ -29,7 +30,9 @@ def true_ctr(world: World, beta0: float, req: dict[str, np.ndarray], creatives: 
     goal, cat, product = req["goal"], req["category"], req["product"]
     theta = interests_in_context(world, req["user"], req["hour"], req["weekend"], req["location"], req["weather"])
     static = creative_static_logit(world, creatives, goal, cat)
-    logits = click_logits(world, theta, req["user"], req["device"], product, creatives, static)
+    affinity = creative_affinity(world, theta, creative_parts(creatives, world.lexicon))
+    logits = click_logits(world, theta, req["user"], req["device"], item_interest(world, theta, product), affinity,
+                          has_discount(world, creatives), static)
     return click_prob(logits, beta0, req["position"])
 
 

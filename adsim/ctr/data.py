@@ -1,0 +1,244 @@
+"""Logged impressions: collected from the vector env under a logging policy, stored as Parquet.
+
+Schema (one row per impression; ``U`` = user_dim, ``K`` = candidates per request)::
+
+    | column            | Arrow type                  | meaning                                             |
+    |-------------------|-----------------------------|-----------------------------------------------------|
+    | step              | int64                       | env step of the impression                          |
+    | slot              | int32                       | sub-env (request slot) index                        |
+    | campaign_id       | int32                       | campaign of the request                             |
+    | user              | fixed_size_list<float>[U]   | observed user features                              |
+    | context           | fixed_size_list<float>[22]  | observed context features                           |
+    | campaign          | fixed_size_list<float>[17]  | observed campaign features                          |
+    | creative          | fixed_size_list<int64>[9]   | id vector of the shown creative                     |
+    | action            | int32                       | index of the shown creative among the K candidates  |
+    | n_candidates      | int32                       | K                                                   |
+    | propensity        | double                      | logging policy's probability of ``action``, (0, 1]  |
+    | click             | int8                        | 1 if clicked, else 0                                |
+    | oracle_click_prob | double                      | TRUE click probability — for evaluation only        |
+
+The file's schema metadata holds ``adsim.logging`` (JSON: scenario config, logging policy, seed).
+``oracle_click_prob`` is what only a simulator knows: :class:`Impressions` keeps it in its own
+field and the feature pipeline never reads it.
+
+The logging loop is here (not in ``agents``, which ``adsim`` may not import): uniform random, or
+ε-greedy on the env's own ``ctr_estimate``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from adsim.config import EnvConfig, check_choice, check_float, check_int
+from adsim.creative.sampler import CREATIVE_SLOTS
+
+LOGGING_POLICIES = ("uniform", "egreedy")
+FEATURE_COLUMNS = ("user", "context", "campaign", "creative")
+SCALAR_COLUMNS = {"step": pa.int64(), "slot": pa.int32(), "campaign_id": pa.int32(), "action": pa.int32(),
+                  "n_candidates": pa.int32(), "propensity": pa.float64(), "click": pa.int8(),
+                  "oracle_click_prob": pa.float64()}
+LIST_TYPES = {"user": pa.float32(), "context": pa.float32(), "campaign": pa.float32(), "creative": pa.int64()}
+
+
+@dataclass(frozen=True)
+class Impressions:
+    """A batch of logged impressions (M rows). ``oracle_click_prob`` is for evaluation only."""
+
+    user: np.ndarray  # (M, U) float32
+    context: np.ndarray  # (M, 22) float32
+    campaign: np.ndarray  # (M, 17) float32
+    creative: np.ndarray  # (M, CREATIVE_SLOTS) int64
+    campaign_id: np.ndarray  # (M,) int32
+    action: np.ndarray  # (M,) int32
+    n_candidates: np.ndarray  # (M,) int32
+    propensity: np.ndarray  # (M,) float64
+    click: np.ndarray  # (M,) int8
+    step: np.ndarray  # (M,) int64
+    slot: np.ndarray  # (M,) int32
+    oracle_click_prob: np.ndarray  # (M,) float64
+    metadata: dict = dataclasses.field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.click.shape[0])
+
+    def take(self, rows: np.ndarray) -> Impressions:
+        """The impressions at ``rows`` (an index array)."""
+        arrays = {f.name: getattr(self, f.name)[rows] for f in dataclasses.fields(self) if f.name != "metadata"}
+        return Impressions(**arrays, metadata=self.metadata)
+
+
+def log_impressions(config: EnvConfig, n_impressions: int, *, policy: str = "uniform", epsilon: float = 0.1,
+                    num_envs: int = 1000, seed: int = 0, progress: bool = False) -> Impressions:
+    """Run the vector env under a logging policy and record every impression.
+
+    Args:
+        config: the scenario.
+        n_impressions: impressions to log (rounded up to a multiple of ``num_envs``).
+        policy: ``"uniform"`` or ``"egreedy"`` (ε-greedy on the observation's ``ctr_estimate``).
+        epsilon: exploration probability of ``"egreedy"``.
+        num_envs: request slots stepped together.
+        seed: scenario stream seed (env reset) and logging-policy seed.
+        progress: show a tqdm bar.
+    """
+    from adsim.envs.creative_selection import CreativeSelectionVectorEnv
+
+    if not isinstance(config, EnvConfig):
+        raise TypeError(f"config must be an EnvConfig, got {type(config).__name__}")
+    check_int("n_impressions", n_impressions, 1)
+    check_choice("policy", policy, LOGGING_POLICIES)
+    check_float("epsilon", epsilon, 0.0, 1.0)
+    check_int("num_envs", num_envs, 1)
+    check_int("seed", seed, 0)
+    num_envs = min(num_envs, n_impressions)
+    steps = -(-n_impressions // num_envs)
+    env = CreativeSelectionVectorEnv(num_envs, config=config)
+    obs, info = env.reset(seed=seed)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 7]))
+    K, rows, out = config.n_candidates, np.arange(num_envs), []
+    from tqdm import tqdm
+
+    for t in tqdm(range(steps), desc="logging impressions", disable=not progress):
+        probs = _logging_probs(policy, epsilon, obs["ctr_estimate"])
+        actions = np.minimum((rng.random((num_envs, 1)) > np.cumsum(probs, 1)).sum(1), K - 1)
+        request, p_true = env.core.request, info["click_probs"]
+        shown = request.candidates[rows, actions]
+        prev_obs = obs
+        obs, _, _, _, info_next = env.step(actions)
+        out.append(dict(user=prev_obs["user"], context=prev_obs["context"], campaign=prev_obs["campaign"],
+                        creative=shown, campaign_id=request.campaign, action=actions,
+                        propensity=probs[rows, actions], click=info_next["clicked"],
+                        oracle_click_prob=p_true[rows, actions], step=np.full(num_envs, t), slot=rows))
+        info = info_next
+    cat = {k: np.concatenate([o[k] for o in out])[:n_impressions] for k in out[0]}
+    meta = {"config": _config_dict(config), "policy": policy, "epsilon": epsilon, "seed": seed,
+            "num_envs": num_envs}
+    return _impressions_from_arrays(cat, K, meta)
+
+
+def _logging_probs(policy: str, epsilon: float, estimate: np.ndarray) -> np.ndarray:
+    """(N, K) logging propensities: uniform, or ε-greedy on ``estimate`` (ties split evenly)."""
+    n, k = estimate.shape
+    if policy == "uniform":
+        return np.full((n, k), 1.0 / k)
+    best = estimate == estimate.max(axis=1, keepdims=True)
+    return epsilon / k + (1.0 - epsilon) * best / best.sum(axis=1, keepdims=True)
+
+
+def _impressions_from_arrays(a: dict, n_candidates: int, meta: dict) -> Impressions:
+    m = a["click"].shape[0]
+    return Impressions(
+        user=a["user"].astype(np.float32), context=a["context"].astype(np.float32),
+        campaign=a["campaign"].astype(np.float32), creative=a["creative"].astype(np.int64),
+        campaign_id=a["campaign_id"].astype(np.int32), action=a["action"].astype(np.int32),
+        n_candidates=np.full(m, n_candidates, np.int32), propensity=a["propensity"].astype(np.float64),
+        click=a["click"].astype(np.int8), step=a["step"].astype(np.int64), slot=a["slot"].astype(np.int32),
+        oracle_click_prob=a["oracle_click_prob"].astype(np.float64), metadata=meta)
+
+
+def _config_dict(config: EnvConfig) -> dict:
+    return dataclasses.asdict(config)
+
+
+def to_table(imp: Impressions) -> pa.Table:
+    """An Arrow table with the documented schema."""
+    cols = {}
+    for name in ("step", "slot", "campaign_id"):
+        cols[name] = pa.array(getattr(imp, name), type=SCALAR_COLUMNS[name])
+    for name in FEATURE_COLUMNS:
+        x = np.ascontiguousarray(getattr(imp, name))
+        flat = pa.array(x.reshape(-1), type=LIST_TYPES[name])
+        cols[name] = pa.FixedSizeListArray.from_arrays(flat, x.shape[1])
+    for name in ("action", "n_candidates", "propensity", "click", "oracle_click_prob"):
+        cols[name] = pa.array(getattr(imp, name), type=SCALAR_COLUMNS[name])
+    table = pa.table(cols)
+    return table.replace_schema_metadata({"adsim.logging": json.dumps(imp.metadata)})
+
+
+def save_impressions(imp: Impressions, path: str | Path) -> Path:
+    """Write impressions to a Parquet file (schema in the module docstring)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(to_table(imp), path)
+    return path
+
+
+def load_impressions(path: str | Path) -> Impressions:
+    """Read and validate a Parquet file of impressions (see :func:`from_table` for the checks)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"impressions file {str(path)!r} does not exist")
+    return from_table(pq.read_table(path))
+
+
+def from_table(table: pa.Table) -> Impressions:
+    """Validate an Arrow table against the schema and convert it.
+
+    Raises:
+        ValueError: missing columns, no rows, list widths that disagree, NaN or infinite features,
+            clicks not in {0, 1}, propensities outside (0, 1], creative ids out of range.
+        TypeError: a column of the wrong Arrow type.
+    """
+    if not isinstance(table, pa.Table):
+        raise TypeError(f"table must be a pyarrow.Table, got {type(table).__name__}")
+    missing = [c for c in (*SCALAR_COLUMNS, *FEATURE_COLUMNS) if c not in table.column_names]
+    if missing:
+        raise ValueError(f"impressions table is missing columns {missing}; has {table.column_names}")
+    if table.num_rows == 0:
+        raise ValueError("impressions table is empty (0 rows); log some impressions first")
+    arrays = {}
+    for name, typ in SCALAR_COLUMNS.items():
+        col = table.column(name)
+        if col.type != typ:
+            raise TypeError(f"column {name!r} has type {col.type}, expected {typ}")
+        if col.null_count:
+            raise ValueError(f"column {name!r} has {col.null_count} nulls")
+        arrays[name] = col.to_numpy()
+    for name, typ in LIST_TYPES.items():
+        arrays[name] = _list_column(table, name, typ)
+    _check_values(arrays)
+    meta = json.loads((table.schema.metadata or {}).get(b"adsim.logging", b"{}"))
+    k = int(arrays["n_candidates"][0])
+    return _impressions_from_arrays(arrays, k, meta)
+
+
+def _list_column(table: pa.Table, name: str, typ: pa.DataType) -> np.ndarray:
+    col = table.column(name).combine_chunks()
+    if not pa.types.is_fixed_size_list(col.type) or col.type.value_type != typ:
+        raise TypeError(f"column {name!r} has type {col.type}, expected fixed_size_list<{typ}>")
+    if col.null_count or col.values.null_count:
+        raise ValueError(f"column {name!r} has nulls")
+    width = col.type.list_size
+    return col.values.to_numpy(zero_copy_only=False).reshape(-1, width)
+
+
+def _check_values(a: dict) -> None:
+    for name in ("user", "context", "campaign"):
+        bad = ~np.isfinite(a[name])
+        if bad.any():
+            row = int(np.argwhere(bad)[0, 0])
+            raise ValueError(f"column {name!r} has {int(bad.sum())} NaN/infinite features (first at row {row})")
+    if a["creative"].shape[1] != CREATIVE_SLOTS:
+        raise ValueError(f"column 'creative' has width {a['creative'].shape[1]}, expected {CREATIVE_SLOTS}")
+    if not np.isin(a["click"], (0, 1)).all():
+        raise ValueError(f"column 'click' must be 0 or 1, got values {np.unique(a['click'])[:5]}")
+    p = a["propensity"]
+    if not (np.isfinite(p).all() and (p > 0).all() and (p <= 1).all()):
+        raise ValueError("column 'propensity' must be in (0, 1]")
+    q = a["oracle_click_prob"]
+    if not (np.isfinite(q).all() and (q >= 0).all() and (q <= 1).all()):
+        raise ValueError("column 'oracle_click_prob' must be in [0, 1]")
+    if (a["creative"] < 0).any():
+        raise ValueError("column 'creative' has negative ids")
+    if len(np.unique(a["n_candidates"])) != 1:
+        raise ValueError("column 'n_candidates' must be constant within a file")
+
+
+__all__ = ["Impressions", "log_impressions", "save_impressions", "load_impressions", "from_table", "to_table",
+           "LOGGING_POLICIES"]

@@ -1,0 +1,136 @@
+"""``LearnedCTR``: a trained CTR model behind the env's ``CTREstimator`` interface, with online refresh.
+
+Plug it into the batched core or the envs; the observation space does not change::
+
+    est = LearnedCTR("runs/deepfm")                             # or a CTRPredictor
+    core = SelectionCore(config, 1024, estimator=est)
+    env = gymnasium.make("adsim/CreativeSelection-v0", preset="personalized", ctr_model="runs/deepfm")
+    env = gymnasium.make("adsim/CreativeSelection-v0", preset="personalized", ctr_model="deepfm:50000")  # trained now
+
+With ``refresh_every=M`` it logs every shown creative and its click passed to :meth:`observe`, and
+every M impressions fine-tunes the model (or retrains it from scratch, ``fine_tune=False``) on what
+it has logged, so a policy greedy on ``obs["ctr_estimate"]`` becomes a learning policy. ``reset()``
+(called by ``env.reset(seed=…)``) restores the weights it started from and forgets the log.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from adsim.config import EnvConfig, check_int
+from adsim.ctr.features import Encoded, FeatureSpec
+from adsim.ctr.predictor import CTRPredictor, load
+from adsim.ctr.train import TrainConfig, fit
+
+SETUP_STREAM_SEED = 10**9
+"""Request streams of impressions logged to train a model at set-up (far from the seeds runs use)."""
+REFRESH_TRAIN = TrainConfig(max_epochs=3, patience=1, val_fraction=0.1, lr=1e-3)
+"""Default optimisation settings of an online refresh."""
+
+
+class LearnedCTR:
+    """A :class:`CTRPredictor` as the env's CTR estimate (``adsim.estimate.CTREstimator``).
+
+    Args:
+        model: a predictor, or the path of a saved one.
+        refresh_every: fine-tune every this many observed impressions (``None``: never).
+        refresh_config: optimisation settings of a refresh (seed is offset by the refresh count).
+        fine_tune: continue from the current weights (True) or retrain from scratch (False).
+        max_log: keep at most this many most recent impressions for refreshing.
+    """
+
+    def __init__(self, model: CTRPredictor | str | Path, *, refresh_every: int | None = None,
+                 refresh_config: TrainConfig = REFRESH_TRAIN, fine_tune: bool = True, max_log: int = 1_000_000):
+        if isinstance(model, (str, Path)):
+            model = load(model)
+        if not isinstance(model, CTRPredictor):
+            raise TypeError(f"model must be a CTRPredictor or a path, got {type(model).__name__}")
+        if refresh_every is not None:
+            check_int("refresh_every", refresh_every, 100)
+        if not isinstance(refresh_config, TrainConfig):
+            raise TypeError(f"refresh_config must be a TrainConfig, got {type(refresh_config).__name__}")
+        check_int("max_log", max_log, 100)
+        self.initial, self.refresh_every, self.refresh_config = model, refresh_every, refresh_config
+        self.fine_tune, self.max_log = bool(fine_tune), max_log
+        self.reset()
+
+    @classmethod
+    def trained(cls, config: EnvConfig, model: str = "deepfm", impressions: int = 100_000, *,
+                seed: int = SETUP_STREAM_SEED, train: TrainConfig = TrainConfig(), **kwargs) -> LearnedCTR:
+        """Log ``impressions`` uniform-random impressions of ``config`` (streams ``seed + i``), train, wrap."""
+        from adsim.ctr.data import log_impressions
+        from adsim.ctr.train import train_on_impressions
+
+        imp = log_impressions(config, impressions, seed=seed)
+        pred, _ = train_on_impressions(imp, model, train, spec=FeatureSpec.from_config(config))
+        return cls(pred, **kwargs)
+
+    @classmethod
+    def from_arg(cls, config: EnvConfig, ctr_model: str | Path, **kwargs) -> LearnedCTR:
+        """The env's ``ctr_model=`` argument: a saved model's path, or ``"NAME:IMPRESSIONS"`` (e.g.
+        ``"deepfm:50000"``) to train that model at set-up on that many logged impressions."""
+        text = str(ctr_model)
+        name, sep, budget = text.partition(":")
+        if sep and not Path(text).exists():
+            if not budget.isdigit():
+                raise ValueError(f"ctr_model == {text!r}: expected a path or 'NAME:IMPRESSIONS', e.g. 'deepfm:50000'")
+            return cls.trained(config, name, int(budget), **kwargs)
+        return cls(load(ctr_model), **kwargs)
+
+    @property
+    def spec(self) -> FeatureSpec:
+        return self.model.spec
+
+    def check_config(self, config: EnvConfig) -> None:
+        """Raise ``ValueError`` if the model cannot read observations of ``config``."""
+        want = FeatureSpec.from_config(config, self.spec.use_campaign_id)
+        if want != self.spec:
+            diff = {f.name: (getattr(self.spec, f.name), getattr(want, f.name))
+                    for f in dataclasses.fields(FeatureSpec) if getattr(self.spec, f.name) != getattr(want, f.name)}
+            raise ValueError(f"ctr model does not fit this env config: (model, env) differ in {diff}")
+
+    def reset(self) -> None:
+        """Restore the initial weights and forget the log."""
+        self.model = copy.deepcopy(self.initial)
+        self._idx: list[np.ndarray] = []
+        self._val: list[np.ndarray] = []
+        self._clicks: list[np.ndarray] = []
+        self.n_observed = self._since_refresh = self.refreshes = 0
+
+    def estimate(self, request) -> np.ndarray:
+        """(N, K) float32 predicted click probabilities of every candidate."""
+        return self.model.predict_request(request)
+
+    def observe(self, request, actions: np.ndarray, clicks: np.ndarray) -> None:
+        """Log the shown creatives and clicks; refresh the model every ``refresh_every`` impressions."""
+        self.n_observed += int(actions.shape[0])
+        if self.refresh_every is None:
+            return
+        rows = np.arange(actions.shape[0])
+        enc = self.model.encoder.encode(request.user_features, request.context_features,
+                                        request.campaign_features, request.candidates[rows, actions],
+                                        request.campaign)
+        self._idx.append(enc.idx)
+        self._val.append(enc.val)
+        self._clicks.append(np.asarray(clicks, dtype=np.int8))
+        self._since_refresh += int(actions.shape[0])
+        if self._since_refresh >= self.refresh_every:
+            self.refresh()
+
+    def refresh(self) -> list[dict]:
+        """Fine-tune (or retrain) on the logged impressions now; returns the training history."""
+        idx, val, y = (np.concatenate(a)[-self.max_log :] for a in (self._idx, self._val, self._clicks))
+        self._idx, self._val, self._clicks = [idx], [val], [y]
+        cfg = dataclasses.replace(self.refresh_config, seed=self.refresh_config.seed + self.refreshes)
+        init = self.model if self.fine_tune else None
+        self.model, history = fit(self.model.spec, self.model.model_config, Encoded(idx, val), y, cfg, init=init)
+        self._since_refresh = 0
+        self.refreshes += 1
+        return history
+
+
+__all__ = ["LearnedCTR", "REFRESH_TRAIN"]

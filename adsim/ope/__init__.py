@@ -1,0 +1,16 @@
+"""Off-policy evaluation: logged bandit feedback, reward models and estimators.
+
+* :mod:`adsim.ope.log` — :class:`BanditLog` (validated), Open Bandit Pipeline dict, Parquet I/O;
+* :mod:`adsim.ope.estimators` — DM, IPS, SNIPS, DR, clipped DR, switch-DR with confidence intervals;
+* :mod:`adsim.ope.reward_model` — q̂(x, a) from scikit-learn or any callable.
+
+Collecting a log from a policy and the validation study live in ``experiments.ope`` (they run
+policies from ``agents``).
+"""
+
+from adsim.ope.estimators import ESTIMATORS, Estimate, dm, dr, estimate_all, importance_weights, ips, snips, switch_dr
+from adsim.ope.log import BanditLog, load_log, obp_action_dist
+from adsim.ope.reward_model import predict_rewards
+
+__all__ = ["BanditLog", "load_log", "obp_action_dist", "Estimate", "ESTIMATORS", "dm", "ips", "snips", "dr",
+           "switch_dr", "estimate_all", "importance_weights", "predict_rewards"]

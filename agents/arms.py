@@ -1,0 +1,201 @@
+"""Shared machinery of the bandit policies: input checks, argmax propensities, per-campaign arms.
+
+In pool mode a campaign's K candidates persist, so candidate index ``k`` is an arm. A batch may
+mix campaigns (each vector-env slot draws its own), so context-free policies keep one row of arm
+statistics per campaign, keyed by the request's public campaign feature vector
+(``obs["campaign"]``): :class:`CampaignIndex` maps those rows to table rows, growing the tables
+as new campaigns appear. Two campaigns with identical public features would share a row.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from agents.base import Obs, Policy
+
+REQUIRED_KEYS = ("user", "context", "campaign", "candidates", "ctr_estimate")
+
+
+def check_obs(obs: Obs, keys: tuple[str, ...] = REQUIRED_KEYS, n_actions: int | None = None) -> int:
+    """Validate a batched observation dict (K candidates if ``n_actions`` is given); return N."""
+    if not isinstance(obs, dict):
+        raise TypeError(f"obs must be a dict of batched arrays, got {type(obs).__name__}")
+    missing = [k for k in keys if k not in obs]
+    if missing:
+        raise ValueError(f"obs lacks key {missing[0]!r}; a policy needs {list(keys)}")
+    est = obs["ctr_estimate"]
+    if getattr(est, "ndim", 0) != 2:
+        raise ValueError(f"obs['ctr_estimate'] must be (N, K), got shape {np.shape(est)}")
+    if n_actions is not None and est.shape[1] != n_actions:
+        raise ValueError(f"obs has {est.shape[1]} candidates, the policy was reset for K == {n_actions}")
+    return int(est.shape[0])
+
+
+def check_feedback(actions: Any, rewards: Any, n: int, n_actions: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a batch of feedback: ``actions`` (N,) ints in [0, K), ``rewards`` (N,) finite."""
+    a = np.asarray(actions)
+    r = np.asarray(rewards, dtype=np.float64)
+    if a.shape != (n,) or r.shape != (n,):
+        raise ValueError(f"actions shape {a.shape} and rewards shape {r.shape}, expected ({n},) each")
+    if not np.issubdtype(a.dtype, np.integer):
+        raise TypeError(f"actions must be integers, got dtype {a.dtype}")
+    if n and (a.min() < 0 or a.max() >= n_actions):
+        bad = a[(a < 0) | (a >= n_actions)][0]
+        raise ValueError(f"action == {bad}, must be in [0, {n_actions - 1}]")
+    if not np.all(np.isfinite(r)):
+        raise ValueError("rewards must be finite")
+    return a.astype(np.int64, copy=False), r
+
+
+def check_one_feedback(actions: Any, rewards: Any, n_actions: int) -> tuple[int, float]:
+    """:func:`check_feedback` for a batch of one request, returning Python scalars (fast path)."""
+    if not (isinstance(actions, np.ndarray) and actions.shape == (1,) and actions.dtype.kind in "iu"):
+        a, r = check_feedback(actions, rewards, 1, n_actions)
+        return int(a[0]), float(r[0])
+    a = int(actions[0])
+    r = float(rewards[0]) if np.shape(rewards) == (1,) else np.nan
+    if not 0 <= a < n_actions or not math.isfinite(r):
+        a_arr, r_arr = check_feedback(actions, rewards, 1, n_actions)  # raises the precise error
+        return int(a_arr[0]), float(r_arr[0])
+    return a, r
+
+
+def check_unit_rewards(rewards: np.ndarray, policy: str) -> None:
+    """Beta/KL/EXP3 policies need rewards in [0, 1] (click or conversion rewards)."""
+    if rewards.size and (rewards.min() < 0.0 or rewards.max() > 1.0):
+        bad = rewards[(rewards < 0) | (rewards > 1)][0]
+        raise ValueError(f"reward == {bad}; {policy} needs rewards in [0, 1] (use reward='click' or 'conversion')")
+
+
+def argmax_probabilities(scores: np.ndarray) -> np.ndarray:
+    """(N, K) uniform probability over each row's maximisers (ties share the probability)."""
+    top = scores == scores.max(axis=1, keepdims=True)
+    return top / top.sum(axis=1, keepdims=True)
+
+
+def draw_actions(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(N,) actions drawn from probabilities (N, K), as ``Policy.select`` draws them."""
+    u = rng.random((p.shape[0], 1))
+    return np.minimum((u > np.cumsum(p, axis=1)).sum(axis=1), p.shape[1] - 1)
+
+
+class PosteriorDraws:
+    """Mixin: a random stream for Monte-Carlo propensities that is a function of the policy's state.
+
+    Policies whose action probabilities are estimated from posterior draws (Thompson sampling)
+    take those draws from ``self.draw_rng()``, seeded by the policy's seed and its number of
+    updates so far. So ``probabilities`` is a pure function of state and observation — asking
+    twice gives the same propensities — and ``select`` draws its actions from exactly them with
+    the policy's own generator.
+    """
+
+    def _reset_draws(self) -> None:
+        self._draw_key = int(self.rng.integers(0, 2**63))
+        self.n_updates = 0
+
+    def draw_rng(self) -> np.random.Generator:
+        return np.random.Generator(np.random.PCG64([self._draw_key, self.n_updates]))
+
+
+class CampaignIndex:
+    """Maps campaign feature rows (N, C) to dense table rows (N,), growing as campaigns appear."""
+
+    def __init__(self) -> None:
+        self._rows: dict[bytes, int] = {}
+        self._last: np.ndarray | None = None
+        self._last_id = 0
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def _id(self, row: np.ndarray) -> int:
+        key = np.ascontiguousarray(row).tobytes()
+        if key not in self._rows:
+            self._rows[key] = len(self._rows)
+        return self._rows[key]
+
+    def row_id(self, row: np.ndarray) -> int:
+        """Table row of one campaign feature row (C,)."""
+        got = self._rows.get(row.tobytes())
+        return self._id(row) if got is None else got
+
+    def lookup(self, campaign: np.ndarray) -> np.ndarray:
+        """(N,) table rows of the campaigns of a batch."""
+        campaign = np.asarray(campaign)
+        if campaign.ndim != 2:
+            raise ValueError(f"obs['campaign'] must be (N, campaign_dim), got shape {campaign.shape}")
+        last = self._last
+        if last is not None and last.shape == campaign.shape[1:] and (campaign == last).all():
+            return np.full(campaign.shape[0], self._last_id, dtype=np.int64)
+        rows = np.ascontiguousarray(campaign).view(np.dtype((np.void, campaign.dtype.itemsize * campaign.shape[1])))
+        uniq, first, inv = np.unique(rows[:, 0], return_index=True, return_inverse=True)
+        ids = np.array([self._id(campaign[i]) for i in first], dtype=np.int64)  # one per campaign
+        if uniq.shape[0] == 1:
+            self._last, self._last_id = campaign[0].copy(), int(ids[0])
+        return ids[inv.reshape(-1)]
+
+
+class ArmPolicy(Policy):
+    """Base of the context-free pool bandits: per-campaign arm counts and reward sums.
+
+    Subclasses implement :meth:`_slot_probabilities`, the (U, K) action probabilities of U
+    campaign rows from their statistics; requests of the same campaign share them.
+    """
+
+    def reset(self, n_actions: int, seed: int | np.random.SeedSequence | None = None) -> None:
+        super().reset(n_actions, seed)
+        self.index = CampaignIndex()
+        self.counts = np.zeros((0, self.n_actions))
+        """(campaigns, K) impressions per arm."""
+        self.sums = np.zeros((0, self.n_actions))
+        """(campaigns, K) summed rewards per arm."""
+        self.n_updates = 0
+
+    def _grow(self, n_rows: int) -> None:
+        """Called when the tables need ``n_rows`` rows; subclasses with more tables extend it."""
+        extra = n_rows - self.counts.shape[0]
+        pad = np.zeros((max(extra, self.counts.shape[0]), self.n_actions))
+        self.counts = np.concatenate([self.counts, pad])
+        self.sums = np.concatenate([self.sums, pad])
+
+    def slots(self, obs: Obs) -> np.ndarray:
+        """(N,) rows of the requests' campaigns in the statistics tables."""
+        s = self.index.lookup(obs["campaign"])
+        if len(self.index) > self.counts.shape[0]:
+            self._grow(len(self.index))
+        return s
+
+    def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
+        check_obs(obs, n_actions=self.n_actions)
+        s = self.slots(obs)
+        if s.size and (s == s[0]).all():
+            p = self._slot_probabilities(s[:1])
+            return np.broadcast_to(p, (s.shape[0], self.n_actions)).copy()
+        uniq, inv = np.unique(s, return_inverse=True)
+        return self._slot_probabilities(uniq)[inv.reshape(-1)]
+
+    def _slot_probabilities(self, slots: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
+        n = check_obs(obs, n_actions=self.n_actions)
+        a, r = check_feedback(actions, rewards, n, self.n_actions)
+        self._check_rewards(r)
+        s = self.slots(obs)
+        self.n_updates += 1
+        flat = s * self.n_actions + a
+        size = self.counts.size
+        self.counts += np.bincount(flat, minlength=size).reshape(self.counts.shape)
+        self.sums += np.bincount(flat, weights=r, minlength=size).reshape(self.sums.shape)
+
+    def _check_rewards(self, rewards: np.ndarray) -> None:
+        """Hook for policies that need rewards in a range."""
+
+    def means(self, slots: np.ndarray) -> np.ndarray:
+        """(U, K) empirical mean reward per arm; +inf for arms never tried (they go first)."""
+        n = self.counts[slots]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(n > 0, self.sums[slots] / n, np.inf)

@@ -1,0 +1,84 @@
+"""Feature maps of the contextual policies (public observation data only).
+
+``request_features`` — the disjoint LinUCB context: chosen observation blocks plus a bias.
+
+``CandidateFeatures`` — the shared models' features of one (request, candidate) pair, so they
+work when candidates change every request (personalised mode). A candidate's vector ``z`` has
+``DIM = 2 + N_PARTS − 1`` (= 90 with the built-in lexicon) entries:
+
+=============  ========================================================================
+index          feature
+=============  ========================================================================
+0              bias, 1
+1              the CTR estimate relative to the request's mean, ``e_k / mean(e) − 1``
+2 … DIM − 1    multi-hot of the creative's *parts*: its headline phrases and its four
+               visual-attribute values (template, colour, image style, CTA)
+=============  ========================================================================
+
+The interaction with the user is the *segment*: ``user_segment`` maps each request to the
+user's strongest interest tag (``by="tag"``), the top category of the user's behaviour history
+(``by="category"``) or one segment for everybody (``by="none"``). The shared model's full
+feature vector is ``z ⊗ onehot(segment)`` — every part gets its own weight per segment — and
+since its Gram matrix is then block diagonal, the policies keep one ``DIM``-sized block per
+segment: the cost per decision is that of a ``DIM``-dimensional model, not ``DIM × segments``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from adsim.config import check_choice
+from adsim.creative.lexicon import CATEGORIES, LEXICON
+from adsim.creative.sampler import CREATIVE_SLOTS, creative_parts
+from adsim.world import DEMOGRAPHICS
+
+N_PARTS = 1 + LEXICON.n_phrases + LEXICON.n_attr_values
+"""Part index space of ``creative_parts`` (0 = empty slot)."""
+DIM = 2 + N_PARTS - 1
+"""Dimension of a candidate's feature vector."""
+SEGMENTS = ("tag", "category", "none")
+DEMO_DIM = sum(DEMOGRAPHICS.values())
+N_DENSE_USER = 3  # activity, purchase rate, mean price tier (the last user features)
+
+
+def request_features(obs: dict[str, np.ndarray], keys: tuple[str, ...]) -> np.ndarray:
+    """(N, d) float64: the blocks ``obs[k]`` for k in ``keys`` side by side, then a bias column."""
+    blocks = [np.asarray(obs[k], dtype=np.float64) for k in keys]
+    return np.concatenate(blocks + [np.ones((blocks[0].shape[0], 1))], axis=1)
+
+
+def n_interest_tags(user_dim: int) -> int:
+    """Interest tags in a user vector of ``user_dim`` (demographics, tags, categories, 3 dense)."""
+    return user_dim - DEMO_DIM - len(CATEGORIES) - N_DENSE_USER
+
+
+def n_segments(by: str, user_dim: int) -> int:
+    check_choice("segment_by", by, SEGMENTS)
+    return {"tag": n_interest_tags(user_dim), "category": len(CATEGORIES), "none": 1}[by]
+
+
+def user_segment(user: np.ndarray, by: str) -> np.ndarray:
+    """(N,) segment of each request's user (see the module docstring)."""
+    user = np.asarray(user)
+    if by == "none":
+        return np.zeros(user.shape[0], dtype=np.int64)
+    t = n_interest_tags(user.shape[1])
+    block = user[:, DEMO_DIM:DEMO_DIM + t] if by == "tag" else user[:, DEMO_DIM + t:DEMO_DIM + t + len(CATEGORIES)]
+    return np.argmax(block, axis=1)
+
+
+def candidate_features(obs: dict[str, np.ndarray]) -> np.ndarray:
+    """(N, K, DIM) float64 features of every candidate of a batch of requests."""
+    cand = np.asarray(obs["candidates"])
+    n = cand.shape[0]
+    parts = creative_parts(cand.reshape(n, -1, CREATIVE_SLOTS))  # (N, K, P), 0 = empty
+    k = parts.shape[1]
+    z = np.zeros((n * k, DIM + 1))  # one spare column takes the empty parts, dropped below
+    rows = np.repeat(np.arange(n * k), parts.shape[2])
+    cols = np.where(parts > 0, parts + 1, DIM).ravel()
+    z[rows, cols] = 1.0
+    z = z[:, :DIM].reshape(n, k, DIM)
+    est = np.asarray(obs["ctr_estimate"], dtype=np.float64)
+    z[..., 0] = 1.0
+    z[..., 1] = est / np.maximum(est.mean(axis=1, keepdims=True), 1e-12) - 1.0
+    return z

@@ -1,0 +1,63 @@
+"""Greedy policies: greedy on the platform's CTR estimate, and ε-greedy on empirical means."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from adsim.config import check_float
+from agents.arms import ArmPolicy, argmax_probabilities, check_obs
+from agents.base import Obs, Policy
+
+
+class GreedyEstimate(Policy):
+    """Shows the candidate with the highest CTR estimate (``obs["ctr_estimate"]``); never explores.
+
+    Works in pool and personalised mode alike. Ties share the probability (drawn with the policy's
+    generator). It does not learn itself: the platform's estimate learns from every impression.
+    """
+
+    name = "greedy"
+
+    def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
+        check_obs(obs)
+        return argmax_probabilities(np.asarray(obs["ctr_estimate"]))
+
+
+class EpsilonGreedy(ArmPolicy):
+    """ε-greedy on each campaign's empirical mean rewards per arm.
+
+    With probability ``1 − ε_n`` the arm with the best empirical mean (untried arms first, ties
+    shared), otherwise a uniformly random arm. ``ε_n = epsilon / (1 + decay · n)`` where ``n`` is
+    the number of impressions the campaign has had: ``decay = 0`` is fixed ε (linear regret),
+    ``decay > 0`` decays like 1/n (logarithmic regret for a suitable scale).
+
+    Args:
+        epsilon: exploration probability at the start, in [0, 1].
+        decay: per-impression decay rate of ε, in [0, 1e3]; 0 keeps ε fixed.
+    """
+
+    name = "epsilon_greedy"
+
+    def __init__(self, epsilon: float = 0.1, decay: float = 0.0):
+        check_float("epsilon", epsilon, 0.0, 1.0)
+        check_float("decay", decay, 0.0, 1e3)
+        self.epsilon, self.decay = float(epsilon), float(decay)
+
+    def current_epsilon(self, slots: np.ndarray) -> np.ndarray:
+        """(U,) exploration probability of each campaign now."""
+        return self.epsilon / (1.0 + self.decay * self.counts[slots].sum(axis=1))
+
+    def _slot_probabilities(self, slots: np.ndarray) -> np.ndarray:
+        eps = self.current_epsilon(slots)[:, None]
+        return (1.0 - eps) * argmax_probabilities(self.means(slots)) + eps / self.n_actions
+
+
+class DecayingEpsilonGreedy(EpsilonGreedy):
+    """:class:`EpsilonGreedy` with a decaying ε by default (``epsilon=1``, ``decay=0.001``)."""
+
+    name = "epsilon_greedy_decay"
+
+    def __init__(self, epsilon: float = 1.0, decay: float = 0.001):
+        super().__init__(epsilon, decay)

@@ -1,0 +1,274 @@
+"""Linear contextual bandits: LinUCB (disjoint per arm, and shared over candidate features) and
+linear Thompson sampling. All keep their ridge inverses by rank-one updates (``agents.ridge``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from adsim.config import check_choice, check_float, check_int
+from agents.arms import (
+    CampaignIndex,
+    PosteriorDraws,
+    argmax_probabilities,
+    check_feedback,
+    check_obs,
+    check_one_feedback,
+    draw_actions,
+)
+from agents.base import Obs, Policy
+from agents.features import DIM, SEGMENTS, candidate_features, n_segments, request_features, user_segment
+from agents.ridge import Ridge
+from agents.thompson import argmax_frequencies
+
+REQUEST_KEYS = ("user", "context", "campaign")
+
+
+def _check_keys(features: Any) -> tuple[str, ...]:
+    if isinstance(features, str) or not isinstance(features, (tuple, list)) or not features:
+        raise TypeError(f"features must be a non-empty tuple of obs keys from {REQUEST_KEYS}, got {features!r}")
+    for f in features:
+        if f not in REQUEST_KEYS:
+            raise ValueError(f"features contains {f!r}; allowed: {REQUEST_KEYS}")
+    return tuple(features)
+
+
+class LinUCB(Policy):
+    """Disjoint LinUCB (Li et al., 2010): one ridge regression per campaign and arm.
+
+    The request's context ``x = [obs[f] for f in features] + [1]`` (user, real-time context and
+    campaign features by default, d = 80 in the default world) scores arm k with
+    ``θ_kᵀx + alpha · sqrt(xᵀ A_k⁻¹ x)``; the best score is shown (ties share the probability).
+    Arms are per campaign, as for the context-free policies (``agents.arms``), so this is a
+    pool-mode policy; with personalised candidates use :class:`LinUCBShared`. One request at a
+    time (N = 1) takes a specialised path with a preallocated context buffer.
+
+    Args:
+        alpha: width of the confidence bonus, in [0, 100].
+        reg: ridge regularisation (prior precision), in (0, 1e6].
+        features: obs keys concatenated into the context, from ("user", "context", "campaign").
+    """
+
+    name = "linucb"
+
+    def __init__(self, alpha: float = 1.0, reg: float = 1.0, features: tuple[str, ...] = REQUEST_KEYS):
+        check_float("alpha", alpha, 0.0, 100.0)
+        check_float("reg", reg, 0.0, 1e6, open_low=True)
+        self.alpha, self.reg, self.features = float(alpha), float(reg), _check_keys(features)
+
+    def reset(self, n_actions: int, seed=None) -> None:
+        super().reset(n_actions, seed)
+        self.index = CampaignIndex()
+        self.ridge: Ridge | None = None  # sized on the first request (d is known then)
+        self._x1: np.ndarray | None = None  # context buffer of the one-request path
+        self._blocks: list[tuple[str, slice]] = []
+
+    # ------------------------------------------------------------------ contexts and campaigns
+    def _setup(self, x: np.ndarray) -> None:
+        self.ridge = Ridge(0, x.shape[1], self.reg)
+        self._x1 = np.ones(x.shape[1])
+        start = 0
+        for k in self.features:
+            self._blocks.append((k, slice(start, start + self._width[k])))
+            start += self._width[k]
+
+    def _grow(self) -> None:
+        if len(self.index) * self.n_actions > self.ridge.groups:
+            self.ridge.grow(len(self.index) * self.n_actions)
+
+    def _prepare(self, obs: Obs) -> tuple[np.ndarray, np.ndarray]:
+        """Campaign rows (N,) and contexts (N, d); grows the regressions for new campaigns."""
+        check_obs(obs, n_actions=self.n_actions)
+        widths = {k: np.shape(obs[k])[1] for k in self.features}
+        if self.ridge is None:
+            self._width = widths
+            self._setup(request_features(obs, self.features))
+        elif widths != self._width:
+            raise ValueError(f"obs feature widths {widths} differ from the first batch's {self._width}")
+        x = request_features(obs, self.features)
+        slots = self.index.lookup(obs["campaign"])
+        self._grow()
+        return slots, x
+
+    def _prepare_one(self, obs: Obs) -> tuple[int, np.ndarray]:
+        """The one-request path of :meth:`_prepare`: fills a preallocated context buffer."""
+        x = self._x1
+        for k, sl in self._blocks:
+            row = obs.get(k)
+            if not isinstance(row, np.ndarray) or row.shape != (1, sl.stop - sl.start):
+                raise ValueError(f"obs[{k!r}] is {type(row).__name__} of shape {np.shape(row)}, "
+                                 f"expected an array of shape (1, {sl.stop - sl.start})")
+            x[sl] = row[0]
+        campaign = obs.get("campaign")
+        if not isinstance(campaign, np.ndarray) or campaign.ndim != 2:
+            raise ValueError(f"obs['campaign'] must be a (1, C) array, got shape {np.shape(campaign)}")
+        slot = self.index.row_id(campaign[0])
+        self._grow()
+        return slot, x
+
+    def _one(self, obs: Obs) -> bool:
+        return self._x1 is not None and isinstance(obs, dict) and np.shape(obs.get("ctr_estimate"))[:1] == (1,)
+
+    # ------------------------------------------------------------------ decisions
+    def scores(self, obs: Obs) -> np.ndarray:
+        """(N, K) upper confidence bounds ``θ_kᵀx + alpha · sqrt(xᵀA_k⁻¹x)``."""
+        K = self.n_actions
+        if self._one(obs):
+            slot, x = self._prepare_one(obs)
+            return self._scores_one(slot, x)[None]
+        slots, x = self._prepare(obs)
+        rd, d = self.ridge, x.shape[1]
+        out = np.empty((x.shape[0], K))
+        for s in np.unique(slots):  # one iteration per campaign in the batch
+            rows = np.flatnonzero(slots == s) if len(self.index) > 1 else slice(None)
+            xs = x[rows]
+            g = slice(int(s) * K, int(s) * K + K)
+            v = (xs @ rd.A_inv[g].transpose(1, 0, 2).reshape(d, K * d)).reshape(-1, K, d)  # one GEMM
+            width = np.sqrt(np.einsum("nkd,nd->nk", v, xs))
+            out[rows] = xs @ rd.theta[g].T + self.alpha * width
+        return out
+
+    def _scores_one(self, slot: int, x: np.ndarray) -> np.ndarray:
+        g = slice(slot * self.n_actions, (slot + 1) * self.n_actions)
+        v = self.ridge.A_inv[g] @ x  # (K, d)
+        return self.ridge.theta[g] @ x + self.alpha * np.sqrt(v @ x)
+
+    def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
+        return argmax_probabilities(self.scores(obs))
+
+    def select(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
+        """The best arm per request (a draw among tied ones, as ``probabilities`` says)."""
+        if self._one(obs):
+            s = self._scores_one(*self._prepare_one(obs))
+            a = s.argmax()
+            if np.count_nonzero(s == s[a]) == 1:
+                return np.array([a])
+            return draw_actions(argmax_probabilities(s[None]), self.rng)
+        p = self.probabilities(obs)
+        if (p.max(axis=1) == 1.0).all():  # no ties: deterministic, no draw needed
+            return p.argmax(axis=1)
+        return draw_actions(p, self.rng)
+
+    def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
+        if self._one(obs):
+            a, r = check_one_feedback(actions, rewards, self.n_actions)
+            slot, x = self._prepare_one(obs)
+            self.ridge.update_one(slot * self.n_actions + a, x, r)
+            return
+        slots, x = self._prepare(obs)
+        a, r = check_feedback(actions, rewards, x.shape[0], self.n_actions)
+        self.ridge.update(slots * self.n_actions + a, x, r)
+
+
+class _SharedLinear(Policy):
+    """Base of the shared-model policies: a ridge regression over candidate features per user segment."""
+
+    def __init__(self, reg: float, segment_by: str):
+        check_float("reg", reg, 0.0, 1e6, open_low=True)
+        check_choice("segment_by", segment_by, SEGMENTS)
+        self.reg, self.segment_by = float(reg), segment_by
+
+    def reset(self, n_actions: int, seed=None) -> None:
+        super().reset(n_actions, seed)
+        self.ridge: Ridge | None = None  # one block per segment, sized on the first request
+        self.n_updates = 0
+
+    def features(self, obs: Obs) -> tuple[np.ndarray, np.ndarray]:
+        """Segments (N,) and candidate features (N, K, DIM) of a batch."""
+        check_obs(obs)
+        z = candidate_features(obs)
+        if z.shape[1] != self.n_actions:
+            raise ValueError(f"obs has {z.shape[1]} candidates, policy was reset for K == {self.n_actions}")
+        if self.ridge is None:
+            self.ridge = Ridge(n_segments(self.segment_by, obs["user"].shape[1]), DIM, self.reg)
+        return user_segment(obs["user"], self.segment_by), z
+
+    def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
+        seg, z = self.features(obs)
+        a, r = check_feedback(actions, rewards, z.shape[0], self.n_actions)
+        self.ridge.update(seg, z[np.arange(a.shape[0]), a], r)
+        self.n_updates += 1
+
+    def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
+        seg, z = self.features(obs)
+        out = np.empty(z.shape[:2])
+        for s in np.unique(seg):  # one iteration per user segment present (at most a few)
+            rows = np.flatnonzero(seg == s)
+            out[rows] = self._segment_probabilities(int(s), z[rows])
+        return out
+
+    def _segment_probabilities(self, s: int, z: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class LinUCBShared(_SharedLinear):
+    """LinUCB with one model shared by all candidates: works when candidates change every request.
+
+    Scores candidate k by ``θ_sᵀz + alpha · sqrt(zᵀA_s⁻¹z)`` where ``z`` are the candidate's
+    features (``agents.features``: bias, relative CTR estimate, multi-hot of its phrases and
+    visual attributes) and ``s`` is the user's segment (its strongest interest tag by default):
+    the model is linear in *creative parts × user segment*. Ties share the probability.
+
+    Args:
+        alpha: width of the confidence bonus, in [0, 100].
+        reg: ridge regularisation, in (0, 1e6].
+        segment_by: user segmentation, "tag", "category" or "none".
+    """
+
+    name = "linucb_shared"
+
+    def __init__(self, alpha: float = 0.3, reg: float = 1.0, segment_by: str = "tag"):
+        super().__init__(reg, segment_by)
+        check_float("alpha", alpha, 0.0, 100.0)
+        self.alpha = float(alpha)
+
+    def _segment_probabilities(self, s: int, z: np.ndarray) -> np.ndarray:
+        n, k, d = z.shape
+        flat = z.reshape(n * k, d)
+        width = np.sqrt(np.einsum("id,id->i", flat @ self.ridge.A_inv[s], flat))
+        score = (flat @ self.ridge.theta[s] + self.alpha * width).reshape(n, k)
+        top = score == score.max(axis=1, keepdims=True)
+        return top / top.sum(axis=1, keepdims=True)
+
+
+class LinearTS(PosteriorDraws, _SharedLinear):
+    """Linear Thompson sampling (Agrawal & Goyal, 2013) on the shared candidate features.
+
+    Posterior per segment ``θ_s ~ N(θ̂_s, v² A_s⁻¹)``; each request shows the candidate with the
+    best sampled score. The propensities are the shares of ``samples`` posterior draws (shared by
+    the batch's requests of a segment) in which each candidate wins; ``select`` draws from exactly
+    those.
+
+    Args:
+        v: posterior scale, in (0, 100].
+        reg: ridge regularisation, in (0, 1e6].
+        segment_by: user segmentation, "tag", "category" or "none".
+        samples: posterior draws behind the propensities, in [1, 4096].
+    """
+
+    name = "lin_ts"
+
+    def __init__(self, v: float = 0.1, reg: float = 1.0, segment_by: str = "tag", samples: int = 64):
+        super().__init__(reg, segment_by)
+        check_float("v", v, 0.0, 100.0, open_low=True)
+        check_int("samples", samples, 1, 4096)
+        self.v, self.samples = float(v), samples
+
+    def reset(self, n_actions: int, seed=None) -> None:
+        super().reset(n_actions, seed)
+        self._reset_draws()
+
+    def posterior_draws(self, s: int) -> np.ndarray:
+        """(samples, DIM) draws of segment ``s``'s θ from its posterior (fixed until the next update)."""
+        cov = self.ridge.A_inv[s]
+        chol = np.linalg.cholesky(0.5 * (cov + cov.T))
+        xi = np.random.Generator(np.random.PCG64([self._draw_key, self.n_updates, s])).standard_normal(
+            (self.samples, cov.shape[0]))
+        return self.ridge.theta[s] + self.v * xi @ chol.T
+
+    def _segment_probabilities(self, s: int, z: np.ndarray) -> np.ndarray:
+        n, k, d = z.shape
+        score = (z.reshape(n * k, d) @ self.posterior_draws(s).T).reshape(n, k, self.samples)
+        return argmax_frequencies(score.transpose(0, 2, 1))

@@ -1,0 +1,54 @@
+"""ε-mixture of any policy with the uniform one, so a deterministic policy's logs become usable.
+
+Off-policy estimators weight each logged round by ``π_target(a|x) / π_logging(a|x)``; a
+deterministic logging policy gives propensity 0 to every action it did not take, so no other policy
+can be evaluated from its log. ``EpsilonMixture(policy, ε)`` shows the wrapped policy's choice with
+probability ``1 − ε`` and a uniformly random candidate with probability ``ε``::
+
+    p_mix = (1 − ε) · p + ε / K         every action has propensity >= ε / K
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from agents.base import Obs, Policy
+
+
+class EpsilonMixture(Policy):
+    """``(1 − ε) · policy + ε · uniform``; learning is delegated to the wrapped policy.
+
+    Args:
+        policy: any :class:`~agents.base.Policy` (deterministic or not).
+        epsilon: weight of the uniform policy, in [0, 1].
+    """
+
+    def __init__(self, policy: Policy, epsilon: float = 0.1):
+        if not isinstance(policy, Policy):
+            raise TypeError(f"policy must be an agents.base.Policy, got {type(policy).__name__} {policy!r}")
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.floating)):
+            raise TypeError(f"epsilon must be a number, got {type(epsilon).__name__} {epsilon!r}")
+        if not 0.0 <= float(epsilon) <= 1.0:
+            raise ValueError(f"epsilon == {epsilon}, must be in [0, 1]")
+        self.policy, self.epsilon = policy, float(epsilon)
+        self.name = f"{policy.name}@{self.epsilon:g}"
+
+    def reset(self, n_actions: int, seed: int | np.random.SeedSequence | None = None) -> None:
+        """Reset this wrapper and the wrapped policy on independent child streams of ``seed``."""
+        root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+        own, inner = root.spawn(2)
+        super().reset(n_actions, own)
+        self.policy.reset(n_actions, inner)
+
+    def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
+        """(N, K) mixture probabilities ``(1 − ε) p + ε / K``."""
+        p = np.asarray(self.policy.probabilities(obs, info), dtype=np.float64)
+        if p.ndim != 2 or p.shape[1] != self.n_actions:
+            raise ValueError(f"wrapped policy {self.policy.name!r} returned probabilities of shape {p.shape}, "
+                             f"expected (N, {self.n_actions})")
+        return (1.0 - self.epsilon) * p + self.epsilon / self.n_actions
+
+    def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
+        self.policy.update(obs, actions, rewards)

@@ -1,0 +1,140 @@
+"""Beta-Bernoulli Thompson sampling, and the hybrid bandit with the CTR estimate as its prior.
+
+Thompson sampling shows arm k with the posterior probability that k is the best arm. Both
+policies estimate that probability from ``samples`` posterior draws per distinct request
+(``probabilities``; the draws come from a stream fixed by the policy's seed and update count, so
+asking twice gives the same answer), and ``select`` draws the action from exactly those
+probabilities, so the logged propensities are the ones the policy acted on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from adsim.config import check_float, check_int
+from agents.arms import ArmPolicy, CampaignIndex, PosteriorDraws, check_feedback, check_obs, check_unit_rewards
+from agents.base import Obs, Policy
+
+ESTIMATE_FLOOR = 1e-4
+"""The hybrid's prior mean is the estimate kept inside [1e-4, 1 − 1e-4] so both Beta parameters are > 0."""
+
+
+def argmax_frequencies(draws: np.ndarray) -> np.ndarray:
+    """(U, K) share of the M draws (U, M, K) in which each arm is the largest."""
+    u, m, k = draws.shape
+    best = draws.argmax(axis=2) + (np.arange(u) * k)[:, None]
+    return np.bincount(best.ravel(), minlength=u * k).reshape(u, k) / m
+
+
+class BetaThompson(PosteriorDraws, ArmPolicy):
+    """Beta-Bernoulli Thompson sampling per campaign and arm (rewards in [0, 1]).
+
+    Posterior of arm k: ``Beta(alpha0 + S_k, beta0 + n_k − S_k)`` with ``S_k`` the summed rewards
+    and ``n_k`` the impressions.
+
+    Args:
+        alpha0: prior pseudo-clicks, in (0, 1e6].
+        beta0: prior pseudo-non-clicks, in (0, 1e6].
+        samples: posterior draws behind each propensity estimate, in [16, 65536].
+    """
+
+    name = "thompson"
+
+    def __init__(self, alpha0: float = 1.0, beta0: float = 1.0, samples: int = 512):
+        check_float("alpha0", alpha0, 0.0, 1e6, open_low=True)
+        check_float("beta0", beta0, 0.0, 1e6, open_low=True)
+        check_int("samples", samples, 16, 65536)
+        self.alpha0, self.beta0, self.samples = float(alpha0), float(beta0), samples
+
+    def reset(self, n_actions: int, seed=None) -> None:
+        super().reset(n_actions, seed)
+        self._reset_draws()
+
+    def _check_rewards(self, rewards: np.ndarray) -> None:
+        check_unit_rewards(rewards, "thompson")
+
+    def posterior(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(U, K) Beta parameters (alpha, beta) of the campaigns' arms."""
+        s, n = self.sums[slots], self.counts[slots]
+        return self.alpha0 + s, self.beta0 + n - s
+
+    def _slot_probabilities(self, slots: np.ndarray) -> np.ndarray:
+        a, b = self.posterior(slots)
+        draws = self.draw_rng().beta(a[:, None, :], b[:, None, :], size=(a.shape[0], self.samples, a.shape[1]))
+        return argmax_frequencies(draws)
+
+
+class HybridThompson(PosteriorDraws, Policy):
+    """Thompson sampling per creative with the platform's CTR estimate as the prior
+    (the creative-ranking hybrid bandit: a model prior, refined by each creative's own feedback).
+
+    For candidate k of a request the prior is ``Beta(s·e_k, s·(1 − e_k))``, centred on the CTR
+    estimate ``e = obs["ctr_estimate"]`` (kept in [1e-4, 1 − 1e-4]) with strength ``s``
+    pseudo-impressions; the feedback of *that creative* in that campaign updates it:
+    ``Beta(s·e_k + S, s·(1 − e_k) + n − S)``. Statistics are keyed by (campaign, creative id
+    vector), so they follow a creative in pool mode (a persistent arm) and in personalised mode
+    (where a creative recurs only when the generator proposes it again; otherwise the policy
+    samples around the estimate). They sit in a hashed table of ``2**table_bits`` entries;
+    creatives sharing an entry would share statistics, which is negligible while the number of
+    creatives shown stays well below the table size.
+
+    Args:
+        prior_strength: s, pseudo-impressions behind the estimate, in (0, 1e6].
+        samples: posterior draws behind each propensity estimate, in [16, 65536].
+        table_bits: log2 of the statistics table size, in [10, 26].
+    """
+
+    name = "hybrid"
+
+    def __init__(self, prior_strength: float = 1000.0, samples: int = 128, table_bits: int = 20):
+        check_float("prior_strength", prior_strength, 0.0, 1e6, open_low=True)
+        check_int("samples", samples, 16, 65536)
+        check_int("table_bits", table_bits, 10, 26)
+        self.prior_strength, self.samples, self.table_bits = float(prior_strength), samples, table_bits
+
+    def reset(self, n_actions: int, seed=None) -> None:
+        super().reset(n_actions, seed)
+        self._reset_draws()
+        self.index = CampaignIndex()
+        self.counts = np.zeros(1 << self.table_bits)
+        """Impressions per (campaign, creative) table entry."""
+        self.sums = np.zeros(1 << self.table_bits)
+        """Summed rewards per table entry."""
+
+    def creative_keys(self, obs: Obs) -> np.ndarray:
+        """(N, K) table entries of the candidates (multiplicative hashing of campaign and ids)."""
+        n = check_obs(obs, n_actions=self.n_actions)
+        slots = self.index.lookup(obs["campaign"]).astype(np.uint64)
+        ids = np.asarray(obs["candidates"]).reshape(n, self.n_actions, -1).astype(np.uint64)
+        mult = _HASH_MULT[: ids.shape[2]]
+        h = (ids * mult).sum(axis=2, dtype=np.uint64) + slots[:, None] * _HASH_CAMPAIGN
+        return ((h * _HASH_MIX) >> np.uint64(64 - self.table_bits)).astype(np.int64)
+
+    def posterior(self, keys: np.ndarray, estimate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Beta parameters (alpha, beta), each shaped like ``keys``, for table entries with estimates."""
+        e = np.clip(np.asarray(estimate, dtype=np.float64), ESTIMATE_FLOOR, 1.0 - ESTIMATE_FLOOR)
+        s, n = self.sums[keys], self.counts[keys]
+        return self.prior_strength * e + s, self.prior_strength * (1.0 - e) + n - s
+
+    def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
+        a, b = self.posterior(self.creative_keys(obs), obs["ctr_estimate"])
+        uniq, inv = np.unique(np.concatenate([a, b], axis=1), axis=0, return_inverse=True)  # shared posteriors
+        k = self.n_actions
+        draws = self.draw_rng().beta(uniq[:, None, :k], uniq[:, None, k:], size=(uniq.shape[0], self.samples, k))
+        return argmax_frequencies(draws)[inv.reshape(-1)]
+
+    def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
+        keys = self.creative_keys(obs)
+        a, r = check_feedback(actions, rewards, keys.shape[0], self.n_actions)
+        check_unit_rewards(r, "hybrid")
+        shown = keys[np.arange(a.shape[0]), a]
+        self.counts += np.bincount(shown, minlength=self.counts.size)
+        self.sums += np.bincount(shown, weights=r, minlength=self.sums.size)
+        self.n_updates += 1
+
+
+_HASH_MULT = np.random.default_rng(np.random.SeedSequence(20260)).integers(1, 2**63, size=64, dtype=np.uint64) | np.uint64(1)
+_HASH_CAMPAIGN = np.uint64(0x9E3779B97F4A7C15)
+_HASH_MIX = np.uint64(0xBF58476D1CE4E5B9)

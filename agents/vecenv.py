@@ -1,0 +1,140 @@
+"""The one adapter from Gymnasium's ``VectorEnv`` to Stable-Baselines3's ``VecEnv``.
+
+The two vector APIs differ:
+
+| | Gymnasium ``VectorEnv`` (1.x) | SB3 ``VecEnv`` |
+|---|---|---|
+| step | ``obs, reward, terminated, truncated, info`` | ``obs, reward, done, infos`` |
+| info | one dict of batched arrays (``_key`` masks) | a list of N dicts |
+| episode end | same-step autoreset: ``info["final_obs"]`` | ``infos[i]["terminal_observation"]``, ``infos[i]["TimeLimit.truncated"]`` |
+| seeding | ``reset(seed=...)`` | ``seed(s)`` then ``reset()`` |
+
+:class:`SB3VecEnv` wraps a same-step-autoreset Gymnasium vector env (the native vector envs of
+``adsim``, or ``SyncVectorEnv`` with ``autoreset_mode=SAME_STEP``) so SB3 algorithms train on it
+directly. ``final_obs`` may be a batched dict / array (adsim's native envs) or an object array of
+per-env observations (Gymnasium's ``SyncVectorEnv``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from stable_baselines3.common.vec_env import VecEnv
+
+_SKIP = ("final_obs", "final_info")
+
+
+def select_keys(obs: Any, keys: tuple[str, ...] | None) -> Any:
+    """The observation restricted to ``keys`` (a dict observation), or unchanged when ``keys`` is None."""
+    return obs if keys is None else {k: obs[k] for k in keys}
+
+
+def _row(obs: Any, i: int) -> Any:
+    """Observation ``i`` of a batched observation (dict of arrays, array, or object array)."""
+    if isinstance(obs, dict):
+        return {k: v[i] for k, v in obs.items()}
+    return obs[i]
+
+
+class SB3VecEnv(VecEnv):
+    """SB3 ``VecEnv`` view of a Gymnasium ``VectorEnv`` with same-step autoreset.
+
+    Args:
+        env: the Gymnasium vector env (its ``metadata["autoreset_mode"]`` must be ``SAME_STEP``).
+        seed: if given, the first :meth:`reset` seeds sub-env i with ``seed + i``; otherwise the
+            first reset passes ``seed=None`` to ``env`` (which continues its stream, if it has one).
+        keys: for a ``Dict`` observation space, the keys the agent sees (``None``: all of them).
+    """
+
+    def __init__(self, env: VectorEnv, seed: int | None = None, keys: tuple[str, ...] | None = None):
+        if not isinstance(env, VectorEnv):
+            raise TypeError(f"env must be a gymnasium.vector.VectorEnv, got {type(env).__name__}")
+        mode = env.metadata.get("autoreset_mode")
+        if mode != AutoresetMode.SAME_STEP:
+            raise ValueError(f"env autoreset_mode == {mode!r}, must be AutoresetMode.SAME_STEP")
+        self.env = env
+        space = env.single_observation_space
+        if keys is not None:
+            if not isinstance(space, spaces.Dict):
+                raise ValueError(f"keys == {keys!r} needs a Dict observation space, got {type(space).__name__}")
+            unknown = [k for k in keys if k not in space.spaces]
+            if unknown or not keys:
+                raise ValueError(f"keys == {keys!r}: unknown {unknown!r}; allowed: {list(space.spaces)}")
+            space = spaces.Dict({k: space.spaces[k] for k in keys})
+            keys = tuple(keys)
+        self.keys = keys
+        super().__init__(env.num_envs, space, env.single_action_space)
+        if seed is not None:
+            self.seed(seed)
+        self._actions: np.ndarray | None = None
+
+    # ----------------------------------------------------------------- stepping
+    def reset(self):
+        seeds: int | list[int] | None = None
+        if any(s is not None for s in self._seeds):
+            seeds = [int(s) for s in self._seeds]
+            if seeds == list(range(seeds[0], seeds[0] + self.num_envs)):
+                seeds = seeds[0]  # the Gymnasium convention: sub-env i gets seed + i
+        options = self._options[0] or None
+        obs, info = self.env.reset(seed=seeds, options=options)
+        self.reset_infos = self._split(info, np.zeros(self.num_envs, bool), np.zeros(self.num_envs, bool))
+        self._reset_seeds()
+        self._reset_options()
+        return select_keys(obs, self.keys)
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = np.asarray(actions).reshape(self.num_envs)
+
+    def step_wait(self):
+        if self._actions is None:
+            raise RuntimeError("step_wait() called without step_async()")
+        obs, reward, terminated, truncated, info = self.env.step(self._actions)
+        self._actions = None
+        terminated, truncated = np.asarray(terminated, bool), np.asarray(truncated, bool)
+        dones = terminated | truncated
+        infos = self._split(info, terminated, truncated)
+        if dones.any():
+            final = info["final_obs"]
+            for i in np.flatnonzero(dones):
+                infos[i]["terminal_observation"] = select_keys(_row(final, int(i)), self.keys)
+        return select_keys(obs, self.keys), np.asarray(reward, dtype=np.float32), dones, infos
+
+    def _split(self, info: dict[str, Any], terminated: np.ndarray, truncated: np.ndarray) -> list[dict]:
+        """The batched info dict as N per-env dicts (keys whose ``_key`` mask is False are left out)."""
+        n = self.num_envs
+        batched = {k: v for k, v in info.items()
+                   if k not in _SKIP and not k.startswith("_") and isinstance(v, np.ndarray) and v.shape[:1] == (n,)}
+        masks = {k: info.get(f"_{k}") for k in batched}
+        infos = []
+        for i in range(n):
+            row = {k: v[i] for k, v in batched.items() if masks[k] is None or masks[k][i]}
+            row["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
+            infos.append(row)
+        return infos
+
+    def close(self) -> None:
+        self.env.close()
+
+    # ----------------------------------------------------------------- attribute access
+    def _indices(self, indices) -> list[int]:
+        if indices is None:
+            return list(range(self.num_envs))
+        return [indices] if isinstance(indices, int) else list(indices)
+
+    def get_attr(self, attr_name: str, indices=None) -> list[Any]:
+        """The vector env's attribute, once per requested sub-env (sub-envs share one object)."""
+        value = getattr(self.env, attr_name)
+        return [value for _ in self._indices(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices=None) -> None:
+        setattr(self.env, attr_name, value)
+
+    def env_method(self, method_name: str, *method_args, indices=None, **method_kwargs) -> list[Any]:
+        result = getattr(self.env, method_name)(*method_args, **method_kwargs)
+        return [result for _ in self._indices(indices)]
+
+    def env_is_wrapped(self, wrapper_class, indices=None) -> list[bool]:
+        return [False for _ in self._indices(indices)]

@@ -1,0 +1,151 @@
+"""``adsim train-ctr``: log impressions, train CTR model(s), evaluate them next to the oracle.
+
+Writes into ``--out``: ``metrics.json`` (held-out AUC ± bootstrap SE, log loss, ECE, predicted/observed
+ratio for every model and for the oracle; training throughput; the targets checked), the
+reliability diagram ``reliability.png``, the learning curve ``learning_curve.png`` (validation log
+loss per epoch) and each trained model in ``<out>/<model>/`` (``model.pt`` + ``config.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train-ctr", help="train CTR models on logged impressions and compare them to the oracle")
+    p.add_argument("--model", default="deepfm", help="lr, fm, deepfm or dcnv2")
+    p.add_argument("--compare", default="", help="also train these models (comma-separated, e.g. lr,fm,dcnv2)")
+    p.add_argument("--impressions", type=int, default=200_000, help="impressions to log")
+    p.add_argument("--preset", default="personalized", help="scenario preset")
+    p.add_argument("--logging", default="uniform", help="logging policy: uniform or egreedy")
+    p.add_argument("--epsilon", type=float, default=0.1, help="exploration of the egreedy logging policy")
+    p.add_argument("--data", help="train on this Parquet file of impressions instead of logging new ones")
+    p.add_argument("--save-data", action="store_true", help="also write the logged impressions.parquet")
+    p.add_argument("--test-fraction", type=float, default=0.25, help="held-out share of impressions")
+    p.add_argument("--test-impressions", type=int, default=0,
+                   help="instead of a held-out share, evaluate on this many freshly logged impressions "
+                        "(other request streams, same world); all --impressions then train")
+    p.add_argument("--epochs", type=int, default=30, help="max epochs (early stopping on 10%% validation)")
+    p.add_argument("--batch-size", type=int, default=2048)
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a busy 2-core box)")
+    p.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples for AUC standard errors")
+    p.add_argument("--selection-requests", type=int, default=20_000,
+                   help="fresh requests on which each model greedily picks a creative (selection metric)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--progress", action="store_true", help="tqdm progress bars")
+    p.set_defaults(func=run)
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _models(args) -> list[str]:
+    from adsim.ctr.models import MODELS
+    from adsim.config import check_choice
+
+    names = [args.model] + [m.strip() for m in args.compare.split(",") if m.strip()]
+    for n in names:
+        check_choice("model", n, MODELS)
+    return sorted(set(names), key=MODELS.index)
+
+
+TEST_STREAM_OFFSET = 10**6
+"""Held-out impressions use request streams ``seed + 10**6 + i``, disjoint from the training streams."""
+
+
+def _data(args, out: Path):
+    """(train, test) impressions: a random split of one log, or a fresh log for testing."""
+    import numpy as np
+
+    from adsim import make_config
+    from adsim.ctr import load_impressions, log_impressions, save_impressions
+
+    config = make_config(args.preset)
+    log = dict(policy=args.logging, epsilon=args.epsilon, progress=args.progress)
+    imp = load_impressions(args.data) if args.data else log_impressions(config, args.impressions, seed=args.seed, **log)
+    if args.save_data:
+        save_impressions(imp, out / "impressions.parquet")
+    if args.test_impressions > 0:
+        return imp, log_impressions(config, args.test_impressions, seed=args.seed + TEST_STREAM_OFFSET, **log)
+    perm = np.random.default_rng(np.random.SeedSequence([args.seed, 5])).permutation(len(imp))
+    n_test = int(round(args.test_fraction * len(imp)))
+    return imp.take(perm[n_test:]), imp.take(perm[:n_test])
+
+
+def targets(res: dict) -> dict:
+    """The issue's accuracy targets, checked on a comparison result (see ``adsim.ctr.evaluate.compare``)."""
+    out = {}
+    for name in ("deepfm", "dcnv2"):
+        m = res["models"].get(name)
+        if m is None or "auc_gain_over_lr" not in m:
+            continue
+        out[name] = {"beats_lr_by_more_than_auc_se": m["auc_gain_over_lr"] > m["auc_se"],
+                     "auc_gain_over_lr": m["auc_gain_over_lr"], "auc_se": m["auc_se"],
+                     "paired_gain_se": m["auc_gain_se"], "auc_gap_to_oracle": m["auc_gap_to_oracle"],
+                     "mean_ctr_within_5pct": abs(m["pred_obs_ratio"] - 1) <= 0.05}
+    return out
+
+
+def run(args) -> int:
+    import numpy as np
+    import torch
+
+    from adsim import make_config
+    from adsim.ctr import TrainConfig, evaluate, train_on_impressions
+    from experiments.ctr_plots import learning_curve, reliability_diagram
+
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    names = _models(args)
+    t0 = time.perf_counter()
+    train, test = _data(args, out)
+    cfg = TrainConfig(lr=args.lr, batch_size=args.batch_size, max_epochs=args.epochs, seed=args.seed)
+    preds, histories, training, models = {}, {}, {}, {}
+    for name in names:
+        t = time.perf_counter()
+        model, hist = train_on_impressions(train, name, cfg, progress=args.progress)
+        model.save(out / name)
+        preds[name], histories[name], models[name] = model.predict_impressions(test), hist, model
+        training[name] = {"epochs": len(hist), "best_val_log_loss": min(h["val_log_loss"] for h in hist),
+                          "train_rows_per_s_median": float(np.median([h["rows_per_s"] for h in hist])),
+                          "seconds": time.perf_counter() - t}
+        print(f"trained {name}: {len(hist)} epochs, {training[name]['seconds']:.1f} s", file=sys.stderr)
+    res = evaluate.compare(test.click, preds, test.oracle_click_prob, n_boot=args.n_boot, seed=args.seed)
+    sel = evaluate.selection(models, make_config(args.preset), args.selection_requests)
+    reliability_diagram(res["reliability"], out / "reliability.png",
+                        f"Reliability, {args.preset}, {len(test):,} held-out impressions")
+    learning_curve(histories, out / "learning_curve.png", res["oracle"]["log_loss"])
+    doc = {"command": "adsim " + " ".join(sys.argv[1:]), "git_commit": _git_commit(), "args": vars(args) | {"func": None},
+           "data": {"train": len(train), "test": len(test), "observed_ctr_train": float(train.click.mean()),
+                    "observed_ctr_test": float(test.click.mean()), "logging": train.metadata.get("policy")},
+           "oracle": res["oracle"], "models": res["models"], "training": training, "targets": targets(res),
+           "selection": sel,
+           "reliability": res["reliability"], "learning_curves": histories,
+           "threads": args.threads, "seconds": time.perf_counter() - t0}
+    (out / "metrics.json").write_text(json.dumps(doc, indent=2) + "\n")
+    print(_summary(doc))
+    return 0
+
+
+def _summary(doc: dict) -> str:
+    rows = [f"{'model':8s} {'AUC':>7s} {'±SE':>6s} {'gap':>7s} {'logloss':>8s} {'ECE':>7s} {'pred/obs':>8s}"
+            f" {'greedy lift':>12s}"]
+    sel = doc["selection"]["models"]
+    for name, m in [*doc["models"].items(), ("oracle", doc["oracle"])]:
+        gap = m.get("auc_gap_to_oracle", 0.0)
+        lift = f"{sel[name]['lift_captured']:6.3f}±{sel[name]['lift_se']:.3f}" if name in sel else f"{1:6.3f}"
+        rows.append(f"{name:8s} {m['auc']:7.4f} {m['auc_se']:6.4f} {gap:7.4f} {m['log_loss']:8.5f} "
+                    f"{m['ece']:7.5f} {m['pred_obs_ratio']:8.3f} {lift:>12s}")
+    rows.append("targets: " + json.dumps(doc["targets"]))
+    return "\n".join(rows)

@@ -1,0 +1,1 @@
+"""Off-policy evaluation experiments: log collection, target configs, the validation study."""

@@ -1,0 +1,171 @@
+"""One run: a policy on one scenario seed, with common random numbers and delayed feedback.
+
+Every policy of a scenario seed faces the same hidden world (``WorldConfig.seed`` = scenario seed)
+and the same request streams (slot i reads the i-th child stream of ``SeedSequence(seed)``), so the same users,
+contexts, candidates and click uniforms whatever it does (``adsim.rng``). A run steps the native
+vector env ``steps`` times with ``batch_size`` concurrent requests per step (``BenchConfig.size``); the feedback of batch
+t reaches the policy (``update``) before it chooses batch ``t + delay``.
+
+Per step the run records (vectorised over the batch, summed in a fixed order, so a run's numbers
+do not depend on where it executes): reward, expected reward of the chosen creatives, pseudo-regret
+against the per-request oracle (``info["regret"]``), clicks, true click probability of the chosen
+creatives, and the wall time spent in the policy's ``select`` and ``update``. In pool mode it also
+counts choices per arm and sums each arm's true expected reward over all requests of the run,
+from which the fixed-arm regret and the Lai–Robbins bound follow (see :func:`fixed_arm_regret`).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+import zlib
+from collections import deque
+from typing import NamedTuple
+
+import gymnasium as gym
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+import adsim  # noqa: F401  (registers the envs)
+from adsim.config import EnvConfig
+from experiments.runner.spec import BenchConfig
+from experiments.runner.stats import lai_robbins_constant
+
+ENV_ID = "adsim/CreativeSelection-v0"
+BERNOULLI_REWARDS = ("click", "conversion")
+
+
+class Job(NamedTuple):
+    """One (scenario, policy, seed) run of a benchmark."""
+
+    config: BenchConfig
+    scenario: int  # index into config.scenarios
+    policy: int  # index into config.policies
+    seed: int  # scenario seed
+
+
+class RunResult(NamedTuple):
+    """Per-bucket cumulative metrics of one run (arrays of shape (n_buckets,) unless noted)."""
+
+    step: np.ndarray  # int: batches done
+    impressions: np.ndarray  # int
+    cum_reward: np.ndarray
+    cum_expected_reward: np.ndarray
+    cum_regret: np.ndarray
+    cum_fixed_regret: np.ndarray  # NaN outside pool mode
+    lai_robbins: np.ndarray  # NaN unless pool mode, Bernoulli reward, no fatigue
+    cum_clicks: np.ndarray
+    bucket_ctr: np.ndarray
+    bucket_true_ctr: np.ndarray
+    policy_seconds: np.ndarray
+    arm_means: np.ndarray  # (K,) population-mean expected reward per arm; empty outside pool mode
+
+
+def bucket_steps(steps: int, n_buckets: int, spacing: str) -> np.ndarray:
+    """Sorted distinct steps (1-based batch counts) at which metrics are recorded; the last is ``steps``."""
+    if spacing == "log":
+        raw = np.geomspace(1, steps, n_buckets)
+    else:
+        raw = np.linspace(steps / n_buckets, steps, n_buckets)
+    points = np.unique(np.clip(np.round(raw).astype(np.int64), 1, steps))
+    return np.union1d(points, [steps])
+
+
+def policy_seed(seed: int, label: str) -> int:
+    """The policy's own random stream under scenario seed ``seed``, from its label (not its position
+    in the config), separate from the scenario's exogenous streams."""
+    return int(np.random.SeedSequence([seed, 0x706F6C, zlib.crc32(label.encode())]).generate_state(1)[0])
+
+
+@functools.lru_cache(maxsize=4)
+def _vector_env(env_config: EnvConfig, batch: int, ctr_model: str | None = None) -> gym.vector.VectorEnv:
+    """One vector env per (scenario config, batch) and process, reused by the runs of a seed.
+
+    ``reset(seed=…)`` re-seeds every stream and forgets the CTR estimate, the episode count and
+    the fatigue memory, so a reused env behaves exactly like a fresh one (tested); reusing it
+    saves building the creative pools and calibrating β0 for every policy.
+    """
+    return gym.make_vec(ENV_ID, num_envs=batch, vectorization_mode="vector_entry_point", config=env_config,
+                        ctr_model=ctr_model)
+
+
+def _simulate(job: Job) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Step the env; return per-step sums, per-step arm counts (steps, K) and arm reward sums (K,)."""
+    cfg = job.config
+    scenario, spec = cfg.scenarios[job.scenario], cfg.policies[job.policy]
+    steps, batch = cfg.size(job.scenario)
+    env_config = scenario.env_config(job.seed, steps)
+    env = _vector_env(env_config, batch, scenario.ctr_model)
+    K = env_config.n_candidates
+    policy = spec.make()
+    policy.reset(K, seed=policy_seed(job.seed, spec.label))
+    obs, info = env.reset(seed=cfg.stream_seed(job.seed))
+    per_step = {k: np.zeros(steps) for k in ("reward", "expected", "regret", "clicks", "true_ctr", "seconds")}
+    counts = np.zeros((steps, K), dtype=np.int64)
+    arm_sums = np.zeros(K)
+    rows = np.arange(batch)
+    pending: deque = deque()
+    for t in range(steps):
+        t0 = time.perf_counter()
+        actions = policy.select(obs, info)
+        seconds = time.perf_counter() - t0
+        click_probs, expected = info["click_probs"], info["expected_reward"]
+        next_obs, reward, _, _, info = env.step(actions)
+        pending.append((obs, actions, reward))
+        if len(pending) >= cfg.delay:
+            t0 = time.perf_counter()
+            policy.update(*pending.popleft())
+            seconds += time.perf_counter() - t0
+        per_step["reward"][t] = reward.sum()
+        per_step["expected"][t] = info["reward_expected"].sum()
+        per_step["regret"][t] = info["regret"].sum()
+        per_step["clicks"][t] = info["clicked"].sum()
+        per_step["true_ctr"][t] = click_probs[rows, actions].sum()
+        per_step["seconds"][t] = seconds
+        counts[t] = np.bincount(actions, minlength=K)
+        arm_sums += expected.sum(axis=0)
+        obs = next_obs
+    return per_step, counts, arm_sums
+
+
+def fixed_arm_regret(counts: np.ndarray, arm_means: np.ndarray) -> np.ndarray:
+    """Per-step fixed-arm pseudo-regret ``Σ_k n_k(t) (μ* − μ_k)``.
+
+    Args:
+        counts: (steps, K) how often each arm was chosen at each step.
+        arm_means: (K,) population-mean expected reward of each arm.
+
+    Returns:
+        (steps,) regret against always showing the best fixed arm, summed over the batch.
+    """
+    return counts @ (arm_means.max() - arm_means)
+
+
+def run_job(job: Job) -> RunResult:
+    """Run one policy on one scenario seed and return its bucketed cumulative metrics."""
+    cfg = job.config
+    steps, batch = cfg.size(job.scenario)
+    env_config = cfg.scenarios[job.scenario].env_config(job.seed, steps)
+    with threadpool_limits(1):  # identical BLAS results wherever the job runs
+        per_step, counts, arm_sums = _simulate(job)
+    at = bucket_steps(steps, cfg.n_buckets, cfg.buckets) - 1
+    cum = {k: np.cumsum(v)[at] for k, v in per_step.items()}
+    imps = (at + 1) * batch
+    prev = np.concatenate([[0], imps[:-1]])
+    window = imps - prev
+
+    def bucket(values: np.ndarray) -> np.ndarray:
+        return np.diff(np.concatenate([[0.0], values])) / window
+
+    nan = np.full(at.shape, np.nan)
+    fixed, bound, arm_means = nan, nan, np.empty(0)
+    if env_config.mode == "pool":
+        arm_means = arm_sums / (steps * batch)
+        if env_config.fatigue_strength == 0:  # with fatigue the arms' means depend on past actions
+            fixed = np.cumsum(fixed_arm_regret(counts, arm_means))[at]
+            if env_config.reward in BERNOULLI_REWARDS:
+                bound = lai_robbins_constant(arm_means) * np.log(imps)
+    return RunResult(step=at + 1, impressions=imps, cum_reward=cum["reward"], cum_expected_reward=cum["expected"],
+                     cum_regret=cum["regret"], cum_fixed_regret=fixed, lai_robbins=bound,
+                     cum_clicks=cum["clicks"], bucket_ctr=bucket(cum["clicks"]),
+                     bucket_true_ctr=bucket(cum["true_ctr"]), policy_seconds=cum["seconds"], arm_means=arm_means)

@@ -1,0 +1,40 @@
+"""The core CLI commands run and print what they promise (not timings)."""
+
+import json
+
+import pytest
+
+from experiments.cli import main
+
+
+def test_demo_prints_zero_regret_for_the_oracle(capsys):
+    assert main(["demo", "--steps", "20", "--num-envs", "32"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["results"]["oracle"]["cumulative_regret"] == 0.0
+    assert out["results"]["random"]["cumulative_regret"] > 0.0
+
+
+def test_scenario_reports_calibrated_ctr_and_gaps(capsys):
+    assert main(["scenario", "--preset", "hard", "--requests", "20000"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert abs(out["mean_ctr_random_policy"] - 0.03) < 0.004
+    assert 1.0 < out["arm_ctr_p90_over_median"] < 1.15  # near-ties
+
+
+def test_perf_env_suite_prints_json(capsys, monkeypatch):
+    import experiments.perf.env as env_perf
+
+    monkeypatch.setattr(env_perf, "_vector", lambda mode, n, quick: {"median": 1.0})  # keep it short
+    assert main(["perf", "--suite", "env", "--quick"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["env"]["single_pool_steps_per_s"]["median"] > 0
+
+
+def test_unknown_perf_suite_is_rejected(capsys):
+    assert main(["perf", "--suite", "nope"]) == 2
+    assert "unknown suite 'nope'" in capsys.readouterr().err
+
+
+def test_unknown_command_exits_with_usage():
+    with pytest.raises(SystemExit):
+        main(["frobnicate"])

@@ -1,0 +1,401 @@
+"""The benchmark runner: common random numbers, exact regret bookkeeping, delays, backends, config
+validation, output files and plots. Tiny sizes throughout (seconds on 2 cores, plus ~20 s of Ray
+start-up in the Ray test)."""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+import pytest
+
+from agents import registry
+from agents.base import Policy, RandomPolicy
+from experiments.cli import main
+from experiments.runner import load_config, make_jobs, parse_config, run_job, run_jobs
+from experiments.runner.report import TIMING_COLUMNS, metrics_frame
+from experiments.runner.run import Job, RunResult, _vector_env, bucket_steps, fixed_arm_regret, policy_seed
+from experiments.runner.stats import bernoulli_kl, ci95_halfwidth, lai_robbins_constant, loglog_slope
+
+CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
+SMALL_WORLD = {"n_users": 200, "n_products": 40, "n_campaigns": 4}
+
+
+def tiny(**changes) -> dict:
+    """A tiny config document: one personalised and one pool scenario, random and oracle."""
+    doc = {
+        "seeds": [3, 4], "steps": 12, "batch_size": 8, "delay": 1, "n_buckets": 6,
+        "scenarios": {"pers": {"preset": "personalized", **SMALL_WORLD},
+                      "pool": {"preset": "easy", "campaign": 2, **SMALL_WORLD}},
+        "policies": {"random": {}, "oracle": {}},
+    }
+    doc.update(changes)
+    return doc
+
+
+@pytest.fixture(scope="module")
+def config():
+    return parse_config(tiny())
+
+
+@pytest.fixture(scope="module")
+def serial_results(config):
+    jobs = make_jobs(config)
+    return jobs, run_jobs(jobs, workers=1, progress=False)
+
+
+def _metrics(jobs, results) -> pd.DataFrame:
+    return metrics_frame(jobs, results).drop(columns=list(TIMING_COLUMNS))
+
+
+# ----------------------------------------------------------------------------- regret bookkeeping
+def test_oracle_regret_is_exactly_zero(config, serial_results):
+    m = _metrics(*serial_results)
+    oracle = m[m["policy"] == "oracle"]
+    assert len(oracle) > 0 and (oracle["cum_regret"] == 0.0).all()
+    random = m[(m["policy"] == "random") & (m["step"] == config.steps)]
+    assert (random["cum_regret"] > 0.5).all()  # 96 impressions of random choice lose real clicks
+
+
+def test_random_regret_matches_a_hand_loop_over_the_env(config):
+    """Same seeds by hand: the runner's cumulative regret/reward are the sums of the env's info."""
+    job = Job(config, 0, 0, seed=4)  # personalised scenario, random policy
+    result = run_job(job)
+    env = gym.make_vec("adsim/CreativeSelection-v0", num_envs=config.batch_size, vectorization_mode="vector_entry_point",
+                       config=config.scenarios[0].env_config(4, config.steps))
+    policy = RandomPolicy()
+    policy.reset(env.single_action_space.n, seed=policy_seed(4, "random"))
+    obs, info = env.reset(seed=config.stream_seed(4))
+    regret, reward, expected = [], [], []
+    for _ in range(config.steps):
+        obs, r, _, _, info = env.step(policy.select(obs, info))
+        regret.append(info["regret"].sum())
+        reward.append(r.sum())
+        expected.append(info["reward_expected"].sum())
+    at = result.step - 1
+    np.testing.assert_array_equal(result.cum_regret, np.cumsum(regret)[at])
+    np.testing.assert_array_equal(result.cum_reward, np.cumsum(reward)[at])
+    np.testing.assert_array_equal(result.cum_expected_reward, np.cumsum(expected)[at])
+    assert result.cum_regret[-1] > 0 and np.all(np.diff(result.cum_regret) >= 0)
+
+
+def test_a_reused_env_gives_the_same_run_as_a_fresh_one(config):
+    job = Job(config, 1, 0, seed=3)
+    first = run_job(job)
+    _vector_env.cache_clear()
+    run_job(Job(config, 1, 1, seed=4))  # another seed and policy in between
+    for again in (run_job(job), run_job(job)):  # a fresh env for seed 3, then the reused one
+        for name in RunResult._fields:
+            if name != "policy_seconds":  # wall-clock timing
+                np.testing.assert_array_equal(getattr(first, name), getattr(again, name), err_msg=name)
+
+
+def test_reordering_the_policies_changes_no_run(config):
+    swapped = parse_config(tiny(policies={"oracle": {}, "random": {}}))
+    a, b = run_job(Job(config, 0, 0, seed=3)), run_job(Job(swapped, 0, 1, seed=3))  # both 'random'
+    np.testing.assert_array_equal(a.cum_regret, b.cum_regret)
+
+
+def test_policies_of_a_seed_face_the_same_requests(serial_results):
+    """Common random numbers: oracle reward = expected + regret is the same for every policy."""
+    m = _metrics(*serial_results)
+    m["oracle_expected"] = m["cum_expected_reward"] + m["cum_regret"]
+    wide = m.pivot_table(index=["scenario", "seed", "step"], columns="policy", values="oracle_expected")
+    np.testing.assert_allclose(wide["random"], wide["oracle"], rtol=1e-12)
+    # ... and different seeds are different scenarios
+    last = wide.groupby(level=["scenario", "seed"])["random"].last()
+    assert last.loc["pers", 3] != last.loc["pers", 4]
+
+
+def test_pool_fixed_arm_regret_and_bound(config, serial_results):
+    jobs, results = serial_results
+    for job, r in zip(jobs, results):
+        if config.scenarios[job.scenario].mode == "personalized":
+            assert r.arm_means.size == 0 and np.isnan(r.cum_fixed_regret).all() and np.isnan(r.lai_robbins).all()
+            continue
+        assert r.arm_means.shape == (8,) and np.all(np.diff(r.cum_fixed_regret) >= 0)
+        np.testing.assert_allclose(r.lai_robbins, lai_robbins_constant(r.arm_means) * np.log(r.impressions))
+    same_seed = [r.arm_means for j, r in zip(jobs, results) if j.scenario == 1 and j.seed == 3]
+    np.testing.assert_array_equal(same_seed[0], same_seed[1])  # arm means do not depend on the policy
+
+
+def test_fixed_arm_regret_by_hand():
+    counts = np.array([[2, 0, 1], [0, 3, 0]])
+    means = np.array([0.10, 0.04, 0.08])
+    # step 0: 2 best + 1 × (0.10 − 0.08) = 0.02; step 1: 3 × (0.10 − 0.04) = 0.18
+    np.testing.assert_allclose(fixed_arm_regret(counts, means), [0.02, 0.18])
+
+
+# ----------------------------------------------------------------------------- delayed feedback
+class Recorder(Policy):
+    """Logs, at each select, which batches' feedback it has received so far."""
+
+    name = "recorder"
+    log: list = []
+
+    def reset(self, n_actions, seed=None):
+        super().reset(n_actions, seed)
+        self.seen, self.t = [], 0
+        Recorder.log = []
+
+    def probabilities(self, obs, info=None):
+        return np.full((self.batch_size(obs), self.n_actions), 1.0 / self.n_actions)
+
+    def select(self, obs, info=None):
+        Recorder.log.append(list(self.seen))
+        self.t += 1
+        return np.full(self.batch_size(obs), self.t % self.n_actions)  # batch t marks its actions
+
+    def update(self, obs, actions, rewards):
+        self.seen.append(int(actions[0]) - 1)
+
+
+@pytest.mark.parametrize("delay", [1, 3])
+def test_feedback_reaches_the_policy_after_delay_batches(monkeypatch, delay):
+    monkeypatch.setitem(registry.POLICIES, "recorder", Recorder)
+    cfg = parse_config(tiny(policies={"recorder": {}}, delay=delay, steps=6))
+    run_job(Job(cfg, 0, 0, seed=3))
+    # before choosing batch t the policy has the feedback of batches 0 .. t − delay, in order
+    assert Recorder.log == [list(range(t - delay + 1)) for t in range(6)]
+
+
+# ----------------------------------------------------------------------------- backends
+def test_process_pool_gives_identical_metrics(serial_results):
+    jobs, results = serial_results
+    pooled = run_jobs(jobs, workers=2, progress=False)
+    pd.testing.assert_frame_equal(_metrics(jobs, results), _metrics(jobs, pooled), check_exact=True)
+
+
+@pytest.mark.ray
+def test_ray_gives_identical_metrics(serial_results, monkeypatch):
+    pytest.importorskip("ray")  # the 'ray' extra; installed with 'dev'
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)  # a local Ray, started and stopped here
+    jobs, results = serial_results
+    on_ray = run_jobs(jobs, workers=2, backend="ray", progress=False)
+    pd.testing.assert_frame_equal(_metrics(jobs, results), _metrics(jobs, on_ray), check_exact=True)
+
+
+# ----------------------------------------------------------------------------- config validation
+def _scenario(**keys) -> dict:
+    return {"scenarios": {"s": {"preset": "personalized", **keys}}}
+
+
+BAD_CONFIGS = [
+    ({"policies": {"randm": {}}}, ValueError, r"unknown policy 'randm'; did you mean 'random'\? Allowed: .*oracle, .*random"),
+    ({"policies": {"eps": {"policy": "oracel"}}}, ValueError, r"policies\.eps: unknown policy 'oracel'; did you mean 'oracle'"),
+    ({"policies": {"random": {"epsilon": 0.1}}}, ValueError, r"unknown hyperparameter 'epsilon' for policy 'random'"),
+    ({"sedes": [1]}, ValueError, r"unknown config key 'sedes'; did you mean 'seeds'\? Allowed: 'name', 'seeds'"),
+    (_scenario(n_candidate=4), ValueError, r"unknown scenarios\.s key 'n_candidate'; did you mean 'n_candidates'"),
+    (_scenario(n_candidates=1), ValueError, r"scenarios\.s: n_candidates == 1, must be in \[2, 256\]"),
+    (_scenario(mode="bandit"), ValueError, r"scenarios\.s: unknown mode 'bandit'.*Allowed: 'pool', 'personalized'"),
+    (_scenario(target_ctr=0.9), ValueError, r"target_ctr == 0.9, must be in \[0.001, 0.3\]"),
+    (_scenario(seed=3), ValueError, r"scenarios\.s\.seed is set by the runner"),
+    (_scenario(horizon=3), ValueError, r"scenarios\.s\.horizon is set by the runner"),
+    ({"scenarios": {"s": {"preset": "persnalized"}}}, ValueError, r"unknown scenarios\.s\.preset 'persnalized'; did you mean 'personalized'"),
+    ({"steps": 0}, ValueError, r"steps == 0, must be in \[1, 10000000\]"),
+    ({"steps": "10"}, TypeError, r"steps must be an int, got str '10'"),
+    ({"batch_size": 2.5}, TypeError, r"batch_size must be an int, got float 2.5"),
+    ({"delay": 0}, ValueError, r"delay == 0, must be in \[1, 10000000\]"),
+    ({"delay": 13}, ValueError, r"delay == 13, must be <= steps \(12 in scenario 'pers'\)"),
+    (_scenario(steps=0), ValueError, r"scenarios\.s\.steps == 0, must be in \[1, 10000000\]"),
+    (_scenario(batch_size="8"), TypeError, r"scenarios\.s\.batch_size must be an int, got str '8'"),
+    ({"buckets": "logarithmic"}, ValueError, r"unknown buckets 'logarithmic'; Allowed: 'log', 'linear'"),
+    ({"seeds": [1, 1]}, ValueError, r"seeds == \[1, 1\], must be distinct"),
+    ({"seeds": [-1]}, ValueError, r"seeds\[\] == -1, must be in \[0, "),
+    ({"seeds": 5}, TypeError, r"seeds must be a list of ints, got int 5"),
+    ({"seeds": []}, ValueError, r"seeds == \(\), must be a non-empty list"),
+    ({"policies": {}}, ValueError, r"policies is empty; define at least one \[policies\.<name>\] table"),
+    ({"scenarios": {"s": 3}}, TypeError, r"scenarios\.s must be a table, got int 3"),
+    (_scenario(ctr_model="deepfm"), ValueError, r"scenarios\.s\.ctr_model == 'deepfm': expected a saved model's path"),
+    (_scenario(ctr_model="xgb:5000"), ValueError, r"unknown scenarios\.s\.ctr_model model 'xgb'.*'deepfm'"),
+    (_scenario(ctr_model=5), TypeError, r"scenarios\.s\.ctr_model must be a str, got int 5"),
+    (_scenario(policies=["randm"]), ValueError, r"unknown scenarios\.s\.policies entry 'randm'; did you mean 'random'"),
+    (_scenario(policies="random"), TypeError, r"scenarios\.s\.policies must be a non-empty list of policy labels"),
+]
+
+
+@pytest.mark.parametrize(("changes", "error", "match"), BAD_CONFIGS)
+def test_bad_config_is_rejected_with_a_clear_message(changes, error, match):
+    with pytest.raises(error, match=match):
+        parse_config(tiny(**changes))
+
+
+def test_cli_rejects_a_bad_config_before_running(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('seeds = [0]\n[scenarios.p]\n[policies.linucbb]\n')
+    out = tmp_path / "out"
+    assert main(["bench", "--config", str(bad), "--out", str(out)]) == 2
+    assert "unknown policy 'linucbb'" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["bench", "--config", str(tmp_path / "missing.toml"), "--out", str(out)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["bench", "--config", str(CONFIGS / "smoke.toml"), "--out", str(out), "--backend", "dask"]) == 2
+    assert "unknown --backend 'dask'" in capsys.readouterr().err
+    assert not out.exists()
+    out.write_text("not a folder")
+    assert main(["bench", "--config", str(CONFIGS / "smoke.toml"), "--out", str(out)]) == 2
+    assert "is a file, must be a folder" in capsys.readouterr().err
+
+
+class Exploding(RandomPolicy):
+    """Fails on its first update, like a buggy policy would."""
+
+    def update(self, obs, actions, rewards):
+        raise FloatingPointError("boom")
+
+
+def test_a_failing_run_raises_instead_of_being_skipped(monkeypatch):
+    monkeypatch.setitem(registry.POLICIES, "random", Exploding)
+    jobs = make_jobs(parse_config(tiny(policies={"random": {}})))
+    with pytest.raises(FloatingPointError, match="boom"):
+        run_jobs(jobs, workers=1, progress=False)
+
+
+def test_a_scenario_can_override_the_run_size():
+    cfg = parse_config(tiny(scenarios={"p": {"steps": 5, "batch_size": 3, **SMALL_WORLD}, "q": SMALL_WORLD}))
+    assert cfg.size(0) == (5, 3) and cfg.size(1) == (12, 8)
+    result = run_job(Job(cfg, 0, 0, seed=1))
+    assert result.step[-1] == 5 and result.impressions[-1] == 15
+    assert cfg.to_dict()["scenarios"]["p"]["impressions_per_run"] == 15
+
+
+def test_pool_scenarios_fix_the_campaign():
+    cfg = parse_config(tiny(scenarios={"p": {"preset": "default"}, "q": {"campaign": 3, **SMALL_WORLD}}))
+    assert cfg.scenarios[0].overrides["campaign"] == 0 and cfg.scenarios[1].overrides["campaign"] == 3
+    assert cfg.scenarios[0].env_config(7, 5).world.seed == 7 and cfg.scenarios[0].env_config(7, 5).horizon == 5
+
+
+# ----------------------------------------------------------------------------- shipped configs
+def test_smoke_config_is_valid():
+    cfg = load_config(CONFIGS / "smoke.toml")
+    assert {s.mode for s in cfg.scenarios} == {"pool", "personalized"}
+
+
+def test_default_config_covers_the_main_job():
+    doc = tomllib.loads((CONFIGS / "default.toml").read_text())
+    policies = {label: table.get("policy", label) for label, table in doc["policies"].items()}
+    issue3 = {"random", "oracle", "greedy", "epsilon_greedy", "ucb1", "kl_ucb", "thompson", "exp3", "linucb",
+              "linucb_shared", "lin_ts", "hybrid"}
+    assert set(policies.values()) == issue3
+    assert sum(1 for p in policies.values() if p == "epsilon_greedy") == 2  # fixed and decaying ε
+    for table in doc["scenarios"].values():
+        assert set(table.get("policies", [])) <= set(policies)
+        table.pop("policies", None)
+    cfg = parse_config({**doc, "policies": {"random": {}}})  # scenarios and run sizes validate
+    assert len(cfg.seeds) >= 5 and {s.mode for s in cfg.scenarios} == {"pool", "personalized"}
+
+
+# ----------------------------------------------------------------------------- outputs and plots
+TINY_TOML = """
+seeds = [3, 4]
+steps = 12
+batch_size = 8
+delay = 1
+n_buckets = 6
+[scenarios.pers]
+preset = "personalized"
+n_users = 200
+n_products = 40
+n_campaigns = 4
+[scenarios.pool]
+preset = "easy"
+campaign = 2
+n_users = 200
+n_products = 40
+n_campaigns = 4
+[policies.random]
+[policies.oracle]
+"""
+
+
+def test_a_scenario_with_a_learned_ctr_model_and_a_subset_of_policies():
+    from adsim.ctr.estimator import LearnedCTR
+
+    doc = tiny(policies={"random": {}, "oracle": {}, "greedy": {}})
+    doc["scenarios"]["learned"] = {"preset": "personalized", **SMALL_WORLD, "ctr_model": "lr:2000",
+                                   "policies": ["random", "greedy"]}
+    cfg = parse_config(doc)
+    jobs = make_jobs(cfg)
+    learned = [j for j in jobs if cfg.scenarios[j.scenario].name == "learned"]
+    assert sorted({cfg.policies[j.policy].label for j in learned}) == ["greedy", "random"]
+    assert len(jobs) == 2 * (3 + 3 + 2)
+    result = run_job(learned[0])
+    assert result.cum_regret[-1] > 0
+    sc = cfg.scenarios[learned[0].scenario]
+    env = _vector_env(sc.env_config(learned[0].seed, cfg.size(learned[0].scenario)[0]), 8, "lr:2000")
+    assert isinstance(env.unwrapped.core.estimator, LearnedCTR)
+    assert cfg.to_dict()["scenarios"]["learned"]["policies"] == ["random", "greedy"]
+
+
+def test_tiny_toml_is_the_tiny_config(config):
+    assert parse_config(tomllib.loads(TINY_TOML)) == config
+
+
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory):
+    """The tiny benchmark through the command line, serially."""
+    root = tmp_path_factory.mktemp("bench")
+    (root / "tiny.toml").write_text(TINY_TOML)
+    out = root / "tiny"
+    assert main(["bench", "--config", str(root / "tiny.toml"), "--out", str(out), "--jobs", "1", "--no-progress"]) == 0
+    return out
+
+
+def test_output_files_are_written_and_consistent(results_dir, config):
+    for name in ("config.json", "metrics.csv", "arms.csv", "summary.csv", "summary.md", "regret.png", "ctr.png"):
+        assert (results_dir / name).stat().st_size > 0, name
+    metrics = pd.read_csv(results_dir / "metrics.csv")
+    assert len(metrics) == 2 * 2 * 2 * len(bucket_steps(config.steps, config.n_buckets, config.buckets))
+    final = metrics[metrics["step"] == config.steps]
+    np.testing.assert_allclose(final["ctr"], final["cum_clicks"] / (config.steps * config.batch_size))
+    summary = pd.read_csv(results_dir / "summary.csv")
+    assert len(summary) == 4
+    for _, row in summary.iterrows():
+        sel = final[(final["policy"] == row["policy"]) & (final["scenario"] == row["scenario"])]
+        assert row["seeds"] == 2 and math.isclose(row["regret_mean"], sel["cum_regret"].mean(), rel_tol=1e-12)
+        half = 12.706 * sel["cum_regret"].std(ddof=1) / math.sqrt(2)  # t(0.975, 1 dof) = 12.706
+        assert math.isclose(row["regret_ci95"], half, rel_tol=1e-4, abs_tol=1e-12)
+    assert summary["decisions_per_s"].gt(0).all()
+    md = (results_dir / "summary.md").read_text()
+    assert "## pers" in md and "## pool" in md and "| oracle | 0.0 ± 0.0 |" in md
+    meta = json.loads((results_dir / "config.json").read_text())
+    assert meta["config"]["scenarios"]["pool"]["resolved"]["campaign"] == 2
+    assert meta["config"]["seeds"] == [3, 4] and meta["versions"]["numpy"] == np.__version__
+    assert {"commit", "dirty"} <= set(meta["git"]) and meta["run"]["runs"] == 8
+    arms = pd.read_csv(results_dir / "arms.csv")
+    assert len(arms) == 2 * 8 and arms.groupby("seed")["best"].sum().eq(1).all()
+
+
+def test_plot_redraws_from_metrics(results_dir, capsys):
+    for name in ("regret.png", "ctr.png"):
+        (results_dir / name).unlink()
+    assert main(["plot", str(results_dir)]) == 0
+    for name in ("regret.png", "ctr.png"):
+        assert (results_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["plot", str(results_dir / "nowhere")]) == 2
+    assert "no metrics.csv" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- small statistics
+def test_statistics_by_hand():
+    # KL(0.25 ‖ 0.5) = 0.25 ln 0.5 + 0.75 ln 1.5 = 0.130812; gap 0.25 → 0.25 / 0.130812 = 1.911139
+    assert math.isclose(float(bernoulli_kl(0.25, 0.5)), 0.1308120, rel_tol=1e-6)
+    assert math.isclose(lai_robbins_constant(np.array([0.5, 0.25, 0.5])), 1.911139, rel_tol=1e-6)
+    assert lai_robbins_constant(np.array([0.2, 0.2])) == 0.0
+    x = np.geomspace(10, 1e4, 30)
+    assert math.isclose(loglog_slope(x, 3 * x**0.5), 0.5, rel_tol=1e-9)
+    assert math.isnan(loglog_slope(x, np.zeros_like(x)))
+    # mean 2, sd 1, n 3: t(0.975, 2) = 4.302653 → 4.302653 / sqrt(3) = 2.484138
+    assert math.isclose(float(ci95_halfwidth(np.array([1.0, 2.0, 3.0]))), 2.484138, rel_tol=1e-6)
+
+
+def test_bucket_steps():
+    log = bucket_steps(1000, 10, "log")
+    assert log[0] == 1 and log[-1] == 1000 and np.all(np.diff(log) > 0) and len(log) == 10
+    np.testing.assert_array_equal(bucket_steps(10, 5, "linear"), [2, 4, 6, 8, 10])
+    np.testing.assert_array_equal(bucket_steps(3, 10, "log"), [1, 2, 3])
