@@ -23,6 +23,7 @@ from adsim import rng as crng
 from adsim.config import EnvConfig, WorldConfig
 from adsim.creative.lexicon import CATEGORIES
 from adsim.creative.sampler import CREATIVE_SLOTS, DRAWS_PER_CREATIVE, MAX_PHRASES, N_ATTRS, TemplateSampler
+from adsim.creative.sampler import CandidateSource
 from adsim.estimate import CTREstimator, Request, RunningCTR
 from adsim.creative.sampler import creative_parts
 from adsim.response import (
@@ -105,7 +106,7 @@ class SelectionCore:
     """N request slots on one world. See the module docstring."""
 
     def __init__(self, config: EnvConfig, num_envs: int = 1, *, world: World | None = None,
-                 estimator: CTREstimator | None = None):
+                 estimator: CTREstimator | None = None, candidate_source: CandidateSource | None = None):
         if not isinstance(config, EnvConfig):
             raise TypeError(f"config must be an EnvConfig, got {type(config).__name__}")
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
@@ -114,9 +115,10 @@ class SelectionCore:
         self.world = world if world is not None else cached_world(config.world)
         w, K = self.world, config.n_candidates
         cat_start = sum(DEMOGRAPHICS.values()) + config.world.n_interest_tags
-        self.sampler = TemplateSampler(w.lexicon, w.audience_by_category,
-                                       category_slice=slice(cat_start, cat_start + len(CATEGORIES)))
-        cache_key = (config.world, K, config.mode) if world is None else None
+        self.sampler = candidate_source if candidate_source is not None else TemplateSampler(
+            w.lexicon, w.audience_by_category, category_slice=slice(cat_start, cat_start + len(CATEGORIES)))
+        # pools and β0 depend on the candidate source: only the built-in one is cached per scenario
+        cache_key = (config.world, K, config.mode) if world is None and candidate_source is None else None
         cached = _SCENARIO_CACHE.get(cache_key)
         self.pools = cached[0] if cached else self._build_pools()
         self.campaign_category = w.campaign_category

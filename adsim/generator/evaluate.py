@@ -1,0 +1,151 @@
+"""Evaluation against the truth the simulator knows: well-formedness, diversity, true CTR.
+
+* **parse_ok**: the parser, run on the rendered text, recovers exactly the generated phrases with
+  no unparsed tokens; **on_product**: at least one product phrase and every product phrase is of
+  the campaign's category; **well_formed**: both, and no repeated role.
+* **distinct-n**: distinct phrase n-grams / all phrase n-grams over the generated headlines;
+  **distinct_candidates**: share of a request's K candidates that are distinct creatives.
+* **true CTR**: ``adsim.response`` click probabilities of candidates for their request's user,
+  context and ad slot, with the env's calibrated β0 — compared with the template sampler's
+  candidates on the same requests and with the *oracle creative*: for each request, the best
+  well-formed creative (one on-category product phrase, up to three phrases of distinct other
+  roles, each attribute) a search over the whole lexicon finds under the hidden model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from adsim.creative.lexicon import MAX_PHRASES, ROLES
+from adsim.creative.parser import HeadlineParser
+from adsim.creative.sampler import CREATIVE_SLOTS, creative_parts, creative_quality
+from adsim.response import (DISCOUNT_GAIN, click_logits, click_prob, creative_affinity, creative_static_logit,
+                            has_discount, interests_in_context, item_interest)
+from adsim.world import World
+
+
+def true_ctr(world: World, beta0: float, req: dict[str, np.ndarray], creatives: np.ndarray) -> np.ndarray:
+    """(n, K) true click probabilities of creatives (n, K, CREATIVE_SLOTS) for requests ``req``
+    (from :func:`adsim.generator.conditioning.sample_requests`)."""
+    goal, cat, product = req["goal"], req["category"], req["product"]
+    theta = interests_in_context(world, req["user"], req["hour"], req["weekend"], req["location"], req["weather"])
+    static = creative_static_logit(world, creatives, goal, cat)
+    affinity = creative_affinity(world, theta, creative_parts(creatives, world.lexicon))
+    logits = click_logits(world, theta, req["user"], req["device"], item_interest(world, theta, product), affinity,
+                          has_discount(world, creatives), static)
+    return click_prob(logits, beta0, req["position"])
+
+
+def oracle_creatives(world: World, req: dict[str, np.ndarray]) -> np.ndarray:
+    """(n, 1, CREATIVE_SLOTS) the best well-formed creative per request under the hidden model."""
+    lex, beta = world.lexicon, world.config.interest_strength
+    goal, cat = req["goal"], req["category"]
+    theta = interests_in_context(world, req["user"], req["hour"], req["weekend"], req["location"], req["weather"])
+    score = beta * theta @ world.part_appeal.T + world.part_goal[:, goal].T  # (n, n_parts)
+    n, P = len(goal), lex.n_phrases
+    phrase = score[:, 1 : 1 + P]
+    prods = lex.product_phrases_by_category[cat]  # (n, per_category)
+    best_prod = prods[np.arange(n), np.argmax(np.take_along_axis(phrase, prods, 1), 1)]
+    roles = [r for r in range(len(ROLES)) if ROLES[r] != "product"]
+    best, gain = [], []
+    for r in roles:  # best phrase of each non-product role (a handful of roles, not a loop over users)
+        ids = lex.phrases_by_role[ROLES[r]]
+        s = phrase[:, ids]
+        bonus = DISCOUNT_GAIN * world.user_price_sens[req["user"]][:, None] if ROLES[r] == "discount" else 0.0
+        j = np.argmax(s + bonus, 1)
+        best.append(ids[j])
+        gain.append(s[np.arange(n), j] + (bonus[:, 0] if ROLES[r] == "discount" else 0.0))
+    best, gain = np.stack(best, 1), np.stack(gain, 1)  # (n, n_roles)
+    top = np.argsort(-gain, 1)[:, : MAX_PHRASES - 1]
+    use = np.take_along_axis(gain, top, 1) > 0
+    slots = np.zeros((n, MAX_PHRASES), dtype=np.int64)
+    slots[:, 0] = best_prod + 1
+    slots[:, 1:] = np.where(use, np.take_along_axis(best, top, 1) + 1, 0)
+    attrs = []
+    for k, size in enumerate(lex.attr_sizes):
+        off = 1 + P + lex.attr_offsets[k]
+        attrs.append(np.argmax(score[:, off : off + size], 1))
+    out = np.concatenate([slots, np.stack(attrs, 1), np.zeros((n, 1), dtype=np.int64)], 1)
+    return out[:, None]
+
+
+def well_formedness(creatives: np.ndarray, category: np.ndarray, language: str = "en") -> dict[str, float]:
+    """Shares of parse_ok, on_product and well_formed over creatives (n, K, S) of requests with
+    product ``category`` (n,). Parses each distinct headline once (evaluation, not a hot path)."""
+    parser = HeadlineParser(language)
+    slots = creatives[..., :MAX_PHRASES].reshape(-1, MAX_PHRASES)
+    uniq, inv = np.unique(slots, axis=0, return_inverse=True)
+    ok = np.empty(len(uniq), dtype=bool)
+    for i, row in enumerate(uniq):
+        parse = parser.parse(parser.render_slots(row))
+        ok[i] = parse.n_unparsed == 0 and parse.overflow == 0 and np.array_equal(parse.slots(), _packed(row))
+    parse_ok = ok[inv.reshape(-1)].reshape(creatives.shape[:-1])
+    q = creative_quality(creatives, category)  # off_product, missing_product, duplicate_roles, unparsed
+    on_product = (q[..., 0] == 0) & (q[..., 1] == 0)
+    wf = parse_ok & on_product & (q[..., 2] == 0)
+    return {"parse_ok": float(parse_ok.mean()), "on_product": float(on_product.mean()),
+            "well_formed": float(wf.mean())}
+
+
+def _packed(row: np.ndarray) -> np.ndarray:
+    kept = row[row > 0]
+    out = np.zeros(MAX_PHRASES, dtype=np.int64)
+    out[: len(kept)] = kept
+    return out
+
+
+def diversity(creatives: np.ndarray) -> dict[str, float]:
+    """Diversity of each request's K candidates (creatives (n, K, S)), averaged over requests:
+    distinct-1 / distinct-2 (distinct phrase unigrams / bigrams over all unigrams / bigrams of the
+    K headlines) and the share of the K candidates that are distinct creatives."""
+    n, K = creatives.shape[:2]
+    slots = creatives[..., :MAX_PHRASES]
+    uni = np.where(slots > 0, slots, -1 - np.arange(K * MAX_PHRASES).reshape(K, MAX_PHRASES))
+    a, b = slots[..., :-1], slots[..., 1:]
+    ok2 = (a > 0) & (b > 0)
+    bi = np.where(ok2, a * 1000 + b, -1 - np.arange(K * (MAX_PHRASES - 1)).reshape(K, MAX_PHRASES - 1))
+    key = np.zeros((n, K), dtype=np.int64)
+    for s in range(CREATIVE_SLOTS):
+        key = key * 101 + creatives[..., s]
+    return {"distinct_1": float(np.mean(_n_distinct(uni.reshape(n, -1), slots.reshape(n, -1) > 0))),
+            "distinct_2": float(np.mean(_n_distinct(bi.reshape(n, -1), ok2.reshape(n, -1)))),
+            "distinct_candidates": float(np.mean(_n_distinct(key, np.ones((n, K), dtype=bool))))}
+
+
+def _n_distinct(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(n,) distinct valid values / valid values per row (invalid entries are unique negatives)."""
+    srt = np.sort(x, 1)
+    new = np.ones_like(srt, dtype=bool)
+    new[:, 1:] = srt[:, 1:] != srt[:, :-1]
+    n_valid = valid.sum(1)
+    distinct = (new & (srt >= 0)).sum(1)
+    return distinct / np.maximum(n_valid, 1)
+
+
+def bootstrap_ratio(a: np.ndarray, b: np.ndarray, seed: int = 0, n_boot: int = 2000) -> dict[str, float]:
+    """Paired lift mean(a)/mean(b) − 1 over requests with a 95 % bootstrap interval."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 13]))
+    idx = rng.integers(0, len(a), size=(n_boot, len(a)))
+    boots = a[idx].mean(1) / b[idx].mean(1) - 1
+    lo, hi = np.quantile(boots, [0.025, 0.975])
+    return {"lift": float(a.mean() / b.mean() - 1), "ci95": [float(lo), float(hi)]}
+
+
+def compare(world: World, beta0: float, req: dict[str, np.ndarray], generated: np.ndarray,
+            template: np.ndarray, seed: int = 0) -> dict:
+    """Truth-based report for generated vs template candidates (both (n, K, S)) on requests ``req``."""
+    cat = req["category"]
+    p_gen = true_ctr(world, beta0, req, generated).mean(1)
+    p_tpl = true_ctr(world, beta0, req, template).mean(1)
+    p_orc = true_ctr(world, beta0, req, oracle_creatives(world, req))[:, 0]
+    return {
+        "n_requests": int(len(p_gen)),
+        "K": int(generated.shape[1]),
+        "generated": {**well_formedness(generated, cat), **diversity(generated)},
+        "template": {**well_formedness(template, cat), **diversity(template)},
+        "true_ctr": {"generated": float(p_gen.mean()), "template": float(p_tpl.mean()),
+                     "oracle_creative": float(p_orc.mean())},
+        "generation_lift_vs_template": bootstrap_ratio(p_gen, p_tpl, seed),
+        "share_of_oracle_ctr": float(p_gen.mean() / p_orc.mean()),
+        "template_share_of_oracle_ctr": float(p_tpl.mean() / p_orc.mean()),
+    }

@@ -1,0 +1,273 @@
+"""Tests of the Transformer creative generator (tiny sizes: the whole file runs in well under 60 s)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from adsim import make_config
+from adsim.config import WorldConfig
+from adsim.core import SelectionCore, cached_world
+from adsim.creative.lexicon import GOALS, LEXICON, ROLES
+from adsim.creative.parser import HeadlineParser
+from adsim.creative.sampler import CREATIVE_SLOTS, DRAWS_PER_CREATIVE
+from adsim.estimate import Request
+from adsim.generator.conditioning import Conditioning, build_corpus, request_values, sample_requests, teacher, to_tokens
+from adsim.generator.decode import DecodeSpec, beam_search, decode, grammar_masks, tokens_to_creatives
+from adsim.generator.evaluate import diversity, oracle_creatives, true_ctr, well_formedness
+from adsim.generator.finetune import FinetuneConfig, finetune, sequence_logp
+from adsim.generator.generate import CreativeGenerator
+from adsim.generator.model import CreativeTransformer, GeneratorConfig
+from adsim.generator.source import GeneratorSource
+from adsim.generator.tokenizer import Tokenizer, Vocab
+from adsim.generator.train import TrainConfig, creatives_to_tokens, pretrain
+
+torch.set_num_threads(1)
+SMALL = dict(n_users=400, n_products=60, n_campaigns=6, n_interest_tags=4)
+TINY = GeneratorConfig(n_interest_tags=4, d_model=32, n_heads=2, n_enc_layers=1, n_dec_layers=1, d_ff=64)
+
+
+@pytest.fixture(scope="module")
+def world():
+    return cached_world(WorldConfig(**SMALL))
+
+
+@pytest.fixture(scope="module")
+def trained(world):
+    corpus = build_corpus(world, 8000, seed=0)
+    model, curve = pretrain(corpus, TINY, TrainConfig(corpus_size=8000, epochs=6, batch_size=64, lr=5e-3),
+                            progress=False)
+    return model, curve
+
+
+@pytest.fixture(scope="module")
+def requests(world):
+    req = sample_requests(world, 200, np.random.default_rng(3))
+    return req, request_values(world, req)
+
+
+# ----------------------------------------------------------------------------- tokenizer
+@pytest.mark.parametrize("language,texts", [
+    ("en", ["wireless headphones 20% off ends tonight", "editor's pick cookbook for students",
+            "shirt linen free 20% off", "off off 20%", ""]),
+    ("zh", ["无线耳机八折优惠今晚截止", "编辑推荐家常菜谱学生专属", "耳机无线包邮", "折八", ""]),
+])
+def test_tokenizer_round_trip(language, texts):
+    tok = Tokenizer(language)
+    for text in texts:
+        assert tok.decode(tok.encode(text)) == text
+    # phrases come out as single phrase tokens, shared across languages
+    ids = tok.encode(LEXICON.texts[language][0] + ("" if language == "zh" else " ") + LEXICON.texts[language][32])
+    assert ids == [tok.vocab.phrase_offset + 0, tok.vocab.phrase_offset + 32]
+
+
+def test_tokenizer_every_phrase_and_pairs_parse_back():
+    for language in ("en", "zh"):
+        tok, parser = Tokenizer(language), HeadlineParser(language)
+        for p in range(LEXICON.n_phrases):
+            assert tok.encode(LEXICON.texts[language][p]) == [tok.vocab.phrase_offset + p]
+        a, b = np.meshgrid(np.arange(LEXICON.n_phrases), np.arange(LEXICON.n_phrases))
+        for x, y in zip(a.ravel()[::7], b.ravel()[::7]):
+            assert parser.parse(tok.render_phrases([x, y])).phrases == (x, y)
+
+
+@pytest.mark.parametrize("language,text,match", [
+    ("en", "wireless  headphones", "single spaces"),
+    ("en", "wireless earbuds", "'earbuds' is not a en lexicon unit"),
+    ("zh", "无线耳麦", "'麦' is not a zh lexicon unit"),
+])
+def test_tokenizer_rejects_text_outside_the_lexicon(language, text, match):
+    with pytest.raises(ValueError, match=match):
+        Tokenizer(language).encode(text)
+
+
+def test_tokenizer_bad_language():
+    with pytest.raises(ValueError, match="unknown language 'fr'"):
+        Tokenizer("fr")
+
+
+# ----------------------------------------------------------------------------- corpus and layout
+def test_corpus_is_seeded_and_token_layout_round_trips(world):
+    a, b = build_corpus(world, 500, seed=1), build_corpus(world, 500, seed=1)
+    assert np.array_equal(a.values, b.values) and np.array_equal(a.creatives, b.creatives)
+    assert not np.array_equal(a.creatives, build_corpus(world, 500, seed=2).creatives)
+    vocab = Vocab(4)
+    back = tokens_to_creatives(creatives_to_tokens(a.creatives, vocab), vocab)
+    assert np.array_equal(back, a.creatives)  # teacher slots are packed left already
+
+
+# ----------------------------------------------------------------------------- training and decoding
+def test_tiny_model_learns_well_formed_text(world, trained, requests):
+    model, curve = trained
+    assert curve["valid_loss"][-1] < curve["valid_loss"][0]
+    req, values = requests
+    cat = world.campaign_category[req["campaign"]]
+    good = CreativeGenerator(model).candidates(values, 8, seed=0)
+    untrained = CreativeGenerator(CreativeTransformer(TINY)).candidates(values, 8, seed=0)
+    wf_good, wf_bad = well_formedness(good, cat), well_formedness(untrained, cat)
+    assert wf_good["well_formed"] >= 0.8, wf_good
+    assert wf_bad["well_formed"] < 0.3, wf_bad  # the check can fail: random weights do not pass
+    assert diversity(good)["distinct_candidates"] > 0.9
+
+
+def test_same_seed_same_candidates(trained, requests):
+    model, _ = trained
+    gen = CreativeGenerator(model)
+    values = requests[1][:20]
+    a, b = gen.candidates(values, 8, seed=5), gen.candidates(values, 8, seed=5)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, gen.candidates(values, 8, seed=6))
+    assert a.shape == (20, 8, CREATIVE_SLOTS)
+
+
+@pytest.mark.parametrize("method", ["greedy", "sample", "top_k", "nucleus"])
+def test_kv_cache_matches_uncached_decoder(trained, requests, method):
+    model, _ = trained
+    cond = torch.as_tensor(to_tokens(requests[1][:64], model.vocab))
+    u = torch.as_tensor(np.random.default_rng(0).random((64, 9)), dtype=torch.float32)
+    spec = DecodeSpec(method=method, top_k=5, top_p=0.8)
+    cached = decode(model, cond, u, spec, use_cache=True)
+    assert torch.equal(cached, decode(model, cond, u, spec, use_cache=False))
+
+
+def test_beam_search_returns_distinct_best_first(trained, requests):
+    model, _ = trained
+    cond = torch.as_tensor(to_tokens(requests[1][:5], model.vocab))
+    toks, score = beam_search(model, cond, 4, 8)
+    assert toks.shape == (5, 4, 9)
+    assert torch.all(score[:, :-1] >= score[:, 1:])
+    cre = tokens_to_creatives(toks.numpy(), model.vocab)
+    assert diversity(cre)["distinct_candidates"] == 1.0
+    with torch.no_grad():  # the beam scores are the sequences' log-probabilities (cache reordering is right)
+        logp = sequence_logp(model, cond.repeat_interleave(4, 0), toks.reshape(20, 9), grammar_masks(model.vocab))
+    assert torch.allclose(score.reshape(-1), logp, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("kwargs,error,match", [
+    (dict(goal="promo", category="fashion", tags=(1,)), ValueError, "unknown goal 'promo'; did you mean 'promotion'"),
+    (dict(goal="promotion", category="fashion", tags=()), ValueError, "tags == \\(\\): give one or two"),
+    (dict(goal="promotion", category="fashion", tags=(9,), n_interest_tags=4), ValueError, "tags\\[i\\] == 9"),
+    (dict(goal="promotion", category="shoes", tags=(1,)), ValueError, "unknown category 'shoes'"),
+    (dict(goal="promotion", category="fashion", tags=(1,), discount=0.15), ValueError, "discount == 0.15"),
+    (dict(goal=3, category="fashion", tags=(1,)), TypeError, "goal must be a str"),
+])
+def test_bad_conditioning_raises(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        Conditioning(**kwargs)
+
+
+def test_bad_values_and_specs_raise():
+    vocab = Vocab(4)
+    v = Conditioning("brand", "books", (1, 2), n_interest_tags=4).values()
+    v[0] = len(GOALS)
+    with pytest.raises(ValueError, match="conditioning field 'goal' == 5"):
+        to_tokens(v, vocab)
+    with pytest.raises(ValueError, match="expected \\(..., 16\\)"):
+        to_tokens(np.zeros(3, dtype=np.int64), vocab)
+    with pytest.raises(ValueError, match="unknown method 'bam'"):
+        DecodeSpec(method="bam")
+    with pytest.raises(ValueError, match="top_p == 0"):
+        DecodeSpec(top_p=0.0)
+
+
+# ----------------------------------------------------------------------------- integration
+def test_generator_source_in_both_env_modes(world, trained):
+    model, _ = trained
+    for mode in ("pool", "personalized"):
+        cfg = make_config(mode=mode, horizon=20, **SMALL)
+        src = GeneratorSource(CreativeGenerator(model), 4, cache_size=64)
+        core = SelectionCore(cfg, 4, candidate_source=src)
+        core.seed(range(4))
+        core.start_episode()
+        first = core.candidates.copy()
+        assert first.shape == (4, cfg.n_candidates, CREATIVE_SLOTS)
+        cat = world.campaign_category[core.campaign]
+        assert well_formedness(first, cat)["on_product"] >= 0.5  # tiny model; quality is tested above
+        # common random numbers: a fresh core (fresh cache) on the same seeds serves the same candidates
+        core2 = SelectionCore(cfg, 4, candidate_source=GeneratorSource(CreativeGenerator(model), 4, cache_size=64))
+        core2.seed(range(4))
+        core2.start_episode()
+        assert np.array_equal(first, core2.candidates)
+    assert src.hits > 0  # the personalised cache was used
+
+
+def test_cached_candidates_do_not_depend_on_cache_state(world, trained, requests):
+    model, _ = trained
+    req, _ = requests
+    c = req["campaign"][:30]
+    uf = world.user_features[req["user"][:30]]
+    u = np.random.default_rng(1).random((30, 8, DRAWS_PER_CREATIVE))
+    goal, cat = world.campaign_goal[c], world.campaign_category[c]
+    warm = GeneratorSource(CreativeGenerator(model), 4, cache_size=8)  # tiny cache: evictions happen
+    warm.candidates(u[10:], goal[10:], cat[10:], uf[10:])
+    a = warm.candidates(u, goal, cat, uf)
+    b = GeneratorSource(CreativeGenerator(model), 4, cache_size=1000).candidates(u, goal, cat, uf)
+    assert np.array_equal(a, b)
+
+
+# ----------------------------------------------------------------------------- evaluation and fine-tuning
+def test_oracle_creative_beats_every_template_candidate(world, requests):
+    req, _ = requests
+    beta0 = -4.0
+    c = req["campaign"]
+    tpl = teacher(world, 4).candidates(np.random.default_rng(0).random((len(c), 16, 9)), world.campaign_goal[c],
+                                       world.campaign_category[c], world.user_features[req["user"]])
+    p_tpl = true_ctr(world, beta0, req, tpl)
+    p_orc = true_ctr(world, beta0, req, oracle_creatives(world, req))
+    assert np.all(p_orc[:, 0] >= p_tpl.max(1) - 1e-12)
+
+
+class _PhraseReward:
+    """A stand-in learned model: estimated CTR 5 % if a creative contains ``phrase``, else 1 %."""
+
+    def __init__(self, phrase: int):
+        self.phrase = phrase
+
+    def reset(self):
+        pass
+
+    def estimate(self, request: Request) -> np.ndarray:
+        return np.where((request.candidates[..., :4] == self.phrase + 1).any(-1), 0.05, 0.01)
+
+    def observe(self, request, actions, clicks):
+        pass
+
+
+def test_finetune_moves_generator_towards_the_reward(world, trained, requests):
+    model, _ = trained
+    target = int(LEXICON.phrases_by_role["urgency"][0])
+    reward = _PhraseReward(target)
+    tuned, curve = finetune(model, world, reward, FinetuneConfig(steps=30, requests_per_step=32, lr=3e-3),
+                            progress=False)
+    values = requests[1]
+    share = lambda m: float((CreativeGenerator(m).candidates(values, 8, seed=0)[..., :4] == target + 1).any(-1).mean())
+    before, after = share(model), share(tuned)
+    assert after > before + 0.2, (before, after)
+    assert np.mean(curve["est_ctr"][-5:]) > np.mean(curve["est_ctr"][:5])
+    assert ROLES[LEXICON.phrase_role[target]] == "urgency"
+
+
+def test_synthetic_campaigns_cover_every_goal_and_category(world):
+    req = sample_requests(world, 2000, np.random.default_rng(0), synthetic_campaigns=True)
+    assert len(np.unique(req["goal"] * 100 + req["category"])) == len(GOALS) * 8
+    real = sample_requests(world, 50, np.random.default_rng(0))
+    from adsim.generator.conditioning import campaign_vectors
+
+    assert np.array_equal(campaign_vectors(world, real["product"], real["goal"]), world.campaign_features[real["campaign"]])
+
+
+def test_true_ctr_matches_the_env_click_probabilities():
+    cfg = make_config(mode="personalized", horizon=5, **SMALL)
+    core = SelectionCore(cfg, 16)
+    core.seed(range(16))
+    core.start_episode()
+    ctx = core.request.context_features
+    angle = np.arctan2(2 * ctx[:, 0] - 1, 2 * ctx[:, 1] - 1)
+    req = {"user": core.user, "product": core.world.campaign_product[core.campaign],
+           "goal": core.world.campaign_goal[core.campaign], "category": core.world.campaign_category[core.campaign],
+           "hour": np.round(angle * 24 / (2 * np.pi)).astype(np.int64) % 24, "weekend": (ctx[:, 6] > 0.5).astype(np.int64),
+           "location": ctx[:, 7:12].argmax(1), "weather": ctx[:, 12:16].argmax(1), "device": ctx[:, 16:19].argmax(1),
+           "position": ctx[:, 19:22].argmax(1)}
+    np.testing.assert_allclose(true_ctr(core.world, core.beta0, req, core.candidates), core.click_probs, rtol=1e-9)
