@@ -22,10 +22,16 @@ import numpy as np
 from adsim import rng as crng
 from adsim.config import EnvConfig, WorldConfig
 from adsim.creative.lexicon import CATEGORIES
-from adsim.creative.sampler import CREATIVE_SLOTS, DRAWS_PER_CREATIVE, MAX_PHRASES, N_ATTRS, TemplateSampler
-from adsim.creative.sampler import CandidateSource
+from adsim.creative.sampler import (
+    CREATIVE_SLOTS,
+    DRAWS_PER_CREATIVE,
+    MAX_PHRASES,
+    N_ATTRS,
+    CandidateSource,
+    TemplateSampler,
+    creative_parts,
+)
 from adsim.estimate import CTREstimator, Request, RunningCTR
-from adsim.creative.sampler import creative_parts
 from adsim.response import (
     calibrate_intercept,
     click_logits,
