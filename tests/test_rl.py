@@ -98,7 +98,7 @@ def test_vector_env_equals_single_envs_including_autoreset():
     n, seed = 3, 11
     venv = vec(n)
     singles = [AdSessionEnv(preset="tiny") for _ in range(n)]
-    vobs, _ = venv.reset(seed=seed)
+    vobs, _ = venv.reset(seed=[seed + i for i in range(n)])  # sub-env i = a single env seeded s + i
     sobs = [e.reset(seed=seed + i)[0] for i, e in enumerate(singles)]
     resets = 0
     for t in range(40):
