@@ -32,6 +32,9 @@ def register(sub) -> None:
     p.add_argument("--kl-coef", type=float, default=0.1)
     p.add_argument("--guard-coef", type=float, default=1.0,
                    help="reward penalty per public well-formedness flag (0 = unguarded)")
+    p.add_argument("--reward-model", default="logistic",
+                   help="learned CTR model for the reward: 'logistic' (scikit-learn, trained here on the logs), "
+                        "or an adsim.ctr model: a saved model's path or NAME:IMPRESSIONS, e.g. deepfm:100000")
     p.add_argument("--pretrained", default=None, help="reuse this pre-trained generator instead of training one")
     p.add_argument("--eval-requests", type=int, default=2000)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest for these tiny ops)")
@@ -155,14 +158,23 @@ def run(args) -> int:
         t0 = time.time()
         shown, clicks = log_impressions(config, args.log_steps, args.log_envs, args.seed + 100)
         n_fit = int(0.8 * len(clicks))
-        ctr = LogisticCTR(config.world.n_interest_tags).fit(type(shown)(*(f[:n_fit] for f in shown)), clicks[:n_fit])
+        if args.reward_model == "logistic":
+            ctr = LogisticCTR(config.world.n_interest_tags).fit(type(shown)(*(f[:n_fit] for f in shown)),
+                                                               clicks[:n_fit])
+            kind = "sklearn LogisticRegression on observable features (not the truth)"
+        else:  # a model of adsim.ctr, trained on its own logs (keyed by campaign id: world campaigns only)
+            from adsim.ctr import LearnedCTR
+
+            ctr = LearnedCTR.from_arg(config, args.reward_model)
+            ft_cfg = dataclasses.replace(ft_cfg, synthetic_campaigns=False)
+            kind = f"adsim.ctr {args.reward_model} (not the truth)"
         from sklearn.metrics import roc_auc_score
 
         held = type(shown)(*(f[n_fit:] for f in shown))
         auc = roc_auc_score(clicks[n_fit:], ctr.estimate(held)[:, 0])
         report["ctr_model"] = {"impressions": int(len(clicks)), "clicks": int(clicks.sum()),
                                "heldout_auc": float(auc), "seconds": round(time.time() - t0, 1),
-                               "kind": "sklearn LogisticRegression on observable features (not the truth)"}
+                               "kind": kind}
         with open(out / "ctr_model.pkl", "wb") as f:
             pickle.dump(ctr, f)
         t0 = time.time()
