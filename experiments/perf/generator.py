@@ -38,8 +38,8 @@ def _setup(quick: bool):
         with open(MODEL_DIR / "ctr_model.pkl", "rb") as f:
             ctr = pickle.load(f)
         return config, core, CreativeGenerator.load(MODEL_DIR), ctr, str(MODEL_DIR)
-    size = 4000 if quick else 20000
-    model, _ = pretrain(build_corpus(core.world, size, 0), GeneratorConfig(), TrainConfig(corpus_size=size, epochs=2),
+    size = 20000  # smaller corpora leave the model under-trained (off-product text)
+    model, _ = pretrain(build_corpus(core.world, size, 0), GeneratorConfig(), TrainConfig(corpus_size=size, epochs=3),
                         progress=False)
     shown, clicks = log_impressions(config, 20 if quick else 100, 256, 100)
     ctr = LogisticCTR(config.world.n_interest_tags).fit(shown, clicks)
