@@ -22,10 +22,16 @@ import numpy as np
 from adsim import rng as crng
 from adsim.config import EnvConfig, WorldConfig
 from adsim.creative.lexicon import CATEGORIES
-from adsim.creative.sampler import CREATIVE_SLOTS, DRAWS_PER_CREATIVE, MAX_PHRASES, N_ATTRS, TemplateSampler
-from adsim.creative.sampler import CandidateSource
+from adsim.creative.sampler import (
+    CREATIVE_SLOTS,
+    DRAWS_PER_CREATIVE,
+    MAX_PHRASES,
+    N_ATTRS,
+    CandidateSource,
+    TemplateSampler,
+    creative_parts,
+)
 from adsim.estimate import CTREstimator, Request, RunningCTR
-from adsim.creative.sampler import creative_parts
 from adsim.response import (
     calibrate_intercept,
     click_logits,
@@ -246,14 +252,7 @@ class SelectionCore:
         stream (so scenario seeds 0, 1, 2 … are independent however many slots run side by side).
         A sequence of N ints gives slot ``i`` the single-env stream of ``seed[i]``.
         """
-        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-            keys = [crng.key_from_seed(int(seed), i) for i in range(self.num_envs)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"got {len(seeds)} seeds for num_envs == {self.num_envs}")
-            keys = [crng.key_from_seed(int(s), 0) for s in seeds]
-        self.keys = np.array(keys, dtype=np.uint64)
+        self.keys = crng.stream_keys(seed, self.num_envs)
         self.episode = -1
         self.estimator.reset()
 

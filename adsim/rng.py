@@ -36,6 +36,23 @@ def key_from_seed(seed: int | np.random.SeedSequence, index: int = 0) -> np.uint
     return np.uint64((int(state[0]) << 32) | int(state[1]))
 
 
+def stream_keys(seed, n: int) -> np.ndarray:
+    """(n,) uint64 keys of n request slots.
+
+    An int ``seed`` gives slot ``i`` the ``i``-th child stream of ``SeedSequence(seed)`` (slot 0 is
+    the single-env stream of ``seed``, and different seeds never share a stream); a sequence of n
+    ints gives slot ``i`` the single-env stream of ``seed[i]``.
+    """
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        if seed < 0:
+            raise ValueError(f"seed == {seed}, must be >= 0")
+        return np.array([key_from_seed(int(seed), i) for i in range(n)], dtype=np.uint64)
+    seeds = list(seed)
+    if len(seeds) != n:
+        raise ValueError(f"got {len(seeds)} seeds for num_envs == {n}")
+    return np.array([key_from_seed(int(s), 0) for s in seeds], dtype=np.uint64)
+
+
 def _mix64(z: np.ndarray) -> np.ndarray:
     z = (z ^ (z >> _S30)) * _M1
     z = (z ^ (z >> _S27)) * _M2

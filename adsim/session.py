@@ -196,12 +196,11 @@ class SessionCore:
         self.last_action = np.full(N, -1, np.int64)
 
     # ----------------------------------------------------------------- episode control
-    def seed(self, seeds) -> None:
-        """Give slot i the stream of ``seeds[i]``; forget the CTR estimate and episode counts."""
-        seeds = list(seeds)
-        if len(seeds) != self.num_envs:
-            raise ValueError(f"got {len(seeds)} seeds for num_envs == {self.num_envs}")
-        self.keys = np.array([crng.key_from_seed(int(s)) for s in seeds], dtype=np.uint64)
+    def seed(self, seed) -> None:
+        """Seed every slot's stream (``adsim.rng.stream_keys``: an int gives slot i the i-th child
+        stream of ``SeedSequence(seed)``, a list gives slot i the stream of ``seed[i]``); forget the
+        CTR estimate and episode counts."""
+        self.keys = crng.stream_keys(seed, self.num_envs)
         self.episode[:] = -1
         self.estimator.reset()
 

@@ -43,7 +43,11 @@ N_DENSE_USER = 3  # activity, purchase rate, mean price tier (the last user feat
 
 def request_features(obs: dict[str, np.ndarray], keys: tuple[str, ...]) -> np.ndarray:
     """(N, d) float64: the blocks ``obs[k]`` for k in ``keys`` side by side, then a bias column."""
-    blocks = [np.asarray(obs[k], dtype=np.float64) for k in keys]
+    missing = [k for k in keys if k not in obs]
+    if missing:
+        raise ValueError(f"observation has no key {missing[0]!r} (features); it has {sorted(obs)}")
+    n = np.asarray(obs[keys[0]]).shape[0]
+    blocks = [np.asarray(obs[k], dtype=np.float64).reshape(n, -1) for k in keys]
     return np.concatenate(blocks + [np.ones((blocks[0].shape[0], 1))], axis=1)
 
 

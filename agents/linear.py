@@ -27,11 +27,13 @@ REQUEST_KEYS = ("user", "context", "campaign")
 
 
 def _check_keys(features: Any) -> tuple[str, ...]:
+    """Observation keys (any env's: e.g. AdSession's ``session`` block); checked against the obs on use."""
     if isinstance(features, str) or not isinstance(features, (tuple, list)) or not features:
-        raise TypeError(f"features must be a non-empty tuple of obs keys from {REQUEST_KEYS}, got {features!r}")
+        raise TypeError(f"features must be a non-empty tuple of observation keys such as {REQUEST_KEYS}, "
+                        f"got {features!r}")
     for f in features:
-        if f not in REQUEST_KEYS:
-            raise ValueError(f"features contains {f!r}; allowed: {REQUEST_KEYS}")
+        if not isinstance(f, str) or not f:
+            raise ValueError(f"features contains {f!r}; each entry must be an observation key (str)")
     return tuple(features)
 
 
@@ -81,13 +83,13 @@ class LinUCB(Policy):
     def _prepare(self, obs: Obs) -> tuple[np.ndarray, np.ndarray]:
         """Campaign rows (N,) and contexts (N, d); grows the regressions for new campaigns."""
         check_obs(obs, n_actions=self.n_actions)
+        x = request_features(obs, self.features)  # raises if a feature key is missing
         widths = {k: np.shape(obs[k])[1] for k in self.features}
         if self.ridge is None:
             self._width = widths
-            self._setup(request_features(obs, self.features))
+            self._setup(x)
         elif widths != self._width:
             raise ValueError(f"obs feature widths {widths} differ from the first batch's {self._width}")
-        x = request_features(obs, self.features)
         slots = self.index.lookup(obs["campaign"])
         self._grow()
         return slots, x

@@ -5,10 +5,9 @@ Every run steps one native vector env through an :class:`experiments.recorder.Ep
 for the env's ``steps`` impressions. A bandit acts and learns online the whole time; an RL policy
 first trains for its ``train_steps`` (SB3, on the same recorded env, so training counts as steps
 of the learning curve) and then acts greedily for the rest. Scenario seed ``s`` gives the env
-streams for every policy (common random numbers): the vector env is reset with
-``s · SEED_STRIDE``, so sub-env i runs stream ``s · SEED_STRIDE + i`` and the streams of different
-scenario seeds never overlap (resetting with ``s`` itself would give seeds 0 and 1 fifteen of their
-sixteen sub-env streams in common). The policy's own seed is ``s + policy_seed_offset``.
+streams for every policy (common random numbers): the vector env is reset with ``s``, so sub-env i
+runs the i-th child stream of ``SeedSequence(s)`` and the streams of different scenario seeds never
+overlap. The policy's own seed is ``s + policy_seed_offset``.
 """
 
 from __future__ import annotations
@@ -25,8 +24,6 @@ from typing import Any
 from adsim.config import check_choice, check_int
 
 ENV_IDS = ("adsim/CreativeSelection-v0", "adsim/AdSession-v0")
-SEED_STRIDE = 100_000
-"""Env reset seed per scenario seed; larger than any ``num_envs`` so sub-env streams never overlap."""
 
 
 @dataclass(frozen=True)
@@ -119,18 +116,10 @@ class StudyConfig:
 
 
 def make_policy_for(spec: PolicySpec):
-    """The registry's policy of that name, else the study's fallback baseline (see ``rl_baselines``)."""
-    from agents.registry import POLICIES, make_policy
-    from experiments.rl_baselines import FALLBACKS
+    """The registry's policy of that name (``agents.registry``)."""
+    from agents.registry import make_policy
 
-    if spec.name in POLICIES:
-        return make_policy(spec.name, **spec.params)
-    if spec.name in FALLBACKS:
-        return FALLBACKS[spec.name](**spec.params)
-    known = sorted(set(POLICIES) | set(FALLBACKS))
-    close = difflib.get_close_matches(spec.name, known, n=1)
-    hint = f" did you mean {close[0]!r}?" if close else ""
-    raise ValueError(f"unknown policy {spec.name!r};{hint} Allowed: {', '.join(known)}")
+    return make_policy(spec.name, **spec.params)
 
 
 def run_one(env: EnvSpec, policy: PolicySpec, seed: int, policy_seed: int) -> dict[str, Any]:
@@ -147,7 +136,7 @@ def run_one(env: EnvSpec, policy: PolicySpec, seed: int, policy_seed: int) -> di
     pol = make_policy_for(policy)
     pol.reset(rec.single_action_space.n, seed=policy_seed)
     learn = getattr(pol, "learn", None)
-    env_seed = seed * SEED_STRIDE
+    env_seed = seed
     if learn is not None:  # "train for N steps, then evaluate": training runs on the recorded env
         trained = learn(rec, scenario_seed=env_seed)
         obs, info = rec.last_obs, rec.last_info

@@ -335,7 +335,7 @@ def test_registry_lists_every_family():
         ("exp3", {"gamma": 1.5}, ValueError, "gamma == 1.5"),
         ("linucb", {"alpha": -0.1}, ValueError, "alpha == -0.1"),
         ("linucb", {"reg": float("nan")}, ValueError, "reg == nan, must be a finite number"),
-        ("linucb", {"features": ("user", "price")}, ValueError, "features contains 'price'"),
+        ("linucb", {"features": ("user", 3)}, ValueError, "features contains 3; each entry must be an observation key"),
         ("linucb", {"features": "user"}, TypeError, "features must be a non-empty tuple"),
         ("linucb_shared", {"segment_by": "age"}, ValueError, "unknown segment_by 'age'"),
         ("lin_ts", {"v": 0.0}, ValueError, "v == 0.0"),

@@ -98,7 +98,7 @@ def test_vector_env_equals_single_envs_including_autoreset():
     n, seed = 3, 11
     venv = vec(n)
     singles = [AdSessionEnv(preset="tiny") for _ in range(n)]
-    vobs, _ = venv.reset(seed=seed)
+    vobs, _ = venv.reset(seed=[seed + i for i in range(n)])  # sub-env i = a single env seeded s + i
     sobs = [e.reset(seed=seed + i)[0] for i, e in enumerate(singles)]
     resets = 0
     for t in range(40):
@@ -321,18 +321,23 @@ def test_a_run_records_training_and_evaluation_steps_alike():
     assert rl["episode_end"].min() <= 400  # episodes finished during training are on the curve
 
 
-def test_linucb_obs_learns_a_context_dependent_best_arm():
-    from experiments.rl_baselines import ObsLinUCB
+def test_linucb_on_arbitrary_observation_keys_learns_a_context_dependent_best_arm():
+    from agents.linear import LinUCB
 
-    pol = ObsLinUCB(alpha=0.1, keys=("x",))
+    pol = LinUCB(alpha=0.1, features=("x",))
     pol.reset(2, seed=0)
     rng = np.random.default_rng(0)
+    def obs(x):  # the env's keys (unused here) plus a custom feature block "x"
+        n = x.shape[0]
+        return {"x": x, "user": np.zeros((n, 1)), "context": np.zeros((n, 1)), "campaign": np.zeros((n, 3)),
+                "candidates": np.zeros((n, 18), dtype=np.int64), "ctr_estimate": np.zeros((n, 2))}
+
     for _ in range(50):  # arm 0 pays when x = 1, arm 1 when x = 0
         x = rng.integers(0, 2, size=(16, 1)).astype(np.float64)
-        obs = {"x": x, "ctr_estimate": np.zeros((16, 2))}
         a = rng.integers(0, 2, size=16)
-        pol.update(obs, a, (a == 0) == (x[:, 0] == 1))
-    x = np.array([[1.0], [0.0]])
-    assert pol.select({"x": x, "ctr_estimate": np.zeros((2, 2))}).tolist() == [0, 1]
+        pol.update(obs(x), a, ((a == 0) == (x[:, 0] == 1)).astype(float))
+    assert pol.select(obs(np.array([[1.0], [0.0]]))).tolist() == [0, 1]
+    no_x = obs(np.zeros((2, 1)))
+    del no_x["x"]
     with pytest.raises(ValueError, match="observation has no key 'x'"):
-        pol.select({"ctr_estimate": np.zeros((2, 2))})
+        pol.select(no_x)

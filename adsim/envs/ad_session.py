@@ -88,9 +88,11 @@ class AdSessionEnv(gym.Env):
     ## Vectorized environment
     ``gymnasium.make_vec("adsim/AdSession-v0", num_envs=N, vectorization_mode="vector_entry_point")``
     returns :class:`AdSessionVectorEnv`: one NumPy computation per impression for all N sessions,
-    same-step autoreset per sub-env. Sub-env i seeded with ``s + i`` sees the same users, contexts,
-    ad slots, click and leave uniforms as a single env seeded with ``s + i``, whatever the actions;
-    the CTR estimate is shared across sub-envs.
+    same-step autoreset per sub-env. ``reset(seed=s)`` gives sub-env i the i-th child stream of
+    ``SeedSequence(s)`` (sub-env 0 is a single env reset with ``s``; different seeds never share a
+    stream); with ``reset(seed=[s_0, …])`` sub-env i sees the same users, contexts, ad slots, click
+    and leave uniforms as a single env reset with ``s_i``, whatever the actions. The CTR estimate is
+    shared across sub-envs.
 
     ## Version History
     * v0: initial version.
@@ -137,7 +139,7 @@ class AdSessionEnv(gym.Env):
         if seed is not None or self.core.keys is None:
             if seed is None:  # unseeded first reset: a fresh stream from Gymnasium's seeding
                 seed = int(self.np_random.integers(0, 2**63 - 1))
-            self.core.seed([seed])
+            self.core.seed(seed)
         self.core.reset_all()
         self._done = False
         return self._obs(), self._info()
@@ -217,14 +219,14 @@ class AdSessionVectorEnv(VectorEnv):
         return obs, out.reward, out.terminated, out.truncated, info
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
-        """Seed sub-env i with ``seed + i`` (or ``seed[i]`` for a list); ``None`` continues the streams."""
+        """Sub-env i gets the i-th child stream of ``SeedSequence(seed)`` (or the stream of ``seed[i]``
+        for a list); ``None`` continues the streams."""
         super().reset(seed=int(seed[0]) if isinstance(seed, (list, tuple, np.ndarray)) else seed)
         if seed is None and self.core.keys is not None:
             self.core.reset_all()
             return self.core.observation(), self._info()
         if seed is None:
             seed = int(self.np_random.integers(0, 2**63 - self.num_envs))
-        seeds = [seed + i for i in range(self.num_envs)] if isinstance(seed, (int, np.integer)) else list(seed)
-        self.core.seed(seeds)
+        self.core.seed(seed)
         self.core.reset_all()
         return self.core.observation(), self._info()
