@@ -34,15 +34,19 @@ def _setup(quick: bool):
 
     config = make_config("personalized", n_candidates=K)
     core = SelectionCore(config, 1)
-    if (MODEL_DIR / "model.pt").exists() and (MODEL_DIR / "ctr_model.pkl").exists():
+    if (MODEL_DIR / "model.pt").exists():
+        gen, origin = CreativeGenerator.load(MODEL_DIR), str(MODEL_DIR)
+    else:
+        train = TrainConfig()  # the default pre-training (smaller corpora leave off-product text)
+        model, _ = pretrain(build_corpus(core.world, train.corpus_size, 0), GeneratorConfig(), train, progress=False)
+        gen, origin = CreativeGenerator(model), "trained in suite (pre-trained only, not fine-tuned)"
+    if (MODEL_DIR / "ctr_model.pkl").exists():
         with open(MODEL_DIR / "ctr_model.pkl", "rb") as f:
             ctr = pickle.load(f)
-        return config, core, CreativeGenerator.load(MODEL_DIR), ctr, str(MODEL_DIR)
-    train = TrainConfig()  # the default pre-training (smaller corpora leave off-product text)
-    model, _ = pretrain(build_corpus(core.world, train.corpus_size, 0), GeneratorConfig(), train, progress=False)
-    shown, clicks = log_impressions(config, 20 if quick else 100, 256, 100)
-    ctr = LogisticCTR(config.world.n_interest_tags).fit(shown, clicks)
-    return config, core, CreativeGenerator(model), ctr, "trained in suite (pre-trained only, not fine-tuned)"
+    else:  # the learned CTR model of the decision path
+        shown, clicks = log_impressions(config, 20 if quick else 100, 256, 100)
+        ctr = LogisticCTR(config.world.n_interest_tags).fit(shown, clicks)
+    return config, core, gen, ctr, origin
 
 
 def _latency(fn, n: int) -> dict:
