@@ -82,6 +82,26 @@ def sequence_logp(model: CreativeTransformer, cond: torch.Tensor, tokens: torch.
     return torch.where(state == DONE, 0.0, logp).sum(1)
 
 
+def _rollout(policy: CreativeTransformer, world: World, estimator: CTREstimator, config: FinetuneConfig,
+             rng: np.random.Generator, masks: torch.Tensor):
+    """Sample K creatives for each of a batch of random requests; score them.
+
+    Returns conditioning (B·K, N_FIELDS), tokens (B·K, MAX_DECODE), the learned model's estimates
+    (B, K) and the number of public well-formedness flags of each creative (B, K).
+    """
+    B, K = config.requests_per_step, config.k
+    req = sample_requests(world, B, rng, synthetic_campaigns=config.synthetic_campaigns)
+    values, _ = drop_groups(request_values(world, req), rng, config.drop_prob)  # as in pre-training
+    cond = torch.as_tensor(to_tokens(values, policy.vocab)).repeat_interleave(K, 0)
+    u = torch.as_tensor(rng.random((B * K, MAX_DECODE)), dtype=torch.float32)
+    policy.eval()
+    tokens = decode(policy, cond, u, DecodeSpec(method="sample"), masks=masks).clone()  # out of inference mode
+    creatives = tokens_to_creatives(tokens.numpy(), policy.vocab).reshape(B, K, -1)
+    est = estimator.estimate(request_observation(world, req)._replace(candidates=creatives))
+    flags = creative_quality(creatives, req["category"])[..., :3].sum(-1)
+    return cond, tokens, est, flags
+
+
 def finetune(model: CreativeTransformer, world: World, estimator: CTREstimator, config: FinetuneConfig,
              progress: bool = True, monitor: Callable[[CreativeTransformer], float] | None = None,
              monitor_every: int = 25) -> tuple[CreativeTransformer, dict[str, list]]:
@@ -96,39 +116,29 @@ def finetune(model: CreativeTransformer, world: World, estimator: CTREstimator, 
     ref = copy.deepcopy(model).eval()
     policy = copy.deepcopy(model)
     opt = torch.optim.Adam(policy.parameters(), lr=config.lr)
-    masks, spec = grammar_masks(policy.vocab), DecodeSpec(method="sample")
-    B, K = config.requests_per_step, config.k
+    masks = grammar_masks(policy.vocab)
     curve: dict[str, list] = {"est_ctr": [], "kl": [], "loss": [], "flagged": [], "monitor": []}
     for step in tqdm(range(config.steps), desc="fine-tune generator", disable=not progress):
         if monitor is not None and step % monitor_every == 0:
             curve["monitor"].append((step, monitor(policy.eval())))
-        req = sample_requests(world, B, rng, synthetic_campaigns=config.synthetic_campaigns)
-        values, _ = drop_groups(request_values(world, req), rng, config.drop_prob)  # as in pre-training
-        cond = torch.as_tensor(to_tokens(values, policy.vocab)).repeat_interleave(K, 0)
-        u = torch.as_tensor(rng.random((B * K, MAX_DECODE)), dtype=torch.float32)
-        policy.eval()
-        tokens = decode(policy, cond, u, spec, masks=masks).clone()  # out of inference mode
-        creatives = tokens_to_creatives(tokens.numpy(), policy.vocab).reshape(B, K, -1)
-        est = estimator.estimate(request_observation(world, req)._replace(candidates=creatives))
+        cond, tokens, est, flags = _rollout(policy, world, estimator, config, rng, masks)
         policy.train()
         logp = sequence_logp(policy, cond, tokens, masks)
         with torch.no_grad():
             kl = logp - sequence_logp(ref, cond, tokens, masks)
-        flags = creative_quality(creatives, req["category"])[..., :3].sum(-1)
-        reward = np.log(np.maximum(est, 1e-6)) - config.guard_coef * flags
-        reward = torch.as_tensor(reward.reshape(-1), dtype=torch.float32)
-        total = (reward - config.kl_coef * kl).view(B, K)
-        adv = total - total.mean(1, keepdim=True)
+        reward = torch.as_tensor((np.log(np.maximum(est, 1e-6)) - config.guard_coef * flags).reshape(-1),
+                                 dtype=torch.float32)
+        total = (reward - config.kl_coef * kl).view(-1, config.k)
+        adv = total - total.mean(1, keepdim=True)  # baseline: the request's mean reward
         adv = (adv / (adv.std() + 1e-6)).view(-1)
         loss = -(adv * logp).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
         opt.step()
-        curve["est_ctr"].append(float(est.mean()))
-        curve["flagged"].append(float((flags > 0).mean()))
-        curve["kl"].append(float(kl.mean()))
-        curve["loss"].append(loss.item())
+        for key, value in (("est_ctr", est.mean()), ("flagged", (flags > 0).mean()), ("kl", kl.mean()),
+                           ("loss", loss.detach())):
+            curve[key].append(float(value))
     if monitor is not None:
         curve["monitor"].append((config.steps, monitor(policy.eval())))
     return policy.eval(), curve

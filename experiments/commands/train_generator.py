@@ -32,6 +32,9 @@ def register(sub) -> None:
     p.add_argument("--kl-coef", type=float, default=0.1)
     p.add_argument("--guard-coef", type=float, default=1.0,
                    help="reward penalty per public well-formedness flag (0 = unguarded)")
+    p.add_argument("--reward-model", default="logistic",
+                   help="learned CTR model for the reward: 'logistic' (scikit-learn, trained here on the logs), "
+                        "or an adsim.ctr model: a saved model's path or NAME:IMPRESSIONS, e.g. deepfm:100000")
     p.add_argument("--pretrained", default=None, help="reuse this pre-trained generator instead of training one")
     p.add_argument("--eval-requests", type=int, default=2000)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest for these tiny ops)")
@@ -86,6 +89,57 @@ def _plot_finetune(curve: dict, true_curve: list[tuple[int, float]], path: Path)
     plt.close(fig)
 
 
+class _EvalSet:
+    """Held-out requests of the world's campaigns, their template candidates, and the conditionings
+    evaluated; the same uniforms for every model compared (common random numbers)."""
+
+    def __init__(self, world, beta0: float, K: int, n: int, seed: int):
+        import numpy as np
+
+        from adsim.generator.conditioning import request_values, sample_requests, teacher
+
+        self.world, self.beta0, self.K, self.seed = world, beta0, K, seed
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 23]))
+        self.req = sample_requests(world, n, rng)
+        self.values = request_values(world, self.req)
+        self.template = teacher(world, world.config.n_interest_tags).candidates(
+            rng.random((n, K, 9)), self.req["goal"], self.req["category"], world.user_features[self.req["user"]])
+        self.views = _views(self.values)
+
+    def candidates(self, model) -> dict:
+        from adsim.generator.generate import CreativeGenerator
+
+        gen = CreativeGenerator(model)
+        return {name: gen.candidates(v, self.K, seed=self.seed + 1) for name, v in self.views.items()}
+
+    def compare(self, cands: dict) -> dict:
+        from adsim.generator.evaluate import compare
+
+        return {name: compare(self.world, self.beta0, self.req, c, self.template, self.seed) for name, c in cands.items()}
+
+    def lift(self, pre: dict, post: dict) -> dict:
+        from adsim.generator.evaluate import bootstrap_ratio, true_ctr, well_formedness
+
+        out = {}
+        for name in self.views:
+            p_pre = true_ctr(self.world, self.beta0, self.req, pre[name]).mean(1)
+            p_post = true_ctr(self.world, self.beta0, self.req, post[name]).mean(1)
+            out[name] = {"true_ctr_before": float(p_pre.mean()), "true_ctr_after": float(p_post.mean()),
+                         **bootstrap_ratio(p_post, p_pre, self.seed),
+                         "well_formed_before": well_formedness(pre[name], self.req["category"]),
+                         "well_formed_after": well_formedness(post[name], self.req["category"])}
+        return out
+
+    def true_monitor(self, n: int = 500):
+        """True CTR of a model's candidates on the first ``n`` requests (for the plot only)."""
+        from adsim.generator.evaluate import true_ctr
+        from adsim.generator.generate import CreativeGenerator
+
+        req = {k: v[:n] for k, v in self.req.items()}
+        return lambda m: float(true_ctr(self.world, self.beta0, req, CreativeGenerator(m).candidates(
+            self.values[:n], self.K, seed=self.seed + 1)).mean())
+
+
 def _views(values):
     """The conditionings evaluated: everything known (``full``); what the env's candidate source
     passes (``env_source``: no price tier/discount, no context); a campaign pool (``pool``: goal
@@ -101,99 +155,51 @@ def _views(values):
     return {"full": values, "env_source": src, "pool": pool}
 
 
-def run(args) -> int:
-    import numpy as np
-    import torch
-
-    from adsim import make_config
-    from adsim.core import SelectionCore
-    from adsim.generator.conditioning import build_corpus, request_values, sample_requests, teacher
-    from adsim.generator.evaluate import bootstrap_ratio, compare, true_ctr, well_formedness
-    from adsim.generator.finetune import FinetuneConfig, finetune
-    from adsim.generator.generate import CreativeGenerator
+def _pretrain_stage(args, config, world, out: Path):
+    """A pre-trained model (trained now, or loaded with ``--pretrained``) and its report entry."""
+    from adsim.generator.conditioning import build_corpus
     from adsim.generator.model import CreativeTransformer, GeneratorConfig
-    from adsim.generator.reward import LogisticCTR, log_impressions
     from adsim.generator.train import TrainConfig, pretrain
 
-    torch.set_num_threads(args.threads)
-    t_start = time.time()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    config = make_config(args.preset)
-    core = SelectionCore(config, 1)  # the world and the env's calibrated β0 (truth, for evaluation only)
-    world, beta0 = core.world, core.beta0
-    gen_cfg = GeneratorConfig(n_interest_tags=config.world.n_interest_tags)
     train_cfg = TrainConfig(corpus_size=args.corpus_size, epochs=args.epochs, seed=args.seed)
-    ft_cfg = FinetuneConfig(steps=args.ft_steps, kl_coef=args.kl_coef, guard_coef=args.guard_coef,
-                            seed=args.seed)
-
     if args.pretrained:
         model = CreativeTransformer.load(args.pretrained)
-        gen_cfg = model.config
-        report: dict = {"pretrain": {"loaded_from": args.pretrained, "n_params": model.n_params}}
-    else:
-        corpus = build_corpus(world, train_cfg.corpus_size, train_cfg.seed)
-        t0 = time.time()
-        model, curve = pretrain(corpus, gen_cfg, train_cfg)
-        report = {"pretrain": {"seconds": round(time.time() - t0, 1), "n_params": model.n_params,
-                               "final_valid_loss": curve["valid_loss"][-1]}}
-        _plot_pretrain(curve, out / "training_curve.png")
-    model.save(out / "pretrained")
+        return model, train_cfg, {"loaded_from": args.pretrained, "n_params": model.n_params}
+    t0 = time.time()
+    corpus = build_corpus(world, train_cfg.corpus_size, train_cfg.seed)
+    model, curve = pretrain(corpus, GeneratorConfig(n_interest_tags=config.world.n_interest_tags), train_cfg)
+    _plot_pretrain(curve, out / "training_curve.png")
+    return model, train_cfg, {"seconds": round(time.time() - t0, 1), "n_params": model.n_params,
+                              "final_valid_loss": curve["valid_loss"][-1]}
 
-    # evaluation requests and uniforms: fixed, shared by every model compared (common random numbers)
-    rng = np.random.default_rng(np.random.SeedSequence([args.seed, 23]))
-    req = sample_requests(world, args.eval_requests, rng)
-    values = request_values(world, req)
-    c, K = req["campaign"], config.n_candidates
-    tpl = teacher(world, config.world.n_interest_tags).candidates(
-        rng.random((len(c), K, 9)), req["goal"], req["category"], world.user_features[req["user"]])
-    views = _views(values)
-    pre = {name: CreativeGenerator(model).candidates(v, K, seed=args.seed + 1) for name, v in views.items()}
-    report["pretrained_vs_template"] = {name: compare(world, beta0, req, g, tpl, args.seed) for name, g in pre.items()}
-    final = model
-    if not args.no_finetune:
-        t0 = time.time()
-        shown, clicks = log_impressions(config, args.log_steps, args.log_envs, args.seed + 100)
-        n_fit = int(0.8 * len(clicks))
-        ctr = LogisticCTR(config.world.n_interest_tags).fit(type(shown)(*(f[:n_fit] for f in shown)), clicks[:n_fit])
-        from sklearn.metrics import roc_auc_score
 
-        held = type(shown)(*(f[n_fit:] for f in shown))
-        auc = roc_auc_score(clicks[n_fit:], ctr.estimate(held)[:, 0])
-        report["ctr_model"] = {"impressions": int(len(clicks)), "clicks": int(clicks.sum()),
-                               "heldout_auc": float(auc), "seconds": round(time.time() - t0, 1),
-                               "kind": "sklearn LogisticRegression on observable features (not the truth)"}
-        with open(out / "ctr_model.pkl", "wb") as f:
-            pickle.dump(ctr, f)
-        t0 = time.time()
-        mon = slice(0, min(500, len(c)))  # true CTR on held-out requests, for the plot only
-        mon_req = {k: v[mon] for k, v in req.items()}
+def _reward_model(args, config, ft_cfg, out: Path):
+    """The learned CTR model of the reward, the fine-tuning config it needs, and its report entry."""
+    from sklearn.metrics import roc_auc_score
 
-        def true_monitor(m) -> float:
-            return float(true_ctr(world, beta0, mon_req, CreativeGenerator(m).candidates(
-                values[mon], K, seed=args.seed + 1)).mean())
+    from adsim.generator.reward import LogisticCTR, log_impressions
 
-        final, ft_curve = finetune(model, world, ctr, ft_cfg, monitor=true_monitor)
-        report["finetune_seconds"] = round(time.time() - t0, 1)
-        post = {name: CreativeGenerator(final).candidates(v, K, seed=args.seed + 1) for name, v in views.items()}
-        report["finetuned_vs_template"] = {name: compare(world, beta0, req, g, tpl, args.seed)
-                                           for name, g in post.items()}
-        cat = req["category"]
-        report["finetune_lift"] = {}
-        for name in views:
-            p_pre = true_ctr(world, beta0, req, pre[name]).mean(1)
-            p_post = true_ctr(world, beta0, req, post[name]).mean(1)
-            report["finetune_lift"][name] = {
-                "true_ctr_before": float(p_pre.mean()), "true_ctr_after": float(p_post.mean()),
-                **bootstrap_ratio(p_post, p_pre, args.seed),
-                "well_formed_before": well_formedness(pre[name], cat),
-                "well_formed_after": well_formedness(post[name], cat)}
-        _plot_finetune(ft_curve, ft_curve["monitor"], out / "finetune_curve.png")
-    final.save(out)
-    report["total_seconds"] = round(time.time() - t_start, 1)
-    meta = {"git_commit": _git_commit(), "preset": args.preset, "generator": dataclasses.asdict(gen_cfg),
-            "train": dataclasses.asdict(train_cfg), "finetune": None if args.no_finetune else dataclasses.asdict(ft_cfg),
-            "eval_requests": args.eval_requests, "torch_threads": torch.get_num_threads()}
+    t0 = time.time()
+    shown, clicks = log_impressions(config, args.log_steps, args.log_envs, args.seed + 100)
+    n_fit = int(0.8 * len(clicks))
+    fit, held = (type(shown)(*(f[rows] for f in shown)) for rows in (slice(None, n_fit), slice(n_fit, None)))
+    if args.reward_model == "logistic":
+        ctr = LogisticCTR(config.world.n_interest_tags).fit(fit, clicks[:n_fit])
+        kind = "sklearn LogisticRegression on observable features (not the truth)"
+    else:  # a model of adsim.ctr, trained on its own logs (keyed by campaign id: world campaigns only)
+        from adsim.ctr import LearnedCTR
+
+        ctr = LearnedCTR.from_arg(config, args.reward_model)
+        ft_cfg = dataclasses.replace(ft_cfg, synthetic_campaigns=False)
+        kind = f"adsim.ctr {args.reward_model} (not the truth)"
+    auc = roc_auc_score(clicks[n_fit:], ctr.estimate(held)[:, 0])
+    with open(out / "ctr_model.pkl", "wb") as f:
+        pickle.dump(ctr, f)
+    return ctr, ft_cfg, {"impressions": int(len(clicks)), "clicks": int(clicks.sum()), "heldout_auc": float(auc),
+                         "seconds": round(time.time() - t0, 1), "kind": kind}
+
+
+def _write(args, out: Path, report: dict, meta: dict) -> None:
     (out / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     if args.results:
@@ -202,5 +208,45 @@ def run(args) -> int:
         for name in ("report.json", "config.json", "training_curve.png", "finetune_curve.png"):
             if (out / name).exists():
                 shutil.copy(out / name, res / name)
+
+
+def run(args) -> int:
+    import torch
+
+    from adsim import make_config
+    from adsim.core import SelectionCore
+    from adsim.generator.finetune import FinetuneConfig, finetune
+
+    torch.set_num_threads(args.threads)
+    t_start = time.time()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    config = make_config(args.preset)
+    core = SelectionCore(config, 1)  # the world and the env's calibrated β0 (truth, for evaluation only)
+    model, train_cfg, report = _pretrain_stage(args, config, core.world, out)
+    report = {"pretrain": report}
+    model.save(out / "pretrained")
+    ev = _EvalSet(core.world, core.beta0, config.n_candidates, args.eval_requests, args.seed)
+    pre = ev.candidates(model)
+    report["pretrained_vs_template"] = ev.compare(pre)
+    final, ft_cfg = model, FinetuneConfig(steps=args.ft_steps, kl_coef=args.kl_coef, guard_coef=args.guard_coef,
+                                          seed=args.seed)
+    if not args.no_finetune:
+        ctr, ft_cfg, report["ctr_model"] = _reward_model(args, config, ft_cfg, out)
+        t0 = time.time()
+        final, ft_curve = finetune(model, core.world, ctr, ft_cfg, monitor=ev.true_monitor())
+        report["finetune_seconds"] = round(time.time() - t0, 1)
+        post = ev.candidates(final)
+        report["finetuned_vs_template"] = ev.compare(post)
+        report["finetune_lift"] = ev.lift(pre, post)
+        _plot_finetune(ft_curve, ft_curve["monitor"], out / "finetune_curve.png")
+    final.save(out)
+    report["total_seconds"] = round(time.time() - t_start, 1)
+    meta = {"git_commit": _git_commit(), "preset": args.preset, "generator": dataclasses.asdict(model.config),
+            "pretrained_from": args.pretrained, "train": dataclasses.asdict(train_cfg),
+            "finetune": None if args.no_finetune else dataclasses.asdict(ft_cfg),
+            "reward_model": None if args.no_finetune else args.reward_model,
+            "eval_requests": args.eval_requests, "torch_threads": torch.get_num_threads()}
+    _write(args, out, report, meta)
     print(json.dumps(report, indent=2))
     return 0
