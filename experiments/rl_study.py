@@ -13,7 +13,6 @@ overlap. The policy's own seed is ``s + policy_seed_offset``.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import tomllib
 from concurrent.futures import ProcessPoolExecutor

@@ -8,7 +8,7 @@ import pytest
 import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
-import adsim
+import adsim  # noqa: F401  (registers the envs)
 from adsim.envs.ad_session import AdSessionEnv, AdSessionVectorEnv
 from adsim.session import make_session_config
 from agents.base import RandomPolicy
@@ -100,6 +100,9 @@ def test_vector_env_equals_single_envs_including_autoreset():
     singles = [AdSessionEnv(preset="tiny") for _ in range(n)]
     vobs, _ = venv.reset(seed=[seed + i for i in range(n)])  # sub-env i = a single env seeded s + i
     sobs = [e.reset(seed=seed + i)[0] for i, e in enumerate(singles)]
+    for i, o in enumerate(sobs):
+        for k in ("user", "context", "campaign", "candidates", "session"):
+            assert np.array_equal(vobs[k][i], o[k]), (i, k)
     resets = 0
     for t in range(40):
         actions = np.array([(t * (i + 1)) % 4 for i in range(n)])

@@ -16,7 +16,6 @@ def register(sub) -> None:
 
 def run(args) -> int:
     import gymnasium as gym
-    import numpy as np
 
     import adsim  # noqa: F401
     from agents import OraclePolicy, RandomPolicy

@@ -9,10 +9,11 @@ loss per epoch) and each trained model in ``<out>/<model>/`` (``model.pt`` + ``c
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from experiments.provenance import provenance
 
 
 def register(sub) -> None:
@@ -42,16 +43,9 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def _models(args) -> list[str]:
-    from adsim.ctr.models import MODELS
     from adsim.config import check_choice
+    from adsim.ctr.models import MODELS
 
     names = [args.model] + [m.strip() for m in args.compare.split(",") if m.strip()]
     for n in names:
@@ -126,7 +120,7 @@ def run(args) -> int:
     reliability_diagram(res["reliability"], out / "reliability.png",
                         f"Reliability, {args.preset}, {len(test):,} held-out impressions")
     learning_curve(histories, out / "learning_curve.png", res["oracle"]["log_loss"])
-    doc = {"command": "adsim " + " ".join(sys.argv[1:]), "git_commit": _git_commit(), "args": vars(args) | {"func": None},
+    doc = {"command": "adsim " + " ".join(sys.argv[1:]), **provenance(), "args": vars(args) | {"func": None},
            "data": {"train": len(train), "test": len(test), "observed_ctr_train": float(train.click.mean()),
                     "observed_ctr_test": float(test.click.mean()), "logging": train.metadata.get("policy")},
            "oracle": res["oracle"], "models": res["models"], "training": training, "targets": targets(res),

@@ -13,9 +13,10 @@ import dataclasses
 import json
 import pickle
 import shutil
-import subprocess
 import time
 from pathlib import Path
+
+from experiments.provenance import provenance
 
 
 def register(sub) -> None:
@@ -40,13 +41,6 @@ def register(sub) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest for these tiny ops)")
     p.add_argument("--results", default=None, help="also copy report and plots here (e.g. results/generator)")
     p.set_defaults(func=run)
-
-
-def _git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _plot_pretrain(curve: dict, path: Path) -> None:
@@ -96,7 +90,11 @@ class _EvalSet:
     def __init__(self, world, beta0: float, K: int, n: int, seed: int):
         import numpy as np
 
-        from adsim.generator.conditioning import request_values, sample_requests, teacher
+        from adsim.generator.conditioning import (
+            request_values,
+            sample_requests,
+            teacher,
+        )
 
         self.world, self.beta0, self.K, self.seed = world, beta0, K, seed
         rng = np.random.default_rng(np.random.SeedSequence([seed, 23]))
@@ -144,7 +142,14 @@ def _views(values):
     """The conditionings evaluated: everything known (``full``); what the env's candidate source
     passes (``env_source``: no price tier/discount, no context); a campaign pool (``pool``: goal
     and category only)."""
-    from adsim.generator.conditioning import F_CONTEXT, F_DEMO, F_DISC, F_TIER, F_TOPCAT, NONE
+    from adsim.generator.conditioning import (
+        F_CONTEXT,
+        F_DEMO,
+        F_DISC,
+        F_TIER,
+        F_TOPCAT,
+        NONE,
+    )
 
     src = values.copy()
     src[:, F_TIER : F_DISC + 1] = NONE
@@ -242,7 +247,7 @@ def run(args) -> int:
         _plot_finetune(ft_curve, ft_curve["monitor"], out / "finetune_curve.png")
     final.save(out)
     report["total_seconds"] = round(time.time() - t_start, 1)
-    meta = {"git_commit": _git_commit(), "preset": args.preset, "generator": dataclasses.asdict(model.config),
+    meta = {**provenance(), "preset": args.preset, "generator": dataclasses.asdict(model.config),
             "pretrained_from": args.pretrained, "train": dataclasses.asdict(train_cfg),
             "finetune": None if args.no_finetune else dataclasses.asdict(ft_cfg),
             "reward_model": None if args.no_finetune else args.reward_model,

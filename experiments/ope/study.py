@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from adsim.ope.estimators import CI_METHODS, ESTIMATORS, dr, estimate_all
 from adsim.ope.reward_model import predict_rewards
 from experiments.ope.collect import collect_log, target_probabilities, true_value
 from experiments.ope.target import PolicySpec
-
+from experiments.provenance import provenance
 
 REFERENCE = "dr_true_q"
 CI_LABEL = {"normal": "asymptotic-normal", "bootstrap": "percentile-bootstrap (200 replicates)"}
@@ -183,18 +182,9 @@ def write_report(study: StudyConfig, summary: pd.DataFrame, out: Path, seconds: 
                 "intervals containing the truth; `ci_width` mean interval width; `seeds` logs per cell.\n\n")
     path = out / "summary.md"
     path.write_text(header + glossary + _markdown(table) + "\n\n![RMSE against log size](rmse.png)\n")
-    (out / "config.json").write_text(json.dumps({**dataclasses.asdict(study), "git_commit": _git_commit()},
+    (out / "config.json").write_text(json.dumps({**dataclasses.asdict(study), **provenance()},
                                                 indent=2) + "\n")
     return path
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
-                             cwd=Path(__file__).resolve().parent)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def _markdown(df: pd.DataFrame) -> str:

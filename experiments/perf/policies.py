@@ -129,5 +129,7 @@ def run(quick: bool = False) -> dict:
             batches = _recorded_batches(mode, 4 if quick else 16)
             out[f"{mode}_recording_s"] = time.perf_counter() - t0
             for name in POLICIES:
+                if hasattr(POLICIES[name], "learn"):  # RL agents train first: see the "rl" suite
+                    continue
                 out[f"{mode}_{name}_batch{BATCH}_decisions_per_s"] = _batch_rate(name, batches, quick)
     return out

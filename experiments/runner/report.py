@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import platform
-import subprocess
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from experiments.provenance import provenance
 from experiments.runner.run import Job, RunResult
 from experiments.runner.spec import BenchConfig
 from experiments.runner.stats import ci95_halfwidth, loglog_slope
@@ -22,10 +21,6 @@ METRIC_COLUMNS = ("policy", "scenario", "seed", "step", "impressions", "cum_rewa
                   "bucket_true_ctr", "decisions_per_s")
 TIMING_COLUMNS = ("decisions_per_s",)
 """The only columns that depend on the machine and its load (everything else is reproducible)."""
-PACKAGES = ("numpy", "gymnasium", "pandas", "scipy", "matplotlib", "scikit-learn", "torch",
-            "stable-baselines3", "ray", "tqdm")
-
-
 def metrics_frame(jobs: list[Job], results: list[RunResult]) -> pd.DataFrame:
     """Tidy table: one row per (policy, scenario, seed, bucket)."""
     frames = []
@@ -108,25 +103,6 @@ def summary_markdown(summary: pd.DataFrame, title: str) -> str:
     return "\n".join(lines)
 
 
-def _git_commit(root: Path) -> dict[str, Any]:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
-    try:
-        return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
-
-
-def _versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
 def write_outputs(out: Path, config: BenchConfig, jobs: list[Job], results: list[RunResult],
                   run_info: dict[str, Any]) -> pd.DataFrame:
     """Write config.json, metrics.csv, arms.csv, summary.csv and summary.md; return the summary."""
@@ -141,8 +117,7 @@ def write_outputs(out: Path, config: BenchConfig, jobs: list[Job], results: list
     summary = summary_frame(metrics)
     summary.to_csv(out / "summary.csv", index=False)
     (out / "summary.md").write_text(summary_markdown(summary, f"Benchmark {config.name!r}") + "\n")
-    meta = {"config": config.to_dict(), "run": run_info, "versions": _versions(),
-            "git": _git_commit(Path(__file__).resolve().parents[2]),
+    meta = {"config": config.to_dict(), "run": run_info, **provenance(),
             "written_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": platform.platform()}
     (out / "config.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
     return summary
