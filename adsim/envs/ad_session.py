@@ -10,7 +10,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from adsim.envs.spaces import check_actions, observation_space
+from adsim.envs.spaces import check_actions, observation_space, render_candidates, seed_single_env
 from adsim.session import N_SESSION_SCALARS, SessionConfig, SessionCore, SessionOutcome, make_session_config
 
 
@@ -136,10 +136,7 @@ class AdSessionEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        if seed is not None or self.core.keys is None:
-            if seed is None:  # unseeded first reset: a fresh stream from Gymnasium's seeding
-                seed = int(self.np_random.integers(0, 2**63 - 1))
-            self.core.seed(seed)
+        seed_single_env(self, self.core, seed)
         self.core.reset_all()
         self._done = False
         return self._obs(), self._info()
@@ -147,14 +144,10 @@ class AdSessionEnv(gym.Env):
     def render(self):
         if self.render_mode != "ansi":
             return None
-        from adsim.creative.parser import HeadlineParser
-
-        parser, c = HeadlineParser(self.config.language), self.core
-        lines = [f"t={int(c.t[0])} clicks={int(c.clicks[0])} campaign={int(c.campaign[0])} user={int(c.user[0])}"]
-        for k, cand in enumerate(c.pools[c.campaign[0]]):
-            lines.append(f"  [{k}] p={c.click_probs[0, k]:.4f} fatigue={c.penalty[0, k]:.2f} "
-                         f"{parser.render_slots(cand[:4])!r} attrs={cand[4:8].tolist()}")
-        return "\n".join(lines)
+        c = self.core
+        header = f"t={int(c.t[0])} clicks={int(c.clicks[0])} campaign={int(c.campaign[0])} user={int(c.user[0])}"
+        return render_candidates(self.config.language, header, c.pools[c.campaign[0]], c.click_probs[0],
+                                 "fatigue", c.penalty[0])
 
 
 class AdSessionVectorEnv(VectorEnv):

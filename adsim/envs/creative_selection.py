@@ -12,7 +12,7 @@ from gymnasium.vector.utils import batch_space
 
 from adsim.config import EnvConfig, make_config
 from adsim.core import OBS_KEYS, SelectionCore
-from adsim.envs.spaces import check_actions, observation_space
+from adsim.envs.spaces import check_actions, observation_space, render_candidates, seed_single_env
 
 
 def _resolve_config(config: EnvConfig | None, preset: str, overrides: dict) -> EnvConfig:
@@ -145,10 +145,7 @@ class CreativeSelectionEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        if seed is not None or self.core.keys is None:
-            if seed is None:  # unseeded first reset: a fresh stream from Gymnasium's seeding
-                seed = int(self.np_random.integers(0, 2**63 - 1))
-            self.core.seed(seed)
+        seed_single_env(self, self.core, seed)
         self.core.start_episode()
         self._last = None
         return self._obs(), self._info()
@@ -156,14 +153,9 @@ class CreativeSelectionEnv(gym.Env):
     def render(self):
         if self.render_mode != "ansi":
             return None
-        from adsim.creative.parser import HeadlineParser
-
-        parser, c = HeadlineParser(self.config.language), self.core
-        lines = [f"t={c.t} campaign={int(c.campaign[0])} user={int(c.user[0])}"]
-        for k, cand in enumerate(c.candidates[0]):
-            lines.append(f"  [{k}] p={c.click_probs[0, k]:.4f} est={c.ctr_estimate[0, k]:.4f} "
-                         f"{parser.render_slots(cand[:4])!r} attrs={cand[4:8].tolist()}")
-        return "\n".join(lines)
+        c = self.core
+        return render_candidates(self.config.language, f"t={c.t} campaign={int(c.campaign[0])} user={int(c.user[0])}",
+                                 c.candidates[0], c.click_probs[0], "est", c.ctr_estimate[0])
 
 
 class CreativeSelectionVectorEnv(VectorEnv):

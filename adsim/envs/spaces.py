@@ -40,3 +40,27 @@ def check_actions(actions, n_candidates: int, num_envs: int | None) -> np.ndarra
         bad = a[(a < 0) | (a >= n_candidates)].flat[0]
         raise ValueError(f"action == {bad}, must be in [0, {n_candidates - 1}] (K = {n_candidates})")
     return a.reshape(-1).astype(np.int64)
+
+
+def seed_single_env(env, core, seed: int | None) -> None:
+    """The seeding step of a single env's ``reset``: a seed (or the first reset) re-seeds the core's
+    stream, drawing one from Gymnasium's ``np_random`` when none is given; otherwise the stream
+    continues with its next episode."""
+    if seed is not None or core.keys is None:
+        if seed is None:  # unseeded first reset: a fresh stream from Gymnasium's seeding
+            seed = int(env.np_random.integers(0, 2**63 - 1))
+        core.seed(seed)
+
+
+def render_candidates(language: str, header: str, candidates: np.ndarray, probs: np.ndarray,
+                      extra_name: str, extra: np.ndarray) -> str:
+    """ANSI rendering of one request: a header line, then each candidate's true click probability,
+    one more per-candidate figure, its headline and its visual attributes."""
+    from adsim.creative.parser import HeadlineParser
+
+    parser = HeadlineParser(language)
+    lines = [header]
+    for k, cand in enumerate(candidates):
+        lines.append(f"  [{k}] p={probs[k]:.4f} {extra_name}={extra[k]:.4f} "
+                     f"{parser.render_slots(cand[:4])!r} attrs={cand[4:8].tolist()}")
+    return "\n".join(lines)
