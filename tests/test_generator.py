@@ -271,3 +271,10 @@ def test_true_ctr_matches_the_env_click_probabilities():
            "location": ctx[:, 7:12].argmax(1), "weather": ctx[:, 12:16].argmax(1), "device": ctx[:, 16:19].argmax(1),
            "position": ctx[:, 19:22].argmax(1)}
     np.testing.assert_allclose(true_ctr(core.world, core.beta0, req, core.candidates), core.click_probs, rtol=1e-9)
+
+
+def test_generate_without_a_trained_model_says_how_to_train_one(tmp_path, capsys):
+    from experiments.cli import main
+
+    assert main(["generate", "--goal", "promotion", "--tags", "1", "--model", str(tmp_path / "none")]) == 2
+    assert "run `adsim train-generator" in capsys.readouterr().err

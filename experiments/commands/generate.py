@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 
 def register(sub) -> None:
     p = sub.add_parser("generate", help="generate candidate creatives for one request and print their parse")
@@ -30,7 +32,11 @@ def run(args) -> int:
     from adsim.generator.generate import CreativeGenerator
     from adsim.generator.tokenizer import Tokenizer
 
-    gen = CreativeGenerator.load(args.model, DecodeSpec(method=args.method))
+    try:
+        gen = CreativeGenerator.load(args.model, DecodeSpec(method=args.method))
+    except FileNotFoundError as err:
+        print(f"adsim generate: {err}", file=sys.stderr)
+        return 2
     cond = Conditioning(args.goal, args.category, tuple(args.tags), args.top_category, args.tier, args.discount,
                         n_interest_tags=gen.model.config.n_interest_tags)
     tok, parser = Tokenizer(args.language), HeadlineParser(args.language)
