@@ -38,3 +38,13 @@ def test_unknown_perf_suite_is_rejected(capsys):
 def test_unknown_command_exits_with_usage():
     with pytest.raises(SystemExit):
         main(["frobnicate"])
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["scenario", "--preset", "nope"], "adsim scenario: error: unknown preset 'nope'"),
+    (["demo", "--preset", "eazy"], "adsim demo: error: unknown preset 'eazy'; did you mean 'easy'?"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
