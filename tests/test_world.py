@@ -172,6 +172,6 @@ def test_fatigue_grows_with_repeated_exposure_and_decays():
     for t in range(250):
         core.step(np.full(1, 7))
         base.step(np.full(1, 7))
-    arm0_differs = (core.pools[0][0][4:8] != core.pools[0][7][4:8]).all()
-    if arm0_differs:
-        assert core.click_probs[0, 0] / base.click_probs[0, 0] > np.mean(ratios[60:])
+    assert (core.pools[0][0][4:8] != core.pools[0][7][4:8]).all()  # arm 7 shares no attribute with arm 0
+    # after 250 impressions (5 half-lives) the memory has decayed: ≈ 0.99 here, 0.13 without decay
+    assert core.click_probs[0, 0] / base.click_probs[0, 0] > 0.8
