@@ -83,8 +83,8 @@ class SB3Policy(Policy):
         Args:
             env: a same-step-autoreset Gymnasium vector env (e.g. ``adsim/AdSession-v0``'s native
                 one), or a single ``gym.Env`` (run as a one-env ``SyncVectorEnv``).
-            scenario_seed: seeds the env's first reset (sub-env i gets ``scenario_seed + i``);
-                ``None`` continues the env's stream.
+            scenario_seed: seeds the env's first reset (sub-env i gets the i-th child stream of
+                ``SeedSequence(scenario_seed)``); ``None`` continues the env's stream.
             callback: an SB3 callback (e.g. to record the learning curve).
         """
         if not hasattr(self, "seed"):

@@ -77,6 +77,13 @@ def policy_seed(seed: int, label: str) -> int:
     return int(np.random.SeedSequence([seed, 0x706F6C, zlib.crc32(label.encode())]).generate_state(1)[0])
 
 
+def training_seed(seed: int) -> int:
+    """Stream seed an RL agent trains on under scenario seed ``seed``: the same world, other users
+    and coin flips than the evaluated run (no test-on-train)."""
+    hi, lo = np.random.SeedSequence([seed, 0x747261696E]).generate_state(2)
+    return (int(hi) << 32) | int(lo)
+
+
 @functools.lru_cache(maxsize=4)
 def _vector_env(env_config: EnvConfig, batch: int, ctr_model: str | None = None) -> gym.vector.VectorEnv:
     """One vector env per (scenario config, batch) and process, reused by the runs of a seed.
@@ -99,6 +106,8 @@ def _simulate(job: Job) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     K = env_config.n_candidates
     policy = spec.make()
     policy.reset(K, seed=policy_seed(job.seed, spec.label))
+    if callable(getattr(policy, "learn", None)):  # RL agents: "train for train_steps, then evaluate"
+        policy.learn(env, scenario_seed=training_seed(job.seed))
     obs, info = env.reset(seed=cfg.stream_seed(job.seed))
     per_step = {k: np.zeros(steps) for k in ("reward", "expected", "regret", "clicks", "true_ctr", "seconds")}
     counts = np.zeros((steps, K), dtype=np.int64)
