@@ -277,3 +277,23 @@ def test_train_ctr_command_writes_its_outputs(tmp_path):
     for f in ("reliability.png", "learning_curve.png", "fm/model.pt", "fm/config.json", "lr/model.pt"):
         assert (out / f).stat().st_size > 0
     assert load(out / "fm").model_config.name == "fm"
+
+
+def test_train_ctr_repeats_report_the_gain_over_lr_per_seed(tmp_path, capsys):
+    import json
+
+    from experiments.cli import main
+
+    out = tmp_path / "rep"
+    rc = main(["train-ctr", "--model", "fm", "--compare", "lr", "--preset", "easy", "--impressions", "2000",
+               "--test-impressions", "2000", "--repeats", "3", "--epochs", "1", "--n-boot", "5",
+               "--selection-requests", "100", "--out", str(out)])
+    assert rc == 0
+    rep = json.loads((out / "metrics.json").read_text())["repeats"]
+    assert rep["seeds"] == [0, 1, 2] and all(len(v) == 3 for v in rep["auc"].values())
+    gain = rep["gain_over_lr"]["fm"]
+    np.testing.assert_allclose(gain["per_seed"], np.subtract(rep["auc"]["fm"], rep["auc"]["lr"]))
+    assert gain["mean"] == pytest.approx(np.mean(gain["per_seed"]))
+    assert rep["auc"]["lr"][1] != rep["auc"]["lr"][0]  # fresh data per seed
+    assert main(["train-ctr", "--model", "fm", "--repeats", "2", "--out", str(tmp_path / "x")]) == 2
+    assert "needs lr among the models" in capsys.readouterr().err

@@ -38,6 +38,9 @@ def register(sub) -> None:
     p.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples for AUC standard errors")
     p.add_argument("--selection-requests", type=int, default=20_000,
                    help="fresh requests on which each model greedily picks a creative (selection metric)")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="also repeat the AUC comparison with seeds seed+1 … seed+R-1 (fresh logs, training and "
+                        "held-out sets) and report each model's mean AUC gain over lr with its standard error")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--progress", action="store_true", help="tqdm progress bars")
     p.set_defaults(func=run)
@@ -54,7 +57,7 @@ def _models(args) -> list[str]:
 
 
 TEST_STREAM_OFFSET = 10**6
-"""Held-out impressions use request streams ``seed + 10**6 + i``, disjoint from the training streams."""
+"""Held-out impressions are logged with seed ``seed + 10**6``: other request streams than training's."""
 
 
 def _data(args, out: Path):
@@ -76,7 +79,38 @@ def _data(args, out: Path):
     return imp.take(perm[n_test:]), imp.take(perm[:n_test])
 
 
-def targets(res: dict) -> dict:
+def repeated_gains(args, names: list[str], first: dict[str, float]) -> dict:
+    """Held-out AUC of every model for seeds ``seed … seed+R-1`` (fresh data each time) and each
+    model's gain over ``lr``: per seed, mean and standard error of the mean."""
+    import argparse
+
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    from adsim.ctr import TrainConfig, train_on_impressions
+
+    if "lr" not in names:
+        raise ValueError("--repeats compares against lr: add lr to --model/--compare")
+    aucs = {n: [first[n]] for n in names}
+    for seed in range(args.seed + 1, args.seed + args.repeats):
+        rep = argparse.Namespace(**{**vars(args), "seed": seed, "save_data": False})
+        train, test = _data(rep, Path(args.out))
+        cfg = TrainConfig(lr=args.lr, batch_size=args.batch_size, max_epochs=args.epochs, seed=seed)
+        for n in names:
+            model, _ = train_on_impressions(train, n, cfg)
+            aucs[n].append(float(roc_auc_score(test.click, model.predict_impressions(test))))
+        print(f"repeat seed {seed}: " + ", ".join(f"{n} {aucs[n][-1]:.4f}" for n in names), file=sys.stderr)
+    gains = {}
+    for n in names:
+        if n == "lr":
+            continue
+        d = np.asarray(aucs[n]) - np.asarray(aucs["lr"])
+        gains[n] = {"per_seed": d.tolist(), "mean": float(d.mean()),
+                    "se_of_mean": float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else None}
+    return {"seeds": list(range(args.seed, args.seed + args.repeats)), "auc": aucs, "gain_over_lr": gains}
+
+
+def targets(res: dict, repeats: dict | None = None) -> dict:
     """The issue's accuracy targets, checked on a comparison result (see ``adsim.ctr.evaluate.compare``)."""
     out = {}
     for name in ("deepfm", "dcnv2"):
@@ -87,6 +121,10 @@ def targets(res: dict) -> dict:
                      "auc_gain_over_lr": m["auc_gain_over_lr"], "auc_se": m["auc_se"],
                      "paired_gain_se": m["auc_gain_se"], "auc_gap_to_oracle": m["auc_gap_to_oracle"],
                      "mean_ctr_within_5pct": abs(m["pred_obs_ratio"] - 1) <= 0.05}
+        if repeats and name in repeats["gain_over_lr"]:
+            g = repeats["gain_over_lr"][name]
+            out[name].update(mean_gain_over_lr_across_seeds=g["mean"], mean_gain_se=g["se_of_mean"],
+                             mean_gain_exceeds_auc_se=g["mean"] > m["auc_se"])
     return out
 
 
@@ -102,6 +140,8 @@ def run(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     names = _models(args)
+    if args.repeats < 1 or (args.repeats > 1 and "lr" not in names):
+        raise ValueError(f"--repeats == {args.repeats}: must be >= 1, and > 1 needs lr among the models")
     t0 = time.perf_counter()
     train, test = _data(args, out)
     cfg = TrainConfig(lr=args.lr, batch_size=args.batch_size, max_epochs=args.epochs, seed=args.seed)
@@ -117,14 +157,17 @@ def run(args) -> int:
         print(f"trained {name}: {len(hist)} epochs, {training[name]['seconds']:.1f} s", file=sys.stderr)
     res = evaluate.compare(test.click, preds, test.oracle_click_prob, n_boot=args.n_boot, seed=args.seed)
     sel = evaluate.selection(models, make_config(args.preset), args.selection_requests)
+    repeats = None
+    if args.repeats > 1:  # checked before training: lr must be among the models
+        repeats = repeated_gains(args, names, {n: m["auc"] for n, m in res["models"].items()})
     reliability_diagram(res["reliability"], out / "reliability.png",
                         f"Reliability, {args.preset}, {len(test):,} held-out impressions")
     learning_curve(histories, out / "learning_curve.png", res["oracle"]["log_loss"])
     doc = {"command": "adsim " + " ".join(sys.argv[1:]), **provenance(), "args": vars(args) | {"func": None},
            "data": {"train": len(train), "test": len(test), "observed_ctr_train": float(train.click.mean()),
                     "observed_ctr_test": float(test.click.mean()), "logging": train.metadata.get("policy")},
-           "oracle": res["oracle"], "models": res["models"], "training": training, "targets": targets(res),
-           "selection": sel,
+           "oracle": res["oracle"], "models": res["models"], "training": training, "targets": targets(res, repeats),
+           "selection": sel, "repeats": repeats,
            "reliability": res["reliability"], "learning_curves": histories,
            "threads": args.threads, "seconds": time.perf_counter() - t0}
     (out / "metrics.json").write_text(json.dumps(doc, indent=2) + "\n")
