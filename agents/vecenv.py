@@ -44,8 +44,9 @@ class SB3VecEnv(VecEnv):
 
     Args:
         env: the Gymnasium vector env (its ``metadata["autoreset_mode"]`` must be ``SAME_STEP``).
-        seed: if given, the first :meth:`reset` seeds sub-env i with ``seed + i``; otherwise the
-            first reset passes ``seed=None`` to ``env`` (which continues its stream, if it has one).
+        seed: if given, the first :meth:`reset` calls ``env.reset(seed=seed)`` (adsim's vector envs
+            then give sub-env i the i-th child stream of ``SeedSequence(seed)``); otherwise it passes
+            ``seed=None`` (the env continues its stream, if it has one).
         keys: for a ``Dict`` observation space, the keys the agent sees (``None``: all of them).
     """
 
@@ -77,7 +78,7 @@ class SB3VecEnv(VecEnv):
         if any(s is not None for s in self._seeds):
             seeds = [int(s) for s in self._seeds]
             if seeds == list(range(seeds[0], seeds[0] + self.num_envs)):
-                seeds = seeds[0]  # the Gymnasium convention: sub-env i gets seed + i
+                seeds = seeds[0]  # SB3's seed(s) sets s + i: hand the env its base seed s
         options = self._options[0] or None
         obs, info = self.env.reset(seed=seeds, options=options)
         self.reset_infos = self._split(info, np.zeros(self.num_envs, bool), np.zeros(self.num_envs, bool))

@@ -61,7 +61,7 @@ class LearnedCTR:
     @classmethod
     def trained(cls, config: EnvConfig, model: str = "deepfm", impressions: int = 100_000, *,
                 seed: int = SETUP_STREAM_SEED, train: TrainConfig = TrainConfig(), **kwargs) -> LearnedCTR:
-        """Log ``impressions`` uniform-random impressions of ``config`` (streams ``seed + i``), train, wrap."""
+        """Log ``impressions`` uniform-random impressions of ``config`` (the vector env reset with ``seed``), train, wrap."""
         from adsim.ctr.data import log_impressions
         from adsim.ctr.train import train_on_impressions
 

@@ -61,9 +61,9 @@ def _cached_env(config: EnvConfig, num_envs: int):
 def _seeds(seed: int) -> tuple[int, np.random.SeedSequence, np.random.SeedSequence]:
     """The env's scenario seed and independent policy / draw streams, all derived from ``seed``.
 
-    Sub-env ``i`` of a vector env reset with seed ``x`` replays stream ``x + i``, so consecutive
-    seeds handed straight to ``reset`` would share almost every request. The env seed is therefore a
-    62-bit hash of ``seed``: logs of different seeds are independent.
+    The env seed is a 62-bit hash of ``seed``, so logs of different seeds are independent even for
+    a vector env that follows Gymnasium's ``seed + i`` convention (adsim's own envs derive per-slot
+    child streams, which never overlap across seeds anyway).
     """
     check_int("seed", seed, 0)
     env_ss, policy_ss, draw_ss = np.random.SeedSequence(seed).spawn(3)
