@@ -23,6 +23,26 @@ _PUNCT_EN = re.compile(r"[!?.,;:]+")
 _PUNCT_ZH = re.compile(r"[！？。，、；：!?.,;:\s]+")
 
 
+def longest_match(units: tuple[str, ...], table: dict[tuple[str, ...], int], max_len: int) -> list[tuple[int | None, str]]:
+    """Greedy longest-match segmentation of ``units`` against ``table`` (unit tuple → id).
+
+    Returns one ``(id, first unit)`` per matched phrase and ``(None, unit)`` per unit that starts no
+    phrase, in order.
+    """
+    out, i = [], 0
+    while i < len(units):
+        for n in range(min(max_len, len(units) - i), 0, -1):
+            pid = table.get(units[i : i + n])
+            if pid is not None:
+                out.append((pid, units[i]))
+                i += n
+                break
+        else:
+            out.append((None, units[i]))
+            i += 1
+    return out
+
+
 @dataclass(frozen=True)
 class Parse:
     """The result of parsing one headline."""
@@ -66,19 +86,10 @@ class HeadlineParser:
         """Parse a headline into phrase ids and a count of unparsed tokens."""
         if not isinstance(text, str):
             raise TypeError(f"text must be str, got {type(text).__name__}")
-        toks = self._tokens(text)
-        i, found, bad = 0, [], 0
-        while i < len(toks):
-            for n in range(min(self._max_len, len(toks) - i), 0, -1):
-                pid = self._table.get(toks[i : i + n])
-                if pid is not None:
-                    found.append(pid)
-                    i += n
-                    break
-            else:
-                bad += 1
-                i += 1
-        return Parse(tuple(found), bad, max(0, len(found) - MAX_PHRASES))
+        segments = longest_match(self._tokens(text), self._table, self._max_len)
+        found = tuple(pid for pid, _ in segments if pid is not None)
+        bad = len(segments) - len(found)
+        return Parse(found, bad, max(0, len(found) - MAX_PHRASES))
 
     def render(self, phrases) -> str:
         """Text of a sequence of phrase ids (or phrase slots with 0 = empty when ``slots``)."""

@@ -27,6 +27,7 @@ import numpy as np
 
 from adsim.config import check_choice
 from adsim.creative.lexicon import ATTRIBUTES, CATEGORIES, GOALS, LANGUAGES, LEXICON, Lexicon
+from adsim.creative.parser import longest_match
 from adsim.world import DEMOGRAPHICS, DEVICES, DISCOUNTS, HOUR_BUCKETS, LOCATIONS, PRICE_TIERS, WEATHERS
 
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<sep>")
@@ -150,20 +151,13 @@ class Tokenizer:
         units = self._units(text)
         if self.language == "en" and "" in units:
             raise ValueError(f"text {text!r}: English words must be separated by single spaces")
-        ids, i = [], 0
-        while i < len(units):
-            for n in range(min(self._max_len, len(units) - i), 0, -1):
-                pid = self._phrases.get(units[i : i + n])
-                if pid is not None:
-                    ids.append(pid)
-                    i += n
-                    break
-            else:
-                uid = self._unit_id.get(units[i])
-                if uid is None:
-                    raise ValueError(f"text {text!r}: {units[i]!r} is not a {self.language} lexicon unit")
-                ids.append(uid)
-                i += 1
+        ids = []
+        for pid, unit in longest_match(units, self._phrases, self._max_len):
+            if pid is None:
+                pid = self._unit_id.get(unit)
+                if pid is None:
+                    raise ValueError(f"text {text!r}: {unit!r} is not a {self.language} lexicon unit")
+            ids.append(pid)
         return ids
 
     def decode(self, ids) -> str:
