@@ -31,7 +31,7 @@ from adsim.creative.sampler import (
     TemplateSampler,
     creative_parts,
 )
-from adsim.estimate import CTREstimator, Request, RunningCTR
+from adsim.estimate import CTREstimator, GroupedEstimator, Request, RunningCTR
 from adsim.response import (
     calibrate_intercept,
     click_logits,
@@ -139,6 +139,11 @@ class SelectionCore:
             _SCENARIO_CACHE[cache_key] = (self.pools, self.beta0)
         self.estimator = estimator if estimator is not None else RunningCTR(
             config.mode, config.world.n_campaigns, K, w.n_parts, config.estimate_prior_strength)
+        # per-step lookups of world tables by slot-local ids (a stacked core offsets them per group)
+        self._user_features, self._user_fatigue = w.user_features, w.user_fatigue_sens
+        self._campaign_features, self._campaign_value = w.campaign_features, w.campaign_value
+        self._user_offset = self._campaign_offset = 0
+        self._beta0 = self.beta0
         self._fatigue = config.fatigue_strength > 0
         if self._fatigue:
             need = self.num_envs * config.world.n_users * w.lexicon.n_attr_values * 4
@@ -268,9 +273,9 @@ class SelectionCore:
                               1, offset=_EPISODE)[:, 0]
             self.campaign = np.minimum((u * self.world.config.n_campaigns).astype(np.int64),
                                        self.world.config.n_campaigns - 1)
-        self.campaign_features = self.world.campaign_features[self.campaign]
+        self.campaign_features = self._campaign_features[self.campaign + self._campaign_offset]
         self.campaign_features.flags.writeable = False
-        self.value = self.world.campaign_value[self.campaign]
+        self.value = self._campaign_value[self.campaign + self._campaign_offset]
         if self._fatigue:
             n_users, n_attr = self.world.config.n_users, self.world.lexicon.n_attr_values
             self.memory = np.zeros((self.num_envs, n_users, n_attr), dtype=np.float32)
@@ -292,14 +297,15 @@ class SelectionCore:
         logits = b.logits[:, j]
         if self._fatigue:
             logits = logits - self._fatigue_term()
-        self.click_probs = sigmoid(logits + self.beta0) * POSITION_FACTOR[b.position[:, j]][:, None]
+        self.click_probs = sigmoid(logits + self._beta0) * POSITION_FACTOR[b.position[:, j]][:, None]
         if self.config.reward == "click":
             self.expected = self.click_probs
         else:
             self.expected = self.click_probs * b.p_conv[:, j, None]
             if self.config.reward == "revenue":
                 self.expected = self.expected * self.value[:, None]
-        self.request = Request(self.campaign, self.world.user_features[self.user], b.context[:, j],
+        self.request = Request(self.campaign + self._campaign_offset,
+                               self._user_features[self.user + self._user_offset], b.context[:, j],
                                self.campaign_features, self.candidates)
         self.ctr_estimate = self.estimator.estimate(self.request)
         del rows
@@ -317,7 +323,8 @@ class SelectionCore:
         self.last_seen[rows, self.user] = now
         exposure = np.take_along_axis(mem, self._attr_index(self.candidates).reshape(self.num_envs, -1), 1)
         exposure = exposure.reshape(self.num_envs, -1, N_ATTRS).sum(-1)
-        return self.config.fatigue_strength * self.world.user_fatigue_sens[self.user][:, None] * exposure
+        sens = self._user_fatigue[self.user + self._user_offset]
+        return self.config.fatigue_strength * sens[:, None] * exposure
 
     def observation(self) -> dict[str, np.ndarray]:
         """The current request of every slot, batched; new arrays on every call."""
@@ -358,5 +365,105 @@ class SelectionCore:
         return self.t >= self.config.horizon
 
 
+def check_world_seeds(world_seeds, num_envs: int) -> tuple[int, ...]:
+    """Validate the world seeds of a stacked env: a non-empty sequence of ints >= 0 dividing num_envs."""
+    if isinstance(world_seeds, (str, bytes)) or not hasattr(world_seeds, "__len__"):
+        raise TypeError(f"world_seeds must be a sequence of ints >= 0, got {type(world_seeds).__name__} "
+                        f"{world_seeds!r}")
+    seeds = tuple(world_seeds)
+    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0]
+    if not seeds or bad:
+        raise ValueError(f"world_seeds == {list(seeds)!r}: must be a non-empty sequence of ints >= 0"
+                         + (f" ({bad[0]!r} is not)" if bad else ""))
+    if num_envs % len(seeds):
+        raise ValueError(f"num_envs == {num_envs} is not a multiple of len(world_seeds) == {len(seeds)}: "
+                         f"every stacked scenario gets num_envs / len(world_seeds) slots")
+    return tuple(int(s) for s in seeds)
+
+
+class StackedSelectionCore(SelectionCore):
+    """G scenarios side by side in one core: independent scenario seeds stepped as one batch.
+
+    Group g holds slots ``[g·B, (g+1)·B)`` (``B = num_envs / G``) of the world of
+    ``config`` with ``seed = world_seeds[g]``: its own hidden world, creative pools, β0 and CTR
+    estimate, nothing shared with other groups. Each group's requests are computed by a
+    :class:`SelectionCore` of B slots on that world (one NumPy computation per group and block of
+    steps); everything per step — outcomes, regret, the estimate, fatigue — is one computation
+    over all G·B slots. Seeded with :func:`adsim.rng.group_stream_keys` (``seed`` = G ints), group
+    g sees exactly what an unstacked core of B slots on world ``world_seeds[g]`` seeded
+    ``seed[g]`` sees, bit for bit (tested).
+
+    Args:
+        config: the shared env config (its world seed is replaced per group).
+        num_envs: G·B slots.
+        world_seeds: the G world seeds.
+        estimators: None (a :class:`RunningCTR` per group, batched) or G CTR estimators, one per
+            world (served by :class:`adsim.estimate.GroupedEstimator`, one call per group).
+    """
+
+    def __init__(self, config: EnvConfig, num_envs: int, world_seeds, *, estimators=None):
+        if not isinstance(config, EnvConfig):
+            raise TypeError(f"config must be an EnvConfig, got {type(config).__name__}")
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs == {num_envs!r}, must be an int >= 1")
+        self.world_seeds = check_world_seeds(world_seeds, int(num_envs))
+        G = len(self.world_seeds)
+        self.num_envs, self.group_size = int(num_envs), int(num_envs) // G
+        self.groups = [SelectionCore(config.replace(seed=s), self.group_size) for s in self.world_seeds]
+        first = self.groups[0]
+        self.config, self.world, self.sampler = first.config, first.world, first.sampler
+        self.world_configs = tuple(g.config for g in self.groups)
+        K, wc = config.n_candidates, config.world
+        if estimators is None:
+            self.estimator = RunningCTR(config.mode, wc.n_campaigns, K, self.world.n_parts,
+                                        config.estimate_prior_strength, groups=G)
+        else:
+            estimators = list(estimators)
+            if len(estimators) != G:
+                raise ValueError(f"got {len(estimators)} estimators for {G} world_seeds; pass one per world")
+            self.estimator = GroupedEstimator(estimators, self.group_size, wc.n_campaigns)
+        B = self.group_size
+        stack = lambda name: np.concatenate([getattr(g.world, name) for g in self.groups])  # noqa: E731
+        self._user_features, self._user_fatigue = stack("user_features"), stack("user_fatigue_sens")
+        self._campaign_features, self._campaign_value = stack("campaign_features"), stack("campaign_value")
+        self._user_offset = np.repeat(np.arange(G) * wc.n_users, B)
+        self._campaign_offset = np.repeat(np.arange(G) * wc.n_campaigns, B)
+        self.beta0s = np.array([g.beta0 for g in self.groups])
+        self.beta0 = self.beta0s[0]
+        self._beta0 = np.repeat(self.beta0s, B)[:, None]
+        self.campaign_category = self.world.campaign_category
+        self._fatigue = config.fatigue_strength > 0
+        if self._fatigue:
+            need = self.num_envs * wc.n_users * self.world.lexicon.n_attr_values * 4
+            if need > FATIGUE_MEMORY_LIMIT:
+                raise ValueError(f"fatigue memory for num_envs == {self.num_envs} and n_users == {wc.n_users} "
+                                 f"needs {need / 2**30:.1f} GiB (> 2 GiB); use fewer envs or users, or "
+                                 f"fatigue_strength=0")
+        self._block_len = first._block_len
+        self.keys = None
+
+    def seed(self, seed) -> None:
+        """As :meth:`SelectionCore.seed`; a sequence of G ints seeds the groups (group g's slot i
+        reads the i-th child stream of ``SeedSequence(seed[g])``)."""
+        if not isinstance(seed, (int, np.integer)) and hasattr(seed, "__len__") and len(seed) == len(self.groups):
+            self.keys = crng.group_stream_keys(seed, self.group_size)
+            self.episode = -1
+            self.estimator.reset()
+            return
+        super().seed(seed)
+
+    def _fill_block(self, t0: int) -> None:
+        B, blocks = self.group_size, []
+        for g, sub in enumerate(self.groups):  # one NumPy computation per world and block of steps
+            rows = slice(g * B, (g + 1) * B)
+            sub.keys, sub.episode, sub.campaign = self.keys[rows], self.episode, self.campaign[rows]
+            sub._fill_block(t0)
+            blocks.append(sub.block)
+        fields = [np.concatenate(arrays) for arrays in list(zip(*blocks))[1:]]
+        for a in fields:
+            a.flags.writeable = False
+        self.block = Block(t0, *fields)
+
+
 OBS_KEYS = ("user", "context", "campaign", "candidates", "ctr_estimate")
-__all__ = ["SelectionCore", "Block", "StepOutcome", "cached_world", "OBS_KEYS", "CONTEXT_DIM", "CREATIVE_SLOTS"]
+__all__ = ["SelectionCore", "StackedSelectionCore", "check_world_seeds", "Block", "StepOutcome", "cached_world", "OBS_KEYS", "CONTEXT_DIM", "CREATIVE_SLOTS"]

@@ -43,35 +43,53 @@ class CTREstimator(Protocol):
 
 
 class RunningCTR:
-    """Smoothed running CTR per (campaign, arm) in pool mode or per creative part otherwise."""
+    """Smoothed running CTR per (campaign, arm) in pool mode or per creative part otherwise.
 
-    def __init__(self, mode: str, n_campaigns: int, n_candidates: int, n_parts: int, strength: float):
+    ``groups`` > 1 keeps that many independent estimates side by side (stacked scenario seeds, see
+    :class:`adsim.core.StackedSelectionCore`): request campaign ids are then global,
+    ``group · n_campaigns + campaign``, and nothing is shared between groups.
+    """
+
+    def __init__(self, mode: str, n_campaigns: int, n_candidates: int, n_parts: int, strength: float,
+                 groups: int = 1):
         self.mode, self.strength = mode, float(strength)
-        self._shape = (n_campaigns, n_candidates) if mode == "pool" else (n_parts,)
+        self.n_campaigns, self.groups = n_campaigns, groups
+        self._shape = (groups * n_campaigns, n_candidates) if mode == "pool" else (groups, n_parts)
         self.reset()
 
     def reset(self) -> None:
         self.imps = np.zeros(self._shape)
         self.clicks = np.zeros(self._shape)
-        self.total = np.zeros(2)  # impressions, clicks
+        self.total = np.zeros((self.groups, 2))  # impressions, clicks per group
 
-    def _prior(self) -> float:
-        return (self.total[1] + self.strength * PRIOR_CTR) / (self.total[0] + self.strength)
+    def _prior(self) -> np.ndarray:
+        """(groups,) running CTR of all impressions so far, shrunk towards ``PRIOR_CTR``."""
+        return (self.total[:, 1] + self.strength * PRIOR_CTR) / (self.total[:, 0] + self.strength)
+
+    def _group(self, request: Request) -> np.ndarray | int:
+        return 0 if self.groups == 1 else request.campaign // self.n_campaigns
 
     def estimate(self, request: Request) -> np.ndarray:
         m, s = self._prior(), self.strength
         if self.mode == "pool":
-            table = ((self.clicks + s * m) / (self.imps + s)).astype(np.float32)  # (n_campaigns, K)
+            m = np.repeat(m, self.n_campaigns)[:, None]  # per table row
+            table = ((self.clicks + s * m) / (self.imps + s)).astype(np.float32)  # (groups·n_campaigns, K)
             return table[request.campaign]
         parts = creative_parts(request.candidates)
-        ctr = (self.clicks + s * m) / (self.imps + s)
+        ctr = (self.clicks + s * m[:, None]) / (self.imps + s)  # (groups, n_parts)
         valid = parts > 0
-        est = (ctr[parts] * valid).sum(-1) / np.maximum(valid.sum(-1), 1)
+        per_part = ctr[0][parts] if self.groups == 1 else ctr[self._group(request)[:, None, None], parts]
+        est = (per_part * valid).sum(-1) / np.maximum(valid.sum(-1), 1)
         return est.astype(np.float32)
 
     def observe(self, request: Request, actions: np.ndarray, clicks: np.ndarray) -> None:
         clicks = clicks.astype(np.float64)
-        self.total += (clicks.size, clicks.sum())
+        if self.groups == 1:
+            self.total[0] += (clicks.size, clicks.sum())
+        else:
+            g = self._group(request)
+            self.total[:, 0] += np.bincount(g, minlength=self.groups)
+            self.total[:, 1] += np.bincount(g, weights=clicks, minlength=self.groups)
         if self.mode == "pool":
             flat = request.campaign * self._shape[1] + actions
             size = self.imps.size
@@ -81,6 +99,35 @@ class RunningCTR:
         rows = np.arange(actions.shape[0])
         parts = creative_parts(request.candidates[rows, actions])  # (N, P)
         valid = parts > 0
+        flat = (np.broadcast_to(np.reshape(self._group(request), (-1, 1)), parts.shape) * self._shape[1] + parts)[valid]
         w = np.broadcast_to(clicks[:, None], parts.shape)[valid]
-        self.imps += np.bincount(parts[valid], minlength=self._shape[0])
-        self.clicks += np.bincount(parts[valid], weights=w, minlength=self._shape[0])
+        size = self.imps.size
+        self.imps += np.bincount(flat, minlength=size).reshape(self._shape)
+        self.clicks += np.bincount(flat, weights=w, minlength=size).reshape(self._shape)
+
+
+class GroupedEstimator:
+    """G estimators side by side, one per stacked scenario (e.g. a learned CTR model per world).
+
+    Requests are group-major: rows ``[g·B, (g+1)·B)`` go to estimator g, with campaign ids made
+    local again (``campaign − g · n_campaigns``). One call per group and step.
+    """
+
+    def __init__(self, estimators, group_size: int, n_campaigns: int):
+        self.estimators, self.group_size, self.n_campaigns = list(estimators), group_size, n_campaigns
+
+    def _part(self, request: Request, g: int) -> Request:
+        sl = slice(g * self.group_size, (g + 1) * self.group_size)
+        return Request(request.campaign[sl] - g * self.n_campaigns, *(f[sl] for f in request[1:]))
+
+    def reset(self) -> None:
+        for e in self.estimators:
+            e.reset()
+
+    def estimate(self, request: Request) -> np.ndarray:
+        return np.concatenate([e.estimate(self._part(request, g)) for g, e in enumerate(self.estimators)])
+
+    def observe(self, request: Request, actions: np.ndarray, clicks: np.ndarray) -> None:
+        B = self.group_size
+        for g, e in enumerate(self.estimators):
+            e.observe(self._part(request, g), actions[g * B:(g + 1) * B], clicks[g * B:(g + 1) * B])

@@ -53,6 +53,12 @@ def stream_keys(seed, n: int) -> np.ndarray:
     return np.array([key_from_seed(int(s), 0) for s in seeds], dtype=np.uint64)
 
 
+def group_stream_keys(seeds, group_size: int) -> np.ndarray:
+    """(G·B,) keys of G groups of B slots: slot i of group g reads the i-th child stream of
+    ``SeedSequence(seeds[g])`` — exactly the keys of an unstacked env of B slots seeded ``seeds[g]``."""
+    return np.concatenate([stream_keys(s, group_size) for s in seeds])
+
+
 def _mix64(z: np.ndarray) -> np.ndarray:
     z = (z ^ (z >> _S30)) * _M1
     z = (z ^ (z >> _S27)) * _M2

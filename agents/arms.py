@@ -76,35 +76,52 @@ def argmax_probabilities(scores: np.ndarray) -> np.ndarray:
     return top / top.sum(axis=1, keepdims=True)
 
 
-def draw_actions(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """(N,) actions drawn from probabilities (N, K), as ``Policy.select`` draws them."""
-    u = rng.random((p.shape[0], 1))
-    return np.minimum((u > np.cumsum(p, axis=1)).sum(axis=1), p.shape[1] - 1)
-
-
 class PosteriorDraws:
     """Mixin: a random stream for Monte-Carlo propensities that is a function of the policy's state.
 
     Policies whose action probabilities are estimated from posterior draws (Thompson sampling)
-    take those draws from ``self.draw_rng()``, seeded by the policy's seed and its number of
-    updates so far. So ``probabilities`` is a pure function of state and observation — asking
-    twice gives the same propensities — and ``select`` draws its actions from exactly them with
-    the policy's own generator.
+    take those draws from ``self.draw_rng(g)`` (g = the group, 0 unless seeds are stacked), seeded
+    by the group's seed and the policy's number of updates so far. So ``probabilities`` is a pure
+    function of state and observation — asking twice gives the same propensities — and ``select``
+    draws its actions from exactly them with the policy's own generator.
     """
 
     def _reset_draws(self) -> None:
-        self._draw_key = int(self.rng.integers(0, 2**63))
+        self._draw_keys = [int(r.integers(0, 2**63)) for r in self.rngs]
         self.n_updates = 0
 
-    def draw_rng(self) -> np.random.Generator:
-        return np.random.Generator(np.random.PCG64([self._draw_key, self.n_updates]))
+    def draw_rng(self, group: int = 0) -> np.random.Generator:
+        return np.random.Generator(np.random.PCG64([self._draw_keys[group], self.n_updates]))
+
+    def per_group(self, row_groups: np.ndarray, draw) -> np.ndarray:
+        """``draw(rng, rows)`` on each group's rows (in order) with that group's draw stream,
+        put back in row order; ``row_groups`` (U,) is the group of each row."""
+        if len(self._draw_keys) == 1:
+            return draw(self.draw_rng(0), slice(None))
+        parts = [(int(g), np.flatnonzero(row_groups == g)) for g in np.unique(row_groups)]
+        outs = [draw(self.draw_rng(g), rows) for g, rows in parts]
+        out = np.empty((row_groups.shape[0],) + outs[0].shape[1:], dtype=outs[0].dtype)
+        for (_, rows), o in zip(parts, outs):
+            out[rows] = o
+        return out
 
 
 class CampaignIndex:
-    """Maps campaign feature rows (N, C) to dense table rows (N,), growing as campaigns appear."""
+    """Maps campaign feature rows (N, C) to dense table rows (N,), growing as campaigns appear.
 
-    def __init__(self) -> None:
+    With ``groups`` G > 1 (stacked scenario seeds, group-major batches) a row is a (group,
+    campaign) pair, so groups never share a row; ``local`` numbers each group's rows 0, 1, … in
+    the order the group first saw them — the row ids an unstacked index would have given.
+    """
+
+    def __init__(self, groups: int = 1) -> None:
+        self.groups = groups
         self._rows: dict[bytes, int] = {}
+        self.group: list[int] = []
+        """Group of each table row."""
+        self.local: list[int] = []
+        """Row id inside its group."""
+        self._per_group = [0] * groups
         self._last: np.ndarray | None = None
         self._last_id = 0
 
@@ -114,25 +131,36 @@ class CampaignIndex:
     def _id(self, row: np.ndarray) -> int:
         key = np.ascontiguousarray(row).tobytes()
         if key not in self._rows:
+            g = int(row[0]) if self.groups > 1 else 0
             self._rows[key] = len(self._rows)
+            self.group.append(g)
+            self.local.append(self._per_group[g])
+            self._per_group[g] += 1
         return self._rows[key]
 
     def row_id(self, row: np.ndarray) -> int:
-        """Table row of one campaign feature row (C,)."""
+        """Table row of one campaign feature row (C,) (a batch of one request: no groups)."""
         got = self._rows.get(row.tobytes())
         return self._id(row) if got is None else got
 
     def lookup(self, campaign: np.ndarray) -> np.ndarray:
-        """(N,) table rows of the campaigns of a batch."""
+        """(N,) table rows of the campaigns of a (group-major) batch."""
         campaign = np.asarray(campaign)
         if campaign.ndim != 2:
             raise ValueError(f"obs['campaign'] must be (N, campaign_dim), got shape {campaign.shape}")
+        if self.groups > 1:
+            n = campaign.shape[0]
+            if n % self.groups:
+                raise ValueError(f"a batch of {n} requests cannot be split into {self.groups} groups "
+                                 f"(group_seeds); it must be a multiple of {self.groups}")
+            g = np.repeat(np.arange(self.groups, dtype=campaign.dtype), n // self.groups)
+            campaign = np.concatenate([g[:, None], campaign], axis=1)
         last = self._last
         if last is not None and last.shape == campaign.shape[1:] and (campaign == last).all():
             return np.full(campaign.shape[0], self._last_id, dtype=np.int64)
         rows = np.ascontiguousarray(campaign).view(np.dtype((np.void, campaign.dtype.itemsize * campaign.shape[1])))
         uniq, first, inv = np.unique(rows[:, 0], return_index=True, return_inverse=True)
-        ids = np.array([self._id(campaign[i]) for i in first], dtype=np.int64)  # one per campaign
+        ids = np.array([self._id(campaign[i]) for i in first], dtype=np.int64)  # one per distinct row
         if uniq.shape[0] == 1:
             self._last, self._last_id = campaign[0].copy(), int(ids[0])
         return ids[inv.reshape(-1)]
@@ -145,9 +173,9 @@ class ArmPolicy(Policy):
     campaign rows from their statistics; requests of the same campaign share them.
     """
 
-    def reset(self, n_actions: int, seed: int | np.random.SeedSequence | None = None) -> None:
-        super().reset(n_actions, seed)
-        self.index = CampaignIndex()
+    def reset(self, n_actions: int, seed: int | np.random.SeedSequence | None = None, group_seeds=None) -> None:
+        super().reset(n_actions, seed, group_seeds)
+        self.index = CampaignIndex(self.n_groups)
         self.counts = np.zeros((0, self.n_actions))
         """(campaigns, K) impressions per arm."""
         self.sums = np.zeros((0, self.n_actions))

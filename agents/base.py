@@ -7,6 +7,15 @@ A policy acts on a *batch* of requests at once::
     actions = policy.select(obs, info)         # (N,) ints in [0, K)
     policy.update(obs, actions, rewards)       # learn from a batch of feedback
 
+**Stacked scenario seeds.** ``policy.reset(K, group_seeds=[s_0, …, s_{G-1}])`` makes the policy
+G independent copies whose state sits side by side in the same arrays (a leading group axis, or
+group-qualified table rows), for a batch of G scenarios stepped together
+(``adsim.core.StackedSelectionCore``). Batches are then group-major: rows ``[g·B, (g+1)·B)``
+belong to group g. Copy g draws from its own generator seeded ``s_g`` exactly as an unstacked
+policy reset with ``seed=s_g`` would, so a stacked run reproduces each unstacked run bit for bit
+(tested). Policies that cannot do this (the SB3 agents: one network per seed) set
+``stackable = False``.
+
 ``obs`` is the batched observation dict of ``adsim/CreativeSelection-v0``'s vector env (keys
 ``user``, ``context``, ``campaign``, ``candidates``, ``ctr_estimate``, each with a leading batch
 axis). ``info`` is the env's info dict; only reference policies (the oracle) may read it.
@@ -18,6 +27,7 @@ deterministic policies report probability 1 for the chosen action.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -29,23 +39,56 @@ class Policy(ABC):
     """Base class: subclasses implement ``probabilities`` (and ``update`` if they learn)."""
 
     name: str = "policy"
+    stackable: bool = True
+    """Whether ``reset(group_seeds=…)`` can stack independent copies (see the module docstring)."""
 
-    def reset(self, n_actions: int, seed: int | np.random.SeedSequence | None = None) -> None:
-        """Forget everything learned; (re)seed the policy's random stream."""
+    def reset(self, n_actions: int, seed: int | np.random.SeedSequence | None = None,
+              group_seeds: Sequence[int] | None = None) -> None:
+        """Forget everything learned; (re)seed the policy's random stream (or G streams, one per group)."""
         if isinstance(n_actions, bool) or not isinstance(n_actions, (int, np.integer)) or n_actions < 1:
             raise ValueError(f"n_actions == {n_actions!r}, must be an int >= 1")
         self.n_actions = int(n_actions)
-        self.rng = np.random.default_rng(seed)
+        if group_seeds is None:
+            self.rngs = [np.random.default_rng(seed)]
+        else:
+            if not self.stackable:
+                raise TypeError(f"policy {self.name!r} cannot stack scenario seeds (group_seeds); "
+                                f"run one seed per policy instance")
+            if seed is not None:
+                raise ValueError("pass seed= or group_seeds=, not both")
+            if isinstance(group_seeds, (str, bytes)) or not hasattr(group_seeds, "__len__") or not group_seeds:
+                raise TypeError(f"group_seeds must be a non-empty sequence of seeds, got {group_seeds!r}")
+            self.rngs = [np.random.default_rng(s) for s in group_seeds]
+        self.n_groups = len(self.rngs)
+        self.rng = self.rngs[0] if self.n_groups == 1 else None  # stacked: draw through ``uniforms``
+
+    def group_rows(self, n: int) -> np.ndarray:
+        """(n,) group of each row of a group-major batch of ``n`` requests."""
+        G = self.n_groups
+        if n % G:
+            raise ValueError(f"a batch of {n} requests cannot be split into the policy's {G} groups "
+                             f"(group_seeds); it must be a multiple of {G}")
+        return np.repeat(np.arange(G), n // G)
+
+    def uniforms(self, n: int, draw: np.ndarray | None = None) -> np.ndarray:
+        """(n, 1) uniforms for a group-major batch, group g's from its own generator.
+
+        ``draw`` (G,) bool limits the draws to some groups (the others' rows are NaN)."""
+        if self.n_groups == 1:
+            return self.rng.random((n, 1))
+        self.group_rows(n)
+        B = n // self.n_groups
+        return np.concatenate([r.random((B, 1)) if draw is None or draw[g] else np.full((B, 1), np.nan)
+                               for g, r in enumerate(self.rngs)])
 
     @abstractmethod
     def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
         """(N, K) probability of each action for each request."""
 
     def select(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
-        """(N,) actions drawn from ``probabilities`` with the policy's own generator."""
+        """(N,) actions drawn from ``probabilities`` with the policy's own generator(s)."""
         p = self.probabilities(obs, info)
-        u = self.rng.random((p.shape[0], 1))
-        return np.minimum((u > np.cumsum(p, axis=1)).sum(axis=1), p.shape[1] - 1)
+        return draw_actions(p, self.uniforms(p.shape[0]))
 
     def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
         """Learn from a batch of feedback (no-op for non-learning policies)."""
@@ -53,6 +96,11 @@ class Policy(ABC):
     @staticmethod
     def batch_size(obs: Obs) -> int:
         return int(obs["ctr_estimate"].shape[0])
+
+
+def draw_actions(p: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """(N,) actions drawn from probabilities (N, K) by inverse CDF with uniforms ``u`` (N, 1)."""
+    return np.minimum((u > np.cumsum(p, axis=1)).sum(axis=1), p.shape[1] - 1)
 
 
 class RandomPolicy(Policy):

@@ -27,8 +27,8 @@ class EXP3(ArmPolicy):
         check_float("gamma", gamma, 0.0, 1.0, open_low=True)
         self.gamma = float(gamma)
 
-    def reset(self, n_actions: int, seed=None) -> None:
-        super().reset(n_actions, seed)
+    def reset(self, n_actions: int, seed=None, group_seeds=None) -> None:
+        super().reset(n_actions, seed, group_seeds)
         self.log_w = np.zeros((0, self.n_actions))
         """(campaigns, K) log-weights."""
 

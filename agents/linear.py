@@ -16,9 +16,8 @@ from agents.arms import (
     check_feedback,
     check_obs,
     check_one_feedback,
-    draw_actions,
 )
-from agents.base import Obs, Policy
+from agents.base import Obs, Policy, draw_actions
 from agents.features import DIM, SEGMENTS, candidate_features, n_segments, request_features, user_segment
 from agents.ridge import Ridge
 from agents.thompson import argmax_frequencies
@@ -60,9 +59,9 @@ class LinUCB(Policy):
         check_float("reg", reg, 0.0, 1e6, open_low=True)
         self.alpha, self.reg, self.features = float(alpha), float(reg), _check_keys(features)
 
-    def reset(self, n_actions: int, seed=None) -> None:
-        super().reset(n_actions, seed)
-        self.index = CampaignIndex()
+    def reset(self, n_actions: int, seed=None, group_seeds=None) -> None:
+        super().reset(n_actions, seed, group_seeds)
+        self.index = CampaignIndex(self.n_groups)
         self.ridge: Ridge | None = None  # sized on the first request (d is known then)
         self._x1: np.ndarray | None = None  # context buffer of the one-request path
         self._blocks: list[tuple[str, slice]] = []
@@ -147,11 +146,13 @@ class LinUCB(Policy):
             a = s.argmax()
             if np.count_nonzero(s == s[a]) == 1:
                 return np.array([a])
-            return draw_actions(argmax_probabilities(s[None]), self.rng)
+            return draw_actions(argmax_probabilities(s[None]), self.uniforms(1))
         p = self.probabilities(obs)
-        if (p.max(axis=1) == 1.0).all():  # no ties: deterministic, no draw needed
+        tied = (p.max(axis=1) < 1.0).reshape(self.n_groups, -1).any(axis=1)  # per group
+        if not tied.any():  # no ties: deterministic, no draw needed
             return p.argmax(axis=1)
-        return draw_actions(p, self.rng)
+        u = self.uniforms(p.shape[0], draw=tied)  # only groups with ties draw (NaN elsewhere)
+        return np.where(np.isnan(u[:, 0]), p.argmax(axis=1), draw_actions(p, u))
 
     def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
         if self._one(obs):
@@ -172,20 +173,25 @@ class _SharedLinear(Policy):
         check_choice("segment_by", segment_by, SEGMENTS)
         self.reg, self.segment_by = float(reg), segment_by
 
-    def reset(self, n_actions: int, seed=None) -> None:
-        super().reset(n_actions, seed)
-        self.ridge: Ridge | None = None  # one block per segment, sized on the first request
+    def reset(self, n_actions: int, seed=None, group_seeds=None) -> None:
+        super().reset(n_actions, seed, group_seeds)
+        self.ridge: Ridge | None = None  # one block per (group,) segment, sized on the first request
         self.n_updates = 0
 
     def features(self, obs: Obs) -> tuple[np.ndarray, np.ndarray]:
-        """Segments (N,) and candidate features (N, K, DIM) of a batch."""
-        check_obs(obs)
+        """Ridge blocks (N,) — the user segment, ``group · n_segments + segment`` when stacked — and
+        candidate features (N, K, DIM) of a batch."""
+        n = check_obs(obs)
         z = candidate_features(obs)
         if z.shape[1] != self.n_actions:
             raise ValueError(f"obs has {z.shape[1]} candidates, policy was reset for K == {self.n_actions}")
         if self.ridge is None:
-            self.ridge = Ridge(n_segments(self.segment_by, obs["user"].shape[1]), DIM, self.reg)
-        return user_segment(obs["user"], self.segment_by), z
+            self.n_segments = n_segments(self.segment_by, obs["user"].shape[1])
+            self.ridge = Ridge(self.n_groups * self.n_segments, DIM, self.reg)
+        seg = user_segment(obs["user"], self.segment_by)
+        if self.n_groups > 1:
+            seg = seg + self.group_rows(n) * self.n_segments
+        return seg, z
 
     def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
         seg, z = self.features(obs)
@@ -258,15 +264,16 @@ class LinearTS(PosteriorDraws, _SharedLinear):
         check_int("samples", samples, 1, 4096)
         self.v, self.samples = float(v), samples
 
-    def reset(self, n_actions: int, seed=None) -> None:
-        super().reset(n_actions, seed)
+    def reset(self, n_actions: int, seed=None, group_seeds=None) -> None:
+        super().reset(n_actions, seed, group_seeds)
         self._reset_draws()
 
     def posterior_draws(self, s: int) -> np.ndarray:
-        """(samples, DIM) draws of segment ``s``'s θ from its posterior (fixed until the next update)."""
+        """(samples, DIM) draws of ridge block ``s``'s θ from its posterior (fixed until the next update)."""
         cov = self.ridge.A_inv[s]
         chol = np.linalg.cholesky(0.5 * (cov + cov.T))
-        xi = np.random.Generator(np.random.PCG64([self._draw_key, self.n_updates, s])).standard_normal(
+        group, segment = divmod(s, self.n_segments)
+        xi = np.random.Generator(np.random.PCG64([self._draw_keys[group], self.n_updates, segment])).standard_normal(
             (self.samples, cov.shape[0]))
         return self.ridge.theta[s] + self.v * xi @ chol.T
 

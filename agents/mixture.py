@@ -35,12 +35,24 @@ class EpsilonMixture(Policy):
         self.policy, self.epsilon = policy, float(epsilon)
         self.name = f"{policy.name}@{self.epsilon:g}"
 
-    def reset(self, n_actions: int, seed: int | np.random.SeedSequence | None = None) -> None:
-        """Reset this wrapper and the wrapped policy on independent child streams of ``seed``."""
-        root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-        own, inner = root.spawn(2)
-        super().reset(n_actions, own)
-        self.policy.reset(n_actions, inner)
+    @property
+    def stackable(self) -> bool:
+        return self.policy.stackable
+
+    def reset(self, n_actions: int, seed: int | np.random.SeedSequence | None = None, group_seeds=None) -> None:
+        """Reset this wrapper and the wrapped policy on independent child streams of ``seed`` (of each
+        group's seed when stacked)."""
+        if group_seeds is None:
+            root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+            own, inner = root.spawn(2)
+            super().reset(n_actions, own)
+            self.policy.reset(n_actions, inner)
+            return
+        super().reset(n_actions, seed, group_seeds)  # validates
+        pairs = [(s if isinstance(s, np.random.SeedSequence) else np.random.SeedSequence(s)).spawn(2)
+                 for s in group_seeds]
+        super().reset(n_actions, group_seeds=[own for own, _ in pairs])
+        self.policy.reset(n_actions, group_seeds=[inner for _, inner in pairs])
 
     def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
         """(N, K) mixture probabilities ``(1 − ε) p + ε / K``."""

@@ -69,7 +69,10 @@ class Ridge:
         ends = np.r_[starts[1:], g_sorted.shape[0]]
         for s, e in zip(starts, ends):  # one iteration per group touched (arms), not per row
             rows = order[s:e]
-            self._update_group(int(g_sorted[s]), X[rows], r[rows])
+            if e - s == 1:  # Sherman–Morrison, as for a batch of one
+                self.update_one(int(g_sorted[s]), X[rows[0]], float(r[rows[0]]))
+            else:
+                self._update_group(int(g_sorted[s]), X[rows], r[rows])
 
     def _update_group(self, g: int, X: np.ndarray, r: np.ndarray) -> None:
         A_inv = self.A_inv[g]

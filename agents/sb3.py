@@ -49,6 +49,7 @@ class SB3Policy(Policy):
 
     algo: ClassVar[type[BaseAlgorithm]] = PPO
     name: ClassVar[str] = "sb3"
+    stackable: ClassVar[bool] = False  # one network per scenario seed, trained by learn()
 
     def __post_init__(self):
         check_int("train_steps", self.train_steps, 0)
@@ -68,8 +69,8 @@ class SB3Policy(Policy):
         """Algorithm-specific constructor arguments."""
         return {}
 
-    def reset(self, n_actions: int, seed: int | np.random.SeedSequence | None = None) -> None:
-        super().reset(n_actions, seed)
+    def reset(self, n_actions: int, seed: int | np.random.SeedSequence | None = None, group_seeds=None) -> None:
+        super().reset(n_actions, seed, group_seeds)  # group_seeds raise: one network per scenario seed
         self.seed = seed if isinstance(seed, (int, np.integer)) else int(self.rng.integers(0, 2**31 - 1))
         self.model = None
 

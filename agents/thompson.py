@@ -48,8 +48,8 @@ class BetaThompson(PosteriorDraws, ArmPolicy):
         check_int("samples", samples, 16, 65536)
         self.alpha0, self.beta0, self.samples = float(alpha0), float(beta0), samples
 
-    def reset(self, n_actions: int, seed=None) -> None:
-        super().reset(n_actions, seed)
+    def reset(self, n_actions: int, seed=None, group_seeds=None) -> None:
+        super().reset(n_actions, seed, group_seeds)
         self._reset_draws()
 
     def _check_rewards(self, rewards: np.ndarray) -> None:
@@ -62,8 +62,13 @@ class BetaThompson(PosteriorDraws, ArmPolicy):
 
     def _slot_probabilities(self, slots: np.ndarray) -> np.ndarray:
         a, b = self.posterior(slots)
-        draws = self.draw_rng().beta(a[:, None, :], b[:, None, :], size=(a.shape[0], self.samples, a.shape[1]))
-        return argmax_frequencies(draws)
+        row_groups = np.asarray(self.index.group)[slots] if self.n_groups > 1 else None
+
+        def draw(rng: np.random.Generator, rows) -> np.ndarray:
+            ar, br = a[rows], b[rows]
+            return argmax_frequencies(rng.beta(ar[:, None, :], br[:, None, :], size=(ar.shape[0], self.samples, ar.shape[1])))
+
+        return self.per_group(row_groups, draw)
 
 
 class HybridThompson(PosteriorDraws, Policy):
@@ -94,23 +99,27 @@ class HybridThompson(PosteriorDraws, Policy):
         check_int("table_bits", table_bits, 10, 26)
         self.prior_strength, self.samples, self.table_bits = float(prior_strength), samples, table_bits
 
-    def reset(self, n_actions: int, seed=None) -> None:
-        super().reset(n_actions, seed)
+    def reset(self, n_actions: int, seed=None, group_seeds=None) -> None:
+        super().reset(n_actions, seed, group_seeds)
         self._reset_draws()
-        self.index = CampaignIndex()
-        self.counts = np.zeros(1 << self.table_bits)
-        """Impressions per (campaign, creative) table entry."""
-        self.sums = np.zeros(1 << self.table_bits)
+        self.index = CampaignIndex(self.n_groups)
+        self.counts = np.zeros(self.n_groups << self.table_bits)
+        """Impressions per (campaign, creative) table entry (one table per group)."""
+        self.sums = np.zeros(self.n_groups << self.table_bits)
         """Summed rewards per table entry."""
 
     def creative_keys(self, obs: Obs) -> np.ndarray:
         """(N, K) table entries of the candidates (multiplicative hashing of campaign and ids)."""
         n = check_obs(obs, n_actions=self.n_actions)
-        slots = self.index.lookup(obs["campaign"]).astype(np.uint64)
+        rows = self.index.lookup(obs["campaign"])
+        slots = rows.astype(np.uint64) if self.n_groups == 1 else np.asarray(self.index.local, dtype=np.uint64)[rows]
         ids = np.asarray(obs["candidates"]).reshape(n, self.n_actions, -1).astype(np.uint64)
         mult = _HASH_MULT[: ids.shape[2]]
         h = (ids * mult).sum(axis=2, dtype=np.uint64) + slots[:, None] * _HASH_CAMPAIGN
-        return ((h * _HASH_MIX) >> np.uint64(64 - self.table_bits)).astype(np.int64)
+        keys = ((h * _HASH_MIX) >> np.uint64(64 - self.table_bits)).astype(np.int64)
+        if self.n_groups > 1:  # each group its own table
+            keys += (np.asarray(self.index.group)[rows] << self.table_bits)[:, None]
+        return keys
 
     def posterior(self, keys: np.ndarray, estimate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Beta parameters (alpha, beta), each shaped like ``keys``, for table entries with estimates."""
@@ -120,10 +129,15 @@ class HybridThompson(PosteriorDraws, Policy):
 
     def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
         a, b = self.posterior(self.creative_keys(obs), obs["ctr_estimate"])
-        uniq, inv = np.unique(np.concatenate([a, b], axis=1), axis=0, return_inverse=True)  # shared posteriors
-        k = self.n_actions
-        draws = self.draw_rng().beta(uniq[:, None, :k], uniq[:, None, k:], size=(uniq.shape[0], self.samples, k))
-        return argmax_frequencies(draws)[inv.reshape(-1)]
+        ab, k = np.concatenate([a, b], axis=1), self.n_actions
+        row_groups = self.group_rows(ab.shape[0]) if self.n_groups > 1 else None
+
+        def draw(rng: np.random.Generator, rows) -> np.ndarray:
+            uniq, inv = np.unique(ab[rows], axis=0, return_inverse=True)  # requests sharing posteriors
+            draws = rng.beta(uniq[:, None, :k], uniq[:, None, k:], size=(uniq.shape[0], self.samples, k))
+            return argmax_frequencies(draws)[inv.reshape(-1)]
+
+        return self.per_group(row_groups, draw)
 
     def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
         keys = self.creative_keys(obs)

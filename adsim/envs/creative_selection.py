@@ -11,7 +11,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from adsim.config import EnvConfig, make_config
-from adsim.core import OBS_KEYS, SelectionCore
+from adsim.core import OBS_KEYS, SelectionCore, StackedSelectionCore, check_world_seeds
 from adsim.envs.spaces import check_actions, observation_space, render_candidates, seed_single_env
 
 
@@ -102,6 +102,15 @@ class CreativeSelectionEnv(gym.Env):
     a single env reset with ``s_i`` sees. The CTR estimate is shared across slots (one platform
     model).
 
+    ## Stacked scenarios
+    ``make_vec(..., num_envs=G·B, world_seeds=[w_0, …, w_{G-1}])`` puts G independent scenarios
+    side by side (``adsim.core.StackedSelectionCore``): sub-envs ``[g·B, (g+1)·B)`` live in the
+    world of seed ``w_g`` with its own creative pools, β0 and CTR estimate (a ``ctr_model`` is
+    trained or loaded once per world). ``reset(seed=[s_0, …, s_{G-1}])`` seeds group g's request
+    streams with ``s_g``; group g then sees exactly, bit for bit, what an unstacked vector env of B
+    sub-envs with world seed ``w_g`` reset with ``s_g`` sees. This is how the benchmark runner runs
+    many scenario seeds in one loop.
+
     ## Version History
     * v0: initial version.
     """
@@ -171,12 +180,26 @@ class CreativeSelectionVectorEnv(VectorEnv):
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
     def __init__(self, num_envs: int = 1, config: EnvConfig | None = None, preset: str = "default",
-                 render_mode: str | None = None, estimator=None, ctr_model: str | None = None, **overrides: Any):
+                 render_mode: str | None = None, estimator=None, ctr_model: str | None = None,
+                 world_seeds=None, **overrides: Any):
         if render_mode is not None:
             raise ValueError(f"render_mode == {render_mode!r}; the vector env does not render")
-        self.config = _resolve_config(config, preset, overrides)
-        self.core = SelectionCore(self.config, num_envs,
-                                  estimator=_resolve_estimator(self.config, estimator, ctr_model))
+        config = _resolve_config(config, preset, overrides)
+        if world_seeds is None:
+            self.core = SelectionCore(config, num_envs, estimator=_resolve_estimator(config, estimator, ctr_model))
+        else:
+            seeds = check_world_seeds(world_seeds, num_envs) if isinstance(num_envs, int) else world_seeds
+            estimators = None
+            if ctr_model is not None or estimator is not None:
+                if estimator is not None and (isinstance(estimator, (str, bytes)) or not hasattr(estimator, "__len__")):
+                    raise TypeError("with world_seeds, estimator= must be a sequence of CTR estimators, one per world")
+                worlds = [config.replace(seed=s) for s in seeds]
+                given = [None] * len(worlds) if estimator is None else list(estimator)
+                if len(given) != len(worlds):
+                    raise ValueError(f"got {len(given)} estimators for {len(worlds)} world_seeds; pass one per world")
+                estimators = [_resolve_estimator(w, e, ctr_model) for w, e in zip(worlds, given)]
+            self.core = StackedSelectionCore(config, num_envs, seeds, estimators=estimators)
+        self.config = self.core.config
         self.num_envs = self.core.num_envs
         self.render_mode = None
         self.single_action_space = spaces.Discrete(self.config.n_candidates)
