@@ -173,6 +173,8 @@ class ArmPolicy(Policy):
     campaign rows from their statistics; requests of the same campaign share them.
     """
 
+    stackable = True
+
     def reset(self, n_actions: int, seed: int | np.random.SeedSequence | None = None, group_seeds=None) -> None:
         super().reset(n_actions, seed, group_seeds)
         self.index = CampaignIndex(self.n_groups)

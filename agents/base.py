@@ -13,8 +13,9 @@ group-qualified table rows), for a batch of G scenarios stepped together
 (``adsim.core.StackedSelectionCore``). Batches are then group-major: rows ``[g·B, (g+1)·B)``
 belong to group g. Copy g draws from its own generator seeded ``s_g`` exactly as an unstacked
 policy reset with ``seed=s_g`` would, so a stacked run reproduces each unstacked run bit for bit
-(tested). Policies that cannot do this (the SB3 agents: one network per seed) set
-``stackable = False``.
+(tested). Policies that can do this say so with ``stackable = True`` (every built-in bandit and
+reference policy; not the SB3 agents, which train one network per seed, and not, by default, a
+new subclass until its state keeps the groups apart).
 
 ``obs`` is the batched observation dict of ``adsim/CreativeSelection-v0``'s vector env (keys
 ``user``, ``context``, ``campaign``, ``candidates``, ``ctr_estimate``, each with a leading batch
@@ -39,8 +40,9 @@ class Policy(ABC):
     """Base class: subclasses implement ``probabilities`` (and ``update`` if they learn)."""
 
     name: str = "policy"
-    stackable: bool = True
-    """Whether ``reset(group_seeds=…)`` can stack independent copies (see the module docstring)."""
+    stackable: bool = False
+    """Whether ``reset(group_seeds=…)`` can stack independent copies (see the module docstring).
+    Off by default: a policy opts in once its state keeps groups apart."""
 
     def reset(self, n_actions: int, seed: int | np.random.SeedSequence | None = None,
               group_seeds: Sequence[int] | None = None) -> None:
@@ -107,6 +109,7 @@ class RandomPolicy(Policy):
     """Uniformly random choice among the K candidates."""
 
     name = "random"
+    stackable = True
 
     def probabilities(self, obs, info=None):
         n = self.batch_size(obs)
@@ -117,6 +120,7 @@ class OraclePolicy(Policy):
     """Shows the candidate with the highest *true* expected reward (reads ``info``; reference only)."""
 
     name = "oracle"
+    stackable = True
 
     def probabilities(self, obs, info=None):
         if info is None or "expected_reward" not in info:

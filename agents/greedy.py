@@ -19,6 +19,7 @@ class GreedyEstimate(Policy):
     """
 
     name = "greedy"
+    stackable = True
 
     def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
         check_obs(obs)

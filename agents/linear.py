@@ -53,6 +53,7 @@ class LinUCB(Policy):
     """
 
     name = "linucb"
+    stackable = True
 
     def __init__(self, alpha: float = 1.0, reg: float = 1.0, features: tuple[str, ...] = REQUEST_KEYS):
         check_float("alpha", alpha, 0.0, 100.0)
@@ -167,6 +168,8 @@ class LinUCB(Policy):
 
 class _SharedLinear(Policy):
     """Base of the shared-model policies: a ridge regression over candidate features per user segment."""
+
+    stackable = True
 
     def __init__(self, reg: float, segment_by: str):
         check_float("reg", reg, 0.0, 1e6, open_low=True)

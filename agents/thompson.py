@@ -92,6 +92,7 @@ class HybridThompson(PosteriorDraws, Policy):
     """
 
     name = "hybrid"
+    stackable = True
 
     def __init__(self, prior_strength: float = 1000.0, samples: int = 128, table_bits: int = 20):
         check_float("prior_strength", prior_strength, 0.0, 1e6, open_low=True)

@@ -1,8 +1,13 @@
 """Where runs execute: serially, in a local process pool, or on Ray — with identical results.
 
 Every job is a pure function of its :class:`~experiments.runner.run.Job` (seeded streams,
-single-threaded BLAS inside the job), and results are put back in job order, so the backend and
-the number of workers change only the wall time (and the measured decisions/s).
+single-threaded BLAS inside the job), and results are put back in job order, so the backend, the
+number of workers and stacking change only the wall time (and the measured decisions/s).
+
+With ``stack=True`` (the default) the jobs of one (scenario, policy) — its scenario seeds — form
+one *unit*, run as a single stacked vector env with the policy's state batched over the seeds
+(:func:`~experiments.runner.run.run_stack`); RL agents, which train one network per seed, stay
+one job per unit. Units are what the workers receive.
 """
 
 from __future__ import annotations
@@ -14,21 +19,38 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from tqdm.auto import tqdm
 
-from experiments.runner.run import Job, RunResult, run_job
+from experiments.runner.run import Job, RunResult, run_stack, stackable
 
 BACKENDS = ("local", "ray")
 
 
-def _serial(jobs: Sequence[Job]) -> Iterator[tuple[int, RunResult]]:
+def make_units(jobs: Sequence[Job], stack: bool = True) -> list[list[int]]:
+    """Job indices grouped into units: one per (scenario, policy) when stacking, else one per job."""
+    if not stack:
+        return [[i] for i in range(len(jobs))]
+    can_stack: dict[int, bool] = {}
+    units: dict[tuple, list[int]] = {}
     for i, job in enumerate(jobs):
-        yield i, run_job(job)
+        if job.policy not in can_stack:
+            can_stack[job.policy] = stackable(job)
+        key = (job.scenario, job.policy) if can_stack[job.policy] else (job.scenario, job.policy, job.seed)
+        units.setdefault(key, []).append(i)
+    return list(units.values())
 
 
-def _process_pool(jobs: Sequence[Job], workers: int) -> Iterator[tuple[int, RunResult]]:
+Stream = Iterator[tuple[list[int], list[RunResult]]]
+
+
+def _serial(jobs: Sequence[Job], units: list[list[int]]) -> Stream:
+    for unit in units:
+        yield unit, run_stack([jobs[i] for i in unit])
+
+
+def _process_pool(jobs: Sequence[Job], units: list[list[int]], workers: int) -> Stream:
     # spawn: fresh interpreters, no state inherited from the parent (threads, BLAS pools, caches)
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = {pool.submit(run_job, job): i for i, job in enumerate(jobs)}
+        futures = {pool.submit(run_stack, [jobs[i] for i in unit]): unit for unit in units}
         try:
             for fut in as_completed(futures):
                 yield futures[fut], fut.result()
@@ -37,7 +59,7 @@ def _process_pool(jobs: Sequence[Job], workers: int) -> Iterator[tuple[int, RunR
             raise
 
 
-def _ray(jobs: Sequence[Job], workers: int, address: str | None) -> Iterator[tuple[int, RunResult]]:
+def _ray(jobs: Sequence[Job], units: list[list[int]], workers: int, address: str | None) -> Stream:
     try:
         import ray
     except ImportError as err:  # pragma: no cover - ray is in the dev extra
@@ -49,8 +71,8 @@ def _ray(jobs: Sequence[Job], workers: int, address: str | None) -> Iterator[tup
         # local workers inherit this process's environment (PYTHONPATH) and find the code
         ray.init(address=address, log_to_driver=False, **local)
     try:
-        task = ray.remote(num_cpus=1)(run_job)
-        refs = {task.remote(job): i for i, job in enumerate(jobs)}
+        task = ray.remote(num_cpus=1)(run_stack)
+        refs = {task.remote([jobs[i] for i in unit]): unit for unit in units}
         waiting = list(refs)
         while waiting:
             done, waiting = ray.wait(waiting, num_returns=1)
@@ -61,7 +83,8 @@ def _ray(jobs: Sequence[Job], workers: int, address: str | None) -> Iterator[tup
 
 
 def run_jobs(jobs: Sequence[Job], workers: int = 1, backend: str = "local", address: str | None = None,
-             progress: bool = True, on_result: Callable[[int, RunResult], None] | None = None) -> list[RunResult]:
+             progress: bool = True, on_result: Callable[[int, RunResult], None] | None = None,
+             stack: bool = True) -> list[RunResult]:
     """Run every job and return the results in job order.
 
     Args:
@@ -70,24 +93,30 @@ def run_jobs(jobs: Sequence[Job], workers: int = 1, backend: str = "local", addr
         backend: ``"local"`` (process pool) or ``"ray"`` (cluster at ``address`` or
             ``RAY_ADDRESS``; a local Ray with ``workers`` CPUs when neither is given).
         address: Ray cluster address.
-        progress: show a tqdm bar (one tick per finished run).
+        progress: show a tqdm bar (ticks per finished run).
         on_result: called with (job index, result) as each run finishes.
+        stack: run the seeds of a (scenario, policy) stacked in one vector env (see the module
+            docstring); the results are the same either way.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend == {backend!r}, must be one of {BACKENDS}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers == {workers!r}, must be an int >= 1")
+    if not isinstance(stack, bool):
+        raise TypeError(f"stack must be a bool, got {type(stack).__name__} {stack!r}")
+    units = make_units(jobs, stack)
     if backend == "ray":
-        stream = _ray(jobs, workers, address)
-    elif workers == 1 or len(jobs) <= 1:
-        stream = _serial(jobs)
+        stream = _ray(jobs, units, workers, address)
+    elif workers == 1 or len(units) <= 1:
+        stream = _serial(jobs, units)
     else:
-        stream = _process_pool(jobs, min(workers, len(jobs)))
+        stream = _process_pool(jobs, units, min(workers, len(units)))
     results: list[RunResult | None] = [None] * len(jobs)
     with tqdm(total=len(jobs), desc="runs", unit="run", disable=not progress) as bar:
-        for i, result in stream:
-            results[i] = result
-            if on_result is not None:
-                on_result(i, result)
-            bar.update(1)
+        for unit, unit_results in stream:
+            for i, result in zip(unit, unit_results):
+                results[i] = result
+                if on_result is not None:
+                    on_result(i, result)
+            bar.update(len(unit))
     return results  # type: ignore[return-value]

@@ -20,6 +20,7 @@ import functools
 import time
 import zlib
 from collections import deque
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import gymnasium as gym
@@ -85,34 +86,54 @@ def training_seed(seed: int) -> int:
 
 
 @functools.lru_cache(maxsize=4)
-def _vector_env(env_config: EnvConfig, batch: int, ctr_model: str | None = None) -> gym.vector.VectorEnv:
-    """One vector env per (scenario config, batch) and process, reused by the runs of a seed.
+def _vector_env(env_config: EnvConfig, batch: int, ctr_model: str | None = None,
+                world_seeds: tuple[int, ...] | None = None) -> gym.vector.VectorEnv:
+    """One vector env per (scenario config, batch, stacked world seeds) and process, reused by the
+    runs (policies) on the same worlds.
 
     ``reset(seed=…)`` re-seeds every stream and forgets the CTR estimate, the episode count and
     the fatigue memory, so a reused env behaves exactly like a fresh one (tested); reusing it
-    saves building the creative pools and calibrating β0 for every policy.
+    saves building the creative pools and calibrating β0 (and training a ``ctr_model``) per policy.
     """
+    stacked = {} if world_seeds is None else {"world_seeds": world_seeds}
     return gym.make_vec(ENV_ID, num_envs=batch, vectorization_mode="vector_entry_point", config=env_config,
-                        ctr_model=ctr_model)
+                        ctr_model=ctr_model, **stacked)
 
 
-def _simulate(job: Job) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """Step the env; return per-step sums, per-step arm counts (steps, K) and arm reward sums (K,)."""
-    cfg = job.config
+def stackable(job: Job) -> bool:
+    """Whether a job's policy can run stacked with other seeds (all but the RL agents)."""
+    return bool(job.config.policies[job.policy].make().stackable)
+
+
+def _simulate(jobs: Sequence[Job]) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Step the env for G jobs that differ only in their seed, stacked side by side (G = 1: one job).
+
+    Returns per-step sums (G, steps) per metric, per-step arm counts (G, steps, K) and arm reward
+    sums (G, K). Group g's numbers equal those of the job run alone, bit for bit (tested).
+    """
+    job, G = jobs[0], len(jobs)
+    cfg, seeds = job.config, [j.seed for j in jobs]
+    if any((j.config, j.scenario, j.policy) != (cfg, job.scenario, job.policy) for j in jobs):
+        raise ValueError("stacked jobs must share config, scenario and policy; they differ only in the seed")
     scenario, spec = cfg.scenarios[job.scenario], cfg.policies[job.policy]
     steps, batch = cfg.size(job.scenario)
     env_config = scenario.env_config(job.seed, steps)
-    env = _vector_env(env_config, batch, scenario.ctr_model)
     K = env_config.n_candidates
     policy = spec.make()
-    policy.reset(K, seed=policy_seed(job.seed, spec.label))
-    if callable(getattr(policy, "learn", None)):  # RL agents: "train for train_steps, then evaluate"
-        policy.learn(env, scenario_seed=training_seed(job.seed))
-    obs, info = env.reset(seed=cfg.stream_seed(job.seed))
-    per_step = {k: np.zeros(steps) for k in ("reward", "expected", "regret", "clicks", "true_ctr", "seconds")}
-    counts = np.zeros((steps, K), dtype=np.int64)
-    arm_sums = np.zeros(K)
-    rows = np.arange(batch)
+    if G == 1:
+        env = _vector_env(env_config, batch, scenario.ctr_model)
+        policy.reset(K, seed=policy_seed(job.seed, spec.label))
+        if callable(getattr(policy, "learn", None)):  # RL agents: "train for train_steps, then evaluate"
+            policy.learn(env, scenario_seed=training_seed(job.seed))
+        obs, info = env.reset(seed=cfg.stream_seed(job.seed))
+    else:
+        env = _vector_env(env_config, G * batch, scenario.ctr_model, tuple(seeds))
+        policy.reset(K, group_seeds=[policy_seed(s, spec.label) for s in seeds])
+        obs, info = env.reset(seed=[cfg.stream_seed(s) for s in seeds])
+    per_step = {k: np.zeros((G, steps)) for k in ("reward", "expected", "regret", "clicks", "true_ctr", "seconds")}
+    counts = np.zeros((G, steps, K), dtype=np.int64)
+    arm_sums = np.zeros((G, K))
+    rows, group_arm = np.arange(G * batch), np.repeat(np.arange(G) * K, batch)
     pending: deque = deque()
     for t in range(steps):
         t0 = time.perf_counter()
@@ -125,14 +146,14 @@ def _simulate(job: Job) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
             t0 = time.perf_counter()
             policy.update(*pending.popleft())
             seconds += time.perf_counter() - t0
-        per_step["reward"][t] = reward.sum()
-        per_step["expected"][t] = info["reward_expected"].sum()
-        per_step["regret"][t] = info["regret"].sum()
-        per_step["clicks"][t] = info["clicked"].sum()
-        per_step["true_ctr"][t] = click_probs[rows, actions].sum()
-        per_step["seconds"][t] = seconds
-        counts[t] = np.bincount(actions, minlength=K)
-        arm_sums += expected.sum(axis=0)
+        per_step["reward"][:, t] = reward.reshape(G, batch).sum(axis=1)
+        per_step["expected"][:, t] = info["reward_expected"].reshape(G, batch).sum(axis=1)
+        per_step["regret"][:, t] = info["regret"].reshape(G, batch).sum(axis=1)
+        per_step["clicks"][:, t] = info["clicked"].reshape(G, batch).sum(axis=1)
+        per_step["true_ctr"][:, t] = click_probs[rows, actions].reshape(G, batch).sum(axis=1)
+        per_step["seconds"][:, t] = seconds / G  # the batch's policy time, shared equally
+        counts[:, t] = np.bincount(group_arm + actions, minlength=G * K).reshape(G, K)
+        arm_sums += expected.reshape(G, batch, K).sum(axis=1)
         obs = next_obs
     return per_step, counts, arm_sums
 
@@ -152,11 +173,23 @@ def fixed_arm_regret(counts: np.ndarray, arm_means: np.ndarray) -> np.ndarray:
 
 def run_job(job: Job) -> RunResult:
     """Run one policy on one scenario seed and return its bucketed cumulative metrics."""
-    cfg = job.config
+    return run_stack([job])[0]
+
+
+def run_stack(jobs: Sequence[Job]) -> list[RunResult]:
+    """Run jobs that differ only in their scenario seed as one stacked run (see :func:`_simulate`);
+    return each job's metrics, identical to :func:`run_job` on it alone."""
+    cfg, job = jobs[0].config, jobs[0]
     steps, batch = cfg.size(job.scenario)
-    env_config = cfg.scenarios[job.scenario].env_config(job.seed, steps)
     with threadpool_limits(1):  # identical BLAS results wherever the job runs
-        per_step, counts, arm_sums = _simulate(job)
+        per_step, counts, arm_sums = _simulate(jobs)
+    return [_result(cfg.scenarios[job.scenario].env_config(j.seed, steps), steps, batch, cfg,
+                    {k: v[g] for k, v in per_step.items()}, counts[g], arm_sums[g]) for g, j in enumerate(jobs)]
+
+
+def _result(env_config: EnvConfig, steps: int, batch: int, cfg: BenchConfig, per_step: dict[str, np.ndarray],
+            counts: np.ndarray, arm_sums: np.ndarray) -> RunResult:
+    """Bucketed cumulative metrics of one run from its per-step sums."""
     at = bucket_steps(steps, cfg.n_buckets, cfg.buckets) - 1
     cum = {k: np.cumsum(v)[at] for k, v in per_step.items()}
     imps = (at + 1) * batch
