@@ -423,7 +423,9 @@ class StackedSelectionCore(SelectionCore):
                 raise ValueError(f"got {len(estimators)} estimators for {G} world_seeds; pass one per world")
             self.estimator = GroupedEstimator(estimators, self.group_size, wc.n_campaigns)
         B = self.group_size
-        stack = lambda name: np.concatenate([getattr(g.world, name) for g in self.groups])  # noqa: E731
+        def stack(name: str) -> np.ndarray:  # a world table of every group, rows offset per group
+            return np.concatenate([getattr(g.world, name) for g in self.groups])
+
         self._user_features, self._user_fatigue = stack("user_features"), stack("user_fatigue_sens")
         self._campaign_features, self._campaign_value = stack("campaign_features"), stack("campaign_value")
         self._user_offset = np.repeat(np.arange(G) * wc.n_users, B)

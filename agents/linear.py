@@ -18,7 +18,14 @@ from agents.arms import (
     check_one_feedback,
 )
 from agents.base import Obs, Policy, draw_actions
-from agents.features import DIM, SEGMENTS, candidate_features, n_segments, request_features, user_segment
+from agents.features import (
+    DIM,
+    SEGMENTS,
+    candidate_features,
+    n_segments,
+    request_features,
+    user_segment,
+)
 from agents.ridge import Ridge
 from agents.thompson import argmax_frequencies
 

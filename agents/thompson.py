@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 
 from adsim.config import check_float, check_int
-from agents.arms import ArmPolicy, CampaignIndex, PosteriorDraws, check_feedback, check_obs, check_unit_rewards
+from agents.arms import (
+    ArmPolicy,
+    CampaignIndex,
+    PosteriorDraws,
+    check_feedback,
+    check_obs,
+    check_unit_rewards,
+)
 from agents.base import Obs, Policy
 
 ESTIMATE_FLOOR = 1e-4

@@ -63,7 +63,7 @@ def test_a_stacked_env_is_each_seeds_env_side_by_side(scenario):
         for k in ("click_probs", "expected_reward", "regret"):
             np.testing.assert_array_equal(info[k], cat([p[-1] for p in parts], k), err_msg=f"info[{k}] at step {t}")
         a = rng.integers(0, 8, size=B * len(SEEDS))
-        obs, reward, term, trunc, info = stacked.step(a)
+        obs, reward, _, trunc, info = stacked.step(a)
         steps = [e.step(a[g * B:(g + 1) * B]) for g, e in enumerate(alone)]
         np.testing.assert_array_equal(reward, np.concatenate([s[1] for s in steps]))
         np.testing.assert_array_equal(trunc, np.concatenate([s[3] for s in steps]))
@@ -74,7 +74,7 @@ def test_a_stacked_env_is_each_seeds_env_side_by_side(scenario):
 
 
 def test_stacked_worlds_keep_their_ctr_estimates_apart():
-    stacked, alone = envs(SCENARIOS["pool"], 4)
+    stacked, _ = envs(SCENARIOS["pool"], 4)
     stacked.reset(seed=SEEDS)
     est = stacked.unwrapped.core.estimator
     assert est.groups == len(SEEDS)
@@ -147,7 +147,7 @@ def test_a_stacked_policy_acts_exactly_like_one_policy_per_seed(name, scenario):
 
 def test_stacked_groups_really_learn_apart():
     """UCB1's statistics of group g hold only group g's feedback: counts equal the unstacked ones."""
-    got, want, pol, singles, *_ = play("ucb1", SCENARIOS["pool"], steps=30)
+    _, _, pol, singles, *_ = play("ucb1", SCENARIOS["pool"], steps=30)
     stacked_counts = {(pol.index.group[r], pol.index.local[r]): pol.counts[r] for r in range(len(pol.index))}
     for g, single in enumerate(singles):
         for r in range(len(single.index)):
@@ -196,7 +196,9 @@ def test_the_runner_stacks_seeds_and_its_metrics_do_not_change():
                for u in units)
     stacked = run_jobs(jobs, progress=False, stack=True)
     alone = run_jobs(jobs, progress=False, stack=False)
-    frame = lambda res: metrics_frame(jobs, res).drop(columns=list(TIMING_COLUMNS))  # noqa: E731
+    def frame(results):
+        return metrics_frame(jobs, results).drop(columns=list(TIMING_COLUMNS))
+
     pd.testing.assert_frame_equal(frame(stacked), frame(alone), check_exact=True)
     for a, b in zip(stacked, alone):  # arm means and fixed-arm regret too
         np.testing.assert_array_equal(a.arm_means, b.arm_means)

@@ -12,7 +12,12 @@ from gymnasium.vector.utils import batch_space
 
 from adsim.config import EnvConfig, make_config
 from adsim.core import OBS_KEYS, SelectionCore, StackedSelectionCore, check_world_seeds
-from adsim.envs.spaces import check_actions, observation_space, render_candidates, seed_single_env
+from adsim.envs.spaces import (
+    check_actions,
+    observation_space,
+    render_candidates,
+    seed_single_env,
+)
 
 
 def _resolve_config(config: EnvConfig | None, preset: str, overrides: dict) -> EnvConfig:
