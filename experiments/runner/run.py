@@ -12,6 +12,12 @@ against the per-request oracle (``info["regret"]``), clicks, true click probabil
 creatives, and the wall time spent in the policy's ``select`` and ``update``. In pool mode it also
 counts choices per arm and sums each arm's true expected reward over all requests of the run,
 from which the fixed-arm regret and the Lai–Robbins bound follow (see :func:`fixed_arm_regret`).
+
+Several seeds of one (scenario, policy) run as one stacked run (:func:`run_stack`): G groups of
+``batch_size`` sub-envs in one vector env, each group its own world and streams
+(``adsim.core.StackedSelectionCore``), and one policy object with its state batched over the
+groups (``Policy.reset(group_seeds=…)``). Each group's numbers equal the seed's run alone, bit for
+bit; only the wall time changes.
 """
 
 from __future__ import annotations
