@@ -447,11 +447,16 @@ class StackedSelectionCore(SelectionCore):
     def seed(self, seed) -> None:
         """As :meth:`SelectionCore.seed`; a sequence of G ints seeds the groups (group g's slot i
         reads the i-th child stream of ``SeedSequence(seed[g])``)."""
-        if not isinstance(seed, (int, np.integer)) and hasattr(seed, "__len__") and len(seed) == len(self.groups):
-            self.keys = crng.group_stream_keys(seed, self.group_size)
-            self.episode = -1
-            self.estimator.reset()
-            return
+        G = len(self.groups)
+        if not isinstance(seed, (int, np.integer)) and hasattr(seed, "__len__"):
+            if len(seed) not in (G, self.num_envs):
+                raise ValueError(f"got {len(seed)} seeds; pass one per stacked world ({G}), one per sub-env "
+                                 f"({self.num_envs}) or a single int")
+            if len(seed) == G:
+                self.keys = crng.group_stream_keys(seed, self.group_size)
+                self.episode = -1
+                self.estimator.reset()
+                return
         super().seed(seed)
 
     def _fill_block(self, t0: int) -> None:

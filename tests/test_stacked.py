@@ -68,6 +68,9 @@ def test_a_stacked_env_is_each_seeds_env_side_by_side(scenario):
         np.testing.assert_array_equal(reward, np.concatenate([s[1] for s in steps]))
         np.testing.assert_array_equal(trunc, np.concatenate([s[3] for s in steps]))
         parts = [(s[0], s[4]) for s in steps]
+    assert stacked.observation_space.contains(obs)
+    with pytest.raises(ValueError, match=r"got 2 seeds; pass one per stacked world \(3\), one per sub-env \(18\)"):
+        stacked.reset(seed=[1, 2])
     # the worlds really differ: each group has its own β0 and users
     core = stacked.unwrapped.core
     assert isinstance(core, StackedSelectionCore) and len(set(core.beta0s)) == len(SEEDS)
