@@ -152,8 +152,9 @@ class HybridThompson(PosteriorDraws, Policy):
         a, r = check_feedback(actions, rewards, keys.shape[0], self.n_actions)
         check_unit_rewards(r, "hybrid")
         shown = keys[np.arange(a.shape[0]), a]
-        self.counts += np.bincount(shown, minlength=self.counts.size)
-        self.sums += np.bincount(shown, weights=r, minlength=self.sums.size)
+        entries, inv = np.unique(shown, return_inverse=True)  # O(batch), not O(table size)
+        self.counts[entries] += np.bincount(inv, minlength=entries.size)
+        self.sums[entries] += np.bincount(inv, weights=r, minlength=entries.size)
         self.n_updates += 1
 
 
