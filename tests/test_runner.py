@@ -416,3 +416,13 @@ def test_an_rl_agent_trains_then_is_evaluated_like_a_bandit():
     np.testing.assert_array_equal(first.cum_regret, again.cum_regret)
     assert first.cum_regret[-1] > 0 and np.isfinite(first.cum_reward).all()
     assert training_seed(3) != cfg.stream_seed(3)
+
+
+def test_cli_no_stack_writes_the_same_metrics(results_dir, tmp_path):
+    out = tmp_path / "unstacked"
+    assert main(["bench", "--config", str(results_dir.parent / "tiny.toml"), "--out", str(out), "--jobs", "1",
+                 "--no-progress", "--no-stack"]) == 0
+    stacked, unstacked = (pd.read_csv(d / "metrics.csv").drop(columns=list(TIMING_COLUMNS)) for d in (results_dir, out))
+    pd.testing.assert_frame_equal(stacked, unstacked, check_exact=True)
+    runs = [json.loads((d / "config.json").read_text())["run"] for d in (results_dir, out)]
+    assert [r["stacked_seeds"] for r in runs] == [True, False] and runs[0]["units"] < runs[1]["units"]
