@@ -367,6 +367,8 @@ class SelectionCore:
 
 def check_world_seeds(world_seeds, num_envs: int) -> tuple[int, ...]:
     """Validate the world seeds of a stacked env: a non-empty sequence of ints >= 0 dividing num_envs."""
+    if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+        raise ValueError(f"num_envs == {num_envs!r}, must be an int >= 1")
     if isinstance(world_seeds, (str, bytes)) or not hasattr(world_seeds, "__len__"):
         raise TypeError(f"world_seeds must be a sequence of ints >= 0, got {type(world_seeds).__name__} "
                         f"{world_seeds!r}")
@@ -404,15 +406,12 @@ class StackedSelectionCore(SelectionCore):
     def __init__(self, config: EnvConfig, num_envs: int, world_seeds, *, estimators=None):
         if not isinstance(config, EnvConfig):
             raise TypeError(f"config must be an EnvConfig, got {type(config).__name__}")
-        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise ValueError(f"num_envs == {num_envs!r}, must be an int >= 1")
-        self.world_seeds = check_world_seeds(world_seeds, int(num_envs))
+        self.world_seeds = check_world_seeds(world_seeds, num_envs)
         G = len(self.world_seeds)
         self.num_envs, self.group_size = int(num_envs), int(num_envs) // G
         self.groups = [SelectionCore(config.replace(seed=s), self.group_size) for s in self.world_seeds]
         first = self.groups[0]
         self.config, self.world, self.sampler = first.config, first.world, first.sampler
-        self.world_configs = tuple(g.config for g in self.groups)
         K, wc = config.n_candidates, config.world
         if estimators is None:
             self.estimator = RunningCTR(config.mode, wc.n_campaigns, K, self.world.n_parts,
@@ -423,6 +422,7 @@ class StackedSelectionCore(SelectionCore):
                 raise ValueError(f"got {len(estimators)} estimators for {G} world_seeds; pass one per world")
             self.estimator = GroupedEstimator(estimators, self.group_size, wc.n_campaigns)
         B = self.group_size
+
         def stack(name: str) -> np.ndarray:  # a world table of every group, rows offset per group
             return np.concatenate([getattr(g.world, name) for g in self.groups])
 
@@ -473,4 +473,5 @@ class StackedSelectionCore(SelectionCore):
 
 
 OBS_KEYS = ("user", "context", "campaign", "candidates", "ctr_estimate")
-__all__ = ["SelectionCore", "StackedSelectionCore", "check_world_seeds", "Block", "StepOutcome", "cached_world", "OBS_KEYS", "CONTEXT_DIM", "CREATIVE_SLOTS"]
+__all__ = ["CONTEXT_DIM", "CREATIVE_SLOTS", "OBS_KEYS", "Block", "SelectionCore", "StackedSelectionCore", "StepOutcome",
+           "cached_world", "check_world_seeds"]

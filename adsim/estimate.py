@@ -99,7 +99,7 @@ class RunningCTR:
         rows = np.arange(actions.shape[0])
         parts = creative_parts(request.candidates[rows, actions])  # (N, P)
         valid = parts > 0
-        flat = (np.broadcast_to(np.reshape(self._group(request), (-1, 1)), parts.shape) * self._shape[1] + parts)[valid]
+        flat = (parts + np.reshape(self._group(request) * self._shape[1], (-1, 1)))[valid]  # (group, part)
         w = np.broadcast_to(clicks[:, None], parts.shape)[valid]
         size = self.imps.size
         self.imps += np.bincount(flat, minlength=size).reshape(self._shape)

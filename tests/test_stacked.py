@@ -104,6 +104,8 @@ def test_a_learned_ctr_model_is_built_per_world():
     ({"world_seeds": [1, -2], "num_envs": 4}, ValueError, r"world_seeds == \[1, -2\].*\(-2 is not\)"),
     ({"world_seeds": 3, "num_envs": 4}, TypeError, r"world_seeds must be a sequence of ints >= 0, got int 3"),
     ({"world_seeds": [1, 2], "num_envs": 4, "estimator": [None]}, ValueError, r"got 1 estimators for 2 world_seeds"),
+    ({"world_seeds": [1, 2], "num_envs": 4, "estimator": [None, None]}, TypeError, r"estimator= holds None"),
+    ({"world_seeds": [1, 2], "num_envs": 0}, ValueError, r"num_envs == 0, must be an int >= 1"),
 ])
 def test_bad_stacking_arguments_are_rejected(kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -111,12 +113,14 @@ def test_bad_stacking_arguments_are_rejected(kwargs, error, match):
 
 
 # ----------------------------------------------------------------------------- policies
-def play(policy_name: str, scenario: dict, steps: int = 40, B: int = 6):
-    """(stacked actions, per-seed actions) of a policy, each learning from its own feedback."""
+def play(policy_name, scenario: dict, steps: int = 40, B: int = 6):
+    """(stacked actions, per-seed actions) of a policy (a registry name or a factory), each learning
+    from its own feedback."""
+    make = POLICIES[policy_name] if isinstance(policy_name, str) else policy_name
     stacked, alone = envs(scenario, B)
-    pol = POLICIES[policy_name]()
+    pol = make()
     pol.reset(8, group_seeds=[s + 100 for s in SEEDS])
-    singles = [POLICIES[policy_name]() for _ in SEEDS]
+    singles = [make() for _ in SEEDS]
     for p, s in zip(singles, SEEDS):
         p.reset(8, seed=s + 100)
     obs, info = stacked.reset(seed=SEEDS)
@@ -146,6 +150,14 @@ def test_a_stacked_policy_acts_exactly_like_one_policy_per_seed(name, scenario):
     np.testing.assert_array_equal(p, q)
     # the groups act differently (their worlds differ), so a mix-up of groups could not pass unseen
     assert len({tuple(got[:, g * 6]) for g in range(len(SEEDS))}) > 1
+
+
+def test_an_epsilon_mixture_stacks_like_the_policy_it_wraps():
+    from agents.mixture import EpsilonMixture
+
+    got, want, *_ = play(lambda: EpsilonMixture(POLICIES["linucb_shared"](), 0.2), SCENARIOS["personalized"])
+    np.testing.assert_array_equal(got, want)
+    assert not EpsilonMixture(POLICIES["ppo"](), 0.2).stackable
 
 
 def test_stacked_groups_really_learn_apart():

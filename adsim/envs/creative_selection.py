@@ -46,6 +46,20 @@ def _resolve_estimator(config: EnvConfig, estimator, ctr_model):
     return estimator
 
 
+def _stacked_estimators(config: EnvConfig, seeds: tuple[int, ...], estimator, ctr_model) -> list | None:
+    """One CTR estimator per stacked world (``estimator``: a sequence of them), or None (running CTRs)."""
+    if estimator is None and ctr_model is None:
+        return None
+    if estimator is not None and (isinstance(estimator, (str, bytes)) or not hasattr(estimator, "__len__")):
+        raise TypeError("with world_seeds, estimator= must be a sequence of CTR estimators, one per world")
+    given = [None] * len(seeds) if estimator is None else list(estimator)
+    if len(given) != len(seeds):
+        raise ValueError(f"got {len(given)} estimators for {len(seeds)} world_seeds; pass one per world")
+    if estimator is not None and any(e is None for e in given):
+        raise TypeError("estimator= holds None; pass a CTR estimator for every world (or estimator=None)")
+    return [_resolve_estimator(config.replace(seed=s), e, ctr_model) for s, e in zip(seeds, given)]
+
+
 class CreativeSelectionEnv(gym.Env):
     """
     ## Description
@@ -193,16 +207,8 @@ class CreativeSelectionVectorEnv(VectorEnv):
         if world_seeds is None:
             self.core = SelectionCore(config, num_envs, estimator=_resolve_estimator(config, estimator, ctr_model))
         else:
-            seeds = check_world_seeds(world_seeds, num_envs) if isinstance(num_envs, int) else world_seeds
-            estimators = None
-            if ctr_model is not None or estimator is not None:
-                if estimator is not None and (isinstance(estimator, (str, bytes)) or not hasattr(estimator, "__len__")):
-                    raise TypeError("with world_seeds, estimator= must be a sequence of CTR estimators, one per world")
-                worlds = [config.replace(seed=s) for s in seeds]
-                given = [None] * len(worlds) if estimator is None else list(estimator)
-                if len(given) != len(worlds):
-                    raise ValueError(f"got {len(given)} estimators for {len(worlds)} world_seeds; pass one per world")
-                estimators = [_resolve_estimator(w, e, ctr_model) for w, e in zip(worlds, given)]
+            seeds = check_world_seeds(world_seeds, num_envs)
+            estimators = _stacked_estimators(config, seeds, estimator, ctr_model)
             self.core = StackedSelectionCore(config, num_envs, seeds, estimators=estimators)
         self.config = self.core.config
         self.num_envs = self.core.num_envs
