@@ -182,7 +182,7 @@ class SelectionCore:
         campaign = rng.integers(0, w.config.n_campaigns, size=n)
         time = rng.integers(0, max(w.config.drift_period, 1), size=(n, 1))
         blk = self._requests(u, campaign, time, t0=0)
-        return calibrate_intercept(blk.logits[:, 0], blk.position[:, 0], w.config.target_ctr)
+        return calibrate_intercept(blk.logits[:, 0], blk.position[:, 0], w.config.target_ctr, world_config=w.config)
 
     def _tables(self) -> None:
         """Lookup tables over all context combinations: observable features and topic multipliers."""

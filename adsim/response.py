@@ -22,7 +22,8 @@ ITEM_WEIGHT = 0.5
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    with np.errstate(over="ignore"):  # exp(-x) = inf for x < -709 gives exactly 0, as meant
+        return 1.0 / (1.0 + np.exp(-x))
 
 
 def context_log_multiplier(world: World, hour, weekend, location, weather) -> np.ndarray:
@@ -116,20 +117,57 @@ def click_prob(logit_wo_intercept, beta0: float, position) -> np.ndarray:
     return sigmoid(logit_wo_intercept + beta0) * POSITION_FACTOR[position][..., None]
 
 
-def calibrate_intercept(logits: np.ndarray, position: np.ndarray, target: float) -> float:
+CALIBRATION_MAX_REL_SE = 0.10
+"""Largest relative standard error of the reference sample's random-policy CTR that calibration accepts."""
+
+
+def _mean_click_prob(logits: np.ndarray, pf: np.ndarray, beta0: float) -> float:
+    return float((sigmoid(logits + beta0) * pf).mean())
+
+
+def calibrate_intercept(logits: np.ndarray, position: np.ndarray, target: float, *, world_config=None) -> float:
     """β0 such that the mean of ``click_prob(logits, β0, position)`` equals ``target``.
 
     ``logits`` are (M, K) logits of a reference sample of requests under a uniformly random
-    choice among K candidates. Bisection on a monotone function; exact to 1e-10.
+    choice among K candidates. Bisection on a monotone function; exact to 1e-10. The search starts
+    in [-30, 30] and widens to wherever β0 lies (every logit spread the config ranges allow).
+
+    Raises:
+        ValueError: naming the world parameters (``world_config``, when given) if the target cannot
+            be reached, or if it can only be reached on a few extreme (user, creative) pairs, so that
+            the reference sample's CTR has a relative standard error above
+            :data:`CALIBRATION_MAX_REL_SE` (a fresh sample would then miss the target).
     """
     pf = POSITION_FACTOR[position][:, None]
     lo, hi = -30.0, 30.0
-    if (sigmoid(logits + hi) * pf).mean() < target:
-        raise ValueError(f"target_ctr == {target} is not reachable with these position factors")
-    for _ in range(100):
+    if _mean_click_prob(logits, pf, lo) > target:  # a spread of logits beyond the default bracket
+        lo = -float(np.max(logits)) - 40.0  # every σ below e^-40: mean CTR below any allowed target
+    if _mean_click_prob(logits, pf, hi) < target:
+        hi = max(hi, -float(np.min(logits)) + 40.0)  # every σ ≈ 1: the CTR is the position factors' mean
+        if _mean_click_prob(logits, pf, hi) < target:
+            raise ValueError(f"target_ctr == {target} is not reachable with these position factors "
+                             f"(at most {_mean_click_prob(logits, pf, hi):.3f}){_params(world_config)}")
+    for _ in range(100 if hi - lo <= 60.0 else 100 + int(np.ceil(np.log2((hi - lo) / 60.0)))):
         mid = 0.5 * (lo + hi)
-        if (sigmoid(logits + mid) * pf).mean() < target:
+        if _mean_click_prob(logits, pf, mid) < target:
             lo = mid
         else:
             hi = mid
-    return 0.5 * (lo + hi)
+    beta0 = 0.5 * (lo + hi)
+    per_request = (sigmoid(logits + beta0) * pf).mean(axis=1)
+    rel_se = float(per_request.std() / np.sqrt(per_request.shape[0]) / target)
+    if rel_se > CALIBRATION_MAX_REL_SE:
+        raise ValueError(
+            f"target_ctr == {target} cannot be calibrated reliably{_params(world_config)}: at β0 = {beta0:.1f} "
+            f"the clicks come from a few extreme (user, creative) pairs (the random-policy CTR of "
+            f"{per_request.shape[0]} reference requests has a relative standard error of {rel_se:.0%}, "
+            f"allowed {CALIBRATION_MAX_REL_SE:.0%}); reduce interest_strength, creative_scale or "
+            f"context_strength, or raise target_ctr")
+    return beta0
+
+
+def _params(world_config) -> str:
+    if world_config is None:
+        return ""
+    names = ("interest_strength", "creative_scale", "context_strength", "drift_amplitude", "target_ctr")
+    return " with " + ", ".join(f"{n} == {getattr(world_config, n)}" for n in names)
