@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 perf: $(STAMP)
-	$(BIN)/adsim perf
+	$(BIN)/adsim perf $(if $(wildcard models/generator/model.pt),--generator-model models/generator)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

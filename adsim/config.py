@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,31 @@ def check_int(name: str, value: Any, low: int | None = None, high: int | None = 
         lo = "-inf" if low is None else low
         hi = "inf" if high is None else high
         raise ValueError(f"{name} == {value}, must be in [{lo}, {hi}]")
+
+
+def check_seed(seed: Any, name: str = "seed", *, many: bool = True, seed_sequence: bool = True):
+    """Validate a seed: a non-negative integer (Python ``int`` or NumPy integer), returned as ``int``.
+
+    With ``many``, a list, tuple, range or array of seeds is checked element by element and returned
+    as a tuple of ints; with ``seed_sequence``, a ``numpy.random.SeedSequence`` is returned unchanged.
+    Everything else — floats (even ``2.0``), strings, bools, ``None`` — is a ``TypeError``; a
+    negative integer a ``ValueError``. Nothing is converted silently: ``[0.5, 1.5]`` is not ``[0, 1]``.
+    """
+    import numpy as np
+
+    if seed_sequence and isinstance(seed, np.random.SeedSequence):
+        return seed
+    if many and isinstance(seed, (list, tuple, range, np.ndarray)):
+        if len(seed) == 0:
+            raise ValueError(f"{name} == {list(seed)!r}: a sequence of seeds needs at least one seed")
+        return tuple(check_seed(s, f"{name}[{i}]", many=False, seed_sequence=seed_sequence)
+                     for i, s in enumerate(seed))
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        allowed = "a non-negative int (Python or NumPy integer)" + (" or a sequence of them" if many else "")
+        raise TypeError(f"{name} must be {allowed}, got {type(seed).__name__} {seed!r}")
+    if seed < 0:
+        raise ValueError(f"{name} == {seed}, must be >= 0")
+    return int(seed)
 
 
 def check_float(
@@ -90,7 +116,7 @@ class WorldConfig:
     """Period, in impressions, of the topic-popularity drift."""
 
     def __post_init__(self):
-        check_int("seed", self.seed, 0)
+        object.__setattr__(self, "seed", check_seed(self.seed))  # a NumPy integer is stored as int
         check_int("n_topics", self.n_topics, 2, 256)
         check_int("n_products", self.n_products, 8)
         check_int("n_campaigns", self.n_campaigns, 1)

@@ -8,6 +8,10 @@ observable tables it derives (``user_features``, ``campaign_features``) through 
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import hashlib
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,11 +125,63 @@ class World:
     def campaign_category(self) -> np.ndarray:
         return self.product_category[self.campaign_product]
 
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """The world's identity: a hash of its ``WorldConfig`` and of the tables it generated.
+
+        Saved models and logs record it; loading one into a world with another fingerprint raises
+        (see :func:`check_world`). It changes when any config field changes and when the code that
+        samples worlds changes what it generates.
+        """
+        h = hashlib.sha256(json.dumps(dataclasses.asdict(self.config), sort_keys=True).encode())
+        for name in _FINGERPRINT_TABLES:
+            h.update(np.ascontiguousarray(getattr(self, name)).tobytes())
+        return "world-" + h.hexdigest()[:16]
+
     @property
     def campaign_value(self) -> np.ndarray:
         """(n_campaigns,) revenue of one conversion: price × (1 − discount)."""
         p = self.campaign_product
         return PRICE_BY_TIER[self.product_tier[p]] * (1.0 - self.product_discount[p])
+
+
+_FINGERPRINT_TABLES = ("product_topic", "campaign_product", "campaign_goal", "user_theta", "user_bias",
+                       "user_price_sens", "user_features", "campaign_features", "part_appeal", "part_goal")
+
+
+def world_fingerprint(world: World | WorldConfig) -> str:
+    """:attr:`World.fingerprint` of a world, or of the (cached) world of a ``WorldConfig``."""
+    if isinstance(world, WorldConfig):
+        from adsim.core import cached_world
+
+        world = cached_world(world)
+    if not isinstance(world, World):
+        raise TypeError(f"world must be a World or WorldConfig, got {type(world).__name__}")
+    return world.fingerprint
+
+
+def check_world(recorded: str | None, world: World | WorldConfig, what: str, *,
+                allow_other_world: bool = False, opt_in: str = "allow_other_world=True") -> None:
+    """Raise ``ValueError`` unless ``recorded`` (the fingerprint a model or log carries) is ``world``'s.
+
+    Args:
+        recorded: the fingerprint saved with the model or log (``None``: it recorded none).
+        world: the world it is about to be used in.
+        what: what is checked, for the message (e.g. ``"ctr model 'runs/deepfm'"``).
+        allow_other_world: the explicit opt-in of transfer experiments: skip the check.
+        opt_in: how the caller spells that opt-in, for the message (e.g. a CLI flag).
+    """
+    if allow_other_world:
+        return
+    expected = world_fingerprint(world)
+    if recorded is None:
+        raise ValueError(f"{what} records no world fingerprint, so it cannot be checked against this world "
+                         f"({expected}); re-create it with this version of adsim, or pass {opt_in} for a "
+                         f"transfer experiment")
+    if recorded != expected:
+        cfg = world.config if isinstance(world, World) else world
+        raise ValueError(f"{what} comes from world {recorded}, but this world (seed == {cfg.seed}) is {expected}; "
+                         f"use it in the world it was made in, or pass {opt_in} for a transfer experiment")
 
 
 def build_world(config: WorldConfig, lexicon: Lexicon = LEXICON) -> World:

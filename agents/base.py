@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from adsim.config import check_seed
+
 Obs = dict[str, np.ndarray]
 
 
@@ -50,6 +52,7 @@ class Policy(ABC):
         if isinstance(n_actions, bool) or not isinstance(n_actions, (int, np.integer)) or n_actions < 1:
             raise ValueError(f"n_actions == {n_actions!r}, must be an int >= 1")
         self.n_actions = int(n_actions)
+        seed = None if seed is None else check_seed(seed, many=False)
         if group_seeds is None:
             self.rngs = [np.random.default_rng(seed)]
         else:
@@ -60,6 +63,7 @@ class Policy(ABC):
                 raise ValueError("pass seed= or group_seeds=, not both")
             if isinstance(group_seeds, (str, bytes)) or not hasattr(group_seeds, "__len__") or not group_seeds:
                 raise TypeError(f"group_seeds must be a non-empty sequence of seeds, got {group_seeds!r}")
+            group_seeds = check_seed(list(group_seeds), "group_seeds")
             self.rngs = [np.random.default_rng(s) for s in group_seeds]
         self.n_groups = len(self.rngs)
         self.rng = self.rngs[0] if self.n_groups == 1 else None  # stacked: draw through ``uniforms``

@@ -144,7 +144,12 @@ class SB3Policy(Policy):
         return path if path.suffix == ".zip" else path.with_suffix(".zip")
 
     def load(self, path: str | Path) -> None:
-        """Load a model saved by :meth:`save` (reset(n_actions, seed) first)."""
+        """Load a model saved by :meth:`save` (reset(n_actions, seed) first).
+
+        Only from a path you pass, and only a file you trust: SB3's zip format holds pickled
+        objects (spaces, schedules), and unpickling a planted file runs its code. adsim never
+        loads an SB3 checkpoint implicitly.
+        """
         self.model = self.algo.load(Path(path), device=self.device)
         self.obs_keys = tuple(self.model.observation_space.spaces)
         n = int(self.model.action_space.n)

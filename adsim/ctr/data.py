@@ -17,7 +17,8 @@ Schema (one row per impression; ``U`` = user_dim, ``K`` = candidates per request
     | click             | int8                        | 1 if clicked, else 0                                |
     | oracle_click_prob | double                      | TRUE click probability — for evaluation only        |
 
-The file's schema metadata holds ``adsim.logging`` (JSON: scenario config, logging policy, seed).
+The file's schema metadata holds ``adsim.logging`` (JSON: scenario config, logging policy, seed, and
+``world``, the fingerprint of the world it was logged in: ``adsim.world.World.fingerprint``).
 ``oracle_click_prob`` is what only a simulator knows: :class:`Impressions` keeps it in its own
 field and the feature pipeline never reads it.
 
@@ -36,7 +37,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from adsim.config import EnvConfig, check_choice, check_float, check_int
+from adsim.config import EnvConfig, check_choice, check_float, check_int, check_seed
 from adsim.creative.sampler import CREATIVE_SLOTS
 
 LOGGING_POLICIES = ("uniform", "egreedy")
@@ -95,7 +96,7 @@ def log_impressions(config: EnvConfig, n_impressions: int, *, policy: str = "uni
     check_choice("policy", policy, LOGGING_POLICIES)
     check_float("epsilon", epsilon, 0.0, 1.0)
     check_int("num_envs", num_envs, 1)
-    check_int("seed", seed, 0)
+    check_seed(seed)
     num_envs = min(num_envs, n_impressions)
     steps = -(-n_impressions // num_envs)
     env = CreativeSelectionVectorEnv(num_envs, config=config)
@@ -117,8 +118,8 @@ def log_impressions(config: EnvConfig, n_impressions: int, *, policy: str = "uni
                         oracle_click_prob=p_true[rows, actions], step=np.full(num_envs, t), slot=rows))
         info = info_next
     cat = {k: np.concatenate([o[k] for o in out])[:n_impressions] for k in out[0]}
-    meta = {"config": _config_dict(config), "policy": policy, "epsilon": epsilon, "seed": seed,
-            "num_envs": num_envs}
+    meta = {"config": _config_dict(config), "world": env.core.world.fingerprint, "policy": policy,
+            "epsilon": epsilon, "seed": seed, "num_envs": num_envs}
     return _impressions_from_arrays(cat, K, meta)
 
 
@@ -182,7 +183,8 @@ def from_table(table: pa.Table) -> Impressions:
 
     Raises:
         ValueError: missing columns, no rows, list widths that disagree, NaN or infinite features,
-            clicks not in {0, 1}, propensities outside (0, 1], creative ids out of range.
+            clicks not in {0, 1}, propensities outside (0, 1], creative ids out of range, actions
+            outside [0, n_candidates).
         TypeError: a column of the wrong Arrow type.
     """
     if not isinstance(table, pa.Table):
@@ -238,6 +240,14 @@ def _check_values(a: dict) -> None:
         raise ValueError("column 'creative' has negative ids")
     if len(np.unique(a["n_candidates"])) != 1:
         raise ValueError("column 'n_candidates' must be constant within a file")
+    k = int(a["n_candidates"][0])
+    if k < 2:
+        raise ValueError(f"column 'n_candidates' == {k}, must be >= 2")
+    bad = (a["action"] < 0) | (a["action"] >= k)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"column 'action' == {int(a['action'][row])} at row {row}, must be in [0, {k - 1}] "
+                         f"(n_candidates == {k})")
 
 
 __all__ = ["Impressions", "log_impressions", "save_impressions", "load_impressions", "from_table", "to_table",

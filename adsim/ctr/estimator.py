@@ -41,10 +41,14 @@ class LearnedCTR:
         refresh_config: optimisation settings of a refresh (seed is offset by the refresh count).
         fine_tune: continue from the current weights (True) or retrain from scratch (False).
         max_log: keep at most this many most recent impressions for refreshing.
+        allow_other_world: use a model trained in another world (a transfer experiment); without it,
+            :meth:`check_config` raises when the model's recorded world fingerprint is not the env's.
     """
 
     def __init__(self, model: CTRPredictor | str | Path, *, refresh_every: int | None = None,
-                 refresh_config: TrainConfig = REFRESH_TRAIN, fine_tune: bool = True, max_log: int = 1_000_000):
+                 refresh_config: TrainConfig = REFRESH_TRAIN, fine_tune: bool = True, max_log: int = 1_000_000,
+                 allow_other_world: bool = False):
+        self.source = f"ctr model {str(model)!r}" if isinstance(model, (str, Path)) else "ctr model"
         if isinstance(model, (str, Path)):
             model = load(model)
         if not isinstance(model, CTRPredictor):
@@ -56,6 +60,9 @@ class LearnedCTR:
         check_int("max_log", max_log, 100)
         self.initial, self.refresh_every, self.refresh_config = model, refresh_every, refresh_config
         self.fine_tune, self.max_log = bool(fine_tune), max_log
+        if not isinstance(allow_other_world, bool):
+            raise TypeError(f"allow_other_world must be a bool, got {type(allow_other_world).__name__}")
+        self.allow_other_world = allow_other_world
         self.reset()
 
     @classmethod
@@ -79,19 +86,26 @@ class LearnedCTR:
             if not budget.isdigit():
                 raise ValueError(f"ctr_model == {text!r}: expected a path or 'NAME:IMPRESSIONS', e.g. 'deepfm:50000'")
             return cls.trained(config, name, int(budget), **kwargs)
-        return cls(load(ctr_model), **kwargs)
+        return cls(Path(ctr_model), **kwargs)
 
     @property
     def spec(self) -> FeatureSpec:
         return self.model.spec
 
     def check_config(self, config: EnvConfig) -> None:
-        """Raise ``ValueError`` if the model cannot read observations of ``config``."""
+        """Raise ``ValueError`` if the model cannot read observations of ``config``, or was trained in
+        another world (unless ``allow_other_world``). An untrained model has no world to check."""
         want = FeatureSpec.from_config(config, self.spec.use_campaign_id)
         if want != self.spec:
             diff = {f.name: (getattr(self.spec, f.name), getattr(want, f.name))
                     for f in dataclasses.fields(FeatureSpec) if getattr(self.spec, f.name) != getattr(want, f.name)}
             raise ValueError(f"ctr model does not fit this env config: (model, env) differ in {diff}")
+        from adsim.world import check_world
+
+        trained = "history" in self.initial.meta or "world" in self.initial.meta
+        if trained:
+            check_world(self.initial.meta.get("world"), config.world, self.source,
+                        allow_other_world=self.allow_other_world)
 
     def reset(self) -> None:
         """Restore the initial weights and forget the log."""

@@ -4,7 +4,8 @@ On disk a model is a directory::
 
     model.pt      the state dict (``torch.save``; loaded with ``weights_only=True``)
     config.json   {"format": "adsim.ctr/1", "model": ModelConfig, "features": FeatureSpec,
-                   "train": TrainConfig or null, "history": [per-epoch losses]}
+                   "train": TrainConfig or null, "history": [per-epoch losses],
+                   "world": fingerprint of the world of its training log (``adsim.world``)}
 """
 
 from __future__ import annotations

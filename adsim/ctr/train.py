@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from adsim.config import check_float, check_int
+from adsim.config import check_float, check_int, check_seed
 from adsim.ctr.data import Impressions
 from adsim.ctr.features import Encoded, FeatureSpec
 from adsim.ctr.models import ModelConfig
@@ -59,7 +59,7 @@ class TrainConfig:
         check_float("val_fraction", self.val_fraction, 0.0, 0.5)
         check_float("l2", self.l2, 0.0)
         check_float("weight_decay", self.weight_decay, 0.0)
-        check_int("seed", self.seed, 0)
+        object.__setattr__(self, "seed", check_seed(self.seed))  # a NumPy integer is stored as int
 
 
 def _check_xy(enc: Encoded, y: np.ndarray, spec: FeatureSpec) -> None:
@@ -167,7 +167,10 @@ def _train_loop(pred: CTRPredictor, enc: Encoded, y: np.ndarray, config: TrainCo
             z = torch.cat([model(idx[i : i + EVAL_BATCH], val[i : i + EVAL_BATCH])
                            for i in range(0, idx.shape[0], EVAL_BATCH)])
             model.bias += intercept_shift(z.double().numpy(), y)
+    world = pred.meta.get("world")  # a fine-tuned model stays in its world
     pred.meta = {"train": dataclasses.asdict(config), "history": history}
+    if world is not None:
+        pred.meta["world"] = world
     return history
 
 
@@ -208,11 +211,15 @@ def train_on_impressions(imp: Impressions, model: str | ModelConfig = "deepfm", 
         model: a model name or a :class:`ModelConfig`.
         config: optimisation settings.
         spec: feature spec (default: inferred from the impressions' user width and logging metadata).
+
+    The model's ``meta["world"]`` is the log's world fingerprint (``None`` if the log has none).
     """
     mc = model if isinstance(model, ModelConfig) else ModelConfig(name=model)
     spec = spec if spec is not None else spec_for(imp)
     enc = CTRPredictor(spec, mc).encode_impressions(imp)
-    return fit(spec, mc, enc, imp.click, config, progress=progress)
+    pred, history = fit(spec, mc, enc, imp.click, config, progress=progress)
+    pred.meta["world"] = imp.metadata.get("world")  # the world of the log: checked where the model is used
+    return pred, history
 
 
 def spec_for(imp: Impressions) -> FeatureSpec:

@@ -10,6 +10,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from adsim.config import check_seed
 from adsim.envs.spaces import check_actions, observation_space, render_candidates, seed_single_env
 from adsim.session import N_SESSION_SCALARS, SessionConfig, SessionCore, SessionOutcome, make_session_config
 
@@ -135,6 +136,7 @@ class AdSessionEnv(gym.Env):
         return self._obs(), float(out.reward[0]), terminated, truncated, self._info(out)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        seed = None if seed is None else check_seed(seed, many=False, seed_sequence=False)
         super().reset(seed=seed)
         seed_single_env(self, self.core, seed)
         self.core.reset_all()
@@ -214,6 +216,7 @@ class AdSessionVectorEnv(VectorEnv):
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
         """Sub-env i gets the i-th child stream of ``SeedSequence(seed)`` (or the stream of ``seed[i]``
         for a list); ``None`` continues the streams."""
+        seed = None if seed is None else check_seed(seed, seed_sequence=False)
         super().reset(seed=int(seed[0]) if isinstance(seed, (list, tuple, np.ndarray)) else seed)
         if seed is None and self.core.keys is not None:
             self.core.reset_all()

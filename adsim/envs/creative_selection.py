@@ -10,7 +10,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from adsim.config import EnvConfig, make_config
+from adsim.config import EnvConfig, check_seed, make_config
 from adsim.core import OBS_KEYS, SelectionCore, StackedSelectionCore, check_world_seeds
 from adsim.envs.spaces import (
     check_actions,
@@ -172,6 +172,7 @@ class CreativeSelectionEnv(gym.Env):
         return self._obs(), float(out.reward[0]), False, self.core.truncated, self._info(out)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        seed = None if seed is None else check_seed(seed, many=False, seed_sequence=False)
         super().reset(seed=seed)
         seed_single_env(self, self.core, seed)
         self.core.start_episode()
@@ -248,6 +249,7 @@ class CreativeSelectionVectorEnv(VectorEnv):
         return self.core.observation(), out.reward, terminated, truncated, info
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
+        seed = None if seed is None else check_seed(seed, seed_sequence=False)
         super().reset(seed=seed if seed is None or isinstance(seed, (int, np.integer)) else None)
         if seed is None and self.core.keys is not None:
             self.core.start_episode()

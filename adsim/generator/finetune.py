@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from adsim.config import check_float, check_int
+from adsim.config import check_float, check_int, check_seed
 from adsim.creative.sampler import creative_quality
 from adsim.estimate import CTREstimator
 from adsim.generator.conditioning import drop_groups, request_observation, request_values, sample_requests, to_tokens
@@ -65,7 +65,7 @@ class FinetuneConfig:
         check_float("kl_coef", self.kl_coef, 0.0, 100.0)
         check_float("guard_coef", self.guard_coef, 0.0, 100.0)
         check_float("drop_prob", self.drop_prob, 0.0, 1.0)
-        check_int("seed", self.seed, 0)
+        object.__setattr__(self, "seed", check_seed(self.seed))  # a NumPy integer is stored as int
 
 
 def sequence_logp(model: CreativeTransformer, cond: torch.Tensor, tokens: torch.Tensor,

@@ -13,9 +13,17 @@ scikit-learn's ``LogisticRegression`` over sparse features of a (request, creati
 
 :func:`log_impressions` produces the logs: a uniformly random logging policy on a
 ``SelectionCore`` (any candidate source), recording what was shown and whether it was clicked.
+
+:func:`save_reward_model` / :func:`load_reward_model` store a reward model without pickle: a
+directory with ``reward.json`` (format, kind, hyper-parameters and the world fingerprint) and
+either ``logistic.npz`` (the regression's coefficient arrays, read with ``allow_pickle=False``) or
+``ctr/`` (an ``adsim.ctr`` model: JSON plus a ``weights_only`` state dict).
 """
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -95,6 +103,72 @@ class LogisticCTR:
 
     def observe(self, request: Request, actions: np.ndarray, clicks: np.ndarray) -> None:
         """Offline model: feedback is not used online."""
+
+
+REWARD_FORMAT = "adsim.reward/1"
+
+
+def save_reward_model(ctr, path: str | Path, world) -> Path:
+    """Write a fitted :class:`LogisticCTR` or ``adsim.ctr.LearnedCTR`` into directory ``path``.
+
+    Args:
+        ctr: the reward model.
+        path: the directory (created).
+        world: the ``World`` (or ``WorldConfig``) it was trained in; its fingerprint is recorded.
+    """
+    from adsim.world import world_fingerprint
+
+    path = Path(path)
+    doc = {"format": REWARD_FORMAT, "world": world_fingerprint(world)}
+    if isinstance(ctr, LogisticCTR):
+        if ctr.model is None:
+            raise ValueError("save_reward_model: the LogisticCTR is not fitted; call fit() first")
+        path.mkdir(parents=True, exist_ok=True)
+        m = ctr.model
+        np.savez(path / "logistic.npz", coef=m.coef_, intercept=m.intercept_, classes=m.classes_)
+        doc.update(kind="logistic", n_interest_tags=ctr.n_interest_tags, C=ctr.C)
+    else:
+        from adsim.ctr import LearnedCTR
+
+        if not isinstance(ctr, LearnedCTR):
+            raise TypeError(f"ctr must be a LogisticCTR or LearnedCTR, got {type(ctr).__name__}")
+        path.mkdir(parents=True, exist_ok=True)
+        ctr.model.save(path / "ctr")
+        doc.update(kind="learned")
+    (path / "reward.json").write_text(json.dumps(doc, indent=2) + "\n")
+    return path
+
+
+def load_reward_model(path: str | Path, world, *, allow_other_world: bool = False):
+    """Load a reward model written by :func:`save_reward_model` (no pickle is read).
+
+    Raises:
+        ValueError: not such a directory, an unknown format, or a model of another world than
+            ``world`` (a ``World`` or ``WorldConfig``) unless ``allow_other_world``.
+    """
+    from adsim.world import check_world
+
+    path = Path(path)
+    if not (path / "reward.json").is_file():
+        raise ValueError(f"reward model {str(path)!r} must be a directory with reward.json "
+                         "(written by adsim.generator.reward.save_reward_model)")
+    doc = json.loads((path / "reward.json").read_text())
+    if doc.get("format") != REWARD_FORMAT:
+        raise ValueError(f"{path / 'reward.json'}: format {doc.get('format')!r}, expected {REWARD_FORMAT!r}")
+    check_world(doc.get("world"), world, f"reward model {str(path)!r}", allow_other_world=allow_other_world)
+    if doc.get("kind") == "logistic":
+        ctr = LogisticCTR(int(doc["n_interest_tags"]), float(doc["C"]))
+        with np.load(path / "logistic.npz", allow_pickle=False) as z:
+            m = LogisticRegression(C=ctr.C, max_iter=300)
+            m.coef_, m.intercept_, m.classes_ = z["coef"], z["intercept"], z["classes"]
+        m.n_features_in_ = m.coef_.shape[1]
+        ctr.model = m
+        return ctr
+    if doc.get("kind") == "learned":
+        from adsim.ctr import LearnedCTR
+
+        return LearnedCTR(path / "ctr", allow_other_world=True)  # checked above, against reward.json
+    raise ValueError(f"{path / 'reward.json'}: kind {doc.get('kind')!r}, expected 'logistic' or 'learned'")
 
 
 def log_impressions(config: EnvConfig, n_steps: int, num_envs: int, seed: int,

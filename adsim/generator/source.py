@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from adsim import rng as crng
-from adsim.config import check_int
+from adsim.config import check_int, check_seed
 from adsim.creative.sampler import CREATIVE_SLOTS, DRAWS_PER_CREATIVE
 from adsim.generator.conditioning import field_values
 from adsim.generator.decode import DecodeSpec, tokens_to_creatives
@@ -46,7 +46,7 @@ class GeneratorSource:
                  cache_size: int = 100_000, pool_factor: int = 2, seed: int = 0):
         check_int("cache_size", cache_size, 0)
         check_int("pool_factor", pool_factor, 1, 2)
-        check_int("seed", seed, 0)
+        check_seed(seed)
         self.generator, self.n_interest_tags = generator, n_interest_tags
         self.spec = spec if spec is not None else generator.spec
         self.cache_size, self.pool_factor = cache_size, pool_factor

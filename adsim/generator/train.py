@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from adsim.config import check_float, check_int
+from adsim.config import check_float, check_int, check_seed
 from adsim.creative.lexicon import MAX_PHRASES
 from adsim.generator.conditioning import Corpus, to_tokens
 from adsim.generator.model import MAX_DECODE, CreativeTransformer, GeneratorConfig, loss_fn
@@ -38,7 +38,7 @@ class TrainConfig:
         check_int("batch_size", self.batch_size, 1)
         check_float("lr", self.lr, 0.0, 1.0, open_low=True)
         check_float("valid_frac", self.valid_frac, 0.0, 0.5, open_low=True)
-        check_int("seed", self.seed, 0)
+        object.__setattr__(self, "seed", check_seed(self.seed))  # a NumPy integer is stored as int
 
 
 def creatives_to_tokens(creatives: np.ndarray, vocab: Vocab) -> np.ndarray:

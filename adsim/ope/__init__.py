@@ -8,9 +8,9 @@ Collecting a log from a policy and the validation study live in ``experiments.op
 policies from ``agents``).
 """
 
-from adsim.ope.estimators import ESTIMATORS, Estimate, dm, dr, estimate_all, importance_weights, ips, snips, switch_dr
+from adsim.ope.estimators import ESTIMATORS, PSCORE_FLOOR, Estimate, dm, dr, estimate_all, importance_weights, ips, snips, switch_dr
 from adsim.ope.log import BanditLog, load_log, obp_action_dist
 from adsim.ope.reward_model import predict_rewards
 
 __all__ = ["BanditLog", "load_log", "obp_action_dist", "Estimate", "ESTIMATORS", "dm", "ips", "snips", "dr",
-           "switch_dr", "estimate_all", "importance_weights", "predict_rewards"]
+           "switch_dr", "estimate_all", "importance_weights", "predict_rewards", "PSCORE_FLOOR"]

@@ -14,6 +14,12 @@ prediction (``q_hat``, (n, K)) and ``w_i = π(a_i|x_i) / p_i`` the importance we
 | ``dr_clip`` (DR, clipped weights) | as ``dr`` with ``min(w_i, clip)`` |
 | ``switch_dr`` | as ``dr`` with ``w_i · 1{w_i <= tau}`` (Open Bandit Pipeline 0.4.1's form) |
 
+**Propensity floor.** A logged propensity below :data:`PSCORE_FLOOR` (1e-6) makes importance weights
+so large that one row decides the estimate (a propensity of 1e-300 gave IPS = 6e295): the estimators
+raise, unless ``clip_pscore=True`` asks for such propensities to be raised to the floor; the number
+of rows clipped is reported in :attr:`Estimate.n_clipped`. A result that is not finite (rewards so
+large that their weighted sum overflows) raises instead of being returned.
+
 Every estimator is a ratio of means ``Σ num_i / Σ den_i`` (``den ≡ 1`` except SNIPS) and returns an
 :class:`Estimate` with a two-sided ``1 − alpha`` confidence interval: asymptotic normal by default
 (delta method for the ratio), or a percentile bootstrap over rounds (``ci="bootstrap"``). DM's
@@ -30,6 +36,8 @@ import numpy as np
 from adsim.config import check_choice, check_float, check_int
 
 CI_METHODS = ("normal", "bootstrap")
+PSCORE_FLOOR = 1e-6
+"""Smallest logging propensity used as is (see the module docstring); ``clip_pscore=True`` clips to it."""
 ESTIMATORS = ("dm", "ips", "snips", "dr", "dr_clip", "switch_dr")
 _BOOT_CELLS = 1 << 22  # rows × replicates drawn per bootstrap chunk
 
@@ -43,6 +51,8 @@ class Estimate(NamedTuple):
     ci_high: float
     std_err: float
     n_rounds: int
+    n_clipped: int = 0
+    """Rows whose propensity was below :data:`PSCORE_FLOOR` and was clipped to it (``clip_pscore``)."""
 
     def covers(self, truth: float) -> bool:
         return bool(self.ci_low <= truth <= self.ci_high)
@@ -60,20 +70,43 @@ def _check_inputs(action: np.ndarray, pscore: np.ndarray, target: np.ndarray,
         raise ValueError(f"q_hat has shape {q_hat.shape}, expected {target.shape} like target")
 
 
-def importance_weights(action: np.ndarray, pscore: np.ndarray, target: np.ndarray) -> np.ndarray:
+def floor_pscore(pscore: np.ndarray, clip_pscore: bool = False) -> tuple[np.ndarray, int]:
+    """The propensities the estimators use, and how many were clipped to :data:`PSCORE_FLOOR`.
+
+    Raises:
+        ValueError: a propensity below the floor, unless ``clip_pscore``.
+    """
+    if not isinstance(clip_pscore, bool):
+        raise TypeError(f"clip_pscore must be a bool, got {type(clip_pscore).__name__} {clip_pscore!r}")
+    low = pscore < PSCORE_FLOOR
+    n_low = int(np.count_nonzero(low))
+    if not n_low:
+        return pscore, 0
+    if not clip_pscore:
+        i = int(np.flatnonzero(low)[0])
+        raise ValueError(f"pscore[{i}] == {pscore[i]:.3g} ({n_low} row(s) in all) is below the propensity floor "
+                         f"{PSCORE_FLOOR:g}: importance weights would reach {1 / pscore[i]:.3g}; pass "
+                         f"clip_pscore=True (adsim ope --clip-pscore) to clip them to the floor")
+    return np.maximum(pscore, PSCORE_FLOOR), n_low
+
+
+def importance_weights(action: np.ndarray, pscore: np.ndarray, target: np.ndarray, *,
+                       clip_pscore: bool = False) -> np.ndarray:
     """(n,) ``π(a_i|x_i) / p_i``.
 
     Args:
         action: (n,) int logged actions.
-        pscore: (n,) float logging propensities of those actions.
+        pscore: (n,) float logging propensities of those actions (at least :data:`PSCORE_FLOOR`).
         target: (n, K) float target-policy probabilities on the logged observations.
+        clip_pscore: clip propensities below the floor to it instead of raising.
     """
     _check_inputs(action, pscore, target)
-    return np.take_along_axis(target, action[:, None], axis=1)[:, 0] / pscore
+    p, _ = floor_pscore(pscore, clip_pscore)
+    return np.take_along_axis(target, action[:, None], axis=1)[:, 0] / p
 
 
 def _summarise(name: str, num: np.ndarray, den: np.ndarray | None, alpha: float, ci: str,
-               n_boot: int, seed: int | None) -> Estimate:
+               n_boot: int, seed: int | None, n_clipped: int = 0) -> Estimate:
     check_float("alpha", alpha, 0.0, 1.0, open_low=True)
     check_choice("ci", ci, CI_METHODS)
     n = num.shape[0]
@@ -81,16 +114,21 @@ def _summarise(name: str, num: np.ndarray, den: np.ndarray | None, alpha: float,
     if den_mean <= 0:
         raise ValueError(f"{name}: the importance weights sum to {den_mean * n}; the target puts no mass "
                          "on any logged action, so self-normalisation is undefined")
-    value = float(num.mean()) / den_mean
+    with np.errstate(over="ignore", invalid="ignore"):
+        value = float(num.mean()) / den_mean
+    if not (np.isfinite(value) and np.isfinite(den_mean)):
+        raise ValueError(f"{name}: the estimate is not finite ({value}); the rewards times importance weights "
+                         f"overflow float64 (largest |term| {float(np.max(np.abs(num))):.3g}); check the log's "
+                         "rewards and propensities")
     influence = num - value if den is None else (num - value * den) / den_mean
     se = float(influence.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
     if ci == "normal":
         z = NormalDist().inv_cdf(1 - alpha / 2)
-        return Estimate(name, value, value - z * se, value + z * se, se, n)
+        return Estimate(name, value, value - z * se, value + z * se, se, n, n_clipped)
     check_int("n_boot", n_boot, 10)
     reps = _bootstrap(num, den, n_boot, np.random.default_rng(seed))
     lo, hi = np.quantile(reps, [alpha / 2, 1 - alpha / 2])
-    return Estimate(name, value, float(lo), float(hi), float(reps.std(ddof=1)), n)
+    return Estimate(name, value, float(lo), float(hi), float(reps.std(ddof=1)), n, n_clipped)
 
 
 def _bootstrap(num: np.ndarray, den: np.ndarray | None, n_boot: int, rng: np.random.Generator) -> np.ndarray:
@@ -126,24 +164,30 @@ def dm(target: np.ndarray, q_hat: np.ndarray, *, alpha: float = 0.05, ci: str = 
 
 
 def ips(reward: np.ndarray, action: np.ndarray, pscore: np.ndarray, target: np.ndarray, *,
-        alpha: float = 0.05, ci: str = "normal", n_boot: int = 200, seed: int | None = None) -> Estimate:
+        alpha: float = 0.05, ci: str = "normal", n_boot: int = 200, seed: int | None = None,
+        clip_pscore: bool = False) -> Estimate:
     """Inverse propensity scoring: mean of ``w_i r_i`` (unbiased when logging has full support)."""
     _check_inputs(action, pscore, target, reward)
+    pscore, n_clipped = floor_pscore(pscore, clip_pscore)
     w = importance_weights(action, pscore, target)
-    return _summarise("ips", w * reward, None, alpha, ci, n_boot, seed)
+    with np.errstate(over="ignore"):
+        return _summarise("ips", w * reward, None, alpha, ci, n_boot, seed, n_clipped)
 
 
 def snips(reward: np.ndarray, action: np.ndarray, pscore: np.ndarray, target: np.ndarray, *,
-          alpha: float = 0.05, ci: str = "normal", n_boot: int = 200, seed: int | None = None) -> Estimate:
+          alpha: float = 0.05, ci: str = "normal", n_boot: int = 200, seed: int | None = None,
+          clip_pscore: bool = False) -> Estimate:
     """Self-normalised IPS: ``Σ w_i r_i / Σ w_i`` (slightly biased, much less variable)."""
     _check_inputs(action, pscore, target, reward)
+    pscore, n_clipped = floor_pscore(pscore, clip_pscore)
     w = importance_weights(action, pscore, target)
-    return _summarise("snips", w * reward, w, alpha, ci, n_boot, seed)
+    with np.errstate(over="ignore"):
+        return _summarise("snips", w * reward, w, alpha, ci, n_boot, seed, n_clipped)
 
 
 def dr(reward: np.ndarray, action: np.ndarray, pscore: np.ndarray, target: np.ndarray, q_hat: np.ndarray,
        *, clip: float | None = None, alpha: float = 0.05, ci: str = "normal", n_boot: int = 200,
-       seed: int | None = None) -> Estimate:
+       seed: int | None = None, clip_pscore: bool = False) -> Estimate:
     """Doubly robust: DM plus importance-weighted residuals; ``clip`` caps the weights (``dr_clip``).
 
     Args:
@@ -153,36 +197,44 @@ def dr(reward: np.ndarray, action: np.ndarray, pscore: np.ndarray, target: np.nd
         target: (n, K) target probabilities on the logged observations.
         q_hat: (n, K) reward model's predictions.
         clip: cap on the importance weights (``None``: no cap).
+        clip_pscore: clip propensities below :data:`PSCORE_FLOOR` to it instead of raising.
     """
     _check_inputs(action, pscore, target, reward, q_hat)
+    pscore, n_clipped = floor_pscore(pscore, clip_pscore)
     w = importance_weights(action, pscore, target)
     name = "dr"
     if clip is not None:
         check_float("clip", clip, 0.0, None, open_low=True)
         w, name = np.minimum(w, clip), "dr_clip"
-    num = _dm_terms(target, q_hat) + w * (reward - _factual(q_hat, action))
-    return _summarise(name, num, None, alpha, ci, n_boot, seed)
+    with np.errstate(over="ignore", invalid="ignore"):
+        num = _dm_terms(target, q_hat) + w * (reward - _factual(q_hat, action))
+        return _summarise(name, num, None, alpha, ci, n_boot, seed, n_clipped)
 
 
 def switch_dr(reward: np.ndarray, action: np.ndarray, pscore: np.ndarray, target: np.ndarray,
               q_hat: np.ndarray, *, tau: float = 4.0, alpha: float = 0.05, ci: str = "normal",
-              n_boot: int = 200, seed: int | None = None) -> Estimate:
+              n_boot: int = 200, seed: int | None = None, clip_pscore: bool = False) -> Estimate:
     """Switch-DR as in Open Bandit Pipeline 0.4.1: DR whose correction is dropped where ``w_i > tau``."""
     _check_inputs(action, pscore, target, reward, q_hat)
     check_float("tau", tau, 0.0, None)
+    pscore, n_clipped = floor_pscore(pscore, clip_pscore)
     w = importance_weights(action, pscore, target)
-    num = _dm_terms(target, q_hat) + (w <= tau) * w * (reward - _factual(q_hat, action))
-    return _summarise("switch_dr", num, None, alpha, ci, n_boot, seed)
+    with np.errstate(over="ignore", invalid="ignore"):
+        num = _dm_terms(target, q_hat) + (w <= tau) * w * (reward - _factual(q_hat, action))
+        return _summarise("switch_dr", num, None, alpha, ci, n_boot, seed, n_clipped)
 
 
 def estimate_all(reward: np.ndarray, action: np.ndarray, pscore: np.ndarray, target: np.ndarray,
                  q_hat: np.ndarray | None, *, clip: float = 10.0, tau: float = 4.0, alpha: float = 0.05,
-                 ci: str = "normal", n_boot: int = 200, seed: int | None = None) -> dict[str, Estimate]:
+                 ci: str = "normal", n_boot: int = 200, seed: int | None = None,
+                 clip_pscore: bool = False) -> dict[str, Estimate]:
     """Every estimator (the model-based ones only when ``q_hat`` is given), by name."""
     kw = {"alpha": alpha, "ci": ci, "n_boot": n_boot, "seed": seed}
+    dm_kw = dict(kw)
+    kw["clip_pscore"] = clip_pscore
     out = {"ips": ips(reward, action, pscore, target, **kw), "snips": snips(reward, action, pscore, target, **kw)}
     if q_hat is not None:
-        out["dm"] = dm(target, q_hat, **kw)
+        out["dm"] = dm(target, q_hat, **dm_kw)
         out["dr"] = dr(reward, action, pscore, target, q_hat, **kw)
         out["dr_clip"] = dr(reward, action, pscore, target, q_hat, clip=clip, **kw)
         out["switch_dr"] = switch_dr(reward, action, pscore, target, q_hat, tau=tau, **kw)

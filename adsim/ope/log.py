@@ -59,7 +59,9 @@ class BanditLog:
             (ground truth, evaluation only; never shown to an estimator's reward model).
         pi_b: (n, K) float64 or None — the logging policy's full action distribution.
         obs_dims: sizes of the ``user``, ``context`` and ``campaign`` parts of ``context``.
-        meta: free JSON-able description (env config, logging policy, seed).
+        meta: free JSON-able description (env config, logging policy, seed); ``meta["world"]`` is
+            the fingerprint of the world the log was collected in (``adsim.world.World.fingerprint``),
+            checked by :func:`load_log` when given the world the log is about to be used in.
     """
 
     context: np.ndarray
@@ -203,8 +205,15 @@ def _from_arrow(col: pa.ChunkedArray, shape: list[int]) -> np.ndarray:
     return col.values.to_numpy(zero_copy_only=False).reshape(len(col), *shape)
 
 
-def load_log(path: str | Path) -> BanditLog:
-    """Read a log written by :meth:`BanditLog.save` (a ``.parquet`` file or a directory holding one)."""
+def load_log(path: str | Path, *, world=None, allow_other_world: bool = False) -> BanditLog:
+    """Read a log written by :meth:`BanditLog.save` (a ``.parquet`` file or a directory holding one).
+
+    Args:
+        path: the file or directory.
+        world: a ``World`` or ``WorldConfig`` the log will be used in: raise ``ValueError`` unless
+            the log's recorded world fingerprint is that world's (``None``: no check).
+        allow_other_world: the explicit opt-in of transfer experiments (skip the check).
+    """
     path = Path(path)
     if path.is_dir():
         path = path / LOG_FILE
@@ -222,7 +231,12 @@ def load_log(path: str | Path) -> BanditLog:
     cols = {name: _from_arrow(table[name], info["shapes"][name])
             for name in (*REQUIRED, *OPTIONAL) if name in table.column_names}
     dims = info.get("obs_dims")
-    return BanditLog(**cols, obs_dims=tuple(dims) if dims else None, meta=info.get("meta", {}))
+    log = BanditLog(**cols, obs_dims=tuple(dims) if dims else None, meta=info.get("meta", {}))
+    if world is not None:
+        from adsim.world import check_world
+
+        check_world(log.meta.get("world"), world, f"log {str(path)!r}", allow_other_world=allow_other_world)
+    return log
 
 
 def obp_action_dist(probs: np.ndarray, n_positions: int) -> np.ndarray:

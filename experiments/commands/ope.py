@@ -3,9 +3,10 @@ value from such a log; ``adsim ope-study`` checks every estimator against the si
 
 from __future__ import annotations
 
-import json
 import sys
 import time
+
+from experiments.jsonout import dumps
 
 
 def register(sub) -> None:
@@ -31,6 +32,9 @@ def register(sub) -> None:
     p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--clip", type=float, default=5.0, help="weight cap of dr_clip")
     p.add_argument("--tau", type=float, default=5.0, help="switch threshold of switch_dr")
+    p.add_argument("--clip-pscore", action="store_true",
+                   help="clip logged propensities below the floor (adsim.ope.PSCORE_FLOOR, 1e-6) to it instead "
+                        "of refusing the log; the report says how many rows were clipped")
     p.add_argument("--seed", type=int, default=0, help="seed of cross-fitting folds and bootstrap")
     p.set_defaults(func=run_ope)
 
@@ -54,7 +58,7 @@ def run_log(args) -> int:
     spec = PolicySpec.from_toml(args.policy_config) if args.policy_config else PolicySpec.parse(args.policy)
     log = collect_log(spec.build(), make_config(args.preset), args.rounds, num_envs=args.num_envs, seed=args.seed)
     path = log.save(args.out)
-    print(json.dumps({"log": str(path), "policy": spec.label, "n_rounds": log.n_rounds,
+    print(dumps({"log": str(path), "policy": spec.label, "n_rounds": log.n_rounds,
                       "n_actions": log.n_actions, "mean_reward": float(log.reward.mean())}, indent=2))
     return 0
 
@@ -79,15 +83,16 @@ def run_ope(args) -> int:
             return 2
         q_hat = predict_rewards(log, lambda lg: lg.expected_reward)
     ests = estimate_all(log.reward, log.action, log.pscore, probs, q_hat, clip=args.clip, tau=args.tau,
-                        alpha=args.alpha, ci=args.ci, seed=args.seed)
+                        alpha=args.alpha, ci=args.ci, seed=args.seed, clip_pscore=args.clip_pscore)
     report = {"log": args.log, "n_rounds": log.n_rounds, "logging_policy": log.meta.get("policy"),
               "target": spec.label, "trained_on": args.train_log, "reward_model": args.reward_model,
               "confidence": 1 - args.alpha, "ci": args.ci,
+              "pscore_rows_clipped": max((e.n_clipped for e in ests.values()), default=0),
               "estimates": {k: {"value": e.value, "ci": [e.ci_low, e.ci_high], "std_err": e.std_err}
                             for k, e in ests.items()}}
     if log.expected_reward is not None:
         report["true_value"] = true_value(log, probs)
-    print(json.dumps(report, indent=2))
+    print(dumps(report, indent=2))
     return 0
 
 

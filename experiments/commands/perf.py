@@ -12,6 +12,8 @@ def register(sub) -> None:
     p.add_argument("--suite", action="append", help="run only these suites (repeatable)")
     p.add_argument("--quick", action="store_true", help="shorter measurements (for smoke tests)")
     p.add_argument("--out", help="also write the JSON to this file")
+    p.add_argument("--generator-model", help="generator suite: use this trained generator directory "
+                   "(adsim train-generator --out DIR); without it a small one is trained in the suite")
     p.set_defaults(func=run)
 
 
@@ -29,7 +31,10 @@ def run(args) -> int:
                           "processor": platform.processor() or platform.machine()}}
     for name in chosen:
         print(f"running suite {name} …", file=sys.stderr)
-        report[name] = available[name](args.quick)
+        if name == "generator" and getattr(args, "generator_model", None):
+            report[name] = available[name](args.quick, model_dir=args.generator_model)
+        else:
+            report[name] = available[name](args.quick)
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:

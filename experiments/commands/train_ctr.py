@@ -25,6 +25,8 @@ def register(sub) -> None:
     p.add_argument("--logging", default="uniform", help="logging policy: uniform or egreedy")
     p.add_argument("--epsilon", type=float, default=0.1, help="exploration of the egreedy logging policy")
     p.add_argument("--data", help="train on this Parquet file of impressions instead of logging new ones")
+    p.add_argument("--allow-other-world", action="store_true",
+                   help="accept a --data log from another world than --preset's (a transfer experiment)")
     p.add_argument("--save-data", action="store_true", help="also write the logged impressions.parquet")
     p.add_argument("--test-fraction", type=float, default=0.25, help="held-out share of impressions")
     p.add_argument("--test-impressions", type=int, default=0,
@@ -66,10 +68,16 @@ def _data(args, out: Path):
 
     from adsim import make_config
     from adsim.ctr import load_impressions, log_impressions, save_impressions
+    from adsim.world import check_world
 
     config = make_config(args.preset)
     log = dict(policy=args.logging, epsilon=args.epsilon, progress=args.progress)
-    imp = load_impressions(args.data) if args.data else log_impressions(config, args.impressions, seed=args.seed, **log)
+    if args.data:
+        imp = load_impressions(args.data)
+        check_world(imp.metadata.get("world"), config.world, f"impressions file {args.data!r}",
+                    allow_other_world=getattr(args, "allow_other_world", False), opt_in="--allow-other-world")
+    else:
+        imp = log_impressions(config, args.impressions, seed=args.seed, **log)
     if args.save_data:
         save_impressions(imp, out / "impressions.parquet")
     if args.test_impressions > 0:

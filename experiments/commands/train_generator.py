@@ -2,7 +2,7 @@
 (optionally) fine-tune it on a learned CTR model's reward.
 
 Writes into ``--out``: ``model.pt`` / ``model.json`` (the final generator), ``pretrained/`` (the
-pre-trained one), ``ctr_model.pkl`` (the learned reward model), ``config.json``, ``report.json``
+pre-trained one), ``ctr_model/`` (the learned reward model: JSON and arrays, no pickle), ``config.json``, ``report.json``
 and the plots ``training_curve.png`` / ``finetune_curve.png``. With ``--results`` the small
 report and plots are also copied there (e.g. ``results/generator``).
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import pickle
 import shutil
 import time
 from pathlib import Path
@@ -178,11 +177,11 @@ def _pretrain_stage(args, config, world, out: Path):
                               "final_valid_loss": curve["valid_loss"][-1]}
 
 
-def _reward_model(args, config, ft_cfg, out: Path):
+def _reward_model(args, config, world, ft_cfg, out: Path):
     """The learned CTR model of the reward, the fine-tuning config it needs, and its report entry."""
     from sklearn.metrics import roc_auc_score
 
-    from adsim.generator.reward import LogisticCTR, log_impressions
+    from adsim.generator.reward import LogisticCTR, log_impressions, save_reward_model
 
     t0 = time.time()
     shown, clicks = log_impressions(config, args.log_steps, args.log_envs, args.seed + 100)
@@ -198,8 +197,7 @@ def _reward_model(args, config, ft_cfg, out: Path):
         ft_cfg = dataclasses.replace(ft_cfg, synthetic_campaigns=False)
         kind = f"adsim.ctr {args.reward_model} (not the truth)"
     auc = roc_auc_score(clicks[n_fit:], ctr.estimate(held)[:, 0])
-    with open(out / "ctr_model.pkl", "wb") as f:
-        pickle.dump(ctr, f)
+    save_reward_model(ctr, out / "ctr_model", world)
     return ctr, ft_cfg, {"impressions": int(len(clicks)), "clicks": int(clicks.sum()), "heldout_auc": float(auc),
                          "seconds": round(time.time() - t0, 1), "kind": kind}
 
@@ -237,7 +235,7 @@ def run(args) -> int:
     final, ft_cfg = model, FinetuneConfig(steps=args.ft_steps, kl_coef=args.kl_coef, guard_coef=args.guard_coef,
                                           seed=args.seed)
     if not args.no_finetune:
-        ctr, ft_cfg, report["ctr_model"] = _reward_model(args, config, ft_cfg, out)
+        ctr, ft_cfg, report["ctr_model"] = _reward_model(args, config, core.world, ft_cfg, out)
         t0 = time.time()
         final, ft_curve = finetune(model, core.world, ctr, ft_cfg, monitor=ev.true_monitor())
         report["finetune_seconds"] = round(time.time() - t0, 1)

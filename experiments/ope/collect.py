@@ -18,7 +18,7 @@ import gymnasium as gym
 import numpy as np
 
 import adsim  # noqa: F401  (registers the envs)
-from adsim.config import EnvConfig, check_int
+from adsim.config import EnvConfig, check_int, check_seed
 from adsim.ope.log import BanditLog
 from adsim.world import POSITION_FACTOR
 from agents.base import Policy
@@ -65,7 +65,7 @@ def _seeds(seed: int) -> tuple[int, np.random.SeedSequence, np.random.SeedSequen
     a vector env that follows Gymnasium's ``seed + i`` convention (adsim's own envs derive per-slot
     child streams, which never overlap across seeds anyway).
     """
-    check_int("seed", seed, 0)
+    check_seed(seed)
     env_ss, policy_ss, draw_ss = np.random.SeedSequence(seed).spawn(3)
     return int(env_ss.generate_state(1, np.uint64)[0] >> np.uint64(2)), policy_ss, draw_ss
 
@@ -107,7 +107,10 @@ def collect_log(policy: Policy, config: EnvConfig, n_rounds: int, *, num_envs: i
         if learn:
             policy.update(obs, a, r)
         obs = next_obs
-    return _assemble(parts, n_rounds, K, {"policy": policy.name, "seed": seed, "config": repr(config)})
+    from adsim.world import world_fingerprint
+
+    meta = {"policy": policy.name, "seed": seed, "config": repr(config), "world": world_fingerprint(config.world)}
+    return _assemble(parts, n_rounds, K, meta)
 
 
 def _record(parts: dict[str, list[np.ndarray]], obs: dict, info: dict, p: np.ndarray, a: np.ndarray) -> None:

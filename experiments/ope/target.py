@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adsim.config import check_float, check_int
+from adsim.config import check_float, check_int, check_seed
 from agents.base import Policy
 from agents.mixture import EpsilonMixture
 from agents.registry import POLICIES, make_policy
@@ -43,7 +43,7 @@ class PolicySpec:
         if not isinstance(self.policy, str):
             raise TypeError(f"policy must be a str, got {type(self.policy).__name__} {self.policy!r}")
         check_float("epsilon", self.epsilon, 0.0, 1.0)
-        check_int("seed", self.seed, 0)
+        object.__setattr__(self, "seed", check_seed(self.seed))  # a NumPy integer is stored as int
         if not isinstance(self.hyperparameters, dict):
             raise TypeError(f"hyperparameters must be a table, got {type(self.hyperparameters).__name__}")
         self.build()  # unknown names / hyperparameters fail here, at construction

@@ -1,15 +1,16 @@
 """Creative-generator speed and quality: one request, batched throughput, the end-to-end real-time
 decision (profile → K generated candidates → CTR scores → policy choice) and truth-based quality.
 
-Uses the generator in ``models/generator`` (``adsim train-generator --out models/generator``) and
-its learned CTR model; without one it trains a small generator and CTR model first (and says so).
+Uses the generator the user names (``adsim perf --generator-model models/generator``, made by
+``adsim train-generator --out models/generator``) and its learned CTR model (``ctr_model/``, no
+pickle, checked against the suite's world); without one it trains a small generator and CTR model
+first (and says so). Nothing is loaded from the current directory unless named.
 Targets (issue 5): one request K=8 ≤ 10 ms median; batched ≥ 2,000 creatives/s; decision p99 ≤
 25 ms; ≥ 95 % parse and on-product; generated true CTR above the template sampler's.
 """
 
 from __future__ import annotations
 
-import pickle
 import time
 from pathlib import Path
 
@@ -19,30 +20,28 @@ import torch
 from experiments.perf import median_rate
 
 SUITE = "generator"
-MODEL_DIR = Path("models/generator")
 K = 8
 
 
-def _setup(quick: bool):
+def _setup(quick: bool, model_dir: Path | None):
     from adsim import make_config
     from adsim.core import SelectionCore
     from adsim.generator.conditioning import build_corpus
     from adsim.generator.generate import CreativeGenerator
     from adsim.generator.model import GeneratorConfig
-    from adsim.generator.reward import LogisticCTR, log_impressions
+    from adsim.generator.reward import LogisticCTR, load_reward_model, log_impressions
     from adsim.generator.train import TrainConfig, pretrain
 
     config = make_config("personalized", n_candidates=K)
     core = SelectionCore(config, 1)
-    if (MODEL_DIR / "model.pt").exists():
-        gen, origin = CreativeGenerator.load(MODEL_DIR), str(MODEL_DIR)
+    if model_dir is not None:
+        gen, origin = CreativeGenerator.load(model_dir), str(model_dir)
     else:
         train = TrainConfig()  # the default pre-training (smaller corpora leave off-product text)
         model, _ = pretrain(build_corpus(core.world, train.corpus_size, 0), GeneratorConfig(), train, progress=False)
         gen, origin = CreativeGenerator(model), "trained in suite (pre-trained only, not fine-tuned)"
-    if (MODEL_DIR / "ctr_model.pkl").exists():
-        with open(MODEL_DIR / "ctr_model.pkl", "rb") as f:
-            ctr = pickle.load(f)
+    if model_dir is not None and (model_dir / "ctr_model").is_dir():
+        ctr = load_reward_model(model_dir / "ctr_model", core.world)
     else:  # the learned CTR model of the decision path
         shown, clicks = log_impressions(config, 20 if quick else 100, 256, 100)
         ctr = LogisticCTR(config.world.n_interest_tags).fit(shown, clicks)
@@ -75,12 +74,18 @@ def _quality(world, beta0: float, gen, req: dict, values: np.ndarray, rng: np.ra
     return compare(world, beta0, qreq, gen.candidates(values[:n], K, seed=1), tpl)
 
 
-def run(quick: bool = False) -> dict:
+def run(quick: bool = False, model_dir: str | Path | None = None) -> dict:
+    """The suite's JSON; ``model_dir``: a generator directory the user named (else one is trained)."""
     from adsim.generator.conditioning import field_values, request_observation, request_values, sample_requests
     from adsim.generator.source import GeneratorSource
 
     torch.set_num_threads(1)
-    config, core, gen, ctr, origin = _setup(quick)
+    if model_dir is not None:
+        model_dir = Path(model_dir)
+        if not (model_dir / "model.pt").is_file():
+            raise ValueError(f"generator model {str(model_dir)!r} has no model.pt "
+                             "(make one with adsim train-generator --out DIR)")
+    config, core, gen, ctr, origin = _setup(quick, model_dir)
     world = core.world
     n_tags = config.world.n_interest_tags
     rng = np.random.default_rng(np.random.SeedSequence([0, 31]))
