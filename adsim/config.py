@@ -133,6 +133,10 @@ class WorldConfig:
         check_float("context_strength", self.context_strength, 0.0, 5.0)
         check_float("drift_amplitude", self.drift_amplitude, 0.0, 5.0)
         check_int("drift_period", self.drift_period, 2)
+        from adsim.memory import check_memory, world_bytes
+
+        check_memory(world_bytes(self), f"a world with n_users == {self.n_users} and n_products == "
+                     f"{self.n_products}", "n_users or n_products")
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from adsim.creative.sampler import (
     creative_parts,
 )
 from adsim.estimate import CTREstimator, GroupedEstimator, Request, RunningCTR
+from adsim.memory import check_memory, env_bytes
 from adsim.response import (
     calibrate_intercept,
     click_logits,
@@ -118,6 +119,9 @@ class SelectionCore:
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs == {num_envs!r}, must be an int >= 1")
         self.config, self.num_envs = config, int(num_envs)
+        check_memory(env_bytes(config, self.num_envs), f"an env with num_envs == {self.num_envs}, n_candidates == "
+                     f"{config.n_candidates}" + (f", fatigue on, n_users == {config.world.n_users}"
+                                                 if config.fatigue_strength > 0 else ""), "num_envs")
         self.world = world if world is not None else cached_world(config.world)
         w, K = self.world, config.n_candidates
         cat_start = sum(DEMOGRAPHICS.values()) + config.world.n_interest_tags

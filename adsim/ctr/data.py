@@ -93,6 +93,10 @@ def log_impressions(config: EnvConfig, n_impressions: int, *, policy: str = "uni
     if not isinstance(config, EnvConfig):
         raise TypeError(f"config must be an EnvConfig, got {type(config).__name__}")
     check_int("n_impressions", n_impressions, 1)
+    from adsim.memory import check_memory, impressions_bytes
+
+    check_memory(impressions_bytes(n_impressions), f"logging n_impressions == {n_impressions}",
+                 "n_impressions (the IMPRESSIONS of ctr_model='NAME:IMPRESSIONS', --impressions)")
     check_choice("policy", policy, LOGGING_POLICIES)
     check_float("epsilon", epsilon, 0.0, 1.0)
     check_int("num_envs", num_envs, 1)

@@ -11,7 +11,8 @@ def register(sub) -> None:
     p.add_argument("--config", required=True, help="TOML file, e.g. experiments/configs/default.toml")
     p.add_argument("--out", required=True, help="results folder to write, e.g. results/default")
     p.add_argument("--jobs", type=int, default=None,
-                   help="parallel workers (default: CPU count); 1 runs serially in this process")
+                   help="parallel workers (default: the CPU count, but no more than fit in the memory limit, "
+                        "ADSIM_MEMORY_LIMIT, at ~600 MB per worker); 1 runs serially in this process")
     p.add_argument("--backend", default="local", help="'local' (process pool, default) or 'ray'")
     p.add_argument("--ray-address", default=None, help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
     p.add_argument("--no-stack", action="store_true",
@@ -28,7 +29,9 @@ def run(args) -> int:
     try:  # everything is validated before anything runs
         config = load_config(args.config)
         check_choice("--backend", args.backend, BACKENDS)
-        jobs = args.jobs if args.jobs is not None else os.cpu_count() or 1
+        from adsim.memory import default_workers
+
+        jobs = args.jobs if args.jobs is not None else default_workers()
         check_int("--jobs", jobs, 1, 1024)
         if os.path.exists(args.out) and not os.path.isdir(args.out):
             raise ValueError(f"--out {args.out!r} is a file, must be a folder (created if missing)")

@@ -22,6 +22,29 @@ from tqdm.auto import tqdm
 from experiments.runner.run import Job, RunResult, run_stack, stackable
 
 BACKENDS = ("local", "ray")
+RAY_CONNECT_TIMEOUT = 20.0
+"""Seconds to wait for a Ray cluster address to answer (``ADSIM_RAY_TIMEOUT`` overrides)."""
+
+
+def check_ray_address(address: str, timeout: float | None = None) -> None:
+    """Raise ``ValueError`` unless ``host:port`` of a Ray address accepts a TCP connection within
+    ``timeout`` seconds (``ray.init`` itself waits forever for an address that does not answer)."""
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    if timeout is None:
+        timeout = float(os.environ.get("ADSIM_RAY_TIMEOUT", RAY_CONNECT_TIMEOUT))
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"Ray address {address!r} must be host:port (or ray://host:port, or 'auto')")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as err:
+        raise ValueError(f"Ray address {address!r} does not answer within {timeout:g} s ({err}); is the "
+                              "cluster running? (ADSIM_RAY_TIMEOUT sets the wait)") from err
 
 
 def make_units(jobs: Sequence[Job], stack: bool = True) -> list[list[int]]:
@@ -67,6 +90,8 @@ def _ray(jobs: Sequence[Job], units: list[list[int]], workers: int, address: str
     address = address or os.environ.get("RAY_ADDRESS") or None
     started = not ray.is_initialized()
     if started:
+        if address:
+            check_ray_address(address)
         local = {} if address else {"num_cpus": workers, "include_dashboard": False}
         # local workers inherit this process's environment (PYTHONPATH) and find the code
         ray.init(address=address, log_to_driver=False, **local)

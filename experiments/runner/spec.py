@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from adsim.config import PRESETS, EnvConfig, WorldConfig, check_choice, check_int, make_config
+from adsim.memory import check_memory, run_bytes
 from agents.base import Policy
 from agents.registry import make_policy
 
@@ -195,7 +196,10 @@ class BenchConfig:
             steps, _ = self.size(i)
             if self.delay > steps:
                 raise ValueError(f"delay == {self.delay}, must be <= steps ({steps} in scenario {sc.name!r})")
-            sc.env_config(self.seeds[0], steps)  # every env value validated now
+            env_cfg = sc.env_config(self.seeds[0], steps)  # every env value validated now
+            check_memory(run_bytes(env_cfg, steps, self.size(i)[1], len(self.seeds)),
+                         f"scenario {sc.name!r} with steps == {steps}, batch_size == {self.size(i)[1]} and "
+                         f"{len(self.seeds)} seeds", "steps, batch_size or the number of seeds")
 
     def policy_indices(self, scenario: int) -> list[int]:
         """Indices into ``policies`` of the policies run on scenario number ``scenario``."""
