@@ -20,6 +20,10 @@ def run(args) -> int:
     import adsim  # noqa: F401
     from agents import OraclePolicy, RandomPolicy
 
+    from adsim.config import check_int
+
+    check_int("--steps", args.steps, 1)
+    check_int("--num-envs", args.num_envs, 1)
     results = {}
     for policy in (RandomPolicy(), OraclePolicy()):
         env = gym.make_vec("adsim/CreativeSelection-v0", num_envs=args.num_envs,

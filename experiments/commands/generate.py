@@ -32,6 +32,9 @@ def run(args) -> int:
     from adsim.generator.generate import CreativeGenerator
     from adsim.generator.tokenizer import Tokenizer
 
+    from adsim.config import check_int
+
+    check_int("--n", args.n, 1, 256)
     try:
         gen = CreativeGenerator.load(args.model, DecodeSpec(method=args.method))
     except FileNotFoundError as err:

@@ -14,14 +14,16 @@ def register(sub) -> None:
 
 
 def describe(preset: str, requests: int = 100_000, seed: int = 0) -> dict:
-    """Truth-based statistics of a scenario, from ``requests`` sampled requests."""
+    """Truth-based statistics of a scenario, from exactly ``requests`` sampled requests."""
     import numpy as np
 
     from adsim import make_config
+    from adsim.config import check_int
     from adsim.core import SelectionCore
 
-    n = 1024
-    core = SelectionCore(make_config(preset, horizon=max(1, requests // n)), n)
+    check_int("--requests", requests, 1, 10**8)
+    n = min(1024, requests)
+    core = SelectionCore(make_config(preset, horizon=-(-requests // n)), n)
     core.seed(seed)
     core.start_episode()
     probs, campaigns = [], core.campaign
@@ -29,6 +31,9 @@ def describe(preset: str, requests: int = 100_000, seed: int = 0) -> dict:
         probs.append(core.click_probs)
         core.step(np.zeros(n, dtype=np.int64))
     p = np.stack(probs, axis=1)  # (n, steps, K)
+    keep = (np.arange(p.shape[1])[None, :] * n + np.arange(n)[:, None]) < requests  # the first `requests`
+    slot_campaign = np.broadcast_to(campaigns[:, None], keep.shape)[keep]
+    p, campaigns = p[keep][None], slot_campaign[None]  # (1, requests, K): one row of requests
     out = {
         "preset": preset,
         "mode": core.config.mode,
@@ -42,13 +47,13 @@ def describe(preset: str, requests: int = 100_000, seed: int = 0) -> dict:
     if core.config.mode == "pool":
         ratios, best = [], []
         for c in np.unique(campaigns):
-            arm = p[campaigns == c].reshape(-1, p.shape[-1]).mean(0)
+            arm = p[campaigns == c].mean(0)
             ratios.append(np.quantile(arm, 0.9) / np.median(arm))
             best.append(arm.max() / arm.mean())
         out["arm_ctr_p90_over_median"] = float(np.median(ratios))
         out["best_fixed_arm_over_mean_arm"] = float(np.median(best))
         out["per_request_oracle_over_best_fixed_arm"] = float(
-            np.median([p[campaigns == c].max(-1).mean() / p[campaigns == c].reshape(-1, p.shape[-1]).mean(0).max()
+            np.median([p[campaigns == c].max(-1).mean() / p[campaigns == c].mean(0).max()
                        for c in np.unique(campaigns)]))
     return out
 

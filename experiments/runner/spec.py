@@ -270,6 +270,9 @@ def parse_config(data: dict[str, Any], default_name: str = "bench") -> BenchConf
 def load_config(path: str | Path) -> BenchConfig:
     """Read and validate a TOML benchmark config."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"config file {str(path)!r} is a directory; pass a TOML file, e.g. "
+                         "experiments/configs/default.toml")
     if not path.is_file():
         raise ValueError(f"config file {str(path)!r} does not exist")
     with path.open("rb") as f:
