@@ -17,7 +17,7 @@ import pytest
 from agents import registry
 from agents.base import Policy, RandomPolicy
 from experiments.cli import main
-from experiments.runner import load_config, make_jobs, parse_config, run_job, run_jobs
+from experiments.runner import RunFailed, load_config, make_jobs, parse_config, run_job, run_jobs
 from experiments.runner.report import TIMING_COLUMNS, metrics_frame
 from experiments.runner.run import Job, RunResult, _vector_env, bucket_steps, fixed_arm_regret, policy_seed
 from experiments.runner.stats import bernoulli_kl, ci95_halfwidth, lai_robbins_constant, loglog_slope
@@ -254,7 +254,7 @@ class Exploding(RandomPolicy):
 def test_a_failing_run_raises_instead_of_being_skipped(monkeypatch):
     monkeypatch.setitem(registry.POLICIES, "random", Exploding)
     jobs = make_jobs(parse_config(tiny(policies={"random": {}})))
-    with pytest.raises(FloatingPointError, match="boom"):
+    with pytest.raises(RunFailed, match=r"run pers/random/seeds\[3,4\] failed: FloatingPointError: boom"):
         run_jobs(jobs, workers=1, progress=False)
 
 
