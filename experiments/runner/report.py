@@ -27,7 +27,7 @@ from experiments.runner.stats import bootstrap_mean_ci, ci95_halfwidth, loglog_s
 
 METRIC_COLUMNS = ("policy", "scenario", "seed", "step", "impressions", "cum_reward", "cum_expected_reward",
                   "cum_regret", "cum_fixed_regret", "lai_robbins", "cum_clicks", "ctr", "bucket_ctr",
-                  "bucket_true_ctr", "cum_episodes", "cum_episode_return", "decisions_per_s")
+                  "bucket_true_ctr", "cum_episodes", "cum_episode_return", "episode_return", "decisions_per_s")
 TIMING_COLUMNS = ("decisions_per_s",)
 """The only columns that depend on the machine and its load (everything else is reproducible)."""
 def metrics_frame(jobs: list[Job], results: list[RunResult]) -> pd.DataFrame:
@@ -43,7 +43,10 @@ def metrics_frame(jobs: list[Job], results: list[RunResult]) -> pd.DataFrame:
             "cum_expected_reward": r.cum_expected_reward, "cum_regret": r.cum_regret,
             "cum_fixed_regret": r.cum_fixed_regret, "lai_robbins": r.lai_robbins, "cum_clicks": r.cum_clicks,
             "ctr": r.cum_clicks / r.impressions, "bucket_ctr": r.bucket_ctr, "bucket_true_ctr": r.bucket_true_ctr,
-            "cum_episodes": r.cum_episodes, "cum_episode_return": r.cum_episode_return, "decisions_per_s": dps,
+            "cum_episodes": r.cum_episodes, "cum_episode_return": r.cum_episode_return,
+            "episode_return": np.divide(r.cum_episode_return, r.cum_episodes, out=np.full(r.step.shape, np.nan),
+                                        where=r.cum_episodes > 0),
+            "decisions_per_s": dps,
         }))
     return pd.concat(frames, ignore_index=True)[list(METRIC_COLUMNS)]
 
@@ -117,12 +120,11 @@ def summary_frame(metrics: pd.DataFrame, references: dict[str, str | None] | Non
         row["decisions_per_s"] = final["decisions_per_s"].mean()
         for col, name in (("cum_regret", "regret"), ("ctr", "ctr")):
             row[f"{name}_low"], row[f"{name}_high"] = map(float, bootstrap_mean_ci(final[col].to_numpy()))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            row["episode_return_mean"] = float((final["cum_episode_return"] / final["cum_episodes"]).mean())
+        row["episode_return_mean"] = float(final["episode_return"].mean())
         ref = references.get(scenario)
         row["reference"] = ref
         sc_final = final_all[final_all["scenario"] == scenario]
-        for col, name in (("cum_regret", "regret"), ("ctr", "ctr")):
+        for col, name in (("cum_regret", "regret"), ("ctr", "ctr"), ("episode_return", "return")):
             diff = paired_difference(sc_final, policy, ref, col) if ref is not None else (np.nan,) * 3
             row[f"{name}_diff"], row[f"{name}_diff_low"], row[f"{name}_diff_high"] = diff
         rows.append(row)

@@ -22,10 +22,11 @@ import numpy as np
 from experiments.runner.run import Job, RunResult
 from experiments.runner.spec import BenchConfig
 
-OUTPUTS = ("config.json", "metrics.csv", "arms.csv", "summary.csv", "summary.md", "paired.csv", "regret.png",
+OUTPUTS = ("config.json", "metrics.csv", "metrics.csv.gz", "arms.csv", "summary.csv", "summary.md", "episodes.md",
+           "regret.png",
            "regret.svg", "regret_loglog.png", "regret_loglog.svg", "ctr.png", "ctr.svg", "paired.png",
            "paired.svg")
-"""Files the runner writes into ``OUT`` (``--overwrite`` removes exactly these and ``runs/``)."""
+"""Files the runner writes into ``OUT`` (``--overwrite`` removes exactly these, ``runs/`` and ``artifacts/``)."""
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
@@ -116,6 +117,7 @@ class RunStore:
             for name in OUTPUTS:
                 (out / name).unlink(missing_ok=True)
             shutil.rmtree(self.dir, ignore_errors=True)
+            shutil.rmtree(out / "artifacts", ignore_errors=True)
             self.dir.mkdir(parents=True)
         atomic_text(self.dir / "plan.json", json.dumps({"fingerprint": self.fingerprint, "name": self.config.name},
                                                        indent=2) + "\n")
