@@ -83,7 +83,9 @@ def user_code(tmp_path_factory):
     sys.path.remove(str(root))
 
 
-TINY = ["--seeds", "2", "--steps", "8", "--set", "batch_size=4", "--no-progress"]
+SMALL = [f"scenarios.{s}.{k}={v}" for s in ("pool", "session") for k, v in (("n_users", 200), ("n_products", 40))]
+TINY = ["--seeds", "2", "--steps", "8", "--set", "batch_size=4", *[a for x in SMALL for a in ("--set", x)],
+        "--no-progress"]
 
 
 def _metrics(folder: Path) -> pd.DataFrame:

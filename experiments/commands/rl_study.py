@@ -26,7 +26,8 @@ def register(sub) -> None:
 
 def episode_table(config, summary) -> str:
     """Markdown: return per episode (mean, paired Δ to the reference) and training budget per policy."""
-    train = {p.label: int(p.hyper.get("train_steps", 0)) for p in config.policies}
+    train = {p.label: 0 if p.hyper.get("model_path") else int(getattr(p.make(), "train_steps", 0))
+             for p in config.policies}
     lines = ["# Episode returns", "",
              "Return: clicks per finished episode (AdSession: per session), mean over seeds; Δ: minus the "
              "reference policy's on the same seeds, paired 95 % bootstrap interval. Train: impressions an RL "
