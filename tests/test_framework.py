@@ -278,3 +278,16 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
     assert exit_.value.code == 0 and re.match(r"adsim \d+\.\d+", capsys.readouterr().out)
+
+
+def test_plot_works_on_the_committed_main_job_alone(tmp_path, capsys):
+    """What a fresh clone has of results/default (git-tracked files only) is enough for `adsim plot`."""
+    tracked = subprocess.run(["git", "ls-files", "results/default"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    assert {"results/default/config.json", "results/default/metrics.csv.gz", "results/default/summary.csv"} <= set(tracked)
+    for name in tracked:
+        (tmp_path / Path(name).name).write_bytes((ROOT / name).read_bytes())
+    assert main(["plot", str(tmp_path)]) == 0
+    assert (tmp_path / "paired.png").read_bytes()[:4] == b"\x89PNG"
+    meta = json.loads((tmp_path / "config.json").read_text())
+    assert str(ROOT) not in json.dumps(meta) and "/home/" not in json.dumps(meta)  # no machine paths
