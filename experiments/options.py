@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 
 def add_common(p: argparse.ArgumentParser, jobs: bool = True) -> None:
@@ -60,12 +61,10 @@ def load_study(args):
     if args.steps is not None:
         check_int("--steps", args.steps, 1, 10**7)
         sets.append(f"steps={args.steps}")
-    from pathlib import Path
-
     return parse_config(apply_overrides(read_toml(args.config), sets), default_name=Path(args.config).stem)
 
 
-def run_study(args, command: str) -> tuple[object, object] | int:
+def run_study(args) -> tuple[object, object] | int:
     """Validate, check, then run a study from its flags; returns (config, summary) or an exit code."""
     from adsim.config import check_choice, check_int
     from experiments.runner import BACKENDS, make_jobs, make_units, run_benchmark

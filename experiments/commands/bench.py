@@ -17,7 +17,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from experiments.options import run_study
 
-    done = run_study(args, "bench")
+    done = run_study(args)
     if isinstance(done, int):
         return done
     with open(os.path.join(args.out, "summary.md")) as f:

@@ -49,7 +49,7 @@ def run(args) -> int:
     from experiments.options import run_study
     from experiments.runner.store import atomic_text
 
-    done = run_study(args, "rl-study")
+    done = run_study(args)
     if isinstance(done, int):
         return done
     config, summary = done
