@@ -30,7 +30,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from adsim import rng as crng
-from adsim.config import EnvConfig, WorldConfig, _suggest, check_choice, check_float, check_int
+from adsim.config import EnvConfig, WorldConfig
+from adsim.validation import check_choice, check_float, check_int, suggest
 from adsim.core import SelectionCore, cached_world
 from adsim.creative.sampler import MAX_PHRASES, N_ATTRS
 from adsim.estimate import Request, RunningCTR
@@ -107,7 +108,7 @@ class SessionConfig:
         unknown = [k for k in changes if k not in own_keys]
         if unknown:
             allowed = sorted((own_keys | world_keys) - {"world"})
-            raise ValueError(f"unknown config key {unknown[0]!r};{_suggest(unknown[0], allowed)}")
+            raise ValueError(f"unknown config key {unknown[0]!r};{suggest(unknown[0], allowed)}")
         world = dataclasses.replace(self.world, **world_changes) if world_changes else self.world
         return dataclasses.replace(self, world=world, **changes)
 

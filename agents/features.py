@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from adsim.config import check_choice
+from adsim.validation import check_choice
 from adsim.creative.lexicon import CATEGORIES, LEXICON
 from adsim.creative.sampler import CREATIVE_SLOTS, creative_parts
 from adsim.world import DEMOGRAPHICS

@@ -25,7 +25,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.utils import set_random_seed
 
-from adsim.config import check_float, check_int
+from adsim.validation import check_float, check_int
 from agents.base import Policy
 from agents.vecenv import SB3VecEnv, select_keys
 

@@ -36,7 +36,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from adsim.config import EnvConfig, check_choice, check_float, check_int
+from adsim.config import EnvConfig
+
+from adsim.validation import check_choice, check_float, check_int
 from adsim.creative.sampler import CREATIVE_SLOTS
 
 LOGGING_POLICIES = ("uniform", "egreedy")

@@ -21,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from adsim.config import EnvConfig, check_int
+from adsim.config import EnvConfig
+
+from adsim.validation import check_int
 from adsim.ctr.features import Encoded, FeatureSpec
 from adsim.ctr.predictor import CTRPredictor, load
 from adsim.ctr.train import TrainConfig, fit

@@ -33,7 +33,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from adsim.config import EnvConfig, check_int
+from adsim.config import EnvConfig
+
+from adsim.validation import check_int
 from adsim.creative.lexicon import ATTRIBUTES, CATEGORIES, GOALS, LEXICON, MAX_PHRASES
 from adsim.creative.parser import MAX_UNPARSED
 from adsim.creative.sampler import CREATIVE_SLOTS, N_ATTRS, creative_parts

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from adsim.config import check_float, check_int
+from adsim.validation import check_float, check_int
 from adsim.ctr.data import Impressions
 from adsim.ctr.features import Encoded, FeatureSpec
 from adsim.ctr.models import ModelConfig

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from adsim.config import check_choice, check_float, check_int
+from adsim.validation import check_choice, check_float, check_int
 from adsim.creative.lexicon import CATEGORIES, GOALS
 from adsim.creative.sampler import CREATIVE_SLOTS, DRAWS_PER_CREATIVE, TemplateSampler
 from adsim.estimate import Request

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from adsim.config import check_choice, check_float, check_int
+from adsim.validation import check_choice, check_float, check_int
 from adsim.creative.lexicon import MAX_PHRASES
 from adsim.creative.sampler import CREATIVE_SLOTS, N_ATTRS
 from adsim.generator.model import MAX_DECODE, CreativeTransformer

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from adsim.config import check_float, check_int
+from adsim.validation import check_float, check_int
 from adsim.creative.sampler import creative_quality
 from adsim.estimate import CTREstimator
 from adsim.generator.conditioning import drop_groups, request_observation, request_values, sample_requests, to_tokens

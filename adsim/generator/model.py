@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from adsim.config import check_float, check_int
+from adsim.validation import check_float, check_int
 from adsim.creative.lexicon import MAX_PHRASES
 from adsim.creative.sampler import N_ATTRS
 from adsim.generator.tokenizer import N_FIELDS, PAD, Vocab

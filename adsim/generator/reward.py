@@ -22,7 +22,9 @@ import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 from tqdm import tqdm
 
-from adsim.config import EnvConfig, check_float, check_int
+from adsim.config import EnvConfig
+
+from adsim.validation import check_float, check_int
 from adsim.creative.lexicon import CATEGORIES, GOALS, LEXICON
 from adsim.creative.sampler import CandidateSource, creative_parts, creative_quality
 from adsim.estimate import Request

@@ -26,7 +26,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.preprocessing import OneHotEncoder
 from threadpoolctl import threadpool_limits
 
-from adsim.config import check_int
+from adsim.validation import check_int
 from adsim.ope.log import BanditLog
 
 

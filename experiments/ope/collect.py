@@ -18,7 +18,8 @@ import gymnasium as gym
 import numpy as np
 
 import adsim  # noqa: F401  (registers the envs)
-from adsim.config import EnvConfig, check_int
+from adsim.config import EnvConfig
+from adsim.validation import check_int
 from adsim.ope.log import BanditLog
 from adsim.world import POSITION_FACTOR
 from agents.base import Policy
