@@ -19,7 +19,7 @@ from adsim.core import SelectionCore
 from adsim.ctr import (CTRPredictor, FeatureSpec, ModelConfig, TrainConfig, fit, load, load_impressions,
                        log_impressions, save_impressions, train_on_impressions)
 from adsim.ctr.data import _logging_probs, from_table, to_table
-from adsim.ctr.estimator import LearnedCTR
+from adsim.ctr.learned import LearnedCTR
 from adsim.ctr.evaluate import compare, ece, metrics
 from adsim.ctr.features import to_dense
 from adsim.envs.creative_selection import CreativeSelectionVectorEnv
