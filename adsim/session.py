@@ -31,11 +31,11 @@ import numpy as np
 
 from adsim import rng as crng
 from adsim.config import EnvConfig, WorldConfig
-from adsim.validation import check_choice, check_float, check_int, suggest
 from adsim.core import SelectionCore, cached_world
 from adsim.creative.sampler import MAX_PHRASES, N_ATTRS
 from adsim.estimate import Request, RunningCTR
 from adsim.response import click_logits, click_prob, interests_in_context, item_interest
+from adsim.validation import check_choice, check_float, check_int, suggest
 from adsim.world import CONTEXT_DIM, POSITION_FACTOR, context_features
 
 # stream offsets: session-level draws at step 0, impression-level draws at every step

@@ -21,10 +21,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from adsim.config import EnvConfig, make_config
-
-from adsim.validation import check_choice, check_int
 from adsim.ope.estimators import CI_METHODS, ESTIMATORS, dr, estimate_all
 from adsim.ope.reward_model import predict_rewards
+from adsim.validation import check_choice, check_int
 from experiments.ope.collect import collect_log, target_probabilities, true_value
 from experiments.ope.target import PolicySpec
 from experiments.provenance import provenance

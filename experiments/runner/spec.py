@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 from adsim.config import PRESETS, EnvConfig, WorldConfig, make_config
-
 from adsim.validation import check_choice, check_int
 from agents.base import Policy
 from agents.registry import make_policy
