@@ -106,6 +106,10 @@ CAMPAIGN_LAYOUT = Layout("campaign", [("goal", len(GOALS)), ("category", len(CAT
                                       ("price_tier", PRICE_TIERS), ("discount", 1)])
 CANDIDATE_LAYOUT = Layout("candidate", [("phrases", MAX_PHRASES), *((a, 1) for a in ATTRIBUTES), ("unparsed", 1)])
 """One creative's id vector (``obs["candidates"]`` holds K of them)."""
+ATTRIBUTE_FIELDS = tuple(ATTRIBUTES)
+"""The visual-attribute fields of a creative's id vector, in order."""
+CANDIDATE_ATTRIBUTES = CANDIDATE_LAYOUT.span(ATTRIBUTE_FIELDS[0], ATTRIBUTE_FIELDS[-1])
+"""The slice of a creative's id vector holding its visual attributes."""
 
 
 def ad_slot(context: np.ndarray) -> np.ndarray:
@@ -114,5 +118,5 @@ def ad_slot(context: np.ndarray) -> np.ndarray:
 
 
 __all__ = ["Layout", "user_layout", "user_layout_for_width", "CONTEXT_LAYOUT", "CAMPAIGN_LAYOUT",
-           "CANDIDATE_LAYOUT", "DEMOGRAPHIC_FIELDS", "USER_DENSE_FIELDS", "N_DEMOGRAPHICS", "N_USER_DENSE",
+           "CANDIDATE_LAYOUT", "ATTRIBUTE_FIELDS", "CANDIDATE_ATTRIBUTES", "DEMOGRAPHIC_FIELDS", "USER_DENSE_FIELDS", "N_DEMOGRAPHICS", "N_USER_DENSE",
            "ad_slot"]

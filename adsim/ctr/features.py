@@ -34,10 +34,11 @@ from typing import NamedTuple
 import numpy as np
 
 from adsim.config import EnvConfig
-from adsim.creative.lexicon import ATTRIBUTES, CATEGORIES, GOALS, LEXICON, MAX_PHRASES
+from adsim.creative.lexicon import ATTRIBUTES, LEXICON, MAX_PHRASES
 from adsim.creative.parser import MAX_UNPARSED
 from adsim.creative.sampler import CREATIVE_SLOTS, N_ATTRS, creative_parts
-from adsim.observation import CAMPAIGN_LAYOUT, CONTEXT_LAYOUT, DEMOGRAPHIC_FIELDS, user_layout
+from adsim.observation import (CAMPAIGN_LAYOUT, CANDIDATE_ATTRIBUTES, CANDIDATE_LAYOUT, CONTEXT_LAYOUT,
+                               DEMOGRAPHIC_FIELDS, user_layout)
 from adsim.validation import check_int
 
 
@@ -233,14 +234,14 @@ class FeatureEncoder:
         c = np.asarray(creatives)
         if c.shape[-1:] != (CREATIVE_SLOTS,) or not np.issubdtype(c.dtype, np.integer):
             raise ValueError(f"creatives must be integer (..., {CREATIVE_SLOTS}), got {c.dtype} {c.shape}")
-        phrases = c[..., :MAX_PHRASES]
+        phrases = c[..., CANDIDATE_LAYOUT["phrases"]]
         if phrases.min(initial=0) < 0 or phrases.max(initial=0) > self.spec.n_phrases:
             raise ValueError(f"phrase slots must be in [0, {self.spec.n_phrases}]")
-        attrs = c[..., MAX_PHRASES : MAX_PHRASES + N_ATTRS]
+        attrs = c[..., CANDIDATE_ATTRIBUTES]
         if attrs.min(initial=0) < 0 or np.any(attrs >= np.asarray(self.spec.attr_sizes)):
             raise ValueError(f"attribute slots must be in [0, attr_sizes) = {self.spec.attr_sizes}")
         parts = creative_parts(c)  # (..., 8): phrase parts (0 = empty slot) then attribute parts
-        unparsed = np.minimum(c[..., -1:], MAX_UNPARSED)
+        unparsed = np.minimum(c[..., CANDIDATE_LAYOUT["unparsed"]], MAX_UNPARSED)
         idx = np.concatenate([self._off["parts"] + parts, self._off["unparsed"] + unparsed], axis=-1)
         val = np.concatenate([(parts > 0).astype(np.float32), np.ones(unparsed.shape, np.float32)], axis=-1)
         return Encoded(idx.astype(np.int64), val)
