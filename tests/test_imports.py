@@ -107,3 +107,10 @@ def test_a_lazy_registry_entry_loads_its_class_when_used():
              "cls = POLICIES['ppo']; print(cls.__name__, 'stable_baselines3' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.split() == ["PPOPolicy", "True"], out.stdout + out.stderr
+
+
+def test_the_imports_perf_suite_reads_importtime():
+    from experiments.perf.imports import import_seconds
+
+    seconds, heavy = import_seconds("agents")
+    assert 0 < seconds < 60 and heavy == []

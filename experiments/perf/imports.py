@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 SUITE = "imports"
-PACKAGES = ("adsim", "agents", "experiments")
+PACKAGES = ("adsim", "agents", "experiments.cli")
 HEAVY = ("torch", "stable_baselines3", "sklearn", "scipy", "pandas", "pyarrow")
 _PROBE = "import sys; import {m}; print(','.join(k for k in {heavy!r} if k in sys.modules))"
 
@@ -20,7 +20,7 @@ def import_seconds(module: str) -> tuple[float, list[str]]:
     it loaded."""
     proc = subprocess.run([sys.executable, "-X", "importtime", "-c", _PROBE.format(m=module, heavy=HEAVY)],
                           capture_output=True, text=True, check=True)
-    cumulative = [int(m.group(1)) for m in re.finditer(rf"^import time:\s*\d+ \|\s*(\d+) \| {module}$",
+    cumulative = [int(m.group(1)) for m in re.finditer(rf"^import time:\s*\d+ \|\s*(\d+) \| {re.escape(module)}$",
                                                        proc.stderr, re.M)]
     if not cumulative:
         raise RuntimeError(f"no -X importtime line for {module!r} in:\n{proc.stderr[-2000:]}")
