@@ -18,7 +18,7 @@ from typing import Any
 from agents.base import Policy
 
 
-class _Registry(MutableMapping):
+class PolicyRegistry(MutableMapping):
     """Name -> policy class, stored as import paths and imported on first access (``POLICIES["ppo"]``
     imports SB3 then, not before). Assigning a class or an import path registers a policy in this
     process only: configs that name a policy by import path work in every worker."""
@@ -42,13 +42,16 @@ class _Registry(MutableMapping):
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __repr__(self) -> str:
+        return f"PolicyRegistry({sorted(self._entries)})"
+
     def path(self, name: str) -> str:
         """The import path of a registered name (without importing it)."""
         entry = self._entries[name]
         return entry if isinstance(entry, str) else f"{entry.__module__}:{entry.__qualname__}"
 
 
-POLICIES: MutableMapping[str, type[Policy]] = _Registry({
+POLICIES: PolicyRegistry = PolicyRegistry({
     "random": "agents.base:RandomPolicy",
     "oracle": "agents.base:OraclePolicy",
     "greedy": "agents.greedy:GreedyEstimate",

@@ -22,8 +22,12 @@ EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from adsim import __version__
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
+        __version__ = version("adsim")
+    except PackageNotFoundError:  # a checkout run without installing
+        __version__ = "0.1.0"
     parser = argparse.ArgumentParser(prog="adsim", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"adsim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -51,7 +51,7 @@ def add_study_options(p: argparse.ArgumentParser, default_config: str | None = N
 
 def load_study(args):
     """The validated config of a study command's flags (``ValueError``/``TypeError`` on bad input)."""
-    from adsim.config import check_int
+    from adsim.validation import check_int
     from experiments.runner.spec import apply_overrides, parse_config, read_toml
 
     sets = list(args.sets)
@@ -66,7 +66,7 @@ def load_study(args):
 
 def run_study(args) -> tuple[object, object] | int:
     """Validate, check, then run a study from its flags; returns (config, summary) or an exit code."""
-    from adsim.config import check_choice, check_int
+    from adsim.validation import check_choice, check_int
     from experiments.runner import BACKENDS, make_jobs, make_units, run_benchmark
     from experiments.runner.checks import check_all, plan
 

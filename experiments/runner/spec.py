@@ -41,7 +41,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from adsim.config import check_choice, check_int
+from adsim.validation import check_choice, check_int
 from agents.base import Policy
 from agents.registry import make_policy
 
