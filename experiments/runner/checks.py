@@ -55,7 +55,7 @@ def check_ctr_models(config: BenchConfig) -> None:
         if sc.ctr_model is None or not Path(sc.ctr_model).exists():
             continue  # "NAME:IMPRESSIONS" models are trained at set-up in each worker
         env_config = sc.env_config(config.seeds[0], config.size(i)[0])
-        from adsim.ctr.estimator import LearnedCTR
+        from adsim.ctr import LearnedCTR
 
         try:
             LearnedCTR.from_arg(env_config, sc.ctr_model).check_config(env_config)
