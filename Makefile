@@ -26,7 +26,7 @@ lock: $(STAMP)
 	sed -i 's/^torch==\(.*\)+cpu$$/torch==\1/' $(LOCK)
 
 bench: $(STAMP)
-	$(BIN)/adsim bench --config experiments/configs/default.toml --out results/default
+	$(BIN)/adsim bench --config experiments/configs/default.toml --out results/default --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

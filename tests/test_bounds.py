@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from adsim import make_config
-from adsim.config import WorldConfig, check_seed
+from adsim.config import WorldConfig
+from adsim.validation import check_seed
 from adsim.ctr import TrainConfig, log_impressions
 from adsim.envs.ad_session import AdSessionEnv, AdSessionVectorEnv
 from adsim.envs.creative_selection import CreativeSelectionEnv, CreativeSelectionVectorEnv

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adsim.config import EnvConfig, WorldConfig, check_seed
+from adsim.config import EnvConfig, WorldConfig
+from adsim.validation import check_seed
 from experiments.cli import main
 
 FUZZ = settings(derandomize=True, max_examples=60, deadline=None, database=None,

@@ -10,7 +10,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from adsim.config import check_seed
+from adsim.validation import check_seed
 from adsim.envs.spaces import check_actions, observation_space, render_candidates, seed_single_env
 from adsim.session import N_SESSION_SCALARS, SessionConfig, SessionCore, SessionOutcome, make_session_config
 

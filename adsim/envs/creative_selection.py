@@ -10,7 +10,8 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from adsim.config import EnvConfig, check_seed, make_config
+from adsim.config import EnvConfig, make_config
+from adsim.validation import check_seed
 from adsim.core import OBS_KEYS, SelectionCore, StackedSelectionCore, check_world_seeds
 from adsim.envs.spaces import (
     check_actions,
@@ -33,7 +34,7 @@ def _resolve_estimator(config: EnvConfig, estimator, ctr_model):
     if estimator is not None and ctr_model is not None:
         raise ValueError("pass either estimator= or ctr_model=, not both")
     if ctr_model is not None:
-        from adsim.ctr.estimator import LearnedCTR  # imports torch: only when asked for
+        from adsim.ctr.learned import LearnedCTR  # imports torch: only when asked for
 
         estimator = LearnedCTR.from_arg(config, ctr_model)
     if estimator is None:

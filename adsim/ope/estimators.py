@@ -33,7 +33,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from adsim.config import check_choice, check_float, check_int
+from adsim.validation import check_choice, check_float, check_int
 
 CI_METHODS = ("normal", "bootstrap")
 PSCORE_FLOOR = 1e-6
