@@ -78,9 +78,9 @@ def env_bytes(env_config, num_envs: int) -> int:
     """Peak bytes of a core of ``num_envs`` sub-envs (the world excluded): request blocks,
     observations and step outputs (measured: ≤ 1,000 + 900·K bytes per sub-env), and the fatigue
     memory (4 bytes per sub-env × user × visual attribute value) when fatigue is on."""
-    K = env_config.n_candidates
+    K = getattr(env_config, "n_candidates", 8)
     need = num_envs * (2000 + 1000 * K) + 64 * 2**20
-    if env_config.fatigue_strength > 0:
+    if getattr(env_config, "fatigue_strength", 0) > 0 and hasattr(env_config, "world"):
         from adsim.creative.lexicon import LEXICON
 
         need += num_envs * env_config.world.n_users * (4 * LEXICON.n_attr_values + 8)
@@ -96,7 +96,7 @@ def impressions_bytes(n_impressions: int, user_dim: int = 40) -> int:
 def run_bytes(env_config, steps: int, batch_size: int, n_seeds: int = 1) -> int:
     """Bytes of one (stacked) benchmark run: the env of ``n_seeds × batch_size`` sub-envs and the
     per-step records (6 metrics and K arm counts per seed and step)."""
-    K = env_config.n_candidates
+    K = getattr(env_config, "n_candidates", 8)
     return int(env_bytes(env_config, n_seeds * batch_size) + n_seeds * steps * 8 * (6 + K))
 
 

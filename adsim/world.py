@@ -147,12 +147,17 @@ _FINGERPRINT_TABLES = ("product_topic", "campaign_product", "campaign_goal", "us
                        "user_price_sens", "user_features", "campaign_features", "part_appeal", "part_goal")
 
 
+_FINGERPRINTS: dict[WorldConfig, str] = {}
+
+
 def world_fingerprint(world: World | WorldConfig) -> str:
     """:attr:`World.fingerprint` of a world, or of the (cached) world of a ``WorldConfig``."""
     if isinstance(world, WorldConfig):
-        from adsim.core import cached_world
-
-        world = cached_world(world)
+        if world not in _FINGERPRINTS:
+            if len(_FINGERPRINTS) >= 64:
+                _FINGERPRINTS.pop(next(iter(_FINGERPRINTS)))
+            _FINGERPRINTS[world] = build_world(world).fingerprint
+        return _FINGERPRINTS[world]
     if not isinstance(world, World):
         raise TypeError(f"world must be a World or WorldConfig, got {type(world).__name__}")
     return world.fingerprint

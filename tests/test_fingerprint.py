@@ -17,7 +17,7 @@ import pytest
 from adsim import make_config
 from adsim.ctr import load, log_impressions, save_impressions, train_on_impressions
 from adsim.ctr.data import from_table, to_table
-from adsim.ctr.estimator import LearnedCTR
+from adsim.ctr import LearnedCTR
 from adsim.envs.creative_selection import CreativeSelectionVectorEnv
 from adsim.generator.reward import LogisticCTR, load_reward_model, log_impressions as log_shown, save_reward_model
 from adsim.ope import load_log

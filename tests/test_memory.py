@@ -11,7 +11,7 @@ import pytest
 
 from adsim import make_config
 from adsim.config import WorldConfig
-from adsim.ctr.estimator import LearnedCTR
+from adsim.ctr import LearnedCTR
 from adsim.envs.creative_selection import CreativeSelectionVectorEnv
 from adsim.memory import (DEFAULT_FRACTION, ENV_VAR, WORKER_BYTES, check_memory, default_workers, env_bytes,
                           machine_memory, memory_limit, parse_bytes, world_bytes)
