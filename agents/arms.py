@@ -63,6 +63,16 @@ def check_one_feedback(actions: Any, rewards: Any, n_actions: int) -> tuple[int,
     return a, r
 
 
+def draw_one(p: list[float], u: float) -> int:
+    """:func:`agents.base.draw_actions` for one request: the inverse-CDF draw with the same
+    sequential cumulative sums (``np.cumsum``), in Python floats."""
+    c, action = 0.0, 0
+    for x in p:
+        c += x
+        action += u > c
+    return min(action, len(p) - 1)
+
+
 def check_unit_rewards(rewards: np.ndarray, policy: str) -> None:
     """Beta/KL/EXP3 policies need rewards in [0, 1] (click or conversion rewards)."""
     if rewards.size and (rewards.min() < 0.0 or rewards.max() > 1.0):
@@ -198,6 +208,34 @@ class ArmPolicy(Policy):
             self._grow(len(self.index))
         return s
 
+    # ------------------------------------------------------------------ one request at a time
+    def _one_slot(self, obs: Obs) -> int | None:
+        """Table row of a well-formed batch of one request (unstacked), or None: take the batched path
+        (which also raises the precise error for bad input)."""
+        if self.n_groups != 1 or type(obs) is not dict:
+            return None
+        est, campaign = obs.get("ctr_estimate"), obs.get("campaign")
+        if (type(est) is not np.ndarray or est.shape != (1, self.n_actions) or type(campaign) is not np.ndarray
+                or campaign.ndim != 2 or campaign.shape[0] != 1 or any(k not in obs for k in REQUIRED_KEYS)):
+            return None
+        slot = self.index.row_id(campaign[0])
+        if slot >= self.counts.shape[0]:
+            self._grow(len(self.index))
+        return slot
+
+    def _one_probabilities(self, slot: int) -> list[float]:
+        """The K probabilities of one campaign row as Python floats, equal to the batched path's;
+        subclasses may compute them with scalar arithmetic in the same order."""
+        return self._slot_probabilities(np.array([slot]))[0].tolist()
+
+    def select(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
+        """(N,) actions drawn from ``probabilities``; a batch of one request takes a lean path with
+        the same result (the same probabilities, the same uniform, the same inverse-CDF draw)."""
+        slot = self._one_slot(obs)
+        if slot is None:
+            return super().select(obs, info)
+        return np.array([draw_one(self._one_probabilities(slot), self.rng.random())])
+
     def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
         check_obs(obs, n_actions=self.n_actions)
         s = self.slots(obs)
@@ -211,6 +249,15 @@ class ArmPolicy(Policy):
         raise NotImplementedError
 
     def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
+        slot = self._one_slot(obs)
+        if slot is not None:  # one request: scalar updates, equal to the bincounts below
+            a1, r1 = check_one_feedback(actions, rewards, self.n_actions)
+            if not 0.0 <= r1 <= 1.0:
+                self._check_rewards(np.array([r1]))
+            self.n_updates += 1
+            self.counts[slot, a1] += 1.0
+            self.sums[slot, a1] += r1
+            return
         n = check_obs(obs, n_actions=self.n_actions)
         a, r = check_feedback(actions, rewards, n, self.n_actions)
         self._check_rewards(r)

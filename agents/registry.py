@@ -9,7 +9,7 @@ from typing import Any
 from agents.base import OraclePolicy, Policy, RandomPolicy
 from agents.exp3 import EXP3
 from agents.greedy import DecayingEpsilonGreedy, EpsilonGreedy, GreedyEstimate
-from agents.linear import LinearTS, LinUCB, LinUCBShared
+from agents.linear import LinearTS, LinTSArms, LinUCB, LinUCBShared
 from agents.thompson import BetaThompson, HybridThompson
 from agents.ucb import KLUCB, UCB1
 from agents.sb3 import A2CPolicy, DQNPolicy, PPOPolicy
@@ -27,6 +27,7 @@ POLICIES: dict[str, type[Policy]] = {
     "linucb": LinUCB,
     "linucb_shared": LinUCBShared,
     "lin_ts": LinearTS,
+    "lin_ts_arms": LinTSArms,
     "hybrid": HybridThompson,
     "ppo": PPOPolicy,
     "a2c": A2CPolicy,
