@@ -17,6 +17,7 @@ import numpy as np
 from agents.base import Obs, Policy
 
 REQUIRED_KEYS = ("user", "context", "campaign", "candidates", "ctr_estimate")
+_REQUIRED = frozenset(REQUIRED_KEYS)
 
 
 def check_obs(obs: Obs, keys: tuple[str, ...] = REQUIRED_KEYS, n_actions: int | None = None) -> int:
@@ -52,11 +53,12 @@ def check_feedback(actions: Any, rewards: Any, n: int, n_actions: int) -> tuple[
 
 def check_one_feedback(actions: Any, rewards: Any, n_actions: int) -> tuple[int, float]:
     """:func:`check_feedback` for a batch of one request, returning Python scalars (fast path)."""
-    if not (isinstance(actions, np.ndarray) and actions.shape == (1,) and actions.dtype.kind in "iu"):
+    if not (type(actions) is np.ndarray and actions.shape == (1,) and actions.dtype.kind in "iu"):
         a, r = check_feedback(actions, rewards, 1, n_actions)
         return int(a[0]), float(r[0])
     a = int(actions[0])
-    r = float(rewards[0]) if np.shape(rewards) == (1,) else np.nan
+    r = float(rewards[0]) if type(rewards) is np.ndarray and rewards.shape == (1,) else (
+        float(np.asarray(rewards, dtype=np.float64)[0]) if np.shape(rewards) == (1,) else np.nan)
     if not 0 <= a < n_actions or not math.isfinite(r):
         a_arr, r_arr = check_feedback(actions, rewards, 1, n_actions)  # raises the precise error
         return int(a_arr[0]), float(r_arr[0])
@@ -216,9 +218,11 @@ class ArmPolicy(Policy):
             return None
         est, campaign = obs.get("ctr_estimate"), obs.get("campaign")
         if (type(est) is not np.ndarray or est.shape != (1, self.n_actions) or type(campaign) is not np.ndarray
-                or campaign.ndim != 2 or campaign.shape[0] != 1 or any(k not in obs for k in REQUIRED_KEYS)):
+                or campaign.ndim != 2 or campaign.shape[0] != 1 or not obs.keys() >= _REQUIRED):
             return None
-        slot = self.index.row_id(campaign[0])
+        slot = self.index._rows.get(campaign.tobytes())
+        if slot is None:
+            slot = self.index.row_id(campaign[0])
         if slot >= self.counts.shape[0]:
             self._grow(len(self.index))
         return slot

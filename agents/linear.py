@@ -120,7 +120,8 @@ class LinUCB(Policy):
         return slot, x
 
     def _one(self, obs: Obs) -> bool:
-        return self._x1 is not None and isinstance(obs, dict) and np.shape(obs.get("ctr_estimate"))[:1] == (1,)
+        return (self._x1 is not None and type(obs) is dict
+                and getattr(obs.get("ctr_estimate"), "shape", (None,))[:1] == (1,))
 
     # ------------------------------------------------------------------ decisions
     def scores(self, obs: Obs) -> np.ndarray:

@@ -252,6 +252,10 @@ def run(quick: bool = False) -> dict:
                 r["adsim_over_peer_cpu"] = a["cpu_median"] / r["cpu_median"]
                 key = "fixed_arm_regret" if name in CONTEXT_FREE else "regret"
                 r["adsim_regret_over_peer_regret"] = a[key] / max(r[key], 1e-12)
+                if lib == "vw":
+                    r["regrets_agree"] = "not compared: VW's ε-greedy learns a contextual model"
+                else:  # the same algorithm on the same data: within a factor 1.5 (seed-to-seed spread)
+                    r["regrets_agree"] = bool(1 / 1.5 <= r["adsim_regret_over_peer_regret"] <= 1.5)
                 entry[lib] = r
             if name == "ucb1":
                 entry["obp"] = "no counterpart: OBP 0.4.1 has no context-free UCB (LogisticUCB is a logistic model)"
