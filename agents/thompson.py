@@ -69,8 +69,30 @@ class BetaThompson(ArmPolicy):
         return self.alpha0 + s, self.beta0 + n - s
 
     def _slot_probabilities(self, slots: np.ndarray) -> np.ndarray:
-        a, b = self.posterior(slots)
-        return beta_argmax(a, b, self.nodes)
+        """Cached per campaign row: recomputed only for rows whose counts or sums changed since
+        (each row's integral is independent of the others', so this changes no number)."""
+        rows = self.counts.shape[0]
+        if self._cached_p.shape[0] < rows:
+            extra = rows - self._cached_p.shape[0]
+            self._cached_p = np.concatenate([self._cached_p, np.zeros((extra, self.n_actions))])
+            self._cached_counts = np.concatenate([self._cached_counts, np.full((extra, self.n_actions), np.nan)])
+            self._cached_sums = np.concatenate([self._cached_sums, np.full((extra, self.n_actions), np.nan)])
+        fresh = ((self._cached_counts[slots] == self.counts[slots]).all(axis=1)
+                 & (self._cached_sums[slots] == self.sums[slots]).all(axis=1))
+        if not fresh.all():
+            stale = np.unique(slots[~fresh])
+            a, b = self.posterior(stale)
+            self._cached_p[stale] = beta_argmax(a, b, self.nodes)
+            self._cached_counts[stale] = self.counts[stale]
+            self._cached_sums[stale] = self.sums[stale]
+        return self._cached_p[slots]
+
+    def reset(self, n_actions: int, seed=None, group_seeds=None) -> None:
+        super().reset(n_actions, seed, group_seeds)
+        self._cached_p = np.zeros((0, self.n_actions))
+        """(rows, K) propensities last computed per campaign row, from these counts and sums:"""
+        self._cached_counts = np.zeros((0, self.n_actions))
+        self._cached_sums = np.zeros((0, self.n_actions))
 
 
 class HybridThompson(PosteriorDraws, Policy):
