@@ -21,7 +21,6 @@ import numpy as np
 
 from adsim import rng as crng
 from adsim.config import EnvConfig, WorldConfig
-from adsim.creative.lexicon import CATEGORIES
 from adsim.creative.sampler import (
     CREATIVE_SLOTS,
     DRAWS_PER_CREATIVE,
@@ -32,6 +31,7 @@ from adsim.creative.sampler import (
     creative_parts,
 )
 from adsim.estimate import CTREstimator, GroupedEstimator, Request, RunningCTR
+from adsim.observation import user_layout
 from adsim.response import (
     calibrate_intercept,
     click_logits,
@@ -47,7 +47,6 @@ from adsim.response import (
 )
 from adsim.world import (
     CONTEXT_DIM,
-    DEMOGRAPHICS,
     DEVICES,
     LOCATIONS,
     POSITION_FACTOR,
@@ -120,9 +119,9 @@ class SelectionCore:
         self.config, self.num_envs = config, int(num_envs)
         self.world = world if world is not None else cached_world(config.world)
         w, K = self.world, config.n_candidates
-        cat_start = sum(DEMOGRAPHICS.values()) + config.world.n_interest_tags
         self.sampler = candidate_source if candidate_source is not None else TemplateSampler(
-            w.lexicon, w.audience_by_category, category_slice=slice(cat_start, cat_start + len(CATEGORIES)))
+            w.lexicon, w.audience_by_category,
+            category_slice=user_layout(config.world.n_interest_tags)["category_shares"])
         # pools and β0 depend on the candidate source: only the built-in one is cached per scenario
         cache_key = (config.world, K, config.mode) if world is None and candidate_source is None else None
         cached = _SCENARIO_CACHE.get(cache_key)

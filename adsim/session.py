@@ -30,11 +30,12 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from adsim import rng as crng
-from adsim.config import EnvConfig, WorldConfig, _suggest, check_choice, check_float, check_int
+from adsim.config import EnvConfig, WorldConfig
 from adsim.core import SelectionCore, cached_world
 from adsim.creative.sampler import MAX_PHRASES, N_ATTRS
 from adsim.estimate import Request, RunningCTR
 from adsim.response import click_logits, click_prob, interests_in_context, item_interest
+from adsim.validation import check_choice, check_float, check_int, suggest
 from adsim.world import CONTEXT_DIM, POSITION_FACTOR, context_features
 
 # stream offsets: session-level draws at step 0, impression-level draws at every step
@@ -107,7 +108,7 @@ class SessionConfig:
         unknown = [k for k in changes if k not in own_keys]
         if unknown:
             allowed = sorted((own_keys | world_keys) - {"world"})
-            raise ValueError(f"unknown config key {unknown[0]!r};{_suggest(unknown[0], allowed)}")
+            raise ValueError(f"unknown config key {unknown[0]!r};{suggest(unknown[0], allowed)}")
         world = dataclasses.replace(self.world, **world_changes) if world_changes else self.world
         return dataclasses.replace(self, world=world, **changes)
 

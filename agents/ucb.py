@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from adsim.config import check_float, check_int
+from adsim.validation import check_float, check_int
 from agents.arms import ArmPolicy, argmax_probabilities, check_unit_rewards
 
 
