@@ -13,7 +13,7 @@ different the arms are), with the trapezoidal Stieltjes rule ``Σ_i (F_k(x_{i+1}
 products (no division). Only the CDFs are needed: Gaussian (``scipy.special.ndtr``) for the linear
 policies' scores, Beta (``scipy.special.betainc``) for Beta-Bernoulli Thompson sampling.
 
-Error (``tests/test_policies.py`` checks these bounds against adaptive ``scipy.integrate.quad``
+Error (``tests/test_quadrature.py`` checks these bounds against adaptive ``scipy.integrate.quad``
 of the same integrals on random cases: arms of very different widths, near-ties, skewed Betas):
 with the default ``nodes`` the largest absolute error of any propensity is below ``ERROR_BOUND``
 (1e-4) for Gaussian and Beta posteriors alike.
@@ -25,7 +25,6 @@ draws the action from exactly them.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import betainc, ndtr
 
 NODES = 24
 """Grid points per arm."""
@@ -78,6 +77,8 @@ def _grid(lo: np.ndarray, hi: np.ndarray, nodes: int, ends: tuple[float, float] 
 
 def normal_argmax(mean: np.ndarray, sd: np.ndarray, nodes: int = NODES) -> np.ndarray:
     """(N, K) P(arm k's draw is the largest) for independent ``N(mean, sd²)`` draws (N, K); sd > 0."""
+    from scipy.special import ndtr  # imported on first use: importing agents stays light
+
     x = _grid(mean - SPAN * sd, mean + SPAN * sd, nodes)
     F = ndtr((x[:, None, :] - mean[:, :, None]) / sd[:, :, None])
     return stieltjes_argmax(F)
@@ -85,6 +86,8 @@ def normal_argmax(mean: np.ndarray, sd: np.ndarray, nodes: int = NODES) -> np.nd
 
 def beta_argmax(a: np.ndarray, b: np.ndarray, nodes: int = NODES) -> np.ndarray:
     """(N, K) P(arm k's draw is the largest) for independent ``Beta(a, b)`` draws (N, K); a, b > 0."""
+    from scipy.special import betainc  # imported on first use: importing agents stays light
+
     s = a + b
     mean = a / s
     sd = np.sqrt(a * b / (s * s * (s + 1.0)))
