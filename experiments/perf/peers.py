@@ -90,14 +90,14 @@ def _adsim(name: str) -> Callable[[dict], np.ndarray]:
         obs = [{"user": x[t:t + 1], **const} for t in range(T)]
         policy = make_policy(registry_name, **hyper)
         policy.reset(K, seed=SEED)
-        actions = np.empty(T, dtype=np.int64)
-        t0 = time.perf_counter(), time.process_time()
-        for t in range(T):
+
+        def step(t: int) -> int:
             o = obs[t]
             a = policy.select(o)
             policy.update(o, a, clicks[t, a])
-            actions[t] = a[0]
-        return actions, t0
+            return a[0]
+
+        return _timed(T, step)
 
     return loop
 
@@ -118,20 +118,19 @@ def _obp(cls_name: str) -> Callable[[dict], np.ndarray]:
         else:
             pol = cls(dim=D + 1, n_actions=K, random_state=SEED)
         contexts = [x1[t:t + 1] for t in range(T)]
-        actions = np.empty(T, dtype=np.int64)
-        t0 = time.perf_counter(), time.process_time()
-        if cls_name in ("EpsilonGreedy", "BernoulliTS"):
-            for t in range(T):
-                a = int(pol.select_action()[0])
-                pol.update_params(a, clicks[t, a])
-                actions[t] = a
-        else:
-            for t in range(T):
-                c = contexts[t]
-                a = int(pol.select_action(c)[0])
-                pol.update_params(a, clicks[t, a], c)
-                actions[t] = a
-        return actions, t0
+
+        def step_free(t: int) -> int:
+            a = int(pol.select_action()[0])
+            pol.update_params(a, clicks[t, a])
+            return a
+
+        def step_contextual(t: int) -> int:
+            c = contexts[t]
+            a = int(pol.select_action(c)[0])
+            pol.update_params(a, clicks[t, a], c)
+            return a
+
+        return _timed(T, step_free if cls_name in ("EpsilonGreedy", "BernoulliTS") else step_contextual)
 
     return loop
 
@@ -150,24 +149,26 @@ def _mabwiser(cls_name: str) -> Callable[[dict], np.ndarray]:
         mab = MAB(arms=list(range(K)), learning_policy=lp, seed=SEED)
         contextual = cls_name.startswith("Lin")
         contexts = [x1[t:t + 1] for t in range(T)]
-        # MABWiser predicts only after a first fit: the untimed first round fits every arm on one
-        # zero reward (neutral for these priors' means) so that all libraries start from scratch.
+        # MABWiser predicts only after a first fit, so an untimed fit comes first: for the linear
+        # policies a zero context per arm (which leaves A and b unchanged), for the context-free
+        # ones one non-click per arm (one pseudo-observation more than the other libraries start with).
         if contextual:
             mab.fit(list(range(K)), [0.0] * K, np.zeros((K, D + 1)))
         else:
             mab.fit(list(range(K)), [0.0] * K)
-        actions = np.empty(T, dtype=np.int64)
-        t0 = time.perf_counter(), time.process_time()
-        for t in range(T):
-            if contextual:
-                c = contexts[t]
-                a = int(mab.predict(c))
-                mab.partial_fit([a], [clicks[t, a]], c)
-            else:
-                a = int(mab.predict())
-                mab.partial_fit([a], [clicks[t, a]])
-            actions[t] = a
-        return actions, t0
+
+        def step_free(t: int) -> int:
+            a = int(mab.predict())
+            mab.partial_fit([a], [clicks[t, a]])
+            return a
+
+        def step_contextual(t: int) -> int:
+            c = contexts[t]
+            a = int(mab.predict(c))
+            mab.partial_fit([a], [clicks[t, a]], c)
+            return a
+
+        return _timed(T, step_contextual if contextual else step_free)
 
     return loop
 
@@ -183,20 +184,31 @@ def _vw(_: str) -> Callable[[dict], np.ndarray]:
         action_lines = [f"|a arm{k}" for k in range(K)]
         rng = np.random.default_rng(SEED)
         uniforms = rng.random(T)
-        actions = np.empty(T, dtype=np.int64)
-        t0 = time.perf_counter(), time.process_time()
-        for t in range(T):
+
+        def step(t: int) -> int:
             ex = [shared[t]] + action_lines
             pmf = vw.predict(ex)
             a = min(int(np.searchsorted(np.cumsum(pmf), uniforms[t], side="right")), K - 1)
             labelled = list(ex)
             labelled[1 + a] = f"0:{-clicks[t, a]}:{pmf[a]} {action_lines[a]}"  # cost = −reward
             vw.learn(labelled)
-            actions[t] = a
+            return a
+
+        out = _timed(T, step)
         vw.finish()
-        return actions, t0
+        return out
 
     return loop
+
+
+def _timed(T: int, step: Callable[[int], int]) -> tuple[np.ndarray, tuple[float, float]]:
+    """Run ``step(t)`` (one decision and its update, returning the action) for t < T, the same loop
+    for every library; the actions and the loop's start (wall, CPU) times."""
+    actions = np.empty(T, dtype=np.int64)
+    t0 = time.perf_counter(), time.process_time()
+    for t in range(T):
+        actions[t] = step(t)
+    return actions, t0
 
 
 LIBRARIES = {"obp": _obp, "mabwiser": _mabwiser, "vw": _vw}
