@@ -42,6 +42,7 @@ from agents.registry import make_policy
 SUITE = "peers"
 K, D = 10, 16
 ROUNDS = 20_000
+QUICK_ROUNDS = 2_000
 SEED = 0
 SLOW_S = 5.0
 """A loop that takes longer than this (s) is not repeated."""
@@ -247,7 +248,7 @@ def _measure(loop, data: dict, repeats: int) -> dict:
 
 
 def run(quick: bool = False) -> dict:
-    rounds = 2_000 if quick else ROUNDS
+    rounds = QUICK_ROUNDS if quick else ROUNDS
     repeats = 1 if quick else 3
     data = problem(rounds)
     out: dict = {"config": {"K": K, "context_dim": D, "rounds": rounds, "repeats": repeats, "blas_threads": 1,
