@@ -268,11 +268,11 @@ def run(quick: bool = False) -> dict:
                 a = entry["adsim"]
                 r["adsim_over_peer_wall"] = a["wall_median"] / r["wall_median"]
                 r["adsim_over_peer_cpu"] = a["cpu_median"] / r["cpu_median"]
-                key = "fixed_arm_regret" if name in CONTEXT_FREE else "regret"
-                r["adsim_regret_over_peer_regret"] = a[key] / max(r[key], 1e-12)
+                r["adsim_regret_over_peer_regret"] = a["regret"] / max(r["regret"], 1e-12)
                 if lib == "vw":
                     r["regrets_agree"] = "not compared: VW's ε-greedy learns a contextual model"
-                else:  # the same algorithm on the same data: within a factor 1.5 (seed-to-seed spread)
+                else:  # the same algorithm on the same data: regrets (against the per-round best arm;
+                    # the fixed-arm regret is a small difference, too noisy for one seed) within 1.5×
                     r["regrets_agree"] = bool(1 / 1.5 <= r["adsim_regret_over_peer_regret"] <= 1.5)
                 entry[lib] = r
             if name == "ucb1":
