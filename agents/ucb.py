@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from adsim.config import check_float, check_int
-from agents.arms import ArmPolicy, argmax_probabilities, check_unit_rewards
+from agents.arm_tables import ArmPolicy, argmax_probabilities, check_unit_rewards
 
 
 class UCB1(ArmPolicy):

@@ -13,7 +13,7 @@ from threadpoolctl import threadpool_limits
 
 import adsim  # noqa: F401  (registers the envs)
 from adsim.config import make_config
-from adsim.core import StackedSelectionCore
+from adsim.stacking import StackedCore
 from agents.base import Policy
 from agents.registry import POLICIES
 from experiments.runner import make_jobs, make_units, parse_config, run_jobs
@@ -73,14 +73,15 @@ def test_a_stacked_env_is_each_seeds_env_side_by_side(scenario):
         stacked.reset(seed=[1, 2])
     # the worlds really differ: each group has its own β0 and users
     core = stacked.unwrapped.core
-    assert isinstance(core, StackedSelectionCore) and len(set(core.beta0s)) == len(SEEDS)
+    assert isinstance(core, StackedCore) and len({c.beta0 for c in core.cores}) == len(SEEDS)
+    assert not hasattr(core, "world") and len(core.worlds) == len(SEEDS)
 
 
 def test_stacked_worlds_keep_their_ctr_estimates_apart():
     stacked, _ = envs(SCENARIOS["pool"], 4)
     stacked.reset(seed=SEEDS)
-    est = stacked.unwrapped.core.estimator
-    assert est.groups == len(SEEDS)
+    estimators = [c.estimator for c in stacked.unwrapped.core.cores]
+    assert len({id(e) for e in estimators}) == len(SEEDS)
     for _ in range(30):
         obs, *_ = stacked.step(np.zeros(12, dtype=np.int64))
     # group 0 and 1 showed arm 0 on different worlds: their estimates differ
@@ -92,7 +93,7 @@ def test_a_learned_ctr_model_is_built_per_world():
 
     stacked, alone = envs(SCENARIOS["personalized"], 4, ctr_model="lr:1500")
     obs, _ = stacked.reset(seed=SEEDS)
-    models = stacked.unwrapped.core.estimator.estimators
+    models = [c.estimator for c in stacked.unwrapped.core.cores]
     assert len(models) == len(SEEDS) and all(isinstance(m, LearnedCTR) for m in models)
     parts = [e.reset(seed=s)[0] for e, s in zip(alone, SEEDS)]
     np.testing.assert_array_equal(obs["ctr_estimate"], cat(parts, "ctr_estimate"))

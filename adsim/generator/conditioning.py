@@ -17,7 +17,7 @@ import numpy as np
 from adsim.config import check_choice, check_float, check_int
 from adsim.creative.lexicon import CATEGORIES, GOALS
 from adsim.creative.sampler import CREATIVE_SLOTS, DRAWS_PER_CREATIVE, TemplateSampler
-from adsim.estimate import Request
+from adsim.running_ctr import Request
 from adsim.generator.tokenizer import N_FIELDS, Vocab
 from adsim.world import DEMOGRAPHICS, DISCOUNTS, PRICE_TIERS, World, context_features
 

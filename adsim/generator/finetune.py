@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from adsim.config import check_float, check_int
 from adsim.creative.sampler import creative_quality
-from adsim.estimate import CTREstimator
+from adsim.running_ctr import CTREstimator
 from adsim.generator.conditioning import drop_groups, request_observation, request_values, sample_requests, to_tokens
 from adsim.generator.decode import DONE, DecodeSpec, decode, grammar_masks, next_state, tokens_to_creatives
 from adsim.generator.model import MAX_DECODE, CreativeTransformer

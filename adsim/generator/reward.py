@@ -1,7 +1,7 @@
 """A learned CTR model for fine-tuning rewards: logistic regression on logged impressions.
 
 The fine-tuning reward must come from a model trained on *observable* logs, never from the hidden
-response model. :class:`LogisticCTR` implements the ``adsim.estimate.CTREstimator`` protocol with
+response model. :class:`LogisticCTR` implements the ``adsim.running_ctr.CTREstimator`` protocol with
 scikit-learn's ``LogisticRegression`` over sparse features of a (request, creative) pair:
 
 * the request's observed user, context and campaign vectors;
@@ -25,7 +25,7 @@ from tqdm import tqdm
 from adsim.config import EnvConfig, check_float, check_int
 from adsim.creative.lexicon import CATEGORIES, GOALS, LEXICON
 from adsim.creative.sampler import CandidateSource, creative_parts, creative_quality
-from adsim.estimate import Request
+from adsim.running_ctr import Request
 
 _N_DEMO = 21
 
@@ -104,7 +104,7 @@ def log_impressions(config: EnvConfig, n_steps: int, num_envs: int, seed: int,
     Returns:
         the shown creatives as a ``Request`` (M, 1, S) with M = n_steps · num_envs, and clicks (M,).
     """
-    from adsim.core import SelectionCore
+    from adsim.selection import SelectionCore
 
     check_int("n_steps", n_steps, 1)
     core = SelectionCore(config.replace(horizon=max(config.horizon, n_steps)), num_envs,
