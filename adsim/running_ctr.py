@@ -76,6 +76,13 @@ class RunningCTR:
         return est.astype(np.float32)
 
     def observe(self, request: Request, actions: np.ndarray, clicks: np.ndarray) -> None:
+        if self.mode == "pool" and actions.shape[0] == 1:  # one request: the same sums, without bincount
+            c, a, k = int(request.campaign[0]), int(actions[0]), float(clicks[0])
+            self.total[0] += 1.0
+            self.total[1] += k
+            self.imps[c, a] += 1.0
+            self.clicks[c, a] += k
+            return
         clicks = clicks.astype(np.float64)
         self.total += (clicks.size, clicks.sum())
         if self.mode == "pool":

@@ -10,6 +10,11 @@ Exogenous requests are computed ahead in blocks of ``BLOCK_IMPRESSIONS`` impress
 computation for all slots and several steps); a step then only gathers, compares and updates.
 All slots advance in lock-step: CreativeSelection has no early termination, so every slot
 truncates at the same step.
+
+The core is a composition of the shared parts: request generation (``adsim.requests``), creative
+pools and personalised candidates (``adsim.pools``), the response model (``adsim.response``),
+fatigue (``adsim.fatigue``) and the CTR estimate (``adsim.running_ctr``); stacking several worlds is
+``adsim.stacking``, the Gymnasium envs are ``adsim.envs.base``.
 """
 
 from __future__ import annotations
@@ -203,8 +208,9 @@ class SelectionCore:
             self.fatigue.record(self.user, float(self.t), attribute_index(self.world, self.candidates[rows, actions]))
         self.t += 1
         self._serve()
+        over = np.ones if self.t >= self.config.horizon else np.zeros
         return StepOutcome(reward, clicked, converted, regret, exp_taken, np.zeros(self.num_envs, dtype=bool),
-                           np.full(self.num_envs, self.t >= self.config.horizon))
+                           over(self.num_envs, dtype=bool))
 
     @property
     def truncated(self) -> bool:

@@ -85,6 +85,13 @@ class AdSessionEnv(SingleEnvView):
     and leave uniforms as a single env reset with ``s_i``, whatever the actions. The CTR estimate is
     shared across sub-envs.
 
+    ## Stacked scenarios
+    ``make_vec(..., num_envs=G·B, world_seeds=[w_0, …, w_{G-1}])`` puts G independent scenarios side
+    by side, exactly as for CreativeSelection (``adsim.stacking.StackedCore``): sub-envs
+    ``[g·B, (g+1)·B)`` live in the world of seed ``w_g`` with its own pools, β0 and CTR estimate;
+    ``reset(seed=[s_0, …, s_{G-1}])`` makes group g, bit for bit, an unstacked vector env of B
+    sub-envs with world seed ``w_g`` reset with ``s_g``.
+
     ## Version History
     * v0: initial version.
     """

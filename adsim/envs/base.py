@@ -37,12 +37,9 @@ def resolve_config(config, config_type: type, make, preset: str, overrides: dict
     if config is None:
         return make(preset, **overrides)
     if not isinstance(config, config_type):
-        raise TypeError(f"config must be a {config_type.__name__} or None, got {type(config).__name__}")
+        article = "an" if config_type.__name__[0] in "AEIOU" else "a"
+        raise TypeError(f"config must be {article} {config_type.__name__} or None, got {type(config).__name__}")
     return config.replace(**overrides) if overrides else config
-
-
-def _scalar(v):
-    return v.item() if isinstance(v, np.generic) else v
 
 
 class SingleEnvView(gym.Env):
@@ -70,12 +67,12 @@ class SingleEnvView(gym.Env):
         return {k: v[0] for k, v in self.core.observation().items()}
 
     def _info(self, outcome=None) -> dict[str, Any]:
-        return {k: v[0] if v.ndim > 1 else _scalar(v[0]) for k, v in self.core.info(outcome).items()}
+        return {k: v[0] if v.ndim > 1 else v[0].item() for k, v in self.core.info(outcome).items()}
 
     def step(self, action):
         a = check_actions(action, self.n_candidates, None)
         if self._done:
-            raise RuntimeError("the episode is over (or never started): call reset() before step()")
+            raise RuntimeError("the episode is over (terminated or truncated) or never started: call reset() before step()")
         core = self.core
         out = core.step(a)
         core.serve()

@@ -79,7 +79,10 @@ def _floor(B: int, quick: bool, K: int = 8, d: int = 16, n_users: int = 100_000)
 
 
 def _ratio(env: dict, floor: dict) -> dict:
-    return {"wall": round(env["median"] / floor["median"], 3), "cpu": round(env["cpu_median"] / floor["cpu_median"], 3)}
+    out = {"wall": round(env["median"] / floor["median"], 3)}
+    if "cpu_median" in env:
+        out["cpu"] = round(env["cpu_median"] / floor["cpu_median"], 3)
+    return out
 
 
 def run(quick: bool = False) -> dict:
