@@ -29,7 +29,7 @@ from adsim.creative.sampler import CREATIVE_SLOTS, CandidateSource
 from adsim.fatigue import Fatigue
 from adsim.pools import CampaignPools, attribute_index, campaign_pools, template_sampler
 from adsim.requests import Block, RequestGenerator, SelectionStreams, campaigns, scenario_intercept
-from adsim.response import click_prob
+from adsim.response import click_prob, truth_info
 from adsim.running_ctr import CTREstimator, Request, RunningCTR
 from adsim.world import CONTEXT_DIM, World, cached_world
 
@@ -164,24 +164,18 @@ class SelectionCore:
 
     def observation(self) -> dict[str, np.ndarray]:
         """The current request of every slot, batched; new arrays on every call."""
+        cands = self.candidates.reshape(self.num_envs, -1)  # a copy already when the block is strided
         return {
             "user": self.request.user_features,  # a fresh gather
             "context": self.request.context_features.copy(),
             "campaign": self.campaign_features.copy(),
-            "candidates": self.candidates.reshape(self.num_envs, -1).copy(),
+            "candidates": cands.copy() if np.may_share_memory(cands, self.candidates) else cands,
             "ctr_estimate": self.ctr_estimate,  # fresh from the estimator
         }
 
     def info(self, outcome: StepOutcome | None = None) -> dict[str, np.ndarray]:
         """Ground truth of the current requests (and the outcome of the step that led to them)."""
-        info = {"click_probs": self.click_probs, "expected_reward": self.expected,
-                "optimal_action": np.argmax(self.expected, axis=1)}
-        if outcome is None:
-            info["regret"] = np.zeros(self.num_envs)
-        else:
-            info.update(regret=outcome.regret, clicked=outcome.clicked, converted=outcome.converted,
-                        reward_expected=outcome.expected_reward)
-        return info
+        return truth_info(self.click_probs, self.expected, outcome, ("converted",))
 
     def final(self, rows: np.ndarray, outcome: StepOutcome) -> tuple[dict, dict]:
         """Observation and info of the slots ``rows`` whose episode the last step ended (all of them)."""

@@ -33,7 +33,7 @@ from adsim.config import WorldConfig, _suggest, check_choice, check_float, check
 from adsim.fatigue import Fatigue
 from adsim.pools import campaign_pools
 from adsim.requests import SessionStreams, ad_slots, arrivals, campaigns, scenario_intercept
-from adsim.response import click_logits, click_prob, interests_in_context, item_interest
+from adsim.response import click_logits, click_prob, interests_in_context, item_interest, truth_info
 from adsim.running_ctr import Request, RunningCTR
 from adsim.world import CONTEXT_DIM, POSITION_FACTOR, cached_world, context_features
 
@@ -271,14 +271,7 @@ class SessionCore:
     def info(self, outcome: SessionOutcome | None = None) -> dict[str, np.ndarray]:
         """Ground truth of the current impressions (``optimal_action`` is the myopic optimum) and the
         outcome of the step that led to them."""
-        p = self.click_probs
-        info = {"click_probs": p, "expected_reward": p.copy(), "optimal_action": np.argmax(p, axis=1)}
-        if outcome is None:
-            info["regret"] = np.zeros(self.num_envs)
-        else:
-            info.update(regret=outcome.regret, clicked=outcome.clicked, leave_prob=outcome.leave_prob,
-                        reward_expected=outcome.expected_reward)
-        return info
+        return truth_info(self.click_probs, self.click_probs.copy(), outcome, ("leave_prob",))
 
     def render(self, row: int = 0) -> str:
         """ANSI text of slot ``row``'s current impression."""
