@@ -168,7 +168,10 @@ class RequestGenerator:
             cands = np.broadcast_to(pools.creatives[campaign][:, None], shape + pools.creatives.shape[2:])
             static = np.broadcast_to(pools.static[campaign][:, None], shape)
             discount = np.broadcast_to(pools.discount[campaign][:, None], shape)
-            affinity = np.einsum("ntd,nkd->ntk", theta, pools.phi[campaign])
+            # one campaign in every slot (a fixed campaign): a broadcast view, not an (N, K, d) gather
+            phi = (np.broadcast_to(pools.phi[campaign[0]], (campaign.shape[0],) + pools.phi.shape[1:])
+                   if (campaign == campaign[0]).all() else pools.phi[campaign])
+            affinity = np.einsum("ntd,nkd->ntk", theta, phi)
         else:
             draws = u[..., S.CANDIDATES:].reshape(user.shape + (K, DRAWS_PER_CREATIVE))
             cands = self.sampler.candidates(draws, goal, category, w.user_features[user])

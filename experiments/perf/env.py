@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 import adsim  # noqa: F401  (registers the envs)
 from experiments.perf import median_rate
@@ -54,7 +55,13 @@ def _vector(mode: str, n: int, quick: bool) -> dict:
 
 
 def _floor(B: int, quick: bool, K: int = 8, d: int = 16, n_users: int = 100_000) -> dict:
-    """Impressions/s of the minimal kernel on batches of B requests."""
+    """Impressions/s of the minimal kernel on batches of B requests (BLAS on one thread: on the shared
+    2-core machine a multithreaded (B, 16) × (16, 8) product is erratic, up to 9× slower)."""
+    with threadpool_limits(1):
+        return _floor_kernel(B, quick, K, d, n_users)
+
+
+def _floor_kernel(B: int, quick: bool, K: int, d: int, n_users: int) -> dict:
     rng = np.random.default_rng(0)
     theta = rng.dirichlet(np.ones(d), size=n_users).astype(np.float32)
     ctx_w = np.exp(rng.normal(0, 0.3, size=(32, d))).astype(np.float32)
