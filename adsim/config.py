@@ -7,51 +7,15 @@ field, the rule and the value, when the config is built — never deep inside a 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from adsim.validation import check_choice, check_float, check_int, suggest
 
 MODES = ("pool", "personalized")
 REWARDS = ("click", "conversion", "revenue")
 TAGGERS = ("kmeans", "lda")
 CTR_TARGET_RANGE = (0.001, 0.30)
-
-
-def _suggest(value: str, allowed) -> str:
-    close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
-    hint = f" did you mean {close[0]!r}?" if close else ""
-    return f"{hint} Allowed: {', '.join(map(repr, allowed))}"
-
-
-def check_choice(name: str, value: Any, allowed) -> None:
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, got {type(value).__name__} {value!r}")
-    if value not in allowed:
-        raise ValueError(f"unknown {name} {value!r};{_suggest(value, allowed)}")
-
-
-def check_int(name: str, value: Any, low: int | None = None, high: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        lo = "-inf" if low is None else low
-        hi = "inf" if high is None else high
-        raise ValueError(f"{name} == {value}, must be in [{lo}, {hi}]")
-
-
-def check_float(
-    name: str, value: Any, low: float | None = None, high: float | None = None, *, open_low=False
-) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} == {value}, must be a finite number")
-    bad_low = low is not None and (value <= low if open_low else value < low)
-    if bad_low or (high is not None and value > high):
-        lo = "-inf" if low is None else low
-        hi = "inf" if high is None else high
-        raise ValueError(f"{name} == {value}, must be in {'(' if open_low else '['}{lo}, {hi}]")
 
 
 @dataclass(frozen=True)
@@ -158,7 +122,7 @@ class EnvConfig:
         unknown = [k for k in changes if k not in env_keys]
         if unknown:
             allowed = sorted((env_keys | world_keys) - {"world"})
-            raise ValueError(f"unknown config key {unknown[0]!r};{_suggest(unknown[0], allowed)}")
+            raise ValueError(f"unknown config key {unknown[0]!r};{suggest(unknown[0], allowed)}")
         world = dataclasses.replace(self.world, **world_changes) if world_changes else self.world
         return dataclasses.replace(self, world=world, **changes)
 

@@ -15,17 +15,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from adsim.config import WorldConfig
-from adsim.creative.lexicon import CATEGORIES
 from adsim.creative.sampler import DRAWS_PER_CREATIVE, MAX_PHRASES, N_ATTRS, CandidateSource, TemplateSampler
+from adsim.observation import user_layout
 from adsim.response import creative_phi, creative_static_logit, has_discount
-from adsim.world import DEMOGRAPHICS, World, cached_world
+from adsim.world import World, cached_world
 
 
 def template_sampler(world: World) -> TemplateSampler:
     """The built-in personalised candidate source of a world (reads the user's category shares)."""
-    cat_start = sum(DEMOGRAPHICS.values()) + world.config.n_interest_tags
     return TemplateSampler(world.lexicon, world.audience_by_category,
-                           category_slice=slice(cat_start, cat_start + len(CATEGORIES)))
+                           category_slice=user_layout(world.config.n_interest_tags)["category_shares"])
 
 
 def attribute_index(world: World, candidates: np.ndarray) -> np.ndarray:

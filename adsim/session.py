@@ -29,12 +29,13 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from adsim import rng as crng
-from adsim.config import WorldConfig, _suggest, check_choice, check_float, check_int
+from adsim.config import WorldConfig
 from adsim.fatigue import Fatigue
 from adsim.pools import campaign_pools
 from adsim.requests import SessionStreams, ad_slots, arrivals, campaigns, scenario_intercept
 from adsim.response import click_logits, click_prob, interests_in_context, item_interest, truth_info
 from adsim.running_ctr import Request, RunningCTR
+from adsim.validation import check_choice, check_float, check_int, suggest
 from adsim.world import CONTEXT_DIM, POSITION_FACTOR, cached_world, context_features
 
 SESSION_TARGET_CTR = 0.1
@@ -103,7 +104,7 @@ class SessionConfig:
         unknown = [k for k in changes if k not in own_keys]
         if unknown:
             allowed = sorted((own_keys | world_keys) - {"world"})
-            raise ValueError(f"unknown config key {unknown[0]!r};{_suggest(unknown[0], allowed)}")
+            raise ValueError(f"unknown config key {unknown[0]!r};{suggest(unknown[0], allowed)}")
         world = dataclasses.replace(self.world, **world_changes) if world_changes else self.world
         return dataclasses.replace(self, world=world, **changes)
 

@@ -12,8 +12,6 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.decomposition import LatentDirichletAllocation
 
 from adsim.config import WorldConfig
 from adsim.creative.lexicon import ATTRIBUTES, CATEGORIES, GOALS, LEXICON, ROLES, Lexicon
@@ -233,7 +231,11 @@ def _draw_history(rng, config, theta, product_topic, product_tier, price_sens) -
 
 
 def _derive_tags(rng, config, history) -> np.ndarray:
-    """Interest tags from behaviour history, with scikit-learn clustering."""
+    """Interest tags from behaviour history, with scikit-learn clustering (imported here: building a
+    world is the only step that needs scikit-learn, so ``import adsim`` does not load it)."""
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import LatentDirichletAllocation
+
     weighted = history @ np.array([1.0, 3.0, 6.0])  # (n_users, n_products)
     seed = int(rng.integers(0, 2**31 - 1))
     if config.tagger == "lda":

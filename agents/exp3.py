@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from adsim.config import check_float
+from adsim.validation import check_float
 from agents.arm_tables import ArmPolicy, check_feedback, check_obs, check_unit_rewards
 from agents.base import Obs
 

@@ -27,18 +27,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from adsim.config import check_choice
 from adsim.creative.lexicon import CATEGORIES, LEXICON
 from adsim.creative.sampler import CREATIVE_SLOTS, creative_parts
-from adsim.world import DEMOGRAPHICS
+from adsim.observation import user_layout_for_width
+from adsim.validation import check_choice
 
 N_PARTS = 1 + LEXICON.n_phrases + LEXICON.n_attr_values
 """Part index space of ``creative_parts`` (0 = empty slot)."""
 DIM = 2 + N_PARTS - 1
 """Dimension of a candidate's feature vector."""
 SEGMENTS = ("tag", "category", "none")
-DEMO_DIM = sum(DEMOGRAPHICS.values())
-N_DENSE_USER = 3  # activity, purchase rate, mean price tier (the last user features)
 
 
 def request_features(obs: dict[str, np.ndarray], keys: tuple[str, ...]) -> np.ndarray:
@@ -53,7 +51,7 @@ def request_features(obs: dict[str, np.ndarray], keys: tuple[str, ...]) -> np.nd
 
 def n_interest_tags(user_dim: int) -> int:
     """Interest tags in a user vector of ``user_dim`` (demographics, tags, categories, 3 dense)."""
-    return user_dim - DEMO_DIM - len(CATEGORIES) - N_DENSE_USER
+    return user_layout_for_width(user_dim).width("interest_tags")
 
 
 def n_segments(by: str, user_dim: int) -> int:
@@ -66,9 +64,8 @@ def user_segment(user: np.ndarray, by: str) -> np.ndarray:
     user = np.asarray(user)
     if by == "none":
         return np.zeros(user.shape[0], dtype=np.int64)
-    t = n_interest_tags(user.shape[1])
-    block = user[:, DEMO_DIM:DEMO_DIM + t] if by == "tag" else user[:, DEMO_DIM + t:DEMO_DIM + t + len(CATEGORIES)]
-    return np.argmax(block, axis=1)
+    field = "interest_tags" if by == "tag" else "category_shares"
+    return np.argmax(user[:, user_layout_for_width(user.shape[1])[field]], axis=1)
 
 
 def candidate_features(obs: dict[str, np.ndarray]) -> np.ndarray:

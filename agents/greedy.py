@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from adsim.config import check_float
+from adsim.validation import check_float
 from agents.arm_tables import ArmPolicy, argmax_probabilities, check_obs
 from agents.base import Obs, Policy
 

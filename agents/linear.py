@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from adsim.config import check_choice, check_float, check_int
+from adsim.validation import check_choice, check_float, check_int
 from agents.arm_tables import (
     CampaignIndex,
     PosteriorDraws,

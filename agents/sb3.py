@@ -1,7 +1,7 @@
 """Stable-Baselines3 agents (PPO, A2C, DQN) behind the ``agents.base.Policy`` interface.
 
 An RL policy is trained before it acts: ``learn(env, seed)`` trains it for ``train_steps``
-environment steps on a Gymnasium vector env (through :class:`agents.vecenv.SB3VecEnv`), after which
+environment steps on a Gymnasium vector env (through :class:`agents.sb3_adapter.SB3VecEnv`), after which
 ``probabilities`` / ``select`` act like any bandit's. ``update`` is a no-op: an SB3 agent learns in
 ``learn`` only. Models are saved and loaded with SB3's own zip format (:meth:`save`, :meth:`load`).
 
@@ -25,9 +25,9 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.utils import set_random_seed
 
-from adsim.config import check_float, check_int
+from adsim.validation import check_float, check_int
 from agents.base import Policy
-from agents.vecenv import SB3VecEnv, select_keys
+from agents.sb3_adapter import SB3VecEnv, select_keys
 
 
 @dataclass(eq=False)

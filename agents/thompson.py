@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from adsim.config import check_float, check_int
+from adsim.validation import check_float, check_int
 from agents.arm_tables import (
     ArmPolicy,
     CampaignIndex,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from adsim.config import check_float, check_int
+from adsim.validation import check_float, check_int
 from agents.arm_tables import ArmPolicy, argmax_probabilities, check_unit_rewards
 
 

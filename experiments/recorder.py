@@ -1,7 +1,7 @@
 """A vector-env wrapper that records what a run did: per-step totals and finished episodes.
 
 It sits between a Gymnasium vector env and whoever steps it — a bandit loop or SB3's training
-through :class:`agents.vecenv.SB3VecEnv` — so training steps are recorded exactly like evaluation
+through :class:`agents.sb3_adapter.SB3VecEnv` — so training steps are recorded exactly like evaluation
 steps and a learning curve counts every environment step.
 """
 

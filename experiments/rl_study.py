@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adsim.config import check_choice, check_int
+from adsim.validation import check_choice, check_int
 
 ENV_IDS = ("adsim/CreativeSelection-v0", "adsim/AdSession-v0")
 

@@ -15,13 +15,14 @@ from sklearn.metrics import roc_auc_score
 
 import adsim  # noqa: F401  (registers the envs)
 from adsim import make_config
+from adsim.collect import EstimateEpsilonGreedy
 from adsim.selection import SelectionCore
 from adsim.ctr import (CTRPredictor, FeatureSpec, ModelConfig, TrainConfig, fit, load, load_impressions,
                        log_impressions, save_impressions, train_on_impressions)
-from adsim.ctr.data import _logging_probs, from_table, to_table
-from adsim.ctr.estimator import LearnedCTR
+from adsim.ctr.data import from_table, to_table
 from adsim.ctr.evaluate import compare, ece, metrics
 from adsim.ctr.features import to_dense
+from adsim.ctr.learned import LearnedCTR
 from adsim.envs.creative_selection import CreativeSelectionVectorEnv
 
 torch.set_num_threads(1)
@@ -61,7 +62,9 @@ def test_logged_impressions_are_consistent(logged, config):
 
 def test_egreedy_propensities():
     est = np.array([[0.1, 0.3, 0.2, 0.0], [0.5, 0.5, 0.1, 0.1]])
-    p = _logging_probs("egreedy", 0.2, est)
+    policy = EstimateEpsilonGreedy(0.2)
+    policy.reset(4)
+    p = policy.probabilities({"ctr_estimate": est})
     # row 0: greedy arm 1 gets 0.8 + 0.2/4 = 0.85, others 0.05; row 1: tie split 0.4 + 0.05 each
     assert np.allclose(p, [[0.05, 0.85, 0.05, 0.05], [0.45, 0.45, 0.05, 0.05]])
 

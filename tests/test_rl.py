@@ -13,7 +13,7 @@ from adsim.envs.ad_session import AdSessionEnv, AdSessionVectorEnv
 from adsim.session import make_session_config
 from agents.base import RandomPolicy
 from agents.registry import make_policy
-from agents.vecenv import SB3VecEnv
+from agents.sb3_adapter import SB3VecEnv
 
 torch.set_num_threads(1)
 TINY = {"preset": "tiny"}

@@ -314,7 +314,7 @@ n_campaigns = 4
 
 
 def test_a_scenario_with_a_learned_ctr_model_and_a_subset_of_policies():
-    from adsim.ctr.estimator import LearnedCTR
+    from adsim.ctr.learned import LearnedCTR
 
     doc = tiny(policies={"random": {}, "oracle": {}, "greedy": {}})
     doc["scenarios"]["learned"] = {"preset": "personalized", **SMALL_WORLD, "ctr_model": "lr:2000",

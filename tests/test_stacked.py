@@ -89,7 +89,7 @@ def test_stacked_worlds_keep_their_ctr_estimates_apart():
 
 
 def test_a_learned_ctr_model_is_built_per_world():
-    from adsim.ctr.estimator import LearnedCTR
+    from adsim.ctr.learned import LearnedCTR
 
     stacked, alone = envs(SCENARIOS["personalized"], 4, ctr_model="lr:1500")
     obs, _ = stacked.reset(seed=SEEDS)

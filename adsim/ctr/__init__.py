@@ -14,8 +14,8 @@ Typical use::
 """
 
 from adsim.ctr.data import Impressions, load_impressions, log_impressions, save_impressions
-from adsim.ctr.estimator import LearnedCTR
 from adsim.ctr.features import Encoded, FeatureEncoder, FeatureSpec
+from adsim.ctr.learned import LearnedCTR
 from adsim.ctr.models import MODELS, CTRModel, ModelConfig
 from adsim.ctr.predictor import CTRPredictor, load
 from adsim.ctr.train import TrainConfig, fit, spec_for, train_on_impressions

@@ -21,8 +21,9 @@ The file's schema metadata holds ``adsim.logging`` (JSON: scenario config, loggi
 ``oracle_click_prob`` is what only a simulator knows: :class:`Impressions` keeps it in its own
 field and the feature pipeline never reads it.
 
-The logging loop is here (not in ``agents``, which ``adsim`` may not import): uniform random, or
-ε-greedy on the env's own ``ctr_estimate``.
+The table is a view of the one logged-feedback record: :func:`log_impressions` runs the one logging
+path (``adsim.collect.collect_log``, uniform random or ε-greedy on the observed ``ctr_estimate``)
+and :func:`impressions_from_log` turns its :class:`~adsim.ope.log.BanditLog` into this table.
 """
 
 from __future__ import annotations
@@ -36,8 +37,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from adsim.config import EnvConfig, check_choice, check_float, check_int
+from adsim.collect import EstimateEpsilonGreedy, LogStreams, UniformLogging, collect_log
+from adsim.config import EnvConfig
+from adsim.selection import SelectionCore
 from adsim.creative.sampler import CREATIVE_SLOTS
+from adsim.ope.log import BanditLog
+from adsim.validation import check_choice, check_float, check_int
 
 LOGGING_POLICIES = ("uniform", "egreedy")
 FEATURE_COLUMNS = ("user", "context", "campaign", "creative")
@@ -76,19 +81,18 @@ class Impressions:
 
 def log_impressions(config: EnvConfig, n_impressions: int, *, policy: str = "uniform", epsilon: float = 0.1,
                     num_envs: int = 1000, seed: int = 0, progress: bool = False) -> Impressions:
-    """Run the vector env under a logging policy and record every impression.
+    """Log impressions of a logging policy with the one logging path, as the CTR training table.
 
     Args:
         config: the scenario.
-        n_impressions: impressions to log (rounded up to a multiple of ``num_envs``).
+        n_impressions: impressions to log (the last step of ``num_envs`` slots may be cut short).
         policy: ``"uniform"`` or ``"egreedy"`` (ε-greedy on the observation's ``ctr_estimate``).
         epsilon: exploration probability of ``"egreedy"``.
         num_envs: request slots stepped together.
-        seed: scenario stream seed (env reset) and logging-policy seed.
+        seed: scenario stream seed (the slots read the child streams of ``SeedSequence(seed)``, as a
+            vector env reset with ``seed``); the actions are drawn from ``SeedSequence([seed, 7])``.
         progress: show a tqdm bar.
     """
-    from adsim.envs.creative_selection import CreativeSelectionVectorEnv
-
     if not isinstance(config, EnvConfig):
         raise TypeError(f"config must be an EnvConfig, got {type(config).__name__}")
     check_int("n_impressions", n_impressions, 1)
@@ -97,38 +101,30 @@ def log_impressions(config: EnvConfig, n_impressions: int, *, policy: str = "uni
     check_int("num_envs", num_envs, 1)
     check_int("seed", seed, 0)
     num_envs = min(num_envs, n_impressions)
-    steps = -(-n_impressions // num_envs)
-    env = CreativeSelectionVectorEnv(num_envs, config=config)
-    obs, info = env.reset(seed=seed)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 7]))
-    K, rows, out = config.n_candidates, np.arange(num_envs), []
-    from tqdm import tqdm
-
-    for t in tqdm(range(steps), desc="logging impressions", disable=not progress):
-        probs = _logging_probs(policy, epsilon, obs["ctr_estimate"])
-        actions = np.minimum((rng.random((num_envs, 1)) > np.cumsum(probs, 1)).sum(1), K - 1)
-        request, p_true = env.core.request, info["click_probs"]
-        shown = request.candidates[rows, actions]
-        prev_obs = obs
-        obs, _, _, _, info_next = env.step(actions)
-        out.append(dict(user=prev_obs["user"], context=prev_obs["context"], campaign=prev_obs["campaign"],
-                        creative=shown, campaign_id=request.campaign, action=actions,
-                        propensity=probs[rows, actions], click=info_next["clicked"],
-                        oracle_click_prob=p_true[rows, actions], step=np.full(num_envs, t), slot=rows))
-        info = info_next
-    cat = {k: np.concatenate([o[k] for o in out])[:n_impressions] for k in out[0]}
+    logging_policy = UniformLogging() if policy == "uniform" else EstimateEpsilonGreedy(epsilon)
     meta = {"config": _config_dict(config), "policy": policy, "epsilon": epsilon, "seed": seed,
             "num_envs": num_envs}
-    return _impressions_from_arrays(cat, K, meta)
+    # these streams (not LogStreams.from_seed) keep the CTR data of every committed figure unchanged
+    streams = LogStreams(core=seed, policy=None, draw=np.random.SeedSequence([seed, 7]))
+    log = collect_log(logging_policy, SelectionCore(config, num_envs), n_impressions, streams,
+                      progress=progress, meta=meta)
+    return impressions_from_log(log)
 
 
-def _logging_probs(policy: str, epsilon: float, estimate: np.ndarray) -> np.ndarray:
-    """(N, K) logging propensities: uniform, or ε-greedy on ``estimate`` (ties split evenly)."""
-    n, k = estimate.shape
-    if policy == "uniform":
-        return np.full((n, k), 1.0 / k)
-    best = estimate == estimate.max(axis=1, keepdims=True)
-    return epsilon / k + (1.0 - epsilon) * best / best.sum(axis=1, keepdims=True)
+def impressions_from_log(log: BanditLog) -> Impressions:
+    """The CTR training table of a log (a view: the shown creative of every round, its click, the
+    propensity and, kept apart, its true click probability)."""
+    missing = [c for c in ("click", "click_probs", "campaign_id", "step", "slot", "obs_dims")
+               if getattr(log, c) is None]
+    if missing:
+        raise ValueError(f"this log lacks {missing}, which the CTR training table needs (log it with "
+                         "adsim.collect.collect_log)")
+    obs, rows = log.observations(), np.arange(log.n_rounds)
+    arrays = dict(user=obs["user"], context=obs["context"], campaign=obs["campaign"],
+                  creative=log.action_context[rows, log.action], campaign_id=log.campaign_id, action=log.action,
+                  propensity=log.pscore, click=log.click, step=log.step, slot=log.slot,
+                  oracle_click_prob=log.click_probs[rows, log.action])
+    return _impressions_from_arrays(arrays, log.n_actions, dict(log.meta))
 
 
 def _impressions_from_arrays(a: dict, n_candidates: int, meta: dict) -> Impressions:
@@ -240,5 +236,5 @@ def _check_values(a: dict) -> None:
         raise ValueError("column 'n_candidates' must be constant within a file")
 
 
-__all__ = ["Impressions", "log_impressions", "save_impressions", "load_impressions", "from_table", "to_table",
+__all__ = ["Impressions", "log_impressions", "impressions_from_log", "save_impressions", "load_impressions", "from_table", "to_table",
            "LOGGING_POLICIES"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import log_loss, roc_auc_score
 
-from adsim.config import check_int
+from adsim.validation import check_int
 
 EPS = 1e-7
 

@@ -33,13 +33,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from adsim.config import EnvConfig, check_int
-from adsim.creative.lexicon import ATTRIBUTES, CATEGORIES, GOALS, LEXICON, MAX_PHRASES
+from adsim.config import EnvConfig
+from adsim.creative.lexicon import ATTRIBUTES, LEXICON, MAX_PHRASES
 from adsim.creative.parser import MAX_UNPARSED
 from adsim.creative.sampler import CREATIVE_SLOTS, N_ATTRS, creative_parts
-from adsim.world import CONTEXT_DIM, DEMOGRAPHICS, DEVICES, HOUR_BUCKETS, LOCATIONS, POSITION_FACTOR, PRICE_TIERS, WEATHERS
-
-USER_DENSE = 3
+from adsim.observation import (CAMPAIGN_LAYOUT, CANDIDATE_ATTRIBUTES, CANDIDATE_LAYOUT, CONTEXT_LAYOUT,
+                               DEMOGRAPHIC_FIELDS, user_layout)
+from adsim.validation import check_int
 
 
 class Encoded(NamedTuple):
@@ -71,14 +71,6 @@ class Block:
     @property
     def n_ids(self) -> int:
         return {"cat": self.size, "bin": 2, "num": self.size}[self.kind]
-
-
-def _blocks(sizes: list[tuple[str, str, int, str]]) -> list[Block]:
-    out, start = [], {"user": 0, "context": 0, "campaign": 0}
-    for name, src, size, kind in sizes:
-        out.append(Block(name, src, start[src], size, kind))
-        start[src] += size
-    return out
 
 
 @dataclass(frozen=True)
@@ -117,21 +109,22 @@ class FeatureSpec:
 
     @property
     def user_dim(self) -> int:
-        return sum(DEMOGRAPHICS.values()) + self.n_interest_tags + len(CATEGORIES) + USER_DENSE
+        return user_layout(self.n_interest_tags).size
 
     @property
     def blocks(self) -> list[Block]:
         """The request-level blocks, in slot order."""
-        spec = [(n, "user", s, "cat") for n, s in DEMOGRAPHICS.items()]
-        spec += [("interest_tags", "user", self.n_interest_tags, "num"),
-                 ("category_shares", "user", len(CATEGORIES), "num"), ("user_dense", "user", USER_DENSE, "num"),
-                 ("hour_cycle", "context", 2, "num"), ("hour_bucket", "context", HOUR_BUCKETS, "cat"),
-                 ("weekend", "context", 1, "bin"), ("location", "context", len(LOCATIONS), "cat"),
-                 ("weather", "context", len(WEATHERS), "cat"), ("device", "context", len(DEVICES), "cat"),
-                 ("ad_slot", "context", len(POSITION_FACTOR), "cat"), ("goal", "campaign", len(GOALS), "cat"),
-                 ("category", "campaign", len(CATEGORIES), "cat"),
-                 ("price_tier", "campaign", PRICE_TIERS, "cat"), ("discount", "campaign", 1, "num")]
-        return _blocks(spec)
+        U, X, C = user_layout(self.n_interest_tags), CONTEXT_LAYOUT, CAMPAIGN_LAYOUT
+        spec = [(f, "user", U[f], "cat") for f in DEMOGRAPHIC_FIELDS]
+        spec += [("interest_tags", "user", U["interest_tags"], "num"),
+                 ("category_shares", "user", U["category_shares"], "num"),
+                 ("user_dense", "user", U.span("activity", "price_tier"), "num"),
+                 ("hour_cycle", "context", X.span("hour_sin", "hour_cos"), "num"),
+                 ("hour_bucket", "context", X["hour_bucket"], "cat"), ("weekend", "context", X["weekend"], "bin"),
+                 *((f, "context", X[f], "cat") for f in ("location", "weather", "device", "ad_slot")),
+                 *((f, "campaign", C[f], "cat") for f in ("goal", "category", "price_tier")),
+                 ("discount", "campaign", C["discount"], "num")]
+        return [Block(name, src, s.start, s.stop - s.start, kind) for name, src, s, kind in spec]
 
     @property
     def field_names(self) -> list[str]:
@@ -199,8 +192,7 @@ class FeatureEncoder:
         self.spec = spec
         self._off = spec._offsets
         self._blocks = spec.blocks
-        self.dims = {"user": spec.user_dim, "context": CONTEXT_DIM, "campaign": len(GOALS) + len(CATEGORIES)
-                     + PRICE_TIERS + 1}
+        self.dims = {"user": spec.user_dim, "context": CONTEXT_LAYOUT.size, "campaign": CAMPAIGN_LAYOUT.size}
 
     def _check(self, name: str, x: np.ndarray, n: int | None, width: int) -> np.ndarray:
         x = np.asarray(x)
@@ -242,14 +234,14 @@ class FeatureEncoder:
         c = np.asarray(creatives)
         if c.shape[-1:] != (CREATIVE_SLOTS,) or not np.issubdtype(c.dtype, np.integer):
             raise ValueError(f"creatives must be integer (..., {CREATIVE_SLOTS}), got {c.dtype} {c.shape}")
-        phrases = c[..., :MAX_PHRASES]
+        phrases = c[..., CANDIDATE_LAYOUT["phrases"]]
         if phrases.min(initial=0) < 0 or phrases.max(initial=0) > self.spec.n_phrases:
             raise ValueError(f"phrase slots must be in [0, {self.spec.n_phrases}]")
-        attrs = c[..., MAX_PHRASES : MAX_PHRASES + N_ATTRS]
+        attrs = c[..., CANDIDATE_ATTRIBUTES]
         if attrs.min(initial=0) < 0 or np.any(attrs >= np.asarray(self.spec.attr_sizes)):
             raise ValueError(f"attribute slots must be in [0, attr_sizes) = {self.spec.attr_sizes}")
         parts = creative_parts(c)  # (..., 8): phrase parts (0 = empty slot) then attribute parts
-        unparsed = np.minimum(c[..., -1:], MAX_UNPARSED)
+        unparsed = np.minimum(c[..., CANDIDATE_LAYOUT["unparsed"]], MAX_UNPARSED)
         idx = np.concatenate([self._off["parts"] + parts, self._off["unparsed"] + unparsed], axis=-1)
         val = np.concatenate([(parts > 0).astype(np.float32), np.ones(unparsed.shape, np.float32)], axis=-1)
         return Encoded(idx.astype(np.int64), val)

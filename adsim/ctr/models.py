@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from adsim.config import check_choice, check_float, check_int
+from adsim.validation import check_choice, check_float, check_int
 
 MODELS = ("lr", "fm", "deepfm", "dcnv2")
 

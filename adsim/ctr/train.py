@@ -18,11 +18,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from adsim.config import check_float, check_int
 from adsim.ctr.data import Impressions
 from adsim.ctr.features import Encoded, FeatureSpec
 from adsim.ctr.models import ModelConfig
 from adsim.ctr.predictor import CTRPredictor
+from adsim.validation import check_float, check_int
 
 EVAL_BATCH = 1 << 16
 
@@ -217,11 +217,9 @@ def train_on_impressions(imp: Impressions, model: str | ModelConfig = "deepfm", 
 
 def spec_for(imp: Impressions) -> FeatureSpec:
     """The :class:`FeatureSpec` matching logged impressions (tags from the user width)."""
-    from adsim.creative.lexicon import CATEGORIES
-    from adsim.ctr.features import USER_DENSE
-    from adsim.world import DEMOGRAPHICS
+    from adsim.observation import user_layout_for_width
 
-    n_tags = imp.user.shape[1] - sum(DEMOGRAPHICS.values()) - len(CATEGORIES) - USER_DENSE
+    n_tags = user_layout_for_width(imp.user.shape[1]).width("interest_tags")
     world = imp.metadata.get("config", {}).get("world", {})
     n_campaigns = int(world.get("n_campaigns", int(imp.campaign_id.max()) + 1))
     return FeatureSpec(n_interest_tags=n_tags, n_campaigns=n_campaigns)

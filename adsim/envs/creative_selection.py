@@ -16,7 +16,7 @@ def _resolve_estimator(config: EnvConfig, estimator, ctr_model):
     if estimator is not None and ctr_model is not None:
         raise ValueError("pass either estimator= or ctr_model=, not both")
     if ctr_model is not None:
-        from adsim.ctr.estimator import LearnedCTR  # imports torch: only when asked for
+        from adsim.ctr.learned import LearnedCTR  # imports torch: only when asked for
 
         estimator = LearnedCTR.from_arg(config, ctr_model)
     if estimator is None:

@@ -14,15 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from adsim.config import check_choice, check_float, check_int
 from adsim.creative.lexicon import CATEGORIES, GOALS
 from adsim.creative.sampler import CREATIVE_SLOTS, DRAWS_PER_CREATIVE, TemplateSampler
 from adsim.running_ctr import Request
 from adsim.generator.tokenizer import N_FIELDS, Vocab
-from adsim.world import DEMOGRAPHICS, DISCOUNTS, PRICE_TIERS, World, context_features
-
-_DEMO_SIZES = tuple(DEMOGRAPHICS.values())
-_N_DEMO = sum(_DEMO_SIZES)
+from adsim.observation import CAMPAIGN_LAYOUT, CONTEXT_LAYOUT, DEMOGRAPHIC_FIELDS, user_layout
+from adsim.validation import check_choice, check_float, check_int
+from adsim.world import DISCOUNTS, PRICE_TIERS, World, context_features
 # field indices
 F_GOAL, F_CAT, F_TIER, F_DISC = 0, 1, 2, 3
 F_DEMO = slice(4, 8)
@@ -34,31 +32,25 @@ NONE = -1
 
 def user_fields(user_features: np.ndarray, n_interest_tags: int) -> np.ndarray:
     """(..., 7) demographic bands, top-2 interest tags and top category from observed user vectors."""
-    uf = np.asarray(user_features)
-    demo, start = [], 0
-    for n in _DEMO_SIZES:
-        demo.append(np.argmax(uf[..., start : start + n], axis=-1))
-        start += n
-    tags = uf[..., _N_DEMO : _N_DEMO + n_interest_tags]
-    order = np.argsort(-tags, axis=-1, kind="stable")
-    cats = uf[..., _N_DEMO + n_interest_tags : _N_DEMO + n_interest_tags + len(CATEGORIES)]
-    return np.stack([*demo, order[..., 0], order[..., 1], np.argmax(cats, axis=-1)], axis=-1)
+    uf, U = np.asarray(user_features), user_layout(n_interest_tags)
+    demo = [U.argmax(uf, f) for f in DEMOGRAPHIC_FIELDS]
+    order = np.argsort(-U.take(uf, "interest_tags"), axis=-1, kind="stable")
+    return np.stack([*demo, order[..., 0], order[..., 1], U.argmax(uf, "category_shares")], axis=-1)
 
 
 def campaign_fields(campaign_features: np.ndarray) -> np.ndarray:
     """(..., 4) goal, category, price tier, discount index from observed campaign vectors."""
-    cf = np.asarray(campaign_features)
-    g, c = len(GOALS), len(CATEGORIES)
-    disc = np.abs(cf[..., -1:] - DISCOUNTS).argmin(-1)
-    return np.stack([cf[..., :g].argmax(-1), cf[..., g : g + c].argmax(-1),
-                     cf[..., g + c : g + c + 3].argmax(-1), disc], axis=-1)
+    cf, C = np.asarray(campaign_features), CAMPAIGN_LAYOUT
+    disc = np.abs(C.take(cf, "discount") - DISCOUNTS).argmin(-1)
+    return np.stack([C.argmax(cf, "goal"), C.argmax(cf, "category"), C.argmax(cf, "price_tier"), disc], axis=-1)
 
 
 def context_fields(context_features: np.ndarray) -> np.ndarray:
     """(..., 5) hour bucket, weekend, location, weather, device from observed context vectors."""
-    x = np.asarray(context_features)
-    return np.stack([x[..., 2:6].argmax(-1), (x[..., 6] > 0.5).astype(np.int64), x[..., 7:12].argmax(-1),
-                     x[..., 12:16].argmax(-1), x[..., 16:19].argmax(-1)], axis=-1)
+    x, X = np.asarray(context_features), CONTEXT_LAYOUT
+    weekend = (X.take(x, "weekend")[..., 0] > 0.5).astype(np.int64)
+    return np.stack([X.argmax(x, "hour_bucket"), weekend, X.argmax(x, "location"), X.argmax(x, "weather"),
+                     X.argmax(x, "device")], axis=-1)
 
 
 def field_values(goal, category, user_features=None, campaign_features=None, context_features=None,
@@ -155,9 +147,8 @@ class Corpus:
 
 def teacher(world: World, n_interest_tags: int) -> TemplateSampler:
     """The teacher grammar: the template sampler with its audience personalisation."""
-    start = _N_DEMO + n_interest_tags
     return TemplateSampler(world.lexicon, world.audience_by_category,
-                           category_slice=slice(start, start + len(CATEGORIES)))
+                           category_slice=user_layout(n_interest_tags)["category_shares"])
 
 
 def sample_requests(world: World, n: int, rng: np.random.Generator,

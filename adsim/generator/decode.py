@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from adsim.config import check_choice, check_float, check_int
 from adsim.creative.lexicon import MAX_PHRASES
 from adsim.creative.sampler import CREATIVE_SLOTS, N_ATTRS
 from adsim.generator.model import MAX_DECODE, CreativeTransformer
 from adsim.generator.tokenizer import BOS, PAD, SEP, Vocab
+from adsim.validation import check_choice, check_float, check_int
 
 METHODS = ("greedy", "sample", "top_k", "nucleus", "beam")
 DONE = MAX_PHRASES + 1 + N_ATTRS  # grammar state after the last attribute

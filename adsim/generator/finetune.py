@@ -21,13 +21,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from adsim.config import check_float, check_int
 from adsim.creative.sampler import creative_quality
 from adsim.running_ctr import CTREstimator
 from adsim.generator.conditioning import drop_groups, request_observation, request_values, sample_requests, to_tokens
 from adsim.generator.decode import DONE, DecodeSpec, decode, grammar_masks, next_state, tokens_to_creatives
 from adsim.generator.model import MAX_DECODE, CreativeTransformer
 from adsim.generator.tokenizer import BOS
+from adsim.validation import check_float, check_int
 from adsim.world import World
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from adsim.config import check_int
 from adsim.generator.conditioning import to_tokens
 from adsim.generator.decode import DecodeSpec, beam_search, decode, first_distinct, grammar_masks, tokens_to_creatives
 from adsim.generator.model import MAX_DECODE, CreativeTransformer
+from adsim.validation import check_int
 
 OVERSAMPLE = 3
 """Samples drawn per requested candidate when ``distinct=True``."""

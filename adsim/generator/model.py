@@ -19,10 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from adsim.config import check_float, check_int
 from adsim.creative.lexicon import MAX_PHRASES
 from adsim.creative.sampler import N_ATTRS
 from adsim.generator.tokenizer import N_FIELDS, PAD, Vocab
+from adsim.validation import check_float, check_int
 
 MAX_DECODE = MAX_PHRASES + 1 + N_ATTRS
 """Longest decoder output: up to MAX_PHRASES phrases, ``<sep>``, one token per visual attribute."""

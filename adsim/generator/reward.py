@@ -11,8 +11,9 @@ scikit-learn's ``LogisticRegression`` over sparse features of a (request, creati
   ``[1, goal, campaign category, user category shares, interest tags, activity, buy rate, tier,
   discount]`` — so a part's estimated effect depends on who sees it, for which campaign.
 
-:func:`log_impressions` produces the logs: a uniformly random logging policy on a
-``SelectionCore`` (any candidate source), recording what was shown and whether it was clicked.
+:func:`log_impressions` produces the logs with the one logging path: a uniformly random logging
+policy on a ``SelectionCore`` (any candidate source); the fit reads what was shown and whether it was
+clicked.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
-from tqdm import tqdm
 
-from adsim.config import EnvConfig, check_float, check_int
-from adsim.creative.lexicon import CATEGORIES, GOALS, LEXICON
+from adsim.collect import LogStreams, UniformLogging, collect_log, shown_request
+from adsim.config import EnvConfig
+from adsim.selection import SelectionCore
+from adsim.creative.lexicon import LEXICON
 from adsim.creative.sampler import CandidateSource, creative_parts, creative_quality
 from adsim.running_ctr import Request
-
-_N_DEMO = 21
+from adsim.observation import CAMPAIGN_LAYOUT, user_layout
+from adsim.validation import check_float, check_int
 
 
 class LogisticCTR:
@@ -47,12 +49,10 @@ class LogisticCTR:
 
     def _interaction(self, r: Request) -> np.ndarray:
         """(N, G) the vector each creative part is crossed with."""
-        uf, cf = r.user_features, r.campaign_features
-        g, c, t = len(GOALS), len(CATEGORIES), self.n_interest_tags
-        tags = uf[:, _N_DEMO : _N_DEMO + t]
-        shares = uf[:, _N_DEMO + t : _N_DEMO + t + c]
-        dense = uf[:, _N_DEMO + t + c :]
-        return np.concatenate([np.ones((len(uf), 1)), cf[:, : g + c], shares, tags, dense, cf[:, -1:]], 1)
+        uf, cf, U = r.user_features, r.campaign_features, user_layout(self.n_interest_tags)
+        return np.concatenate([np.ones((len(uf), 1)), cf[:, CAMPAIGN_LAYOUT.span("goal", "category")],
+                               U.take(uf, "category_shares"), U.take(uf, "interest_tags"),
+                               uf[:, U.span("activity", "price_tier")], CAMPAIGN_LAYOUT.take(cf, "discount")], 1)
 
     def features(self, r: Request) -> sp.csr_matrix:
         """Sparse features (N·K, D) of every candidate of a batch of requests."""
@@ -60,7 +60,7 @@ class LogisticCTR:
         z = self._interaction(r)  # (N, G)
         G = z.shape[1]
         base = np.concatenate([r.user_features, r.context_features, r.campaign_features], 1)
-        cat = r.campaign_features[:, len(GOALS) : len(GOALS) + len(CATEGORIES)].argmax(1)
+        cat = CAMPAIGN_LAYOUT.argmax(r.campaign_features, "category")
         qual = creative_quality(r.candidates, cat)  # (N, K, 4)
         parts = creative_parts(r.candidates)  # (N, K, P)
         P, nb = parts.shape[-1], base.shape[1] + 4
@@ -99,25 +99,19 @@ class LogisticCTR:
 
 def log_impressions(config: EnvConfig, n_steps: int, num_envs: int, seed: int,
                     candidate_source: CandidateSource | None = None) -> tuple[Request, np.ndarray]:
-    """Impressions of a uniformly random logging policy on a ``SelectionCore``.
+    """Impressions of a uniformly random logging policy on a ``SelectionCore`` (any candidate source),
+    logged by the one logging path (:func:`adsim.collect.collect_log`).
+
+    ``seed`` gives the request streams and the action draws as independent children of
+    ``SeedSequence(seed)`` (:meth:`adsim.collect.LogStreams.from_seed`).
 
     Returns:
-        the shown creatives as a ``Request`` (M, 1, S) with M = n_steps · num_envs, and clicks (M,).
+        the shown creatives as a ``Request`` (M, 1, S) with M = n_steps · num_envs, and clicks (M,)
+        — a view of the log (:func:`adsim.collect.shown_request`).
     """
-    from adsim.selection import SelectionCore
-
     check_int("n_steps", n_steps, 1)
+    check_int("num_envs", num_envs, 1)
     core = SelectionCore(config.replace(horizon=max(config.horizon, n_steps)), num_envs,
                          candidate_source=candidate_source)
-    core.seed(range(seed * num_envs, (seed + 1) * num_envs))
-    core.start_episode()
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 17]))
-    rows, logs, clicks = np.arange(num_envs), [], []
-    for _ in tqdm(range(n_steps), desc="log impressions", leave=False):
-        r = core.request
-        a = rng.integers(0, config.n_candidates, num_envs)
-        logs.append(Request(r.campaign.copy(), r.user_features, r.context_features.copy(),
-                            r.campaign_features.copy(), r.candidates[rows, a][:, None].copy()))
-        clicks.append(core.step(a).clicked)
-    shown = Request(*(np.concatenate(f) for f in zip(*logs)))
-    return shown, np.concatenate(clicks)
+    log = collect_log(UniformLogging(), core, n_steps * num_envs, LogStreams.from_seed(seed))
+    return shown_request(log), log.click.astype(bool)

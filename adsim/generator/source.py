@@ -17,13 +17,13 @@ from __future__ import annotations
 import numpy as np
 
 from adsim import rng as crng
-from adsim.config import check_int
 from adsim.creative.sampler import CREATIVE_SLOTS, DRAWS_PER_CREATIVE
 from adsim.generator.conditioning import field_values
 from adsim.generator.decode import DecodeSpec, tokens_to_creatives
 from adsim.generator.generate import CreativeGenerator
 from adsim.generator.model import MAX_DECODE
 from adsim.generator.tokenizer import N_FIELDS
+from adsim.validation import check_int
 
 CHUNK = 8192
 """Sequences decoded per decoder pass."""

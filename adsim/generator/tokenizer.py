@@ -25,9 +25,9 @@ from functools import cached_property
 
 import numpy as np
 
-from adsim.config import check_choice
 from adsim.creative.lexicon import ATTRIBUTES, CATEGORIES, GOALS, LANGUAGES, LEXICON, Lexicon
 from adsim.creative.parser import longest_match
+from adsim.validation import check_choice
 from adsim.world import DEMOGRAPHICS, DEVICES, DISCOUNTS, HOUR_BUCKETS, LOCATIONS, PRICE_TIERS, WEATHERS
 
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<sep>")

@@ -8,11 +8,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from adsim.config import check_float, check_int
 from adsim.creative.lexicon import MAX_PHRASES
 from adsim.generator.conditioning import Corpus, to_tokens
 from adsim.generator.model import MAX_DECODE, CreativeTransformer, GeneratorConfig, loss_fn
 from adsim.generator.tokenizer import BOS, PAD, SEP, Vocab
+from adsim.validation import check_float, check_int
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from adsim.config import check_choice, check_float, check_int
+from adsim.validation import check_choice, check_float, check_int
 
 CI_METHODS = ("normal", "bootstrap")
 ESTIMATORS = ("dm", "ips", "snips", "dr", "dr_clip", "switch_dr")

@@ -21,8 +21,12 @@ import pyarrow.parquet as pq
 
 REQUIRED = ("context", "action_context", "ctr_estimate", "action", "reward", "pscore", "position")
 """Columns every log must have."""
-OPTIONAL = ("expected_reward", "pi_b")
-"""Columns a log may have: the ground truth (simulated logs only) and the logging policy's full distribution."""
+OPTIONAL = ("expected_reward", "pi_b", "click_probs")
+"""(n, K) columns a log may have: the ground truth (simulated logs only), the logging policy's full
+distribution, the true click probabilities (simulated logs only)."""
+PER_ROUND = ("click", "campaign_id", "step", "slot")
+"""(n,) integer columns a log may have: the click (the reward may be a conversion or revenue), the
+campaign id, and the loop step and core slot the round was logged at."""
 LOG_FILE = "log.parquet"
 _PROB_TOL = 1e-6
 
@@ -58,6 +62,11 @@ class BanditLog:
         expected_reward: (n, K) float64 or None — true expected reward of every candidate
             (ground truth, evaluation only; never shown to an estimator's reward model).
         pi_b: (n, K) float64 or None — the logging policy's full action distribution.
+        click_probs: (n, K) float64 or None — true click probability of every candidate (ground
+            truth, evaluation only; equals ``expected_reward`` when the reward is the click).
+        click: (n,) int8 or None — 1 if the shown creative was clicked.
+        campaign_id: (n,) int64 or None — campaign of the request.
+        step, slot: (n,) int64 or None — the collection loop's step and the core slot of the round.
         obs_dims: sizes of the ``user``, ``context`` and ``campaign`` parts of ``context``.
         meta: free JSON-able description (env config, logging policy, seed).
     """
@@ -71,6 +80,11 @@ class BanditLog:
     position: np.ndarray
     expected_reward: np.ndarray | None = None
     pi_b: np.ndarray | None = None
+    click_probs: np.ndarray | None = None
+    click: np.ndarray | None = None
+    campaign_id: np.ndarray | None = None
+    step: np.ndarray | None = None
+    slot: np.ndarray | None = None
     obs_dims: tuple[int, int, int] | None = None
     meta: dict = field(default_factory=dict)
 
@@ -101,6 +115,9 @@ class BanditLog:
         for name in OPTIONAL:
             if getattr(self, name) is not None:
                 cols[name] = _array(name, getattr(self, name), 2, "float")
+        for name in PER_ROUND:
+            if getattr(self, name) is not None:
+                cols[name] = _array(name, getattr(self, name), 1, "int")
         for name, arr in cols.items():
             if arr.shape[0] != n:
                 raise ValueError(f"mismatched lengths: {name} has {arr.shape[0]} rounds, action has {n}")
@@ -119,8 +136,15 @@ class BanditLog:
         if self.action.min() < 0 or self.action.max() >= K:
             bad = self.action[(self.action < 0) | (self.action >= K)][0]
             raise ValueError(f"action == {bad}, must be in [0, {K - 1}] (K == {K})")
-        if self.position.min() < 0:
-            raise ValueError(f"position == {self.position.min()}, must be >= 0")
+        for name in ("position", *(c for c in PER_ROUND if getattr(self, c) is not None)):
+            low = getattr(self, name).min()
+            if low < 0:
+                raise ValueError(f"{name} == {low}, must be >= 0")
+        if self.click is not None and self.click.max() > 1:
+            raise ValueError(f"click == {self.click.max()}, must be 0 or 1")
+        if self.click_probs is not None and (self.click_probs.min() < 0 or self.click_probs.max() > 1):
+            raise ValueError(f"click_probs must be in [0, 1], got values in [{self.click_probs.min()}, "
+                             f"{self.click_probs.max()}]")
         if self.pi_b is not None:
             rows = np.arange(self.n_rounds)
             if np.any(self.pi_b < 0) or not np.allclose(self.pi_b.sum(axis=1), 1.0, atol=_PROB_TOL):
@@ -156,7 +180,7 @@ class BanditLog:
     def subset(self, rows: np.ndarray | slice) -> BanditLog:
         """The log restricted to some rounds (validated again)."""
         cols = {name: getattr(self, name)[rows] for name in REQUIRED}
-        opt = {name: getattr(self, name)[rows] for name in OPTIONAL if getattr(self, name) is not None}
+        opt = {name: getattr(self, name)[rows] for name in (*OPTIONAL, *PER_ROUND) if getattr(self, name) is not None}
         return BanditLog(**cols, **opt, obs_dims=self.obs_dims, meta=dict(self.meta))
 
     def to_obp(self) -> dict[str, Any]:
@@ -182,7 +206,8 @@ class BanditLog:
         if path.suffix != ".parquet":
             path.mkdir(parents=True, exist_ok=True)
             path = path / LOG_FILE
-        cols = {name: getattr(self, name) for name in (*REQUIRED, *OPTIONAL) if getattr(self, name) is not None}
+        cols = {name: getattr(self, name) for name in (*REQUIRED, *OPTIONAL, *PER_ROUND)
+                if getattr(self, name) is not None}
         arrays = {name: _to_arrow(arr) for name, arr in cols.items()}
         shapes = {name: list(arr.shape[1:]) for name, arr in cols.items()}
         meta = {"adsim_log": json.dumps({"shapes": shapes, "obs_dims": self.obs_dims, "meta": self.meta})}
@@ -220,7 +245,7 @@ def load_log(path: str | Path) -> BanditLog:
         raise ValueError(f"log {str(path)!r} is missing required column(s) {missing}; "
                          f"required: {list(REQUIRED)}")
     cols = {name: _from_arrow(table[name], info["shapes"][name])
-            for name in (*REQUIRED, *OPTIONAL) if name in table.column_names}
+            for name in (*REQUIRED, *OPTIONAL, *PER_ROUND) if name in table.column_names}
     dims = info.get("obs_dims")
     return BanditLog(**cols, obs_dims=tuple(dims) if dims else None, meta=info.get("meta", {}))
 

@@ -26,8 +26,8 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.preprocessing import OneHotEncoder
 from threadpoolctl import threadpool_limits
 
-from adsim.config import check_int
 from adsim.ope.log import BanditLog
+from adsim.validation import check_int
 
 
 def default_model(binary: bool = True) -> LogisticRegression | Ridge:

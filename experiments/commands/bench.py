@@ -22,7 +22,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from adsim.config import check_choice, check_int
+    from adsim.validation import check_choice, check_int
     from experiments.runner import BACKENDS, load_config, make_jobs, make_units, run_benchmark
 
     try:  # everything is validated before anything runs

@@ -47,7 +47,7 @@ def register(sub) -> None:
 
 
 def _models(args) -> list[str]:
-    from adsim.config import check_choice
+    from adsim.validation import check_choice
     from adsim.ctr.models import MODELS
 
     names = [args.model] + [m.strip() for m in args.compare.split(",") if m.strip()]

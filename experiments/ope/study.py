@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from adsim.config import EnvConfig, check_choice, check_int, make_config
+from adsim.config import EnvConfig, make_config
 from adsim.ope.estimators import CI_METHODS, ESTIMATORS, dr, estimate_all
 from adsim.ope.reward_model import predict_rewards
+from adsim.validation import check_choice, check_int
 from experiments.ope.collect import collect_log, target_probabilities, true_value
 from experiments.ope.target import PolicySpec
 from experiments.provenance import provenance

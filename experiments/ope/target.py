@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adsim.config import check_float, check_int
+from adsim.validation import check_float, check_int
 from agents.base import Policy
 from agents.mixture import EpsilonMixture
 from agents.registry import POLICIES, make_policy

@@ -14,7 +14,7 @@ import torch
 from adsim import make_config
 from adsim.selection import SelectionCore
 from adsim.ctr import CTRPredictor, FeatureSpec, ModelConfig, TrainConfig, fit, log_impressions
-from adsim.ctr.estimator import LearnedCTR
+from adsim.ctr.learned import LearnedCTR
 from experiments.perf import median_rate
 
 SUITE = "ctr"

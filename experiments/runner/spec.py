@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adsim.config import PRESETS, EnvConfig, WorldConfig, check_choice, check_int, make_config
+from adsim.config import PRESETS, EnvConfig, WorldConfig, make_config
+from adsim.validation import check_choice, check_int
 from agents.base import Policy
 from agents.registry import make_policy
 

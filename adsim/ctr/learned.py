@@ -21,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from adsim.config import EnvConfig, check_int
+from adsim.config import EnvConfig
 from adsim.ctr.features import Encoded, FeatureSpec
 from adsim.ctr.predictor import CTRPredictor, load
 from adsim.ctr.train import TrainConfig, fit
+from adsim.validation import check_int
 
 SETUP_STREAM_SEED = 10**9
 """Request streams of impressions logged to train a model at set-up (far from the seeds runs use)."""
