@@ -70,7 +70,10 @@ class SingleEnvView(gym.Env):
         return {k: v[0] if v.ndim > 1 else v[0].item() for k, v in self.core.info(outcome).items()}
 
     def step(self, action):
-        a = check_actions(action, self.n_candidates, None)
+        if type(action) is int and 0 <= action < self.n_candidates:  # the common case, checked cheaply
+            a = np.array([action], dtype=np.int64)
+        else:
+            a = check_actions(action, self.n_candidates, None)
         if self._done:
             raise RuntimeError("the episode is over (terminated or truncated) or never started: call reset() before step()")
         core = self.core
