@@ -62,10 +62,19 @@ class Fatigue:
         self.exposure[rows] = 0.0
         self.last_seen[rows] = 0.0
 
-    def _decayed(self, memory: np.ndarray, viewer: np.ndarray, now) -> np.ndarray:
-        """(N, ·) the viewers' memories decayed to ``now``."""
-        decay = 0.5 ** ((now - self.last_seen[self.rows, viewer]) / self.halflife)
-        return memory[self.rows, viewer] * decay[:, None].astype(memory.dtype)
+    def _decay(self, viewer: np.ndarray, now) -> np.ndarray:
+        """(N,) retention of the viewers' memories from their last impression to ``now``."""
+        return 0.5 ** ((now - self.last_seen[self.rows, viewer]) / self.halflife)
+
+    def _memory(self, memory: np.ndarray, viewer: np.ndarray) -> np.ndarray:
+        """(N, ·) the viewers' rows of ``memory``: a view with one viewer per slot, else a gather."""
+        return memory[:, 0] if memory.shape[1] == 1 else memory[self.rows, viewer]
+
+    def pool_gains(self, pool_attrs: np.ndarray) -> np.ndarray:
+        """(C, K, K) exposure gain of candidate k when pool creative a is shown, for pools (C, K, N_ATTRS)."""
+        K = pool_attrs.shape[1]
+        shared = (pool_attrs[:, :, None, :] == pool_attrs[:, None, :, :]).sum(-1)  # attribute values in common
+        return self.creative_weight * np.eye(K) + self.attribute_weight * shared
 
     def penalty(self, viewer: np.ndarray, now, attrs: np.ndarray, sensitivity: np.ndarray) -> np.ndarray:
         """(N, K) logit penalties of every slot's K candidates for its ``viewer`` (N,) at time ``now``.
@@ -73,30 +82,36 @@ class Fatigue:
         ``attrs`` (N, K, N_ATTRS): the candidates' global attribute-value ids; candidate k is pool
         creative k for the creative term. Reads the memories, does not change them.
         """
+        decay = self._decay(viewer, now)[:, None]
         if self.exposure.shape[2]:  # pool creatives: the exposure of each candidate is kept
-            return sensitivity[:, None] * self._decayed(self.exposure, viewer, now)
+            return sensitivity[:, None] * (self._memory(self.exposure, viewer) * decay.astype(self.exposure.dtype))
         n = self.rows.shape[0]
-        mem = self._decayed(self.attr, viewer, now)  # (N, A)
+        mem = self._memory(self.attr, viewer) * decay.astype(self.attr.dtype)  # (N, A)
         exposure = np.take_along_axis(mem, attrs.reshape(n, -1), 1).reshape(attrs.shape).sum(-1)  # (N, K)
         return self.attribute_weight * sensitivity[:, None] * exposure
 
     def record(self, viewer: np.ndarray, now, attrs: np.ndarray, creative: np.ndarray | None = None,
-               candidate_attrs: np.ndarray | None = None) -> None:
+               gain: np.ndarray | None = None) -> None:
         """One impression per slot at time ``now``: ``attrs`` (N, N_ATTRS) of the creative shown to the
         slot's ``viewer`` (N,); with pool creatives also ``creative`` (N,), its pool index, and
-        ``candidate_attrs`` (N, K, N_ATTRS), the attribute ids of the pool."""
-        rows = self.rows
-        mem = self._decayed(self.attr, viewer, now)
-        mem[rows[:, None], attrs] += 1.0
-        self.attr[rows, viewer] = mem
-        if self.creative.shape[2]:
-            mem_c = self._decayed(self.creative, viewer, now)
-            mem_c[rows, creative] += 1.0
-            self.creative[rows, viewer] = mem_c
-            K = self.exposure.shape[2]
-            shared = (candidate_attrs == attrs[:, None, :]).sum(-1)  # (N, K) attribute values in common
-            gain = self.creative_weight * (np.arange(K) == creative[:, None]) + self.attribute_weight * shared
-            self.exposure[rows, viewer] = self._decayed(self.exposure, viewer, now) + gain
+        ``gain`` (N, K), the exposure it adds to each candidate (rows of :meth:`pool_gains`)."""
+        rows, single = self.rows, self.attr.shape[1] == 1
+        decay = self._decay(viewer, now)[:, None]
+        updates = [(self.attr, attrs, 1.0)]
+        if self.exposure.shape[2]:
+            updates += [(self.creative, creative, 1.0), (self.exposure, None, gain)]
+        for memory, index, add in updates:
+            mem = self._memory(memory, viewer)
+            if single:  # a view: decay in place
+                mem *= decay.astype(memory.dtype)
+            else:
+                mem = mem * decay.astype(memory.dtype)
+            if index is None:
+                mem += add
+            else:
+                mem[rows[:, None] if index.ndim > 1 else rows, index] += add
+            if not single:
+                memory[rows, viewer] = mem
         self.last_seen[rows, viewer] = now
 
 

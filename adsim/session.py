@@ -165,6 +165,7 @@ class SessionCore:
         self.n_attr_values = w.lexicon.n_attr_values
         self.fatigue = Fatigue(N, 1, self.n_attr_values, config.fatigue_attribute, config.memory_halflife,
                                n_creatives=K, creative_weight=config.fatigue_creative, dtype=np.float64)
+        self.exposure_gain = self.fatigue.pool_gains(pool.attrs)  # (C, K, K)
         self.estimator = RunningCTR("pool", config.world.n_campaigns, K, w.n_parts, config.estimate_prior_strength)
         self.rows = np.arange(N)
         self.keys: np.ndarray | None = None
@@ -306,8 +307,9 @@ class SessionCore:
         leave_prob = 1.0 - (1.0 - cfg.leave_base) * np.exp(-cfg.leave_gain * self.annoyance**2)
         left = ~clicked & (self.u_leave[rows, t] < leave_prob)
         self.estimator.observe(self.request, actions, clicked)
-        pool_attrs = self.pool.attrs[self.campaign]
-        self.fatigue.record(self.viewer, t.astype(np.float64), pool_attrs[rows, actions], actions, pool_attrs)
+        c = self.campaign
+        self.fatigue.record(self.viewer, t.astype(np.float64), self.pool.attrs[c, actions], actions,
+                            self.exposure_gain[c, actions])
         self._drift(np.flatnonzero(clicked), actions)
         self.t += 1
         self.clicks += clicked
