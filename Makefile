@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 bench: $(STAMP)
-	$(BIN)/adsim bench --config experiments/configs/default.toml --out results/default
+	$(BIN)/adsim bench --config experiments/configs/default.toml --out results/default --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -7,10 +7,10 @@ from agents.base import OraclePolicy, Policy, RandomPolicy
 from agents.exp3 import EXP3
 from agents.greedy import DecayingEpsilonGreedy, EpsilonGreedy, GreedyEstimate
 from agents.linear import LinearTS, LinUCB, LinUCBShared
-from agents.registry import POLICIES, make_policy
+from agents.registry import POLICIES, make_policy, resolve_policy
 from agents.thompson import BetaThompson, HybridThompson
 from agents.ucb import KLUCB, UCB1
 
 __all__ = ["Policy", "RandomPolicy", "OraclePolicy", "GreedyEstimate", "EpsilonGreedy", "DecayingEpsilonGreedy",
            "UCB1", "KLUCB", "BetaThompson", "HybridThompson", "EXP3", "LinUCB", "LinUCBShared", "LinearTS",
-           "POLICIES", "make_policy"]
+           "POLICIES", "make_policy", "resolve_policy"]

@@ -45,6 +45,10 @@ class Policy(ABC):
     stackable: bool = False
     """Whether ``reset(group_seeds=…)`` can stack independent copies (see the module docstring).
     Off by default: a policy opts in once its state keeps groups apart."""
+    reference: bool = False
+    """Whether the policy is a reference that reads the env's ``info`` (the ground truth, e.g. true
+    click probabilities). Runners give ``info`` only to reference policies (the oracle); any other
+    policy that reads it gets a clear error."""
 
     def reset(self, n_actions: int, seed: int | np.random.SeedSequence | None = None,
               group_seeds: Sequence[int] | None = None) -> None:
@@ -122,6 +126,7 @@ class OraclePolicy(Policy):
 
     name = "oracle"
     stackable = True
+    reference = True
 
     def probabilities(self, obs, info=None):
         if info is None or "expected_reward" not in info:

@@ -39,6 +39,10 @@ class EpsilonMixture(Policy):
     def stackable(self) -> bool:
         return self.policy.stackable
 
+    @property
+    def reference(self) -> bool:
+        return self.policy.reference
+
     def reset(self, n_actions: int, seed: int | np.random.SeedSequence | None = None, group_seeds=None) -> None:
         """Reset this wrapper and the wrapped policy on independent child streams of ``seed`` (of each
         group's seed when stacked)."""

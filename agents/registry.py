@@ -1,8 +1,10 @@
 """Policies by name, so configs can name them: ``make_policy("ucb1", c=2.0)``.
 
-Entries are classes or ``"package.module:ClassName"`` import paths; a path is imported the first
-time its entry is read. The Stable-Baselines3 agents are registered by path, so ``import agents``
-does not load torch or SB3 — only building (or looking up) ``ppo``, ``a2c`` or ``dqn`` does.
+A policy is named either by its registered name (a key of :data:`POLICIES`) or, for a policy of
+your own, by an import path ``"package.module:ClassName"`` (as Gymnasium's ``entry_point``): the
+string is resolved where the policy is built, so a worker process resolves it itself. The class
+must subclass :class:`agents.base.Policy`. Registered entries are import-path strings too, so
+nothing (SB3, torch) is imported before a policy that needs it is built.
 """
 
 from __future__ import annotations
@@ -13,41 +15,23 @@ import inspect
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
-from agents.base import OraclePolicy, Policy, RandomPolicy
-from agents.exp3 import EXP3
-from agents.greedy import DecayingEpsilonGreedy, EpsilonGreedy, GreedyEstimate
-from agents.linear import LinearTS, LinUCB, LinUCBShared
-from agents.thompson import BetaThompson, HybridThompson
-from agents.ucb import KLUCB, UCB1
-
-
-def load_class(path: str) -> type:
-    """The class named by ``"package.module:ClassName"``."""
-    module, sep, name = path.partition(":")
-    if not sep or not module or not name:
-        raise ValueError(f"import path {path!r} must look like 'package.module:ClassName'")
-    obj = importlib.import_module(module)
-    for part in name.split("."):
-        obj = getattr(obj, part)
-    if not isinstance(obj, type):
-        raise TypeError(f"{path!r} names a {type(obj).__name__}, not a class")
-    return obj
+from agents.base import Policy
 
 
 class PolicyRegistry(MutableMapping):
-    """``name -> Policy subclass``; values given as import paths are resolved on first read."""
+    """Name -> policy class, stored as import paths and imported on first access (``POLICIES["ppo"]``
+    imports SB3 then, not before). Assigning a class or an import path registers a policy in this
+    process only: configs that name a policy by import path work in every worker."""
 
-    def __init__(self, entries: dict[str, type[Policy] | str]):
+    def __init__(self, entries: dict[str, str | type[Policy]]):
         self._entries = dict(entries)
 
     def __getitem__(self, name: str) -> type[Policy]:
         entry = self._entries[name]
-        if isinstance(entry, str):
-            entry = self._entries[name] = load_class(entry)
-        return entry
+        return load_class(entry) if isinstance(entry, str) else entry
 
-    def __setitem__(self, name: str, entry: type[Policy] | str) -> None:
-        self._entries[name] = entry
+    def __setitem__(self, name: str, value: str | type[Policy]) -> None:
+        self._entries[name] = value
 
     def __delitem__(self, name: str) -> None:
         del self._entries[name]
@@ -61,39 +45,76 @@ class PolicyRegistry(MutableMapping):
     def __repr__(self) -> str:
         return f"PolicyRegistry({sorted(self._entries)})"
 
+    def path(self, name: str) -> str:
+        """The import path of a registered name (without importing it)."""
+        entry = self._entries[name]
+        return entry if isinstance(entry, str) else f"{entry.__module__}:{entry.__qualname__}"
+
 
 POLICIES: PolicyRegistry = PolicyRegistry({
-    "random": RandomPolicy,
-    "oracle": OraclePolicy,
-    "greedy": GreedyEstimate,
-    "epsilon_greedy": EpsilonGreedy,
-    "epsilon_greedy_decay": DecayingEpsilonGreedy,
-    "ucb1": UCB1,
-    "kl_ucb": KLUCB,
-    "thompson": BetaThompson,
-    "exp3": EXP3,
-    "linucb": LinUCB,
-    "linucb_shared": LinUCBShared,
-    "lin_ts": LinearTS,
-    "hybrid": HybridThompson,
+    "random": "agents.base:RandomPolicy",
+    "oracle": "agents.base:OraclePolicy",
+    "greedy": "agents.greedy:GreedyEstimate",
+    "epsilon_greedy": "agents.greedy:EpsilonGreedy",
+    "epsilon_greedy_decay": "agents.greedy:DecayingEpsilonGreedy",
+    "ucb1": "agents.ucb:UCB1",
+    "kl_ucb": "agents.ucb:KLUCB",
+    "thompson": "agents.thompson:BetaThompson",
+    "exp3": "agents.exp3:EXP3",
+    "linucb": "agents.linear:LinUCB",
+    "linucb_shared": "agents.linear:LinUCBShared",
+    "lin_ts": "agents.linear:LinearTS",
+    "hybrid": "agents.thompson:HybridThompson",
     "ppo": "agents.sb3:PPOPolicy",
     "a2c": "agents.sb3:A2CPolicy",
     "dqn": "agents.sb3:DQNPolicy",
 })
+"""Registered name -> policy class (kept as ``"module:Class"`` import paths until used)."""
+
+
+def load_class(path: str) -> type:
+    """The class at import path ``"package.module:ClassName"``; ``ValueError`` naming what failed."""
+    module_name, sep, attr = path.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"policy {path!r}: an import path must look like 'package.module:ClassName'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ValueError(f"policy {path!r}: cannot import module {module_name!r} ({err}); is its folder on "
+                         f"PYTHONPATH?") from None
+    obj = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ValueError(f"policy {path!r}: module {module_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    return obj
+
+
+def resolve_policy(name: str) -> type[Policy]:
+    """The policy class of a registered name or of an import path ``"package.module:Class"``."""
+    if not isinstance(name, str):
+        raise TypeError(f"policy name must be a str, got {type(name).__name__} {name!r}")
+    if ":" in name:
+        cls = load_class(name)
+    elif name in POLICIES:
+        cls = POLICIES[name]
+    else:
+        close = difflib.get_close_matches(name, POLICIES, n=1)
+        hint = f" did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown policy {name!r};{hint} Allowed: {', '.join(sorted(POLICIES))}, "
+                         f"or an import path 'package.module:ClassName'")
+    if not (isinstance(cls, type) and issubclass(cls, Policy)):
+        raise TypeError(f"policy {name!r} resolves to {cls!r}, which is not a subclass of agents.base.Policy")
+    return cls
 
 
 def make_policy(name: str, **hyperparameters: Any) -> Policy:
-    """Instantiate a registered policy; unknown names or hyperparameters raise ``ValueError``."""
-    if not isinstance(name, str):
-        raise TypeError(f"policy name must be a str, got {type(name).__name__} {name!r}")
-    if name not in POLICIES:
-        close = difflib.get_close_matches(name, list(POLICIES), n=1)
-        hint = f" did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown policy {name!r};{hint} Allowed: {', '.join(sorted(POLICIES))}")
-    cls = POLICIES[name]
+    """Instantiate a registered (or import-path) policy; unknown names or hyperparameters raise ``ValueError``."""
+    cls = resolve_policy(name)
     params = inspect.signature(cls).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     unknown = [k for k in hyperparameters if k not in params]
-    if unknown:
+    if unknown and not takes_any:
         allowed = [p for p in params if p not in ("self", "args", "kwargs")]
         raise ValueError(f"unknown hyperparameter {unknown[0]!r} for policy {name!r}; allowed: {allowed or 'none'}")
     return cls(**hyperparameters)

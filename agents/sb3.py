@@ -46,6 +46,17 @@ class SB3Policy(Policy):
     ignore_keys: tuple[str, ...] = ()
     """Observation keys the agent does not see. E.g. with a fixed campaign the pool's
     ``candidates`` never change, and ignoring them shrinks the network's input ~10×."""
+    torch_threads: int | None = 1
+    """torch CPU threads while training and acting (``torch.set_num_threads``); one is fastest for
+    these small networks (and right for one worker per core); ``None`` leaves torch's default."""
+    verbose: int = 0
+    """SB3's verbosity (0 silent, 1 progress tables on stdout)."""
+    model_path: str | None = None
+    """A model saved by :meth:`save` (e.g. ``OUT/artifacts/<scenario>__<label>__seed<s>/model.zip`` of an
+    earlier run): :meth:`learn` loads it instead of training, so a trained agent is evaluated as is."""
+    log_dir: str | None = None
+    """Where SB3 writes its training log (``progress.csv``, plus TensorBoard event files when the
+    ``tensorboard`` package is installed); the runner sets it to the run's folder under ``OUT/artifacts``."""
 
     algo: ClassVar[type[BaseAlgorithm]] = PPO
     name: ClassVar[str] = "sb3"
@@ -61,6 +72,13 @@ class SB3Policy(Policy):
         if isinstance(self.ignore_keys, str) or not all(isinstance(k, str) for k in self.ignore_keys):
             raise TypeError(f"ignore_keys == {self.ignore_keys!r}, must be a sequence of observation keys")
         self.ignore_keys = tuple(self.ignore_keys)
+        if self.torch_threads is not None:
+            check_int("torch_threads", self.torch_threads, 1, 1024)
+        check_int("verbose", self.verbose, 0, 2)
+        if self.model_path is not None and not Path(self.model_path).is_file():
+            raise ValueError(f"model_path == {self.model_path!r}: no such file (a model.zip written by save())")
+        if self.log_dir is not None and not isinstance(self.log_dir, str):
+            raise TypeError(f"log_dir must be a str or None, got {type(self.log_dir).__name__} {self.log_dir!r}")
         self.obs_keys: tuple[str, ...] | None = None  # the keys the model sees, set by learn() / load()
         self.model: BaseAlgorithm | None = None
 
@@ -76,6 +94,23 @@ class SB3Policy(Policy):
 
     def _seed_everything(self) -> None:
         set_random_seed(int(self.seed))  # random, numpy's global generator, torch
+
+    def _threads(self) -> None:
+        if self.torch_threads is not None and torch.get_num_threads() != self.torch_threads:
+            torch.set_num_threads(self.torch_threads)
+
+    def _logger(self):
+        """SB3's logger writing under ``log_dir`` (CSV, and TensorBoard when installed), or None."""
+        if self.log_dir is None:
+            return None
+        import importlib.util
+
+        from stable_baselines3.common.logger import configure
+
+        formats = ["csv"] + (["tensorboard"] if importlib.util.find_spec("tensorboard") else [])
+        if self.verbose:
+            formats.append("stdout")
+        return configure(self.log_dir, formats)
 
     def learn(self, env: VectorEnv | gym.Env, scenario_seed: int | None = None,
               callback: BaseCallback | None = None) -> int:
@@ -95,6 +130,13 @@ class SB3Policy(Policy):
             env = SyncVectorEnv([lambda: single], autoreset_mode=AutoresetMode.SAME_STEP)
         if env.single_action_space.n != self.n_actions:
             raise ValueError(f"env has {env.single_action_space.n} actions, policy was reset with {self.n_actions}")
+        self._threads()
+        if self.model_path is not None:  # a trained agent: load it, train nothing
+            self.load(self.model_path)
+            if set(self.obs_keys) - set(getattr(env.single_observation_space, "spaces", {})):
+                raise ValueError(f"model_path {self.model_path!r} was trained on observation keys {self.obs_keys}, "
+                                 f"which this env does not have")
+            return 0
         self._seed_everything()
         self.obs_keys = None
         if self.ignore_keys:
@@ -105,8 +147,11 @@ class SB3Policy(Policy):
             self.obs_keys = tuple(k for k in all_keys if k not in self.ignore_keys)
         venv = SB3VecEnv(env, seed=scenario_seed, keys=self.obs_keys)
         self.model = self.algo("MultiInputPolicy", venv, learning_rate=self.learning_rate, gamma=self.gamma,
-                               policy_kwargs={"net_arch": list(self.net_arch)}, device=self.device, verbose=0,
-                               **self.algo_kwargs(env.num_envs))
+                               policy_kwargs={"net_arch": list(self.net_arch)}, device=self.device,
+                               verbose=self.verbose, **self.algo_kwargs(env.num_envs))
+        logger = self._logger()
+        if logger is not None:
+            self.model.set_logger(logger)
         self.model.action_space.seed(int(self.seed))
         if self.train_steps > 0:
             self.model.learn(total_timesteps=self.train_steps, callback=callback)
@@ -120,6 +165,7 @@ class SB3Policy(Policy):
 
     def probabilities(self, obs, info=None) -> np.ndarray:
         model = self._require_model()
+        self._threads()
         obs = select_keys(obs, self.obs_keys)
         if not self.deterministic and hasattr(model.policy, "get_distribution"):
             with torch.no_grad():
@@ -132,6 +178,7 @@ class SB3Policy(Policy):
 
     def select(self, obs, info=None) -> np.ndarray:
         if self.deterministic:
+            self._threads()
             obs = select_keys(obs, self.obs_keys)
             return np.asarray(self._require_model().predict(obs, deterministic=True)[0], dtype=np.int64)
         return super().select(obs, info)
@@ -140,6 +187,7 @@ class SB3Policy(Policy):
     def save(self, path: str | Path) -> Path:
         """Save the model in SB3's zip format; returns the path written."""
         path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
         self._require_model().save(path)
         return path if path.suffix == ".zip" else path.with_suffix(".zip")
 

@@ -295,35 +295,6 @@ def test_policy_hyperparameters_are_validated():
 
 
 # ----------------------------------------------------------------------------- the study
-def test_study_config_is_validated(tmp_path):
-    from experiments.rl_study import EnvSpec, PolicySpec, StudyConfig
-
-    env = EnvSpec(name="s", id="adsim/AdSession-v0", num_envs=4, steps=400, config={"preset": "tiny"})
-    with pytest.raises(ValueError, match="train_steps == 400 must be < steps == 400"):
-        StudyConfig(envs=(env,), policies=(PolicySpec("ppo", {"train_steps": 400}),))
-    with pytest.raises(ValueError, match="unknown policy 'ucb'; did you mean 'ucb1'"):
-        StudyConfig(envs=(env,), policies=(PolicySpec("ucb"),))
-    with pytest.raises(ValueError, match="two policy entries labelled 'random'"):
-        StudyConfig(envs=(env,), policies=(PolicySpec("random"), PolicySpec("random")))
-    with pytest.raises(ValueError, match="unknown env 'x'"):
-        StudyConfig(envs=(env,), policies=(PolicySpec("random", envs=("x",)),))
-    with pytest.raises(ValueError, match="env id"):
-        EnvSpec(name="s", id="adsim/Nope-v0")
-
-
-def test_a_run_records_training_and_evaluation_steps_alike():
-    from experiments.rl_study import EnvSpec, PolicySpec, run_one
-
-    env = EnvSpec(name="s", id="adsim/AdSession-v0", num_envs=4, steps=800, config={"preset": "tiny"})
-    rl = run_one(env, PolicySpec("a2c", {"train_steps": 400}), seed=0, policy_seed=1)
-    bandit = run_one(env, PolicySpec("ucb1"), seed=0, policy_seed=1)
-    for run in (rl, bandit):
-        assert run["reward"].size == 200  # 800 impressions / 4 sub-envs, training included
-        assert np.all(np.diff(run["episode_end"]) >= 0) and run["episode_end"].max() <= 800
-    assert 400 <= rl["trained"] < 400 + 32 and bandit["trained"] == 0  # A2C rollouts: 8 steps × 4 envs
-    assert rl["episode_end"].min() <= 400  # episodes finished during training are on the curve
-
-
 def test_linucb_on_arbitrary_observation_keys_learns_a_context_dependent_best_arm():
     from agents.linear import LinUCB
 

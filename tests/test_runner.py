@@ -17,7 +17,7 @@ import pytest
 from agents import registry
 from agents.base import Policy, RandomPolicy
 from experiments.cli import main
-from experiments.runner import load_config, make_jobs, parse_config, run_job, run_jobs
+from experiments.runner import RunFailed, load_config, make_jobs, parse_config, run_job, run_jobs
 from experiments.runner.report import TIMING_COLUMNS, metrics_frame
 from experiments.runner.run import Job, RunResult, _vector_env, bucket_steps, fixed_arm_regret, policy_seed
 from experiments.runner.stats import bernoulli_kl, ci95_halfwidth, lai_robbins_constant, loglog_slope
@@ -190,13 +190,15 @@ BAD_CONFIGS = [
     ({"policies": {"eps": {"policy": "oracel"}}}, ValueError, r"policies\.eps: unknown policy 'oracel'; did you mean 'oracle'"),
     ({"policies": {"random": {"epsilon": 0.1}}}, ValueError, r"unknown hyperparameter 'epsilon' for policy 'random'"),
     ({"sedes": [1]}, ValueError, r"unknown config key 'sedes'; did you mean 'seeds'\? Allowed: 'name', 'seeds'"),
-    (_scenario(n_candidate=4), ValueError, r"unknown scenarios\.s key 'n_candidate'; did you mean 'n_candidates'"),
+    (_scenario(n_candidate=4), ValueError, r"scenarios\.s: unknown config key 'n_candidate'; did you mean 'n_candidates'"),
     (_scenario(n_candidates=1), ValueError, r"scenarios\.s: n_candidates == 1, must be in \[2, 256\]"),
     (_scenario(mode="bandit"), ValueError, r"scenarios\.s: unknown mode 'bandit'.*Allowed: 'pool', 'personalized'"),
     (_scenario(target_ctr=0.9), ValueError, r"target_ctr == 0.9, must be in \[0.001, 0.3\]"),
     (_scenario(seed=3), ValueError, r"scenarios\.s\.seed is set by the runner"),
-    (_scenario(horizon=3), ValueError, r"scenarios\.s\.horizon is set by the runner"),
-    ({"scenarios": {"s": {"preset": "persnalized"}}}, ValueError, r"unknown scenarios\.s\.preset 'persnalized'; did you mean 'personalized'"),
+    (_scenario(env="adsim/Nope-v0"), ValueError, r"scenarios\.s\.env: unknown env 'adsim/Nope-v0'; did you mean 'adsim/AdSession-v0'"),
+    (_scenario(env="adsim/AdSession-v0", preset="fatigue", ctr_model="lr:2000"), ValueError, r"scenarios\.s\.ctr_model: env 'adsim/AdSession-v0' takes no ctr_model"),
+    ({"reference": "ucb1"}, ValueError, r"unknown reference 'ucb1'; Allowed: 'random', 'oracle'"),
+    ({"scenarios": {"s": {"preset": "persnalized"}}}, ValueError, r"scenarios\.s: unknown preset 'persnalized'; did you mean 'personalized'"),
     ({"steps": 0}, ValueError, r"steps == 0, must be in \[1, 10000000\]"),
     ({"steps": "10"}, TypeError, r"steps must be an int, got str '10'"),
     ({"batch_size": 2.5}, TypeError, r"batch_size must be an int, got float 2.5"),
@@ -252,7 +254,7 @@ class Exploding(RandomPolicy):
 def test_a_failing_run_raises_instead_of_being_skipped(monkeypatch):
     monkeypatch.setitem(registry.POLICIES, "random", Exploding)
     jobs = make_jobs(parse_config(tiny(policies={"random": {}})))
-    with pytest.raises(FloatingPointError, match="boom"):
+    with pytest.raises(RunFailed, match=r"run pers/random/seeds\[3,4\] failed: FloatingPointError: boom"):
         run_jobs(jobs, workers=1, progress=False)
 
 
@@ -327,7 +329,7 @@ def test_a_scenario_with_a_learned_ctr_model_and_a_subset_of_policies():
     result = run_job(learned[0])
     assert result.cum_regret[-1] > 0
     sc = cfg.scenarios[learned[0].scenario]
-    env = _vector_env(sc.env_config(learned[0].seed, cfg.size(learned[0].scenario)[0]), 8, "lr:2000")
+    env = _vector_env(sc.env, sc.env_kwargs(learned[0].seed, cfg.size(learned[0].scenario)[0]), 8, "lr:2000")
     assert isinstance(env.unwrapped.core.estimator, LearnedCTR)
     assert cfg.to_dict()["scenarios"]["learned"]["policies"] == ["random", "greedy"]
 

@@ -7,6 +7,8 @@ import json
 import sys
 import time
 
+from experiments.options import add_common
+
 
 def register(sub) -> None:
     p = sub.add_parser("ope-log", help="log a policy's run as bandit feedback (Parquet)")
@@ -21,7 +23,8 @@ def register(sub) -> None:
 
     p = sub.add_parser("ope", help="estimate a target policy's value from a logged-feedback file")
     p.add_argument("--log", required=True, help="directory (or .parquet file) written by `adsim ope-log`")
-    p.add_argument("--target", required=True, help="TOML target config (policy, epsilon, seed, [hyperparameters])")
+    p.add_argument("--target", required=True, help="target policy: a TOML file (policy, epsilon, seed, "
+                                                    "[hyperparameters]) or name / name@epsilon, e.g. random, oracle@0.3")
     p.add_argument("--train-log", help="first train the target (policy.update) on this log's feedback, "
                                         "then evaluate it frozen on --log")
     p.add_argument("--reward-model", default="logistic", choices=("logistic", "truth", "none"),
@@ -35,14 +38,13 @@ def register(sub) -> None:
     p.set_defaults(func=run_ope)
 
     p = sub.add_parser("ope-study", help="validate the OPE estimators against the simulator's truth")
-    p.add_argument("--out", default="results/ope")
+    p.add_argument("--out", required=True, help="results folder to write (e.g. a fresh results/ope_mine)")
     p.add_argument("--logging", nargs="+", help="logging policies (name or name@epsilon)")
     p.add_argument("--targets", nargs="+", help="target policies (name or name@epsilon)")
     p.add_argument("--sizes", nargs="+", type=int)
-    p.add_argument("--seeds", type=int, help="scenario seeds per cell")
     p.add_argument("--preset")
     p.add_argument("--ci", choices=("normal", "bootstrap"))
-    p.add_argument("--workers", type=int, default=1, help="processes")
+    add_common(p)  # --jobs, --seeds N (scenario seeds 0 … N−1 per cell), --progress/--no-progress
     p.set_defaults(func=run_study)
 
 
@@ -65,7 +67,7 @@ def run_ope(args) -> int:
     from experiments.ope.target import PolicySpec
 
     log = load_log(args.log)
-    spec = PolicySpec.from_toml(args.target)
+    spec = PolicySpec.from_toml(args.target) if args.target.endswith(".toml") else PolicySpec.parse(args.target)
     policy = spec.build()
     if args.train_log:
         train_on_log(policy, load_log(args.train_log), seed=spec.seed)
@@ -102,7 +104,7 @@ def run_study(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    summary = summarise(study_run(study, workers=args.workers))
+    summary = summarise(study_run(study, workers=args.jobs or 1, progress=args.progress))
     summary.to_csv(out / "summary.csv", index=False)
     plot_rmse(summary, out / "rmse.png")
     path = write_report(study, summary, out, time.perf_counter() - t0)

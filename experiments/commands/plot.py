@@ -1,4 +1,5 @@
-"""``adsim plot DIR``: redraw a benchmark's regret.png and ctr.png from its metrics.csv."""
+"""``adsim plot DIR``: redraw a results folder's figures (regret, regret_loglog, paired, ctr; PNG + SVG) from its
+metrics.csv or the compact metrics.csv.gz."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import sys
 
 
 def register(sub) -> None:
-    p = sub.add_parser("plot", help="redraw regret.png and ctr.png of a results folder from metrics.csv")
+    p = sub.add_parser("plot", help="redraw the figures of a results folder from metrics.csv(.gz)")
     p.add_argument("dir", help="results folder written by `adsim bench`")
     p.set_defaults(func=run)
 

@@ -8,6 +8,7 @@ loss per epoch) and each trained model in ``<out>/<model>/`` (``model.pt`` + ``c
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -42,7 +43,8 @@ def register(sub) -> None:
                    help="also repeat the AUC comparison with seeds seed+1 … seed+R-1 (fresh logs, training and "
                         "held-out sets) and report each model's mean AUC gain over lr with its standard error")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--progress", action="store_true", help="tqdm progress bars")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=False,
+                   help="tqdm progress bars (default off)")
     p.set_defaults(func=run)
 
 

@@ -8,40 +8,61 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from experiments.runner.backends import BACKENDS, make_units, run_jobs
+from experiments.runner.backends import BACKENDS, RunFailed, make_units, run_jobs
 from experiments.runner.run import Job, RunResult, run_job, run_stack
 from experiments.runner.spec import BenchConfig, load_config, parse_config
+from experiments.runner.store import RunStore
 
 
-def make_jobs(config: BenchConfig) -> list[Job]:
-    """Every (scenario, seed, policy) run, ordered so that runs sharing a world are adjacent."""
-    return [Job(config, s, p, seed) for s in range(len(config.scenarios)) for seed in config.seeds
+def make_jobs(config: BenchConfig, artifacts: str | None = None) -> list[Job]:
+    """Every (scenario, seed, policy) run, ordered so that runs sharing a world are adjacent;
+    ``artifacts`` is where RL agents leave their models and SB3 logs."""
+    return [Job(config, s, p, seed, artifacts) for s in range(len(config.scenarios)) for seed in config.seeds
             for p in config.policy_indices(s)]
 
 
 def run_benchmark(config: BenchConfig, out: str | Path, workers: int = 1, backend: str = "local",
                   address: str | None = None, progress: bool = True, plots: bool = True,
-                  stack: bool = True) -> pd.DataFrame:
-    """Run a validated benchmark and write its results folder; return the summary table."""
+                  stack: bool = True, resume: bool = False, overwrite: bool = False) -> pd.DataFrame:
+    """Run a validated study and write its results folder; return the summary table.
+
+    Each finished run is saved in ``out/runs/`` as it arrives (see :mod:`experiments.runner.store`);
+    with ``resume`` the runs already there are not rerun. The final files are written to a staging
+    folder and then renamed into ``out`` together, so a failure (a plot, a full disk) leaves the
+    previous outputs as they were."""
     from experiments.runner.plots import plot_dir
     from experiments.runner.report import write_outputs
 
-    jobs = make_jobs(config)
+    store = RunStore(out, config)
+    store.prepare(resume=resume, overwrite=overwrite)
+    jobs = make_jobs(config, artifacts=str(Path(out) / "artifacts"))
+    done = store.done(jobs) if resume else {}
     t0 = time.perf_counter()
-    results = run_jobs(jobs, workers=workers, backend=backend, address=address, progress=progress, stack=stack)
+    results = run_jobs(jobs, workers=workers, backend=backend, address=address, progress=progress, stack=stack,
+                       done=done, on_result=lambda i, r: store.save(jobs[i], r))
     wall = time.perf_counter() - t0
-    run_info = {"backend": backend, "workers": workers, "runs": len(jobs), "stacked_seeds": stack,
-                "units": len(make_units(jobs, stack)), "wall_seconds": round(wall, 2)}
-    summary = write_outputs(Path(out), config, jobs, results, run_info)
-    if plots:
-        plot_dir(out)
+    run_info = {"backend": backend, "workers": workers, "runs": len(jobs), "resumed_runs": len(done),
+                "stacked_seeds": stack, "units": len(make_units(jobs, stack)), "wall_seconds": round(wall, 2)}
+    staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
+    try:
+        summary = write_outputs(staging, config, jobs, results, run_info)
+        if plots:
+            plot_dir(staging)
+        if not (staging / "arms.csv").exists():
+            (Path(out) / "arms.csv").unlink(missing_ok=True)  # no pool scenario: no stale file
+        for path in sorted(staging.iterdir()):
+            path.replace(Path(out) / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return summary
 
 
-__all__ = ["BACKENDS", "BenchConfig", "Job", "RunResult", "load_config", "make_jobs", "parse_config",
+__all__ = ["BACKENDS", "BenchConfig", "Job", "RunFailed", "RunResult", "RunStore", "load_config", "make_jobs", "parse_config",
            "make_units", "run_benchmark", "run_job", "run_jobs", "run_stack"]

@@ -8,12 +8,21 @@ With ``stack=True`` (the default) the jobs of one (scenario, policy) — its sce
 one *unit*, run as a single stacked vector env with the policy's state batched over the seeds
 (:func:`~experiments.runner.run.run_stack`); RL agents, which train one network per seed, stay
 one job per unit. Units are what the workers receive.
+
+Stopping: SIGINT and SIGTERM of the parent raise ``KeyboardInterrupt`` there, which terminates the
+pool's workers (and cancels Ray tasks) before it propagates; workers also die with the parent if
+it is killed (``PR_SET_PDEATHSIG`` on Linux), so no worker outlives a run. A run that fails raises
+:class:`RunFailed` naming it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import signal
+import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -24,16 +33,60 @@ from experiments.runner.run import Job, RunResult, run_stack, stackable
 BACKENDS = ("local", "ray")
 
 
-def make_units(jobs: Sequence[Job], stack: bool = True) -> list[list[int]]:
-    """Job indices grouped into units: one per (scenario, policy) when stacking, else one per job."""
+class RunFailed(RuntimeError):
+    """A run raised: the message names the run(s) of the unit and the error."""
+
+
+def _unit_name(jobs: Sequence[Job], unit: list[int]) -> str:
+    first = jobs[unit[0]]
+    if len(unit) == 1:
+        return first.name
+    seeds = ",".join(str(jobs[i].seed) for i in unit)
+    return first.name.rsplit("/", 1)[0] + f"/seeds[{seeds}]"
+
+
+def _worker_init() -> None:
+    """In each pool worker: die with the parent (Linux), and leave Ctrl-C to the parent, which
+    terminates the workers itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM raises KeyboardInterrupt in the parent while runs are in flight (like Ctrl-C)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def make_units(jobs: Sequence[Job], stack: bool = True, todo: Sequence[int] | None = None) -> list[list[int]]:
+    """Job indices (of ``todo``, default all) grouped into units: one per (scenario, policy) when
+    stacking, else one per job."""
+    todo = range(len(jobs)) if todo is None else todo
     if not stack:
-        return [[i] for i in range(len(jobs))]
-    can_stack: dict[int, bool] = {}
+        return [[i] for i in todo]
+    can_stack: dict[tuple[int, int], bool] = {}
     units: dict[tuple, list[int]] = {}
-    for i, job in enumerate(jobs):
-        if job.policy not in can_stack:
-            can_stack[job.policy] = stackable(job)
-        key = (job.scenario, job.policy) if can_stack[job.policy] else (job.scenario, job.policy, job.seed)
+    for i in todo:
+        job = jobs[i]
+        pair = (job.scenario, job.policy)
+        if pair not in can_stack:
+            can_stack[pair] = stackable(job)
+        key = pair if can_stack[pair] else (job.scenario, job.policy, job.seed)
         units.setdefault(key, []).append(i)
     return list(units.values())
 
@@ -41,22 +94,39 @@ def make_units(jobs: Sequence[Job], stack: bool = True) -> list[list[int]]:
 Stream = Iterator[tuple[list[int], list[RunResult]]]
 
 
+def _failed(jobs: Sequence[Job], unit: list[int], err: BaseException) -> RunFailed:
+    return RunFailed(f"run {_unit_name(jobs, unit)} failed: {type(err).__name__}: {err}")
+
+
 def _serial(jobs: Sequence[Job], units: list[list[int]]) -> Stream:
     for unit in units:
-        yield unit, run_stack([jobs[i] for i in unit])
+        try:
+            results = run_stack([jobs[i] for i in unit])
+        except Exception as err:
+            raise _failed(jobs, unit, err) from err
+        yield unit, results
 
 
 def _process_pool(jobs: Sequence[Job], units: list[list[int]], workers: int) -> Stream:
-    # spawn: fresh interpreters, no state inherited from the parent (threads, BLAS pools, caches)
+    # spawn: fresh interpreters, no state inherited from the parent (threads, BLAS pools, caches);
+    # they get the parent's sys.path, so a policy named by import path resolves there too
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
+    try:
         futures = {pool.submit(run_stack, [jobs[i] for i in unit]): unit for unit in units}
-        try:
-            for fut in as_completed(futures):
-                yield futures[fut], fut.result()
-        except BaseException:  # a failed run (or Ctrl-C) stops the queued ones too
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+        for fut in as_completed(futures):
+            try:
+                results = fut.result()
+            except Exception as err:
+                raise _failed(jobs, futures[fut], err) from err
+            yield futures[fut], results
+    except BaseException:  # a failed run, Ctrl-C or SIGTERM: stop the running workers, drop the queued
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            with contextlib.suppress(Exception):
+                proc.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _ray(jobs: Sequence[Job], units: list[list[int]], workers: int, address: str | None) -> Stream:
@@ -67,24 +137,36 @@ def _ray(jobs: Sequence[Job], units: list[list[int]], workers: int, address: str
     address = address or os.environ.get("RAY_ADDRESS") or None
     started = not ray.is_initialized()
     if started:
-        local = {} if address else {"num_cpus": workers, "include_dashboard": False}
-        # local workers inherit this process's environment (PYTHONPATH) and find the code
+        # local workers get this process's sys.path, so they import the code and any policy named by
+        # import path; on a cluster, ship your code with RAY_RUNTIME_ENV / ray.init(runtime_env=…)
+        path = os.pathsep.join(p for p in sys.path if p)
+        local = {} if address else {"num_cpus": workers, "include_dashboard": False,
+                                    "runtime_env": {"env_vars": {"PYTHONPATH": path}}}
         ray.init(address=address, log_to_driver=False, **local)
+    waiting: list = []
     try:
         task = ray.remote(num_cpus=1)(run_stack)
         refs = {task.remote([jobs[i] for i in unit]): unit for unit in units}
         waiting = list(refs)
         while waiting:
             done, waiting = ray.wait(waiting, num_returns=1)
-            yield refs[done[0]], ray.get(done[0])
+            try:
+                results = ray.get(done[0])
+            except Exception as err:
+                cause = getattr(err, "cause", None) or err
+                raise _failed(jobs, refs[done[0]], cause) from err
+            yield refs[done[0]], results
     finally:
+        for ref in waiting:  # interrupted or failed: nothing keeps running on the cluster
+            with contextlib.suppress(Exception):
+                ray.cancel(ref, force=True)
         if started:
             ray.shutdown()
 
 
 def run_jobs(jobs: Sequence[Job], workers: int = 1, backend: str = "local", address: str | None = None,
              progress: bool = True, on_result: Callable[[int, RunResult], None] | None = None,
-             stack: bool = True) -> list[RunResult]:
+             stack: bool = True, done: dict[int, RunResult] | None = None) -> list[RunResult]:
     """Run every job and return the results in job order.
 
     Args:
@@ -97,6 +179,7 @@ def run_jobs(jobs: Sequence[Job], workers: int = 1, backend: str = "local", addr
         on_result: called with (job index, result) as each run finishes.
         stack: run the seeds of a (scenario, policy) stacked in one vector env (see the module
             docstring); the results are the same either way.
+        done: results already at hand (job index -> result, e.g. from a resumed run): not rerun.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend == {backend!r}, must be one of {BACKENDS}")
@@ -104,19 +187,27 @@ def run_jobs(jobs: Sequence[Job], workers: int = 1, backend: str = "local", addr
         raise ValueError(f"workers == {workers!r}, must be an int >= 1")
     if not isinstance(stack, bool):
         raise TypeError(f"stack must be a bool, got {type(stack).__name__} {stack!r}")
-    units = make_units(jobs, stack)
-    if backend == "ray":
+    done = dict(done or {})
+    units = make_units(jobs, stack, [i for i in range(len(jobs)) if i not in done])
+    if not units:
+        stream: Stream = iter(())
+    elif backend == "ray":
         stream = _ray(jobs, units, workers, address)
     elif workers == 1 or len(units) <= 1:
         stream = _serial(jobs, units)
     else:
         stream = _process_pool(jobs, units, min(workers, len(units)))
-    results: list[RunResult | None] = [None] * len(jobs)
-    with tqdm(total=len(jobs), desc="runs", unit="run", disable=not progress) as bar:
-        for unit, unit_results in stream:
-            for i, result in zip(unit, unit_results):
-                results[i] = result
-                if on_result is not None:
-                    on_result(i, result)
-            bar.update(len(unit))
+    results: list[RunResult | None] = [done.get(i) for i in range(len(jobs))]
+    with _sigterm_as_interrupt(), tqdm(total=len(jobs), initial=len(done), desc="runs", unit="run",
+                                       disable=not progress) as bar:
+        try:
+            for unit, unit_results in stream:
+                for i, result in zip(unit, unit_results):
+                    results[i] = result
+                    if on_result is not None:
+                        on_result(i, result)
+                bar.update(len(unit))
+        finally:
+            if hasattr(stream, "close"):
+                stream.close()  # an interrupt between units still stops the workers
     return results  # type: ignore[return-value]

@@ -1,9 +1,15 @@
-"""Figures of a benchmark, drawn from its ``metrics.csv`` alone (``adsim plot DIR`` redraws them).
+"""Figures of a study, drawn from its ``metrics.csv`` (or the compact ``metrics.csv.gz``) alone
+(``adsim plot DIR`` redraws them); each is written as PNG and SVG.
 
-* ``regret.png``: cumulative pseudo-regret against the per-request oracle vs impressions, one panel
-  per scenario (mean over seeds, shaded 95 % t-interval); each pool scenario gets a second panel
-  of fixed-arm regret with the Lai–Robbins asymptotic lower bound (mean over seeds).
-* ``ctr.png``: true CTR of the shown creatives within each recording bucket vs impressions.
+* ``regret``: cumulative pseudo-regret against the per-request oracle vs impressions, one panel per
+  scenario (mean over seeds, shaded 95 % percentile-bootstrap band: never below 0); each pool
+  scenario gets a second panel of fixed-arm regret with the Lai–Robbins asymptotic lower bound.
+* ``regret_loglog``: the same curves on log–log axes (the summary's slopes are read here).
+* ``paired``: each policy's regret minus the scenario's reference policy's on the same seeds, with a
+  paired 95 % bootstrap band (below 0: better than the reference).
+* ``ctr``: true CTR (%) of the shown creatives within each recording bucket vs impressions.
+
+At most three panels per row, one legend per figure, one colour and line style per policy.
 """
 
 from __future__ import annotations
@@ -17,100 +23,171 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from experiments.runner.stats import ci95_halfwidth  # noqa: E402
+from experiments.runner.stats import bootstrap_mean_ci  # noqa: E402
+
+LINESTYLES = ("-", "--", "-.", ":")
+COLS = 3
+FORMATS = ("png", "svg")
+REQUIRED = {"policy", "scenario", "seed", "impressions", "cum_regret", "cum_fixed_regret", "lai_robbins",
+            "bucket_true_ctr"}
 
 
-def _band(g: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """x, mean and 95 % half-width over seeds of ``column`` at each impression count."""
-    wide = g.pivot_table(index="impressions", columns="seed", values=column, aggfunc="first").sort_index()
+def _wide(g: pd.DataFrame, column: str) -> pd.DataFrame:
+    return g.pivot_table(index="impressions", columns="seed", values=column, aggfunc="first").sort_index()
+
+
+def _band(g: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """x, mean, and the 95 % percentile-bootstrap band over seeds of ``column`` at each impression count."""
+    wide = _wide(g, column)
     values = wide.to_numpy()
-    half = ci95_halfwidth(values, axis=1) if values.shape[1] > 1 else np.zeros(len(wide))
-    return wide.index.to_numpy(), values.mean(axis=1), np.nan_to_num(half)
+    low, high = bootstrap_mean_ci(values, axis=1)
+    return wide.index.to_numpy(), values.mean(axis=1), low, high
 
 
-LINESTYLES = ("-", "--", ":", "-.")
+def styles(policies: list[str]) -> dict[str, dict]:
+    """A distinct colour (20 of tab20, dark shades first) and line style (cycling) per policy."""
+    cmap = plt.get_cmap("tab20")
+    colours = [cmap(i) for i in range(0, 20, 2)] + [cmap(i) for i in range(1, 20, 2)]
+    return {p: {"color": colours[i % 20], "ls": LINESTYLES[i % len(LINESTYLES)]} for i, p in enumerate(policies)}
 
 
-def _styles(policies: list[str]) -> dict[str, dict]:
-    """Distinct (colour, line style) per policy: tab10 colours, then the same colours dashed, …"""
-    cmap = plt.get_cmap("tab10")
-    return {p: {"color": cmap(i % 10), "ls": LINESTYLES[(i // 10) % len(LINESTYLES)]} for i, p in enumerate(policies)}
+def _grid(n: int, title: str):
+    cols = min(COLS, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.0 * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    fig.suptitle(title)
+    return fig, list(axes.flat[:n])
 
 
-def _curves(ax, metrics: pd.DataFrame, column: str, styles: dict[str, dict]) -> None:
-    alpha = 0.2 if len(styles) <= 4 else 0.08
-    for policy, g in metrics.groupby("policy", sort=False):
-        x, mean, half = _band(g, column)
-        ax.plot(x, mean, label=policy, lw=1.6, **styles[policy])
-        ax.fill_between(x, mean - half, mean + half, color=styles[policy]["color"], alpha=alpha, lw=0)
-
-
-def plot_regret(metrics: pd.DataFrame, path: Path) -> None:
-    styles = _styles(list(dict.fromkeys(metrics["policy"])))
-    panels = []
-    for scenario, g in metrics.groupby("scenario", sort=False):
-        panels.append((scenario, g, "cum_regret"))
-        if g["cum_fixed_regret"].notna().any():
-            panels.append((scenario, g, "cum_fixed_regret"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False)
-    for ax, (scenario, g, column) in zip(axes[0], panels):
-        _curves(ax, g, column, styles)
-        if column == "cum_fixed_regret":
-            ax.set_title(f"{scenario}: regret vs best fixed creative")
-            if g["lai_robbins"].notna().any():
-                bound = g.groupby("impressions")["lai_robbins"].mean()
-                ax.plot(bound.index, bound.to_numpy(), "k--", lw=1.2, label="Lai–Robbins (asymptotic)")
-                top = np.nanmax(g.groupby(["policy", "impressions"])[column].mean().to_numpy())
-                ax.set_ylim(0, 1.05 * top)
-        else:
-            ax.set_title(f"{scenario}: regret vs per-request oracle")
-        ax.set_xlabel("impressions")
-        ax.set_ylabel("cumulative pseudo-regret (expected clicks)")
-        ax.grid(alpha=0.3)
-    handles, labels = axes[0, -1].get_legend_handles_labels()
-    for ax in axes[0, :-1]:
+def _finish(fig, axes, path: Path) -> list[Path]:
+    """One legend for the whole figure (every label of every panel), then PNG + SVG."""
+    handles, labels = [], []
+    for ax in axes:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             if lab not in labels:
                 handles.append(h)
                 labels.append(lab)
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    fig.suptitle("Cumulative regret (mean over seeds, 95 % band)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    paths = []
+    for fmt in FORMATS:
+        paths.append(path.with_suffix(f".{fmt}"))
+        fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
     plt.close(fig)
+    return paths
 
 
-def plot_ctr(metrics: pd.DataFrame, path: Path) -> None:
-    styles = _styles(list(dict.fromkeys(metrics["policy"])))
-    scenarios = list(dict.fromkeys(metrics["scenario"]))
-    fig, axes = plt.subplots(1, len(scenarios), figsize=(5.2 * len(scenarios), 4.2), squeeze=False)
-    for ax, scenario in zip(axes[0], scenarios):
+def _curves(ax, metrics: pd.DataFrame, column: str, style: dict[str, dict], scale: float = 1.0) -> None:
+    alpha = 0.2 if len(style) <= 4 else 0.1
+    for policy, g in metrics.groupby("policy", sort=False):
+        x, mean, low, high = _band(g, column)
+        ax.plot(x, scale * mean, label=policy, lw=1.6, **style[policy])
+        ax.fill_between(x, scale * low, scale * high, color=style[policy]["color"], alpha=alpha, lw=0)
+
+
+def _regret_panels(metrics: pd.DataFrame) -> list[tuple[str, pd.DataFrame, str]]:
+    panels = []
+    for scenario, g in metrics.groupby("scenario", sort=False):
+        panels.append((scenario, g, "cum_regret"))
+        if g["cum_fixed_regret"].notna().any():
+            panels.append((scenario, g, "cum_fixed_regret"))
+    return panels
+
+
+def plot_regret(metrics: pd.DataFrame, path: Path, loglog: bool = False) -> list[Path]:
+    style = styles(list(dict.fromkeys(metrics["policy"])))
+    panels = _regret_panels(metrics)
+    fig, axes = _grid(len(panels), "Cumulative regret (mean over seeds, 95 % bootstrap band)"
+                      + (", log–log" if loglog else ""))
+    for ax, (scenario, g, column) in zip(axes, panels):
+        _curves(ax, g, column, style)
+        if column == "cum_fixed_regret":
+            ax.set_title(f"{scenario}: regret vs best fixed creative")
+            if g["lai_robbins"].notna().any():
+                bound = g.groupby("impressions")["lai_robbins"].mean()
+                ax.plot(bound.index, bound.to_numpy(), "k--", lw=1.2, label="Lai–Robbins (asymptotic)")
+                if not loglog:
+                    top = np.nanmax(g.groupby(["policy", "impressions"])[column].mean().to_numpy())
+                    ax.set_ylim(0, 1.05 * top)
+        else:
+            ax.set_title(f"{scenario}: regret vs per-request oracle")
+        if loglog:
+            ax.set_xscale("log")
+            ax.set_yscale("log")  # a policy with zero regret (the oracle) has no points here
+        ax.set_xlabel("impressions")
+        ax.set_ylabel("cumulative pseudo-regret (expected clicks)")
+        ax.grid(alpha=0.3, which="both" if loglog else "major")
+    return _finish(fig, axes, path)
+
+
+def plot_paired(metrics: pd.DataFrame, references: dict[str, str | None], path: Path) -> list[Path]:
+    style = styles(list(dict.fromkeys(metrics["policy"])))
+    scenarios = [s for s in dict.fromkeys(metrics["scenario"]) if references.get(s)]
+    fig, axes = _grid(max(1, len(scenarios)), "Regret minus the reference policy's, same seeds (paired 95 % band)")
+    for ax, scenario in zip(axes, scenarios):
         g = metrics[metrics["scenario"] == scenario]
-        _curves(ax, g, "bucket_true_ctr", styles)
+        ref = _wide(g[g["policy"] == references[scenario]], "cum_regret")
+        for policy, gp in g.groupby("policy", sort=False):
+            if policy == references[scenario]:
+                continue
+            wide = _wide(gp, "cum_regret")
+            seeds = wide.columns.intersection(ref.columns)
+            diff = (wide[seeds] - ref[seeds]).to_numpy()
+            low, high = bootstrap_mean_ci(diff, axis=1)
+            ax.plot(wide.index, diff.mean(axis=1), label=policy, lw=1.6, **style[policy])
+            ax.fill_between(wide.index, low, high, color=style[policy]["color"], alpha=0.12, lw=0)
+        ax.axhline(0.0, color="k", lw=1.0)
+        ax.set_xscale("log")
+        ax.set_title(f"{scenario}: regret − {references[scenario]}")
+        ax.set_xlabel("impressions")
+        ax.set_ylabel("paired regret difference (expected clicks)")
+        ax.grid(alpha=0.3)
+    return _finish(fig, axes, path)
+
+
+def plot_ctr(metrics: pd.DataFrame, path: Path) -> list[Path]:
+    style = styles(list(dict.fromkeys(metrics["policy"])))
+    scenarios = list(dict.fromkeys(metrics["scenario"]))
+    fig, axes = _grid(len(scenarios), "CTR over time (mean over seeds, 95 % bootstrap band)")
+    for ax, scenario in zip(axes, scenarios):
+        _curves(ax, metrics[metrics["scenario"] == scenario], "bucket_true_ctr", style, scale=100.0)
         ax.set_xscale("log")
         ax.set_title(f"{scenario}: CTR over time")
         ax.set_xlabel("impressions (end of bucket)")
-        ax.set_ylabel("true CTR of shown creatives, per bucket")
+        ax.set_ylabel("true CTR of shown creatives, per bucket (%)")
         ax.grid(alpha=0.3)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    return _finish(fig, axes, path)
 
 
-def plot_dir(out: str | Path) -> list[Path]:
-    """Redraw ``regret.png`` and ``ctr.png`` in ``out`` from its ``metrics.csv``; return their paths."""
-    out = Path(out)
-    source = out / "metrics.csv"
-    if not source.is_file():
-        raise ValueError(f"no metrics.csv in {str(out)!r}; run `adsim bench --config FILE --out {out}` first")
+def read_metrics(folder: str | Path) -> pd.DataFrame:
+    """A results folder's ``metrics.csv`` (or its compact ``metrics.csv.gz``), checked."""
+    folder = Path(folder)
+    source = next((folder / n for n in ("metrics.csv", "metrics.csv.gz") if (folder / n).is_file()), None)
+    if source is None:
+        raise ValueError(f"no metrics.csv or metrics.csv.gz in {str(folder)!r}; run "
+                         f"`adsim bench --config FILE --out {folder}` first")
     metrics = pd.read_csv(source)
-    missing = {"policy", "scenario", "seed", "impressions", "cum_regret", "cum_fixed_regret", "lai_robbins",
-               "bucket_true_ctr"} - set(metrics.columns)
+    missing = REQUIRED - set(metrics.columns)
     if missing:
         raise ValueError(f"{source} lacks columns {sorted(missing)}; was it written by `adsim bench`?")
-    paths = [out / "regret.png", out / "ctr.png"]
-    plot_regret(metrics, paths[0])
-    plot_ctr(metrics, paths[1])
-    return paths
+    return metrics
+
+
+def plot_dir(out: str | Path, dest: str | Path | None = None) -> list[Path]:
+    """Redraw every figure of ``out`` from its metrics into ``dest`` (default ``out``); return the paths.
+    The reference policy of each scenario comes from ``summary.csv`` when present."""
+    from experiments.runner.report import choose_references
+
+    out = Path(out)
+    dest = Path(dest) if dest is not None else out
+    metrics = read_metrics(out)
+    references = choose_references(metrics)
+    if (out / "summary.csv").is_file():
+        summary = pd.read_csv(out / "summary.csv")
+        if "reference" in summary:
+            references = {s: (r if isinstance(r, str) else None)
+                          for s, r in summary.groupby("scenario", sort=False)["reference"].first().items()}
+    return [*plot_regret(metrics, dest / "regret.png"), *plot_regret(metrics, dest / "regret_loglog.png", True),
+            *plot_paired(metrics, references, dest / "paired.png"), *plot_ctr(metrics, dest / "ctr.png")]

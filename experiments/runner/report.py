@@ -1,4 +1,13 @@
-"""Tables and files of a benchmark: metrics.csv, arms.csv, summary.csv, summary.md, config.json."""
+"""Tables and files of a study: metrics.csv (+ metrics.csv.gz, compact, committed), arms.csv,
+summary.csv, summary.md, config.json.
+
+Paired statistics: every policy of a scenario seed meets the same world, users and coin flips
+(common random numbers), so the difference between two policies is measured within seeds. Each
+summary row reports the policy's difference to the scenario's *reference* policy (``reference``
+in the config; default the strongest policy that does not read the truth, i.e. the lowest mean
+final regret) with a paired 95 % percentile-bootstrap interval over seeds (``scipy.stats.bootstrap``
+on the per-seed differences), beside the unpaired columns.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +23,11 @@ import pandas as pd
 from experiments.provenance import provenance
 from experiments.runner.run import Job, RunResult
 from experiments.runner.spec import BenchConfig
-from experiments.runner.stats import ci95_halfwidth, loglog_slope
+from experiments.runner.stats import bootstrap_mean_ci, ci95_halfwidth, loglog_slope
 
 METRIC_COLUMNS = ("policy", "scenario", "seed", "step", "impressions", "cum_reward", "cum_expected_reward",
                   "cum_regret", "cum_fixed_regret", "lai_robbins", "cum_clicks", "ctr", "bucket_ctr",
-                  "bucket_true_ctr", "decisions_per_s")
+                  "bucket_true_ctr", "cum_episodes", "cum_episode_return", "episode_return", "decisions_per_s")
 TIMING_COLUMNS = ("decisions_per_s",)
 """The only columns that depend on the machine and its load (everything else is reproducible)."""
 def metrics_frame(jobs: list[Job], results: list[RunResult]) -> pd.DataFrame:
@@ -34,6 +43,9 @@ def metrics_frame(jobs: list[Job], results: list[RunResult]) -> pd.DataFrame:
             "cum_expected_reward": r.cum_expected_reward, "cum_regret": r.cum_regret,
             "cum_fixed_regret": r.cum_fixed_regret, "lai_robbins": r.lai_robbins, "cum_clicks": r.cum_clicks,
             "ctr": r.cum_clicks / r.impressions, "bucket_ctr": r.bucket_ctr, "bucket_true_ctr": r.bucket_true_ctr,
+            "cum_episodes": r.cum_episodes, "cum_episode_return": r.cum_episode_return,
+            "episode_return": np.divide(r.cum_episode_return, r.cum_episodes, out=np.full(r.step.shape, np.nan),
+                                        where=r.cum_episodes > 0),
             "decisions_per_s": dps,
         }))
     return pd.concat(frames, ignore_index=True)[list(METRIC_COLUMNS)]
@@ -54,8 +66,46 @@ def arms_frame(jobs: list[Job], results: list[RunResult]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["scenario", "seed", "arm", "mean_reward", "best"])
 
 
-def summary_frame(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Per (scenario, policy): final values with 95 % CIs over seeds, log-log slopes, decisions/s."""
+def final_rows(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The last recording point of every run."""
+    last = metrics.groupby(["scenario", "policy", "seed"], sort=False)["step"].transform("max")
+    return metrics[metrics["step"] == last]
+
+
+def choose_references(metrics: pd.DataFrame, chosen: str | None = None,
+                      truth: frozenset[str] = frozenset()) -> dict[str, str | None]:
+    """Per scenario, the policy paired differences are taken to: ``chosen`` where it ran, else the
+    policy with the lowest mean final regret among those not reading the truth (``truth``)."""
+    final = final_rows(metrics)
+    out: dict[str, str | None] = {}
+    for scenario, g in final.groupby("scenario", sort=False):
+        ran = list(dict.fromkeys(g["policy"]))
+        if chosen is not None:
+            out[scenario] = chosen if chosen in ran else None
+            continue
+        means = g[~g["policy"].isin(truth)].groupby("policy", sort=False)["cum_regret"].mean()
+        if not truth:  # not told which policies read the truth: leave out those with zero regret
+            means = means[means > 0]
+        out[scenario] = str(means.idxmin()) if len(means) else None
+    return out
+
+
+def paired_difference(final: pd.DataFrame, policy: str, reference: str, column: str) -> tuple[float, float, float]:
+    """Mean over seeds of ``policy − reference`` in ``column`` and its paired 95 % bootstrap interval."""
+    wide = final[final["policy"].isin([policy, reference])].pivot_table(
+        index="seed", columns="policy", values=column, aggfunc="first")
+    if policy not in wide or reference not in wide:
+        return (np.nan, np.nan, np.nan)
+    diff = (wide[policy] - wide[reference]).dropna().to_numpy()
+    low, high = bootstrap_mean_ci(diff)
+    return (float(diff.mean()) if diff.size else np.nan, float(low), float(high))
+
+
+def summary_frame(metrics: pd.DataFrame, references: dict[str, str | None] | None = None) -> pd.DataFrame:
+    """Per (scenario, policy): final values with 95 % CIs over seeds, log-log slopes, decisions/s;
+    then percentile-bootstrap intervals and the paired difference to the scenario's reference."""
+    references = references if references is not None else choose_references(metrics)
+    final_all = final_rows(metrics)
     rows = []
     for (scenario, policy), g in metrics.groupby(["scenario", "policy"], sort=False):
         final = g[g["step"] == g["step"].max()]
@@ -68,6 +118,15 @@ def summary_frame(metrics: pd.DataFrame) -> pd.DataFrame:
         row["regret_slope"] = loglog_slope(curve.index.to_numpy(), curve["cum_regret"].to_numpy())
         row["fixed_regret_slope"] = loglog_slope(curve.index.to_numpy(), curve["cum_fixed_regret"].to_numpy())
         row["decisions_per_s"] = final["decisions_per_s"].mean()
+        for col, name in (("cum_regret", "regret"), ("ctr", "ctr")):
+            row[f"{name}_low"], row[f"{name}_high"] = map(float, bootstrap_mean_ci(final[col].to_numpy()))
+        row["episode_return_mean"] = float(final["episode_return"].mean())
+        ref = references.get(scenario)
+        row["reference"] = ref
+        sc_final = final_all[final_all["scenario"] == scenario]
+        for col, name in (("cum_regret", "regret"), ("ctr", "ctr"), ("episode_return", "return")):
+            diff = paired_difference(sc_final, policy, ref, col) if ref is not None else (np.nan,) * 3
+            row[f"{name}_diff"], row[f"{name}_diff_low"], row[f"{name}_diff_high"] = diff
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -78,20 +137,31 @@ def _fmt(mean: float, ci: float, digits: int) -> str:
     return f"{mean:.{digits}f}" + (f" ± {ci:.{digits}f}" if np.isfinite(ci) else "")
 
 
+def _interval(mean: float, low: float, high: float, digits: int) -> str:
+    if not np.isfinite(mean):
+        return "–"
+    return f"{mean:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
+
+
 def summary_markdown(summary: pd.DataFrame, title: str) -> str:
     """One Markdown table per scenario (GitHub pipe tables)."""
     lines = [f"# {title}", ""]
-    head = ["policy", "regret (95% CI)", "fixed-arm regret", "CTR %", "regret slope", "fixed slope", "decisions/s"]
+    head = ["policy", "regret (95% CI)", "fixed-arm regret", "CTR %", "regret slope", "fixed slope", "decisions/s",
+            "Δ regret vs ref. (paired 95% CI)", "Δ CTR % vs ref."]
     for scenario, g in summary.groupby("scenario", sort=False):
         g = g.sort_values("regret_mean")
+        ref = g["reference"].iloc[0]
         lines += [f"## {scenario} — {int(g['impressions'].iloc[0]):,} impressions × {int(g['seeds'].iloc[0])} seeds",
-                  "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+                  "", f"Reference policy of the paired differences: `{ref}`." if isinstance(ref, str) else "", "",
+                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for _, r in g.iterrows():
             cells = [r["policy"], _fmt(r["regret_mean"], r["regret_ci95"], 1),
                      _fmt(r["fixed_regret_mean"], r["fixed_regret_ci95"], 1),
                      _fmt(100 * r["ctr_mean"], 100 * r["ctr_ci95"], 3),
                      _fmt(r["regret_slope"], np.nan, 2), _fmt(r["fixed_regret_slope"], np.nan, 2),
-                     f"{r['decisions_per_s']:,.0f}" if np.isfinite(r["decisions_per_s"]) else "–"]
+                     f"{r['decisions_per_s']:,.0f}" if np.isfinite(r["decisions_per_s"]) else "–",
+                     _interval(r["regret_diff"], r["regret_diff_low"], r["regret_diff_high"], 1),
+                     _interval(100 * r["ctr_diff"], 100 * r["ctr_diff_low"], 100 * r["ctr_diff_high"], 3)]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     lines += [
@@ -99,25 +169,30 @@ def summary_markdown(summary: pd.DataFrame, title: str) -> str:
         "mean ± 95 % t-interval over seeds. Fixed-arm regret (pool scenarios): against always showing "
         "the creative with the highest population-mean reward. CTR: clicks / impressions. Slopes: "
         "log-log slope of the mean regret curve over the last decade of impressions (1 = linear). "
-        "Decisions/s: impressions per second of the policy's select + update.", ""]
+        "Decisions/s: impressions per second of the policy's select + update. Δ vs ref.: the policy's "
+        "value minus the reference policy's on the same seeds (common random numbers), mean over seeds "
+        "with a paired 95 % percentile-bootstrap interval (negative Δ regret = better than the reference).",
+        ""]
     return "\n".join(lines)
 
 
 def write_outputs(out: Path, config: BenchConfig, jobs: list[Job], results: list[RunResult],
                   run_info: dict[str, Any]) -> pd.DataFrame:
-    """Write config.json, metrics.csv, arms.csv, summary.csv and summary.md; return the summary."""
+    """Write config.json, metrics.csv (+ .gz), arms.csv, summary.csv and summary.md into ``out``; return
+    the summary. ``out`` is a staging folder: the caller moves its files into place."""
     out.mkdir(parents=True, exist_ok=True)
     metrics = metrics_frame(jobs, results)
     metrics.to_csv(out / "metrics.csv", index=False)
+    metrics.to_csv(out / "metrics.csv.gz", index=False, float_format="%.10g",
+                   compression={"method": "gzip", "mtime": 0})
     arms = arms_frame(jobs, results)
     if len(arms):
         arms.to_csv(out / "arms.csv", index=False)
-    else:
-        (out / "arms.csv").unlink(missing_ok=True)  # no pool scenario: no stale file from an older run
-    summary = summary_frame(metrics)
+    truth = frozenset(p.label for p in config.policies if p.make().reference)
+    summary = summary_frame(metrics, choose_references(metrics, config.reference, truth))
     summary.to_csv(out / "summary.csv", index=False)
     (out / "summary.md").write_text(summary_markdown(summary, f"Benchmark {config.name!r}") + "\n")
-    meta = {"config": config.to_dict(), "run": run_info, **provenance(),
-            "written_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": platform.platform()}
+    meta = {"config": config.to_dict(), "fingerprint": config.fingerprint(), "run": run_info, **provenance(),
+            "written_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": platform.machine()}
     (out / "config.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
     return summary

@@ -26,19 +26,18 @@ import functools
 import time
 import zlib
 from collections import deque
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 import adsim  # noqa: F401  (registers the envs)
-from adsim.config import EnvConfig
 from experiments.runner.spec import BenchConfig
 from experiments.runner.stats import lai_robbins_constant
 
-ENV_ID = "adsim/CreativeSelection-v0"
 BERNOULLI_REWARDS = ("click", "conversion")
 
 
@@ -49,6 +48,33 @@ class Job(NamedTuple):
     scenario: int  # index into config.scenarios
     policy: int  # index into config.policies
     seed: int  # scenario seed
+    artifacts: str | None = None  # folder for what a run leaves besides metrics (RL: models, SB3 logs)
+
+    @property
+    def name(self) -> str:
+        """``scenario/policy/seed``: how outputs and messages name the run."""
+        return f"{self.config.scenarios[self.scenario].name}/{self.config.policies[self.policy].label}/seed{self.seed}"
+
+
+class TruthWithheld(Mapping):
+    """What a policy that is not a reference gets instead of the env's ``info`` (the ground truth):
+    reading it raises an error saying why."""
+
+    def __init__(self, policy: str):
+        self.policy = policy
+
+    def _refuse(self, *_: Any):
+        raise PermissionError(f"policy {self.policy!r} read the env's info, which holds the ground truth (true click "
+                              f"probabilities); only reference policies (class attribute reference = True, like "
+                              f"the oracle) are given it. Learn from obs and rewards instead.")
+
+    __getitem__ = __contains__ = _refuse
+
+    def __iter__(self):
+        self._refuse()
+
+    def __len__(self) -> int:
+        self._refuse()
 
 
 class RunResult(NamedTuple):
@@ -66,6 +92,8 @@ class RunResult(NamedTuple):
     bucket_true_ctr: np.ndarray
     policy_seconds: np.ndarray
     arm_means: np.ndarray  # (K,) population-mean expected reward per arm; empty outside pool mode
+    cum_episodes: np.ndarray  # episodes (sessions) finished
+    cum_episode_return: np.ndarray  # summed return of the finished episodes
 
 
 def bucket_steps(steps: int, n_buckets: int, spacing: str) -> np.ndarray:
@@ -92,7 +120,7 @@ def training_seed(seed: int) -> int:
 
 
 @functools.lru_cache(maxsize=4)
-def _vector_env(env_config: EnvConfig, batch: int, ctr_model: str | None = None,
+def _vector_env(env_id: str, kwargs: tuple[tuple[str, Any], ...], batch: int, ctr_model: str | None = None,
                 world_seeds: tuple[int, ...] | None = None) -> gym.vector.VectorEnv:
     """One vector env per (scenario config, batch, stacked world seeds) and process, reused by the
     runs (policies) on the same worlds.
@@ -101,67 +129,101 @@ def _vector_env(env_config: EnvConfig, batch: int, ctr_model: str | None = None,
     the fatigue memory, so a reused env behaves exactly like a fresh one (tested); reusing it
     saves building the creative pools and calibrating β0 (and training a ``ctr_model``) per policy.
     """
-    stacked = {} if world_seeds is None else {"world_seeds": world_seeds}
-    return gym.make_vec(ENV_ID, num_envs=batch, vectorization_mode="vector_entry_point", config=env_config,
-                        ctr_model=ctr_model, **stacked)
+    extra = {} if ctr_model is None else {"ctr_model": ctr_model}
+    if world_seeds is not None:
+        extra["world_seeds"] = world_seeds
+    return gym.make_vec(env_id, num_envs=batch, vectorization_mode="vector_entry_point", **dict(kwargs), **extra)
+
+
+def scenario_env(job: Job, world_seeds: tuple[int, ...] | None = None) -> gym.vector.VectorEnv:
+    """The (cached) vector env of a job's scenario seed; G stacked seeds when ``world_seeds`` is given."""
+    cfg = job.config
+    scenario = cfg.scenarios[job.scenario]
+    steps, batch = cfg.size(job.scenario)
+    G = 1 if world_seeds is None else len(world_seeds)
+    return _vector_env(scenario.env, scenario.env_kwargs(job.seed, steps), G * batch, scenario.ctr_model,
+                       world_seeds)
 
 
 def stackable(job: Job) -> bool:
-    """Whether a job's policy can run stacked with other seeds (all but the RL agents)."""
-    return bool(job.config.policies[job.policy].make().stackable)
+    """Whether a job can run stacked with other seeds: its policy stacks (all but the RL agents) and
+    its env takes ``world_seeds`` (a capability check)."""
+    return bool(job.config.policies[job.policy].make().stackable) and job.config.scenarios[job.scenario].stackable
 
 
-def _simulate(jobs: Sequence[Job]) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+def _train(policy, env, job: Job) -> None:
+    """RL agents: "train for train_steps, then evaluate", on other streams of the same world; SB3's
+    logs and the trained model go to the job's artifacts folder."""
+    if job.artifacts is not None:
+        folder = Path(job.artifacts) / job.name.replace("/", "__")
+        if hasattr(policy, "log_dir"):
+            policy.log_dir = str(folder)
+    policy.learn(env, scenario_seed=training_seed(job.seed))
+    if job.artifacts is not None and callable(getattr(policy, "save", None)):
+        policy.save(folder / "model.zip")
+
+
+def _simulate(jobs: Sequence[Job]) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, Any]:
     """Step the env for G jobs that differ only in their seed, stacked side by side (G = 1: one job).
 
-    Returns per-step sums (G, steps) per metric, per-step arm counts (G, steps, K) and arm reward
-    sums (G, K). Group g's numbers equal those of the job run alone, bit for bit (tested).
+    Returns per-step sums (G, steps) per metric, per-step arm counts (G, steps, K), arm reward
+    sums (G, K) and the env's config. Group g's numbers equal those of the job run alone, bit for
+    bit (tested).
     """
     job, G = jobs[0], len(jobs)
     cfg, seeds = job.config, [j.seed for j in jobs]
     if any((j.config, j.scenario, j.policy) != (cfg, job.scenario, job.policy) for j in jobs):
         raise ValueError("stacked jobs must share config, scenario and policy; they differ only in the seed")
-    scenario, spec = cfg.scenarios[job.scenario], cfg.policies[job.policy]
+    spec = cfg.policies[job.policy]
     steps, batch = cfg.size(job.scenario)
-    env_config = scenario.env_config(job.seed, steps)
-    K = env_config.n_candidates
     policy = spec.make()
     if G == 1:
-        env = _vector_env(env_config, batch, scenario.ctr_model)
+        env = scenario_env(job)
+        K = int(env.single_action_space.n)
         policy.reset(K, seed=policy_seed(job.seed, spec.label))
-        if callable(getattr(policy, "learn", None)):  # RL agents: "train for train_steps, then evaluate"
-            policy.learn(env, scenario_seed=training_seed(job.seed))
+        if callable(getattr(policy, "learn", None)):
+            _train(policy, env, job)
         obs, info = env.reset(seed=cfg.stream_seed(job.seed))
     else:
-        env = _vector_env(env_config, G * batch, scenario.ctr_model, tuple(seeds))
+        env = scenario_env(job, tuple(seeds))
+        K = int(env.single_action_space.n)
         policy.reset(K, group_seeds=[policy_seed(s, spec.label) for s in seeds])
         obs, info = env.reset(seed=[cfg.stream_seed(s) for s in seeds])
-    per_step = {k: np.zeros((G, steps)) for k in ("reward", "expected", "regret", "clicks", "true_ctr", "seconds")}
+    sees_truth = bool(policy.reference)
+    withheld = TruthWithheld(spec.label)
+    keys = ("reward", "expected", "regret", "clicks", "true_ctr", "seconds", "episodes", "episode_return")
+    per_step = {k: np.zeros((G, steps)) for k in keys}
     counts = np.zeros((G, steps, K), dtype=np.int64)
     arm_sums = np.zeros((G, K))
     rows, group_arm = np.arange(G * batch), np.repeat(np.arange(G) * K, batch)
+    ret = np.zeros(G * batch)
     pending: deque = deque()
     for t in range(steps):
         t0 = time.perf_counter()
-        actions = policy.select(obs, info)
+        actions = policy.select(obs, info if sees_truth else withheld)
         seconds = time.perf_counter() - t0
         click_probs, expected = info["click_probs"], info["expected_reward"]
-        next_obs, reward, _, _, info = env.step(actions)
+        next_obs, reward, terminated, truncated, info = env.step(actions)
         pending.append((obs, actions, reward))
         if len(pending) >= cfg.delay:
             t0 = time.perf_counter()
             policy.update(*pending.popleft())
             seconds += time.perf_counter() - t0
+        done = np.asarray(terminated) | np.asarray(truncated)
+        ret += reward
         per_step["reward"][:, t] = reward.reshape(G, batch).sum(axis=1)
         per_step["expected"][:, t] = info["reward_expected"].reshape(G, batch).sum(axis=1)
         per_step["regret"][:, t] = info["regret"].reshape(G, batch).sum(axis=1)
         per_step["clicks"][:, t] = info["clicked"].reshape(G, batch).sum(axis=1)
         per_step["true_ctr"][:, t] = click_probs[rows, actions].reshape(G, batch).sum(axis=1)
         per_step["seconds"][:, t] = seconds / G  # the batch's policy time, shared equally
+        per_step["episodes"][:, t] = done.reshape(G, batch).sum(axis=1)
+        per_step["episode_return"][:, t] = np.where(done, ret, 0.0).reshape(G, batch).sum(axis=1)
+        ret[done] = 0.0
         counts[:, t] = np.bincount(group_arm + actions, minlength=G * K).reshape(G, K)
         arm_sums += expected.reshape(G, batch, K).sum(axis=1)
         obs = next_obs
-    return per_step, counts, arm_sums
+    return per_step, counts, arm_sums, env.config
 
 
 def fixed_arm_regret(counts: np.ndarray, arm_means: np.ndarray) -> np.ndarray:
@@ -188,12 +250,12 @@ def run_stack(jobs: Sequence[Job]) -> list[RunResult]:
     cfg, job = jobs[0].config, jobs[0]
     steps, batch = cfg.size(job.scenario)
     with threadpool_limits(1):  # identical BLAS results wherever the job runs
-        per_step, counts, arm_sums = _simulate(jobs)
-    return [_result(cfg.scenarios[job.scenario].env_config(j.seed, steps), steps, batch, cfg,
-                    {k: v[g] for k, v in per_step.items()}, counts[g], arm_sums[g]) for g, j in enumerate(jobs)]
+        per_step, counts, arm_sums, env_config = _simulate(jobs)
+    return [_result(env_config, steps, batch, cfg, {k: v[g] for k, v in per_step.items()}, counts[g], arm_sums[g])
+            for g in range(len(jobs))]
 
 
-def _result(env_config: EnvConfig, steps: int, batch: int, cfg: BenchConfig, per_step: dict[str, np.ndarray],
+def _result(env_config: Any, steps: int, batch: int, cfg: BenchConfig, per_step: dict[str, np.ndarray],
             counts: np.ndarray, arm_sums: np.ndarray) -> RunResult:
     """Bucketed cumulative metrics of one run from its per-step sums."""
     at = bucket_steps(steps, cfg.n_buckets, cfg.buckets) - 1
@@ -207,13 +269,14 @@ def _result(env_config: EnvConfig, steps: int, batch: int, cfg: BenchConfig, per
 
     nan = np.full(at.shape, np.nan)
     fixed, bound, arm_means = nan, nan, np.empty(0)
-    if env_config.mode == "pool":
+    if getattr(env_config, "mode", None) == "pool":  # persistent arms: the best fixed arm is defined
         arm_means = arm_sums / (steps * batch)
-        if env_config.fatigue_strength == 0:  # with fatigue the arms' means depend on past actions
+        if getattr(env_config, "fatigue_strength", None) == 0:  # with fatigue the arms' means depend on past actions
             fixed = np.cumsum(fixed_arm_regret(counts, arm_means))[at]
-            if env_config.reward in BERNOULLI_REWARDS:
+            if getattr(env_config, "reward", None) in BERNOULLI_REWARDS:
                 bound = lai_robbins_constant(arm_means) * np.log(imps)
     return RunResult(step=at + 1, impressions=imps, cum_reward=cum["reward"], cum_expected_reward=cum["expected"],
                      cum_regret=cum["regret"], cum_fixed_regret=fixed, lai_robbins=bound,
                      cum_clicks=cum["clicks"], bucket_ctr=bucket(cum["clicks"]),
-                     bucket_true_ctr=bucket(cum["true_ctr"]), policy_seconds=cum["seconds"], arm_means=arm_means)
+                     bucket_true_ctr=bucket(cum["true_ctr"]), policy_seconds=cum["seconds"], arm_means=arm_means,
+                     cum_episodes=cum["episodes"], cum_episode_return=cum["episode_return"])

@@ -1,75 +1,117 @@
-"""What a benchmark run is: scenarios × policies × scenario seeds, read from a TOML file.
+"""What a study is: scenarios × policies × scenario seeds, read from one TOML schema.
 
-A config file looks like::
+Every study — the benchmark, bandits vs RL, your own — is a file of this one schema::
 
-    name = "smoke"           # optional; defaults to the file's stem
+    name = "mystudy"         # optional; defaults to the file's stem
     seeds = [0, 1, 2]        # scenario seeds: world seed and request streams
     steps = 50               # vector-env steps (batches) per run
     batch_size = 16          # B concurrent requests per step
     delay = 1                # feedback of batch t reaches the policy before batch t + delay
     buckets = "log"          # where metrics are recorded: "log" or "linear" steps
     n_buckets = 20
+    reference = "ucb1"       # paired differences are taken to this policy (default: see below)
 
-    [scenarios.pool]         # any EnvConfig / WorldConfig field, plus "preset", and
-    preset = "default"       # "steps" / "batch_size" to override the run size here
-    campaign = 0
-    batch_size = 64
+    [scenarios.pool]         # env = any registered Gymnasium id (default CreativeSelection);
+    env = "adsim/CreativeSelection-v0"
+    preset = "easy"          # the env's preset, plus any key of its config (EnvConfig / SessionConfig
+    campaign = 0             # and WorldConfig fields), plus "steps" / "batch_size" to override
+    batch_size = 64          # the run size, "ctr_model", "policies" (a subset) and "horizon"
 
     [policies.random]        # the table name is the label; "policy" names the registered
-    [policies.eps_fixed]     # policy when it differs from the label; other keys are
-    policy = "epsilon_greedy"  # hyperparameters passed to agents.registry.make_policy
+    [policies.eps_fixed]     # policy (or "package.module:ClassName", your own) when it differs
+    policy = "epsilon_greedy"  # from the label; other keys are hyperparameters
     epsilon = 0.1
 
 Everything is validated when the config is built (:func:`parse_config`), before anything runs:
 unknown keys, unknown policies, bad hyperparameters and bad env values raise ``ValueError`` or
-``TypeError`` naming the key, the value and what is allowed.
+``TypeError`` naming the key, the value and what is allowed. :func:`apply_overrides` applies
+command-line ``--set dotted.key=value`` changes to the parsed document first.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import inspect
+import json
+import sys
 import tomllib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from adsim.config import PRESETS, EnvConfig, WorldConfig, make_config
 from adsim.validation import check_choice, check_int
 from agents.base import Policy
 from agents.registry import make_policy
 
-TOP_KEYS = ("name", "seeds", "steps", "batch_size", "delay", "buckets", "n_buckets", "scenarios", "policies")
+TOP_KEYS = ("name", "seeds", "steps", "batch_size", "delay", "buckets", "n_buckets", "reference", "scenarios",
+            "policies")
 BUCKETS = ("log", "linear")
-RUNNER_OWNED = ("seed", "horizon", "world")
-"""Env keys a scenario may not set: the runner sets the world seed to the scenario seed and the
-horizon to ``steps`` (one episode per run)."""
+DEFAULT_ENV = "adsim/CreativeSelection-v0"
+RUNNER_OWNED = ("seed", "world")
+"""Env keys a scenario may not set: the runner sets the world seed to the scenario seed."""
 MAX_BATCH = 1 << 20
 """Most concurrent requests per step."""
 
 
 SIZE_KEYS = ("steps", "batch_size")
 """Run-size keys a scenario may override."""
-EXTRA_KEYS = ("ctr_model", "policies")
-"""Scenario keys that are not env fields: the env's learned CTR model, and a subset of policies."""
+EXTRA_KEYS = ("env", "ctr_model", "policies")
+"""Scenario keys that are not env-config fields: the env id, its learned CTR model, a subset of policies."""
 
 
-def scenario_keys() -> tuple[str, ...]:
-    """Keys a ``[scenarios.*]`` table may hold."""
-    env = [f.name for f in dataclasses.fields(EnvConfig)]
-    world = [f.name for f in dataclasses.fields(WorldConfig)]
-    return ("preset", *SIZE_KEYS, *EXTRA_KEYS, *sorted(k for k in env + world if k not in RUNNER_OWNED))
+@lru_cache(maxsize=None)
+def env_class(env_id: str) -> type:
+    """The native vector env class registered for ``env_id`` (``ValueError`` if there is none)."""
+    import gymnasium as gym
+    from gymnasium.envs.registration import load_env_creator
+
+    import adsim  # noqa: F401  (registers the adsim envs)
+
+    if env_id not in gym.registry:
+        check_choice("env", env_id, tuple(k for k in gym.registry if "/" in k) or tuple(gym.registry))
+    spec = gym.spec(env_id)
+    if spec.vector_entry_point is None:
+        raise ValueError(f"env {env_id!r} has no vector_entry_point; the runner steps native vector envs")
+    entry = spec.vector_entry_point
+    return load_env_creator(entry) if isinstance(entry, str) else entry
+
+
+def env_accepts(env_id: str, keyword: str) -> bool:
+    """Capability check: whether the env's vector class takes ``keyword`` (e.g. ``world_seeds``)."""
+    return keyword in inspect.signature(env_class(env_id)).parameters
+
+
+def resolve_env_config(env_id: str, preset: str, overrides: dict[str, Any]):
+    """The env's config object for ``preset`` + ``overrides`` (validated by the env's own config code).
+
+    Uses the env module's config resolver when it has one (cheap); otherwise builds a one-slot env."""
+    cls = env_class(env_id)
+    resolver = getattr(sys.modules[cls.__module__], "_resolve_config", None)
+    if resolver is not None:
+        return resolver(None, preset, dict(overrides))
+    return cls(num_envs=1, preset=preset, **overrides).config
+
+
+def _freeze(value: Any) -> Any:
+    """TOML arrays as tuples, so env kwargs are hashable (the runner caches envs by them)."""
+    return tuple(_freeze(v) for v in value) if isinstance(value, list) else value
 
 
 @dataclass(frozen=True)
 class ScenarioSpec:
-    """One env scenario: a preset plus overrides; the runner adds world seed and horizon."""
+    """One env scenario: a registered env, its preset plus overrides; the runner adds the world seed
+    (and the horizon, unless the scenario sets it)."""
 
     name: str
     """Label used in outputs (the TOML table name)."""
     preset: str = "default"
-    """An ``adsim.config.PRESETS`` name."""
+    """A preset of the env (``adsim.config.PRESETS`` for CreativeSelection, ``SESSION_PRESETS`` for AdSession)."""
     overrides: dict[str, Any] = field(default_factory=dict)
-    """``EnvConfig`` / ``WorldConfig`` fields; in pool mode ``campaign`` defaults to 0."""
+    """Fields of the env's config (and ``WorldConfig``); in pool mode ``campaign`` defaults to 0.
+    ``horizon`` defaults to the run's steps (one episode per run); set it for envs whose episodes
+    are sessions."""
     steps: int | None = None
     """Steps per run here (``None``: the config's ``steps``)."""
     batch_size: int | None = None
@@ -80,17 +122,30 @@ class ScenarioSpec:
     (``adsim.ctr.LearnedCTR``); ``None`` keeps the running-CTR estimate."""
     policies: tuple[str, ...] | None = None
     """Labels of the policies run on this scenario (``None``: all of them)."""
+    env: str = DEFAULT_ENV
+    """A registered Gymnasium id with a native vector env (``adsim/CreativeSelection-v0``, ``adsim/AdSession-v0``, …)."""
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"scenario name == {self.name!r}, must be a non-empty str")
-        check_choice(f"scenarios.{self.name}.preset", self.preset, tuple(PRESETS))
+        if not isinstance(self.env, str):
+            raise TypeError(f"scenarios.{self.name}.env must be a str, got {type(self.env).__name__} {self.env!r}")
+        try:
+            env_class(self.env)
+        except ValueError as err:
+            raise ValueError(f"scenarios.{self.name}.env: {err}") from None
+        object.__setattr__(self, "overrides", {k: _freeze(v) for k, v in self.overrides.items()})
         for key in self.overrides:
             if key in RUNNER_OWNED:
                 raise ValueError(f"scenarios.{self.name}.{key} is set by the runner (world seed = scenario "
-                                 f"seed, horizon = steps); remove it")
-            check_choice(f"scenarios.{self.name} key", key, scenario_keys()[1 + len(SIZE_KEYS) + len(EXTRA_KEYS):])
+                                 f"seed); remove it")
+        try:
+            base = resolve_env_config(self.env, self.preset, self.overrides)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"scenarios.{self.name}: {err}") from None
         if self.ctr_model is not None:
+            if not env_accepts(self.env, "ctr_model"):
+                raise ValueError(f"scenarios.{self.name}.ctr_model: env {self.env!r} takes no ctr_model")
             _check_ctr_model(f"scenarios.{self.name}.ctr_model", self.ctr_model)
         if self.policies is not None and (not isinstance(self.policies, tuple) or not self.policies
                                           or not all(isinstance(p, str) for p in self.policies)):
@@ -100,18 +155,30 @@ class ScenarioSpec:
             check_int(f"scenarios.{self.name}.steps", self.steps, 1, 10**7)
         if self.batch_size is not None:
             check_int(f"scenarios.{self.name}.batch_size", self.batch_size, 1, MAX_BATCH)
-        if self.mode == "pool" and "campaign" not in self.overrides:
+        if getattr(base, "mode", None) == "pool" and "campaign" not in self.overrides:
             # pool arms must mean the same creatives in every slot: fix the campaign
             object.__setattr__(self, "overrides", {**self.overrides, "campaign": 0})
 
     @property
-    def mode(self) -> str:
-        return self.overrides.get("mode", PRESETS[self.preset].get("mode", "pool"))
+    def mode(self) -> str | None:
+        """The env config's ``mode`` (``"pool"`` / ``"personalized"``), ``None`` if it has none."""
+        return getattr(resolve_env_config(self.env, self.preset, self.overrides), "mode", None)
 
-    def env_config(self, seed: int, steps: int) -> EnvConfig:
-        """The resolved env config of scenario seed ``seed`` (validated by ``adsim.config``)."""
+    @property
+    def stackable(self) -> bool:
+        """Whether the env stacks scenario seeds (takes ``world_seeds``): a capability, not a name."""
+        return env_accepts(self.env, "world_seeds")
+
+    def env_kwargs(self, seed: int, steps: int) -> tuple[tuple[str, Any], ...]:
+        """Keyword arguments of the env for scenario seed ``seed`` (hashable, sorted)."""
+        kwargs = {"horizon": steps, **self.overrides, "seed": seed}
+        return tuple(sorted({"preset": self.preset, **kwargs}.items()))
+
+    def env_config(self, seed: int, steps: int):
+        """The resolved env config of scenario seed ``seed`` (validated by the env's config)."""
+        kwargs = dict(self.env_kwargs(seed, steps))
         try:
-            return make_config(self.preset, **self.overrides, seed=seed, horizon=steps)
+            return resolve_env_config(self.env, kwargs.pop("preset"), kwargs)
         except (TypeError, ValueError) as err:
             raise type(err)(f"scenarios.{self.name}: {err}") from None
 
@@ -132,18 +199,20 @@ def _check_ctr_model(where: str, value: Any) -> None:
 
 @dataclass(frozen=True)
 class PolicySpec:
-    """A registered policy with hyperparameters, under a label."""
+    """A policy (registered name or ``"package.module:Class"`` import path) with hyperparameters, under a label."""
 
     label: str
     """Name in outputs (the TOML table name)."""
     policy: str
-    """Registered policy name (``agents.registry.POLICIES``)."""
+    """Registered policy name (``agents.registry.POLICIES``) or an import path ``"package.module:Class"``:
+    the string travels to the workers, which resolve it themselves."""
     hyper: dict[str, Any] = field(default_factory=dict)
     """Hyperparameters passed to ``make_policy``."""
 
     def __post_init__(self):
         if not isinstance(self.label, str) or not self.label:
             raise ValueError(f"policy label == {self.label!r}, must be a non-empty str")
+        object.__setattr__(self, "hyper", {k: _freeze(v) for k, v in self.hyper.items()})
         self.make()  # unknown policy / hyperparameter / bad value raise here
 
     def make(self) -> Policy:
@@ -155,7 +224,7 @@ class PolicySpec:
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """A whole benchmark: every scenario × every policy × every seed."""
+    """A whole study: every scenario × every policy × every seed."""
 
     name: str
     """Run name (config.json, plot titles)."""
@@ -173,6 +242,9 @@ class BenchConfig:
     """Steps at which metrics are recorded: ``"log"`` (log-spaced) or ``"linear"``."""
     n_buckets: int = 40
     """How many recording points (log spacing merges duplicates, so there may be fewer)."""
+    reference: str | None = None
+    """Label of the policy the paired differences are taken to (``None``: per scenario, the strongest
+    policy that does not read the truth, i.e. the lowest mean final regret)."""
 
     def __post_init__(self):
         check_int("steps", self.steps, 1, 10**7)
@@ -190,6 +262,8 @@ class BenchConfig:
             if not items:
                 raise ValueError(f"{kind} is empty; define at least one [{kind}.<name>] table")
         labels = [p.label for p in self.policies]
+        if self.reference is not None:
+            check_choice("reference", self.reference, tuple(labels))
         for i, sc in enumerate(self.scenarios):
             for label in sc.policies or ():
                 check_choice(f"scenarios.{sc.name}.policies entry", label, tuple(labels))
@@ -221,23 +295,37 @@ class BenchConfig:
             steps, batch = self.size(i)
             env = dataclasses.asdict(sc.env_config(self.seeds[0], steps))
             env["world"]["seed"] = "scenario seed"
-            scenarios[sc.name] = {"preset": sc.preset, "overrides": sc.overrides, "steps": steps, "batch_size": batch,
-                                  "impressions_per_run": steps * batch, "resolved": env,
+            scenarios[sc.name] = {"env": sc.env, "preset": sc.preset, "overrides": sc.overrides, "steps": steps,
+                                  "batch_size": batch, "impressions_per_run": steps * batch, "resolved": env,
                                   "ctr_model": sc.ctr_model,
                                   "policies": [self.policies[j].label for j in self.policy_indices(i)]}
         return {
             "name": self.name, "seeds": list(self.seeds), "steps": self.steps, "batch_size": self.batch_size,
             "delay": self.delay,
-            "buckets": self.buckets, "n_buckets": self.n_buckets, "scenarios": scenarios,
+            "buckets": self.buckets, "n_buckets": self.n_buckets,
+            "reference": self.reference,
+            "scenarios": scenarios,
             "policies": {p.label: {"policy": p.policy, **p.hyper} for p in self.policies},
             "stream_seeds": "slot i of scenario seed s reads the i-th child stream of SeedSequence(s)",
         }
+
+    def fingerprint(self) -> str:
+        """A hash of everything that determines the runs' numbers (not the name or the reference):
+        a results folder made by another config has another fingerprint."""
+        doc = self.to_dict()
+        for key in ("name", "reference"):
+            doc.pop(key)
+        text = json.dumps(doc, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _table(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise TypeError(f"{where} must be a table, got {type(value).__name__} {value!r}")
     return value
+
+
+SCALAR_KEYS = ("steps", "batch_size", "delay", "buckets", "n_buckets", "reference")
 
 
 def parse_config(data: dict[str, Any], default_name: str = "bench") -> BenchConfig:
@@ -259,19 +347,51 @@ def parse_config(data: dict[str, Any], default_name: str = "bench") -> BenchConf
     seeds = data.get("seeds", BenchConfig.seeds)
     if not isinstance(seeds, (list, tuple)):
         raise TypeError(f"seeds must be a list of ints, got {type(seeds).__name__} {seeds!r}")
-    scalars = {k: data[k] for k in ("steps", "batch_size", "delay", "buckets", "n_buckets") if k in data}
+    scalars = {k: data[k] for k in SCALAR_KEYS if k in data}
     return BenchConfig(name=data.get("name", default_name), scenarios=tuple(scenarios), policies=tuple(policies),
                        seeds=tuple(seeds), **scalars)
 
 
-def load_config(path: str | Path) -> BenchConfig:
-    """Read and validate a TOML benchmark config."""
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The parsed TOML document at ``path`` (``ValueError`` if missing or invalid)."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"config file {str(path)!r} does not exist")
     with path.open("rb") as f:
         try:
-            data = tomllib.load(f)
+            return tomllib.load(f)
         except tomllib.TOMLDecodeError as err:
             raise ValueError(f"config file {str(path)!r} is not valid TOML: {err}") from None
-    return parse_config(data, default_name=path.stem)
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` value as TOML reads it (``3``, ``0.1``, ``true``, ``"x"``, ``[1, 2]``); a bare word is a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], sets: list[str] | None) -> dict[str, Any]:
+    """Apply ``--set dotted.key=value`` changes (e.g. ``scenarios.pool.batch_size=32``) to a document."""
+    import copy
+
+    data = copy.deepcopy(data)
+    for item in sets or ():
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set {item!r}: expected dotted.key=value, e.g. steps=50 or policies.eps.epsilon=0.2")
+        parts = [p.strip() for p in key.split(".")]
+        node = data
+        for depth, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ValueError(f"--set {item!r}: {'.'.join(parts[:depth + 1])} is a value, not a table")
+            node = child
+        node[parts[-1]] = parse_value(text.strip())
+    return data
+
+
+def load_config(path: str | Path, sets: list[str] | None = None) -> BenchConfig:
+    """Read and validate a TOML study config, with optional ``--set`` overrides."""
+    return parse_config(apply_overrides(read_toml(path), sets), default_name=Path(path).stem)

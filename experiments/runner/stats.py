@@ -50,3 +50,26 @@ def lai_robbins_constant(means: np.ndarray) -> float:
     if sub.size == 0:
         return 0.0
     return float(np.sum((best - sub) / bernoulli_kl(sub, best)))
+
+
+def bootstrap_mean_ci(values: np.ndarray, axis: int = -1, n_resamples: int = 2000,
+                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile-bootstrap 95 % interval of the mean over ``axis`` (scipy.stats.bootstrap).
+
+    A percentile interval of a mean lies within the values' range, so a band of a non-negative
+    metric (regret) never goes below 0 and a band of a CTR stays in [0, 1]. For paired differences
+    pass the per-seed differences: resampling seeds keeps each seed's pair together. Fewer than 2
+    values, or all equal: the interval is the mean itself (NaN for no values)."""
+    values = np.moveaxis(np.asarray(values, dtype=np.float64), axis, -1)
+    mean = values.mean(axis=-1) if values.shape[-1] else np.full(values.shape[:-1], np.nan)
+    low, high = np.array(mean, dtype=np.float64, copy=True), np.array(mean, dtype=np.float64, copy=True)
+    if values.shape[-1] < 2:
+        return low, high
+    flat = values.reshape(-1, values.shape[-1])
+    varies = np.ptp(flat, axis=-1) > 0
+    if varies.any():
+        res = stats.bootstrap((flat[varies],), np.mean, axis=-1, vectorized=True, method="percentile",
+                              n_resamples=n_resamples, confidence_level=0.95, rng=np.random.default_rng(seed))
+        lo, hi = low.reshape(-1), high.reshape(-1)
+        lo[varies], hi[varies] = res.confidence_interval.low, res.confidence_interval.high
+    return low, high

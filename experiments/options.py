@@ -1,0 +1,92 @@
+"""Flags every study command shares, with one meaning each (``adsim bench``, ``adsim rl-study``;
+``adsim ope-study`` uses the same names for what it has):
+
+``--config FILE``, ``--out DIR`` (required: no command writes into a committed results folder by
+default), ``--jobs N`` (parallel workers; 1 = serial in this process), ``--backend local|ray``,
+``--seeds N`` (scenario seeds 0 … N−1), ``--steps N``, ``--set dotted.key=value`` (repeatable),
+``--dry-run`` (print the resolved plan and an estimate of the time, run nothing), ``--resume``,
+``--overwrite``, ``--progress/--no-progress``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def add_common(p: argparse.ArgumentParser, jobs: bool = True) -> None:
+    """``--jobs``, ``--seeds``, ``--progress/--no-progress``."""
+    if jobs:
+        p.add_argument("--jobs", type=int, default=None,
+                       help="parallel workers (default: CPU count); 1 runs serially in this process")
+    p.add_argument("--seeds", type=int, default=None, help="use scenario seeds 0 … N−1 (overrides the config)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar")
+
+
+def add_study_options(p: argparse.ArgumentParser, default_config: str | None = None) -> None:
+    """Every flag of a study command (see the module docstring)."""
+    if default_config is None:
+        p.add_argument("--config", required=True, help="study TOML, e.g. experiments/configs/default.toml")
+    else:
+        p.add_argument("--config", default=default_config, help="study TOML (default: %(default)s)")
+    p.add_argument("--out", required=True, help="results folder to write (created if missing)")
+    add_common(p)
+    p.add_argument("--steps", type=int, default=None, help="vector-env steps per run (overrides the config)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
+                   help="override one config value, dotted keys, TOML values: --set scenarios.pool.batch_size=32 "
+                        "--set policies.eps.epsilon=0.2 (repeatable)")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved plan (runs, impressions, time "
+                                                          "estimate) and exit without running")
+    p.add_argument("--resume", action="store_true", help="run only the runs missing from --out (same config)")
+    p.add_argument("--overwrite", action="store_true", help="replace the results in a non-empty --out")
+    p.add_argument("--backend", default="local", help="'local' (process pool, default) or 'ray'")
+    p.add_argument("--ray-address", default=None, help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--no-stack", action="store_true",
+                   help="one vector env per (scenario, policy, seed) instead of the seeds of a (scenario, "
+                        "policy) stacked in one; the results are identical, only the wall time differs")
+
+
+def load_study(args):
+    """The validated config of a study command's flags (``ValueError``/``TypeError`` on bad input)."""
+    from adsim.validation import check_int
+    from experiments.runner.spec import apply_overrides, parse_config, read_toml
+
+    sets = list(args.sets)
+    if args.seeds is not None:
+        check_int("--seeds", args.seeds, 1, 10**6)
+        sets.append(f"seeds=[{', '.join(str(s) for s in range(args.seeds))}]")
+    if args.steps is not None:
+        check_int("--steps", args.steps, 1, 10**7)
+        sets.append(f"steps={args.steps}")
+    return parse_config(apply_overrides(read_toml(args.config), sets), default_name=Path(args.config).stem)
+
+
+def run_study(args) -> tuple[object, object] | int:
+    """Validate, check, then run a study from its flags; returns (config, summary) or an exit code."""
+    from adsim.validation import check_choice, check_int
+    from experiments.runner import BACKENDS, make_jobs, make_units, run_benchmark
+    from experiments.runner.checks import check_all, plan
+
+    config = load_study(args)  # everything is validated before anything runs
+    check_choice("--backend", args.backend, BACKENDS)
+    jobs = args.jobs if args.jobs is not None else os.cpu_count() or 1
+    check_int("--jobs", jobs, 1, 1024)
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"--out {args.out!r} is a file, must be a folder (created if missing)")
+    check_all(config)
+    all_jobs = make_jobs(config)
+    units = len(make_units(all_jobs, not args.no_stack))
+    if args.dry_run:
+        print(json.dumps({"config": config.name, "fingerprint": config.fingerprint(), "backend": args.backend,
+                          **plan(config, jobs, units)}, indent=2))
+        return 0
+    print(f"{config.name}: {len(config.scenarios)} scenario(s), {len(config.policies)} policies, "
+          f"{len(config.seeds)} seeds = {len(all_jobs)} runs ({args.backend}, {jobs} worker(s), {units} unit(s): "
+          f"{'seeds stacked' if not args.no_stack else 'not stacked'})", file=sys.stderr)
+    summary = run_benchmark(config, args.out, workers=jobs, backend=args.backend, address=args.ray_address,
+                            progress=args.progress, stack=not args.no_stack, resume=args.resume,
+                            overwrite=args.overwrite)
+    return config, summary
