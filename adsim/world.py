@@ -8,6 +8,7 @@ observable tables it derives (``user_features``, ``campaign_features``) through 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -124,6 +125,12 @@ class World:
         """(n_campaigns,) revenue of one conversion: price × (1 − discount)."""
         p = self.campaign_product
         return PRICE_BY_TIER[self.product_tier[p]] * (1.0 - self.product_discount[p])
+
+
+@functools.lru_cache(maxsize=16)
+def cached_world(config: WorldConfig) -> World:
+    """Build (once per process) the world of a config; worlds are immutable."""
+    return build_world(config)
 
 
 def build_world(config: WorldConfig, lexicon: Lexicon = LEXICON) -> World:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from adsim.validation import check_float
-from agents.arms import ArmPolicy, argmax_probabilities, check_obs
+from agents.arm_tables import ArmPolicy, argmax_probabilities, check_obs
 from agents.base import Obs, Policy
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from adsim.validation import check_choice, check_float, check_int
-from agents.arms import (
+from agents.arm_tables import (
     CampaignIndex,
     PosteriorDraws,
     argmax_probabilities,
@@ -51,7 +51,7 @@ class LinUCB(Policy):
     The request's context ``x = [obs[f] for f in features] + [1]`` (user, real-time context and
     campaign features by default, d = 80 in the default world) scores arm k with
     ``θ_kᵀx + alpha · sqrt(xᵀ A_k⁻¹ x)``; the best score is shown (ties share the probability).
-    Arms are per campaign, as for the context-free policies (``agents.arms``), so this is a
+    Arms are per campaign, as for the context-free policies (``agents.arm_tables``), so this is a
     pool-mode policy; with personalised candidates use :class:`LinUCBShared`. One request at a
     time (N = 1) takes a specialised path with a preallocated context buffer.
 
@@ -71,7 +71,7 @@ class LinUCB(Policy):
 
     def reset(self, n_actions: int, seed=None, group_seeds=None) -> None:
         super().reset(n_actions, seed, group_seeds)
-        self.index = CampaignIndex(self.n_groups)
+        self.index = CampaignIndex(self.groups)
         self.ridge: Ridge | None = None  # sized on the first request (d is known then)
         self._x1: np.ndarray | None = None  # context buffer of the one-request path
         self._blocks: list[tuple[str, slice]] = []
@@ -250,9 +250,7 @@ class _SharedLinear(Policy):
             self.n_segments = n_segments(self.segment_by, obs["user"].shape[1])
             self.ridge = Ridge(self.n_groups * self.n_segments, DIM, self.reg)
         seg = user_segment(obs["user"], self.segment_by)
-        if self.n_groups > 1:
-            seg = seg + self.group_rows(n) * self.n_segments
-        return seg, z
+        return self.groups.key(self.group_rows(n), seg, self.n_segments), z
 
     def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
         seg, z = self.features(obs)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from adsim.validation import check_float, check_int
-from agents.arms import (
+from agents.arm_tables import (
     ArmPolicy,
     CampaignIndex,
     PosteriorDraws,
@@ -127,7 +127,7 @@ class HybridThompson(PosteriorDraws, Policy):
     def reset(self, n_actions: int, seed=None, group_seeds=None) -> None:
         super().reset(n_actions, seed, group_seeds)
         self._reset_draws()
-        self.index = CampaignIndex(self.n_groups)
+        self.index = CampaignIndex(self.groups)
         self.counts = np.zeros(self.n_groups << self.table_bits)
         """Impressions per (campaign, creative) table entry (one table per group)."""
         self.sums = np.zeros(self.n_groups << self.table_bits)
@@ -143,7 +143,7 @@ class HybridThompson(PosteriorDraws, Policy):
         h = (ids * mult).sum(axis=2, dtype=np.uint64) + slots[:, None] * _HASH_CAMPAIGN
         keys = ((h * _HASH_MIX) >> np.uint64(64 - self.table_bits)).astype(np.int64)
         if self.n_groups > 1:  # each group its own table
-            keys += (np.asarray(self.index.group)[rows] << self.table_bits)[:, None]
+            keys = self.groups.key(np.asarray(self.index.group)[rows, None], keys, 1 << self.table_bits)
         return keys
 
     def posterior(self, keys: np.ndarray, estimate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from adsim.validation import check_float, check_int
-from agents.arms import ArmPolicy, argmax_probabilities, check_unit_rewards
+from agents.arm_tables import ArmPolicy, argmax_probabilities, check_unit_rewards
 
 
 class UCB1(ArmPolicy):

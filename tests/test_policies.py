@@ -13,7 +13,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 import adsim  # noqa: F401  (registers the envs)
-from agents.arms import argmax_probabilities
+from agents.arm_tables import argmax_probabilities
 from agents.registry import POLICIES, make_policy
 
 ENV_ID = "adsim/CreativeSelection-v0"

@@ -18,7 +18,7 @@ def describe(preset: str, requests: int = 100_000, seed: int = 0) -> dict:
     import numpy as np
 
     from adsim import make_config
-    from adsim.core import SelectionCore
+    from adsim.selection import SelectionCore
 
     n = 1024
     core = SelectionCore(make_config(preset, horizon=max(1, requests // n)), n)

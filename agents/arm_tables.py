@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from adsim.stacking import GroupLayout
 from agents.base import Obs, Policy
 
 REQUIRED_KEYS = ("user", "context", "campaign", "candidates", "ctr_estimate")
@@ -126,8 +127,9 @@ class CampaignIndex:
     the order the group first saw them — the row ids an unstacked index would have given.
     """
 
-    def __init__(self, groups: int = 1) -> None:
-        self.groups = groups
+    def __init__(self, layout: GroupLayout | None = None) -> None:
+        self.layout = layout if layout is not None else GroupLayout(1)
+        self.groups = groups = self.layout.n_groups
         self._rows: dict[bytes, int] = {}
         self.group: list[int] = []
         """Group of each table row."""
@@ -161,11 +163,7 @@ class CampaignIndex:
         if campaign.ndim != 2:
             raise ValueError(f"obs['campaign'] must be (N, campaign_dim), got shape {campaign.shape}")
         if self.groups > 1:
-            n = campaign.shape[0]
-            if n % self.groups:
-                raise ValueError(f"a batch of {n} requests cannot be split into {self.groups} groups "
-                                 f"(group_seeds); it must be a multiple of {self.groups}")
-            g = np.repeat(np.arange(self.groups, dtype=campaign.dtype), n // self.groups)
+            g = self.layout.rows(campaign.shape[0]).astype(campaign.dtype)
             campaign = np.concatenate([g[:, None], campaign], axis=1)
         last = self._last
         if last is not None and last.shape == campaign.shape[1:] and (campaign == last).all():
@@ -189,7 +187,7 @@ class ArmPolicy(Policy):
 
     def reset(self, n_actions: int, seed: int | np.random.SeedSequence | None = None, group_seeds=None) -> None:
         super().reset(n_actions, seed, group_seeds)
-        self.index = CampaignIndex(self.n_groups)
+        self.index = CampaignIndex(self.groups)
         self.counts = np.zeros((0, self.n_actions))
         """(campaigns, K) impressions per arm."""
         self.sums = np.zeros((0, self.n_actions))
