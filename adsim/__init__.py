@@ -9,7 +9,7 @@ Importing ``adsim`` registers the Gymnasium environments:
 from gymnasium.envs.registration import register, registry
 
 from adsim.config import EnvConfig, WorldConfig, make_config, PRESETS
-from adsim.core import SelectionCore
+from adsim.selection import SelectionCore
 from adsim.session import SESSION_PRESETS, SessionConfig, SessionCore, make_session_config
 
 __version__ = "0.1.0"

@@ -15,7 +15,7 @@ probability the action was drawn with. The two logging policies of the CTR data,
 ε-greedy on the observed CTR estimate, are here (:class:`UniformLogging`,
 :class:`EstimateEpsilonGreedy`).
 
-The loop drives a :class:`~adsim.core.SelectionCore` directly (seed, serve, step, same-step
+The loop drives a :class:`~adsim.selection.SelectionCore` directly (seed, serve, step, same-step
 autoreset at the horizon, exactly as the vector env does), so logging never builds an env — the
 env may use a CTR model trained on logs without an import cycle.
 """
@@ -27,7 +27,7 @@ from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
-from adsim.estimate import Request
+from adsim.running_ctr import Request
 from adsim.observation import ad_slot
 from adsim.ope.log import BanditLog
 from adsim.validation import check_float, check_int
@@ -103,7 +103,7 @@ def collect_log(policy: LoggingPolicy, core, n_rounds: int, streams: LogStreams,
 
     Args:
         policy: the logging policy (see the module docstring); reset here with ``streams.policy``.
-        core: a :class:`~adsim.core.SelectionCore` of N slots; seeded here with ``streams.core``.
+        core: a :class:`~adsim.selection.SelectionCore` of N slots; seeded here with ``streams.core``.
             At the horizon every slot starts its next episode (the vector env's autoreset).
         n_rounds: logged rounds; the loop takes ``ceil(n_rounds / N)`` steps and keeps the first
             ``n_rounds`` (step-major: step 0's N slots, then step 1's …).

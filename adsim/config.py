@@ -100,7 +100,7 @@ class EnvConfig:
     fatigue_halflife: float = 2000.0
     """Half-life, in impressions of the env, of remembered exposure."""
     estimate_prior_strength: float = 20.0
-    """Pseudo-impressions behind the running CTR estimate's prior (see ``adsim.estimate``)."""
+    """Pseudo-impressions behind the running CTR estimate's prior (see ``adsim.running_ctr``)."""
 
     def __post_init__(self):
         if not isinstance(self.world, WorldConfig):

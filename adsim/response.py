@@ -117,6 +117,19 @@ def click_prob(logit_wo_intercept, beta0: float, position) -> np.ndarray:
     return sigmoid(logit_wo_intercept + beta0) * POSITION_FACTOR[position][..., None]
 
 
+def truth_info(click_probs: np.ndarray, expected: np.ndarray, outcome=None, fields: tuple[str, ...] = ()) -> dict:
+    """An env's batched ``info``: the true click probabilities and expected rewards (N, K) of the
+    current requests, the optimal action, and the outcome of the step that led to them (``regret``,
+    ``clicked``, the env's own ``fields`` and ``reward_expected``; ``regret`` 0 after a reset)."""
+    info = {"click_probs": click_probs, "expected_reward": expected, "optimal_action": np.argmax(expected, axis=1)}
+    if outcome is None:
+        info["regret"] = np.zeros(expected.shape[0])
+    else:
+        info.update(regret=outcome.regret, clicked=outcome.clicked, **{k: getattr(outcome, k) for k in fields},
+                    reward_expected=outcome.expected_reward)
+    return info
+
+
 CALIBRATION_MAX_REL_SE = 0.10
 """Largest relative standard error of the reference sample's random-policy CTR that calibration accepts."""
 

@@ -23,25 +23,21 @@ Slots reset independently (sessions end at different times).
 from __future__ import annotations
 
 import dataclasses
-import functools
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from adsim import rng as crng
-from adsim.config import EnvConfig, WorldConfig
-from adsim.core import SelectionCore, cached_world
-from adsim.creative.sampler import MAX_PHRASES, N_ATTRS
-from adsim.estimate import Request, RunningCTR
-from adsim.response import click_logits, click_prob, interests_in_context, item_interest
+from adsim.config import WorldConfig
+from adsim.fatigue import Fatigue
+from adsim.pools import campaign_pools
+from adsim.requests import SessionStreams, ad_slots, arrivals, campaigns, scenario_intercept
+from adsim.response import click_logits, click_prob, interests_in_context, item_interest, truth_info
+from adsim.running_ctr import Request, RunningCTR
 from adsim.validation import check_choice, check_float, check_int, suggest
-from adsim.world import CONTEXT_DIM, POSITION_FACTOR, context_features
+from adsim.world import CONTEXT_DIM, POSITION_FACTOR, cached_world, context_features
 
-# stream offsets: session-level draws at step 0, impression-level draws at every step
-_USER, _HOUR, _WEEKEND, _LOC, _WEATHER, _DEVICE, _CAMPAIGN = range(16, 23)
-_N_SESSION_DRAWS = 7
-_POS, _CLICK, _LEAVE = range(3)
 SESSION_TARGET_CTR = 0.1
 N_POSITIONS = len(POSITION_FACTOR)
 N_SESSION_SCALARS = 3  # impressions shown, clicks, impressions since the last click
@@ -75,7 +71,7 @@ class SessionConfig:
     leave_gain: float = 0.3
     """Growth of the leave probability with annoyance: ``p = 1 − (1 − leave_base)·exp(−leave_gain·annoyance²)``."""
     estimate_prior_strength: float = 20.0
-    """Pseudo-impressions behind the running CTR estimate's prior (see ``adsim.estimate``)."""
+    """Pseudo-impressions behind the running CTR estimate's prior (see ``adsim.running_ctr``)."""
 
     def __post_init__(self):
         if not isinstance(self.world, WorldConfig):
@@ -134,14 +130,6 @@ def make_session_config(preset: str = "default", **overrides: Any) -> SessionCon
     return SessionConfig().replace(**{**SESSION_PRESETS[preset], **overrides})
 
 
-@functools.lru_cache(maxsize=16)
-def campaign_pools(world: WorldConfig, n_candidates: int) -> SelectionCore:
-    """The pool-mode CreativeSelection core of a world: campaigns' pools, their static logits, hidden
-    features φ, discount flags and the calibrated β0 (``pools``, ``pool_static``, ``pool_phi``,
-    ``pool_discount``, ``beta0``)."""
-    return SelectionCore(EnvConfig(world=world, mode="pool", n_candidates=n_candidates), 1)
-
-
 class SessionOutcome(NamedTuple):
     """What one impression did, per slot (all (N,))."""
 
@@ -161,6 +149,8 @@ class SessionCore:
     shown), ``clicks``, ``since_click``, ``click_probs`` (N, K) of the current impression.
     """
 
+    OUTCOME_INFO = ("regret", "clicked", "leave_prob", "reward_expected")
+
     def __init__(self, config: SessionConfig, num_envs: int = 1):
         if not isinstance(config, SessionConfig):
             raise TypeError(f"config must be a SessionConfig, got {type(config).__name__}")
@@ -169,14 +159,13 @@ class SessionCore:
         self.config, self.num_envs = config, int(num_envs)
         self.world = w = cached_world(config.world)
         K, N, H = config.n_candidates, self.num_envs, config.horizon
-        pool = campaign_pools(config.world, K)
-        self.pools, self.pool_static, self.beta0 = pool.pools, pool.pool_static, pool.beta0
-        self.pool_appeal, self.pool_discount = pool.pool_phi, pool.pool_discount  # (C, K, d), (C, K)
-        self.pool_attrs = self.pools[..., MAX_PHRASES : MAX_PHRASES + N_ATTRS] + w.lexicon.attr_offsets
-        # exposure[c, a, k]: fatigue units candidate k of campaign c gains when a is shown
-        shared = (self.pool_attrs[:, :, None, :] == self.pool_attrs[:, None, :, :]).sum(-1)  # (C, K, K)
-        self.exposure_gain = config.fatigue_creative * np.eye(K) + config.fatigue_attribute * shared
+        self.pool = pool = campaign_pools(config.world, K)  # the pools CreativeSelection's pool mode shows
+        self.pools = pool.creatives
+        self.beta0 = scenario_intercept(config.world, K, "pool")  # β0 of CreativeSelection's pool mode
         self.n_attr_values = w.lexicon.n_attr_values
+        self.fatigue = Fatigue(N, 1, self.n_attr_values, config.fatigue_attribute, config.memory_halflife,
+                               n_creatives=K, creative_weight=config.fatigue_creative, dtype=np.float64)
+        self.exposure_gain = self.fatigue.pool_gains(pool.attrs)  # (C, K, K)
         self.estimator = RunningCTR("pool", config.world.n_campaigns, K, w.n_parts, config.estimate_prior_strength)
         self.rows = np.arange(N)
         self.keys: np.ndarray | None = None
@@ -186,13 +175,12 @@ class SessionCore:
         self.t, self.clicks, self.since_click = z(N, np.int64), z(N, np.int64), z(N, np.int64)
         self.user, self.device, self.campaign = z(N, np.int64), z(N, np.int64), z(N, np.int64)
         self.product = z(N, np.int64)
+        self.viewer = z(N, np.int64)  # one fatigue viewer per slot: the session's user
         self.theta = z((N, w.d))
         self.base_logits = z((N, K))
         self.position = z((N, H), np.int64)
         self.u_click, self.u_leave = z((N, H)), z((N, H))
         self.context = z((N, CONTEXT_DIM), np.float32)  # session context; the ad-slot one-hot is added per impression
-        self.mem_creative, self.mem_attr = z((N, K)), z((N, self.n_attr_values))
-        self.exposure = z((N, K))  # fatigue_creative·mem_creative + fatigue_attribute·Σ mem_attr, per candidate
         self.annoyance = z(N)
         self.last_action = np.full(N, -1, np.int64)
 
@@ -201,67 +189,65 @@ class SessionCore:
         """Seed every slot's stream (``adsim.rng.stream_keys``: an int gives slot i the i-th child
         stream of ``SeedSequence(seed)``, a list gives slot i the stream of ``seed[i]``); forget the
         CTR estimate and episode counts."""
-        self.keys = crng.stream_keys(seed, self.num_envs)
+        self.set_keys(crng.stream_keys(seed, self.num_envs))
+
+    def set_keys(self, keys: np.ndarray) -> None:
+        """Seed the slots with explicit stream keys (N,) uint64 (see :meth:`seed`)."""
+        self.keys = np.asarray(keys, dtype=np.uint64)
         self.episode[:] = -1
         self.estimator.reset()
 
-    def start_sessions(self, rows: np.ndarray) -> None:
+    def restart(self, rows: np.ndarray) -> None:
         """Begin the next session of the given slots (an int index array): draw user, context, slots."""
         if self.keys is None:
             raise RuntimeError("call seed() (env.reset) before starting a session")
         if rows.size == 0:
             return
-        w, cfg, H = self.world, self.config, self.config.horizon
+        w, cfg, H, S = self.world, self.config, self.config.horizon, SessionStreams
         self.episode[rows] += 1
         keys, ep = self.keys[rows], self.episode[rows]
-        u = crng.uniforms(keys, ep, np.zeros(rows.size, np.int64), _N_SESSION_DRAWS, offset=_USER)
-        cm, n_users = w.context, w.config.n_users
-        user = np.minimum((u[:, 0] * n_users).astype(np.int64), n_users - 1)
-        hour = crng.categorical(u[:, 1], cm.hour_cdf)
-        weekend = (u[:, 2] < 2 / 7).astype(np.int64)
-        loc = crng.categorical(u[:, 3], cm.location_cdf)
-        weather = crng.categorical(u[:, 4], cm.weather_cdf)
-        device = crng.categorical(u[:, 5], cm.device_cdf)
+        u = crng.uniforms(keys, ep, np.zeros(rows.size, np.int64), S.N_SESSION, offset=S.USER)
+        a = arrivals(w, u[:, : S.DEVICE + 1 - S.USER])
         if cfg.campaign is None:
-            n_c = w.config.n_campaigns
-            campaign = np.minimum((u[:, 6] * n_c).astype(np.int64), n_c - 1)
+            campaign = campaigns(w.config.n_campaigns, u[:, S.CAMPAIGN - S.USER])
         else:
             campaign = np.full(rows.size, cfg.campaign, np.int64)
-        imp = crng.uniforms(keys, ep, np.broadcast_to(np.arange(H), (rows.size, H)), 3)  # (n, H, 3)
-        position = crng.categorical(imp[..., _POS], cm.position_cdf)
-        self.position[rows], self.u_click[rows], self.u_leave[rows] = position, imp[..., _CLICK], imp[..., _LEAVE]
-        ctx = context_features(hour, weekend, loc, weather, device, np.zeros_like(hour))
+        imp = crng.uniforms(keys, ep, np.broadcast_to(np.arange(H), (rows.size, H)), S.N_IMPRESSION)  # (n, H, 3)
+        self.position[rows] = ad_slots(w, imp[..., S.SLOT])
+        self.u_click[rows], self.u_leave[rows] = imp[..., S.CLICK], imp[..., S.LEAVE]
+        ctx = context_features(a.hour, a.weekend, a.location, a.weather, a.device, np.zeros_like(a.hour))
         ctx[:, -N_POSITIONS:] = 0.0
         self.context[rows] = ctx
-        self.user[rows], self.device[rows], self.campaign[rows] = user, device, campaign
+        self.user[rows], self.device[rows], self.campaign[rows] = a.user, a.device, campaign
         self.product[rows] = w.campaign_product[campaign]
-        self.theta[rows] = interests_in_context(w, user, hour, weekend, loc, weather)
+        self.theta[rows] = interests_in_context(w, a.user, a.hour, a.weekend, a.location, a.weather)
         self._refresh_logits(rows)
         self.t[rows] = self.clicks[rows] = self.since_click[rows] = 0
-        self.mem_creative[rows] = self.mem_attr[rows] = self.exposure[rows] = self.annoyance[rows] = 0.0
+        self.fatigue.clear(rows)
+        self.annoyance[rows] = 0.0
         self.last_action[rows] = -1
+
+    start_sessions = restart
 
     def reset_all(self) -> None:
         """Begin the next session in every slot and serve its first impression."""
-        self.start_sessions(self.rows)
+        self.restart(self.rows)
         self.serve()
 
     def _refresh_logits(self, rows: np.ndarray) -> None:
         """Recompute fatigue-free click logits (without β0) of the given slots from their θ."""
-        c, theta = self.campaign[rows], self.theta[rows]
-        affinity = np.einsum("nd,nkd->nk", theta, self.pool_appeal[c])
+        c, theta, pool = self.campaign[rows], self.theta[rows], self.pool
+        affinity = np.einsum("nd,nkd->nk", theta, pool.phi[c])
         item = item_interest(self.world, theta, self.product[rows])
         self.base_logits[rows] = click_logits(self.world, theta, self.user[rows], self.device[rows], item,
-                                              affinity, self.pool_discount[c], self.pool_static[c])
+                                              affinity, pool.discount[c], pool.static[c])
 
     # ----------------------------------------------------------------- one impression
-    def fatigue(self) -> np.ndarray:
-        """(N, K) logit penalty of every current candidate from remembered exposure."""
-        return self.world.user_fatigue_sens[self.user][:, None] * self.exposure
-
     def serve(self) -> None:
         """Make every slot's impression ``t`` current: fatigue, true click probabilities, request."""
-        self.penalty = self.fatigue()
+        # memories are as of the last impression (time t - 1): what was just shown counts fully
+        self.penalty = self.fatigue.penalty(self.viewer, np.maximum(self.t - 1, 0).astype(np.float64),
+                                            self.pool.attrs[self.campaign], self.world.user_fatigue_sens[self.user])
         pos = self._position()
         self.click_probs = click_prob(self.base_logits - self.penalty, self.beta0, pos)
         self._make_request(pos)
@@ -279,6 +265,24 @@ class SessionCore:
     def _make_request(self, pos: np.ndarray) -> None:
         self.request = self._request(self.rows, pos)
         self.ctr_estimate = self.estimator.estimate(self.request)
+
+    def final(self, rows: np.ndarray, outcome: SessionOutcome) -> tuple[dict, dict]:
+        """Observations of the slots ``rows`` whose session the last step ended, and the step's outcome info."""
+        return self.final_observation(rows), {k: v for k, v in self.info(outcome).items() if k in self.OUTCOME_INFO}
+
+    def info(self, outcome: SessionOutcome | None = None) -> dict[str, np.ndarray]:
+        """Ground truth of the current impressions (``optimal_action`` is the myopic optimum) and the
+        outcome of the step that led to them."""
+        return truth_info(self.click_probs, self.click_probs.copy(), outcome, ("leave_prob",))
+
+    def render(self, row: int = 0) -> str:
+        """ANSI text of slot ``row``'s current impression."""
+        from adsim.envs.spaces import render_candidates
+
+        c = int(self.campaign[row])
+        header = f"t={int(self.t[row])} clicks={int(self.clicks[row])} campaign={c} user={int(self.user[row])}"
+        return render_candidates(self.config.language, header, self.pools[c], self.click_probs[row], "fatigue",
+                                 self.penalty[row])
 
     def final_observation(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         """The observation of slots ``rows`` after the last step, before they restart (leading axis
@@ -299,17 +303,13 @@ class SessionCore:
         p = self.click_probs[rows, actions]
         best = self.click_probs.max(axis=1)
         clicked = self.u_click[rows, t] < p
-        decay = cfg.decay
         self.annoyance = self.penalty[rows, actions]
         leave_prob = 1.0 - (1.0 - cfg.leave_base) * np.exp(-cfg.leave_gain * self.annoyance**2)
         left = ~clicked & (self.u_leave[rows, t] < leave_prob)
         self.estimator.observe(self.request, actions, clicked)
-        self.mem_creative *= decay
-        self.mem_creative[rows, actions] += 1.0
-        self.mem_attr *= decay
-        self.mem_attr[rows[:, None], self.pool_attrs[self.campaign, actions]] += 1.0
-        self.exposure *= decay
-        self.exposure += self.exposure_gain[self.campaign, actions]
+        c = self.campaign
+        self.fatigue.record(self.viewer, t.astype(np.float64), self.pool.attrs[c, actions], actions,
+                            self.exposure_gain[c, actions])
         self._drift(np.flatnonzero(clicked), actions)
         self.t += 1
         self.clicks += clicked
@@ -323,7 +323,7 @@ class SessionCore:
         if rows.size == 0 or self.config.drift_rate == 0.0:
             return
         beta = self.world.config.interest_strength
-        appeal = self.pool_appeal[self.campaign[rows], actions[rows]]  # (n, d)
+        appeal = self.pool.phi[self.campaign[rows], actions[rows]]  # (n, d)
         theta = self.theta[rows] * np.exp(self.config.drift_rate * beta * appeal)
         self.theta[rows] = theta / theta.sum(axis=1, keepdims=True)
         self._refresh_logits(rows)
@@ -344,7 +344,8 @@ class SessionCore:
         shown = action >= 0
         last[np.flatnonzero(shown), action[shown]] = 1.0
         norm = 1.0 - self.config.decay
-        return np.concatenate([scalars, last, self.mem_creative[rows] * norm, self.mem_attr[rows] * norm],
+        f = self.fatigue
+        return np.concatenate([scalars, last, f.creative[rows, 0] * norm, f.attr[rows, 0] * norm],
                               axis=1).astype(np.float32)
 
     def observation(self) -> dict[str, np.ndarray]:
@@ -364,4 +365,4 @@ class SessionCore:
 
 
 __all__ = ["SessionConfig", "SESSION_PRESETS", "make_session_config", "SessionCore", "SessionOutcome",
-           "campaign_pools", "N_SESSION_SCALARS"]
+           "N_SESSION_SCALARS"]

@@ -187,6 +187,12 @@ def check_world(recorded: str | None, world: World | WorldConfig, what: str, *,
                          f"use it in the world it was made in, or pass {opt_in} for a transfer experiment")
 
 
+@functools.lru_cache(maxsize=16)
+def cached_world(config: WorldConfig) -> World:
+    """Build (once per process) the world of a config; worlds are immutable."""
+    return build_world(config)
+
+
 def build_world(config: WorldConfig, lexicon: Lexicon = LEXICON) -> World:
     """Sample a world. Deterministic in ``config``."""
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(6)]

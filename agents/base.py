@@ -10,8 +10,8 @@ A policy acts on a *batch* of requests at once::
 **Stacked scenario seeds.** ``policy.reset(K, group_seeds=[s_0, …, s_{G-1}])`` makes the policy
 G independent copies whose state sits side by side in the same arrays (a leading group axis, or
 group-qualified table rows), for a batch of G scenarios stepped together
-(``adsim.core.StackedSelectionCore``). Batches are then group-major: rows ``[g·B, (g+1)·B)``
-belong to group g. Copy g draws from its own generator seeded ``s_g`` exactly as an unstacked
+(``adsim.stacking.StackedCore``). Batches are then group-major: rows ``[g·B, (g+1)·B)``
+belong to group g (``policy.groups``, an ``adsim.stacking.GroupLayout``). Copy g draws from its own generator seeded ``s_g`` exactly as an unstacked
 policy reset with ``seed=s_g`` would, so a stacked run reproduces each unstacked run bit for bit
 (tested). Policies that can do this say so with ``stackable = True`` (every built-in bandit and
 reference policy; not the SB3 agents, which train one network per seed, and not, by default, a
@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from adsim.validation import check_seed
+from adsim.stacking import GroupedGenerator, GroupLayout
 
 Obs = dict[str, np.ndarray]
 
@@ -70,24 +71,23 @@ class Policy(ABC):
             group_seeds = check_seed(list(group_seeds), "group_seeds")
             self.rngs = [np.random.default_rng(s) for s in group_seeds]
         self.n_groups = len(self.rngs)
-        self.rng = self.rngs[0] if self.n_groups == 1 else None  # stacked: draw through ``uniforms``
+        self.groups = GroupLayout(self.n_groups, "the policy's")
+        """The layout of the policy's group-major batches (one group unless stacked)."""
+        self.rng = self.rngs[0] if self.n_groups == 1 else GroupedGenerator(self.rngs)
+        """The policy's generator; stacked, a :class:`adsim.stacking.GroupedGenerator` whose draws of
+        ``size=(n, ...)`` take each group's rows from that group's generator."""
 
     def group_rows(self, n: int) -> np.ndarray:
         """(n,) group of each row of a group-major batch of ``n`` requests."""
-        G = self.n_groups
-        if n % G:
-            raise ValueError(f"a batch of {n} requests cannot be split into the policy's {G} groups "
-                             f"(group_seeds); it must be a multiple of {G}")
-        return np.repeat(np.arange(G), n // G)
+        return self.groups.rows(n)
 
     def uniforms(self, n: int, draw: np.ndarray | None = None) -> np.ndarray:
         """(n, 1) uniforms for a group-major batch, group g's from its own generator.
 
         ``draw`` (G,) bool limits the draws to some groups (the others' rows are NaN)."""
-        if self.n_groups == 1:
+        if draw is None:
             return self.rng.random((n, 1))
-        self.group_rows(n)
-        B = n // self.n_groups
+        B = self.groups.group_size(n)
         return np.concatenate([r.random((B, 1)) if draw is None or draw[g] else np.full((B, 1), np.nan)
                                for g, r in enumerate(self.rngs)])
 

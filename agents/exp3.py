@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from adsim.validation import check_float
-from agents.arms import ArmPolicy, check_feedback, check_obs, check_unit_rewards
+from agents.arm_tables import ArmPolicy, check_feedback, check_obs, check_unit_rewards
 from agents.base import Obs
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from adsim.validation import check_float
-from agents.arms import ArmPolicy, argmax_probabilities, check_obs
+from agents.arm_tables import ArmPolicy, argmax_probabilities, check_obs
 from agents.base import Obs, Policy
 
 
@@ -53,6 +54,16 @@ class EpsilonGreedy(ArmPolicy):
     def _slot_probabilities(self, slots: np.ndarray) -> np.ndarray:
         eps = self.current_epsilon(slots)[:, None]
         return (1.0 - eps) * argmax_probabilities(self.means(slots)) + eps / self.n_actions
+
+    def _one_probabilities(self, slot: int) -> list[float]:
+        """:meth:`_slot_probabilities` of one row in Python floats (the same operations, so equal)."""
+        counts, sums = self.counts[slot].tolist(), self.sums[slot].tolist()
+        eps = self.epsilon / (1.0 + self.decay * sum(counts))
+        means = [s / n if n > 0 else math.inf for s, n in zip(sums, counts)]
+        best = max(means)
+        keep, base = 1.0 - eps, eps / self.n_actions
+        top = keep * (1.0 / means.count(best)) + base
+        return [top if m == best else base for m in means]
 
 
 class DecayingEpsilonGreedy(EpsilonGreedy):

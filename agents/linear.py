@@ -9,13 +9,14 @@ from typing import Any
 import numpy as np
 
 from adsim.validation import check_choice, check_float, check_int
-from agents.arms import (
+from agents.arm_tables import (
     CampaignIndex,
     PosteriorDraws,
     argmax_probabilities,
     check_feedback,
     check_obs,
     check_one_feedback,
+    draw_one,
 )
 from agents.base import Obs, Policy, draw_actions
 from agents.features import (
@@ -26,6 +27,7 @@ from agents.features import (
     request_features,
     user_segment,
 )
+from agents.quadrature import NODES, normal_argmax
 from agents.ridge import Ridge
 from agents.thompson import argmax_frequencies
 
@@ -49,7 +51,7 @@ class LinUCB(Policy):
     The request's context ``x = [obs[f] for f in features] + [1]`` (user, real-time context and
     campaign features by default, d = 80 in the default world) scores arm k with
     ``θ_kᵀx + alpha · sqrt(xᵀ A_k⁻¹ x)``; the best score is shown (ties share the probability).
-    Arms are per campaign, as for the context-free policies (``agents.arms``), so this is a
+    Arms are per campaign, as for the context-free policies (``agents.arm_tables``), so this is a
     pool-mode policy; with personalised candidates use :class:`LinUCBShared`. One request at a
     time (N = 1) takes a specialised path with a preallocated context buffer.
 
@@ -69,7 +71,7 @@ class LinUCB(Policy):
 
     def reset(self, n_actions: int, seed=None, group_seeds=None) -> None:
         super().reset(n_actions, seed, group_seeds)
-        self.index = CampaignIndex(self.n_groups)
+        self.index = CampaignIndex(self.groups)
         self.ridge: Ridge | None = None  # sized on the first request (d is known then)
         self._x1: np.ndarray | None = None  # context buffer of the one-request path
         self._blocks: list[tuple[str, slice]] = []
@@ -118,31 +120,41 @@ class LinUCB(Policy):
         return slot, x
 
     def _one(self, obs: Obs) -> bool:
-        return self._x1 is not None and isinstance(obs, dict) and np.shape(obs.get("ctr_estimate"))[:1] == (1,)
+        return (self._x1 is not None and type(obs) is dict
+                and getattr(obs.get("ctr_estimate"), "shape", (None,))[:1] == (1,))
 
     # ------------------------------------------------------------------ decisions
     def scores(self, obs: Obs) -> np.ndarray:
         """(N, K) upper confidence bounds ``θ_kᵀx + alpha · sqrt(xᵀA_k⁻¹x)``."""
-        K = self.n_actions
         if self._one(obs):
             slot, x = self._prepare_one(obs)
             return self._scores_one(slot, x)[None]
+        mean, width = self.mean_width(obs)
+        return mean + self.alpha * width
+
+    def mean_width(self, obs: Obs) -> tuple[np.ndarray, np.ndarray]:
+        """(N, K) ridge predictions ``θ_kᵀx`` and widths ``sqrt(xᵀA_k⁻¹x)`` (batched path)."""
+        K = self.n_actions
         slots, x = self._prepare(obs)
         rd, d = self.ridge, x.shape[1]
-        out = np.empty((x.shape[0], K))
+        mean, width = np.empty((x.shape[0], K)), np.empty((x.shape[0], K))
         for s in np.unique(slots):  # one iteration per campaign in the batch
             rows = np.flatnonzero(slots == s) if len(self.index) > 1 else slice(None)
             xs = x[rows]
             g = slice(int(s) * K, int(s) * K + K)
             v = (xs @ rd.A_inv[g].transpose(1, 0, 2).reshape(d, K * d)).reshape(-1, K, d)  # one GEMM
-            width = np.sqrt(np.einsum("nkd,nd->nk", v, xs))
-            out[rows] = xs @ rd.theta[g].T + self.alpha * width
-        return out
+            width[rows] = np.sqrt(np.einsum("nkd,nd->nk", v, xs))
+            mean[rows] = xs @ rd.theta[g].T
+        return mean, width
 
-    def _scores_one(self, slot: int, x: np.ndarray) -> np.ndarray:
+    def _mean_width_one(self, slot: int, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         g = slice(slot * self.n_actions, (slot + 1) * self.n_actions)
         v = self.ridge.A_inv[g] @ x  # (K, d)
-        return self.ridge.theta[g] @ x + self.alpha * np.sqrt(v @ x)
+        return self.ridge.theta[g] @ x, np.sqrt(v @ x)
+
+    def _scores_one(self, slot: int, x: np.ndarray) -> np.ndarray:
+        mean, width = self._mean_width_one(slot, x)
+        return mean + self.alpha * width
 
     def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
         return argmax_probabilities(self.scores(obs))
@@ -173,6 +185,45 @@ class LinUCB(Policy):
         self.ridge.update(slots * self.n_actions + a, x, r)
 
 
+class LinTSArms(LinUCB):
+    """Disjoint linear Thompson sampling: LinUCB's per-campaign, per-arm ridge regressions with
+    Gaussian posteriors ``θ_k ~ N(θ̂_k, v² A_k⁻¹)`` (OBP's and MABWiser's ``LinTS``).
+
+    Arm k's sampled score for context x is ``N(θ̂_kᵀx, v² xᵀA_k⁻¹x)``, independent across arms, so
+    the probability that it is the largest is a one-dimensional integral, computed by quadrature
+    (``agents.quadrature.normal_argmax``: no random draws, absolute error below 1e-4, tested);
+    ``select`` draws from exactly those probabilities. A pool-mode policy, like :class:`LinUCB`.
+
+    Args:
+        v: posterior scale, in (0, 100].
+        reg: ridge regularisation (prior precision), in (0, 1e6].
+        features: obs keys concatenated into the context (plus a bias, so every width is > 0).
+        nodes: quadrature grid points per arm, in [8, 1024].
+    """
+
+    name = "lin_ts_arms"
+
+    def __init__(self, v: float = 0.1, reg: float = 1.0, features: tuple[str, ...] = REQUEST_KEYS,
+                 nodes: int = NODES):
+        super().__init__(alpha=0.0, reg=reg, features=features)
+        check_float("v", v, 0.0, 100.0, open_low=True)
+        check_int("nodes", nodes, 8, 1024)
+        self.v, self.nodes = float(v), nodes
+
+    def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
+        if self._one(obs):
+            mean, width = self._mean_width_one(*self._prepare_one(obs))
+            return normal_argmax(mean[None], self.v * width[None], self.nodes)
+        mean, width = self.mean_width(obs)
+        return normal_argmax(mean, self.v * width, self.nodes)
+
+    def select(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
+        """(N,) actions drawn from ``probabilities`` with the policy's generator(s)."""
+        if self._one(obs):
+            return np.array([draw_one(self.probabilities(obs)[0].tolist(), self.rng.random())])
+        return Policy.select(self, obs, info)
+
+
 class _SharedLinear(Policy):
     """Base of the shared-model policies: a ridge regression over candidate features per user segment."""
 
@@ -199,9 +250,7 @@ class _SharedLinear(Policy):
             self.n_segments = n_segments(self.segment_by, obs["user"].shape[1])
             self.ridge = Ridge(self.n_groups * self.n_segments, DIM, self.reg)
         seg = user_segment(obs["user"], self.segment_by)
-        if self.n_groups > 1:
-            seg = seg + self.group_rows(n) * self.n_segments
-        return seg, z
+        return self.groups.key(self.group_rows(n), seg, self.n_segments), z
 
     def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
         seg, z = self.features(obs)

@@ -64,6 +64,7 @@ POLICIES: PolicyRegistry = PolicyRegistry({
     "linucb": "agents.linear:LinUCB",
     "linucb_shared": "agents.linear:LinUCBShared",
     "lin_ts": "agents.linear:LinearTS",
+    "lin_ts_arms": "agents.linear:LinTSArms",
     "hybrid": "agents.thompson:HybridThompson",
     "ppo": "agents.sb3:PPOPolicy",
     "a2c": "agents.sb3:A2CPolicy",

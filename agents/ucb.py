@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from adsim.validation import check_float, check_int
-from agents.arms import ArmPolicy, argmax_probabilities, check_unit_rewards
+from agents.arm_tables import ArmPolicy, argmax_probabilities, check_unit_rewards
 
 
 class UCB1(ArmPolicy):
@@ -30,6 +32,15 @@ class UCB1(ArmPolicy):
         with np.errstate(divide="ignore", invalid="ignore"):
             bonus = np.sqrt(self.c * log_n / n_k)
         return argmax_probabilities(np.where(n_k > 0, self.means(slots) + bonus, np.inf))
+
+    def _one_probabilities(self, slot: int) -> list[float]:
+        """:meth:`_slot_probabilities` of one row in Python floats (the same operations, so equal)."""
+        counts, sums = self.counts[slot].tolist(), self.sums[slot].tolist()
+        c_log_n = self.c * float(np.log(np.float64(max(sum(counts), 1.0))))  # NumPy's log, as batched
+        index = [s / n + math.sqrt(c_log_n / n) if n > 0 else math.inf for s, n in zip(sums, counts)]
+        best = max(index)
+        top = 1.0 / index.count(best)
+        return [top if i == best else 0.0 for i in index]
 
 
 def bernoulli_kl(p: np.ndarray, q: np.ndarray) -> np.ndarray:

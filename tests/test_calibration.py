@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from adsim.config import make_config
-from adsim.core import SelectionCore
+from adsim.selection import SelectionCore
 from adsim.response import CALIBRATION_MAX_REL_SE, calibrate_intercept
 
 CORNERS = list(itertools.product((0.0, 100.0), (0.0, 20.0), (0.0, 5.0), (0.001, 0.30)))

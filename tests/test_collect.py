@@ -9,7 +9,7 @@ import pytest
 from adsim import make_config
 from adsim.collect import (EstimateEpsilonGreedy, LogStreams, UniformLogging, collect_log, draw_actions,
                            shown_request)
-from adsim.core import SelectionCore
+from adsim.selection import SelectionCore
 from adsim.ctr.data import impressions_from_log, log_impressions
 from adsim.envs.creative_selection import CreativeSelectionVectorEnv
 from adsim.ope.log import BanditLog, load_log

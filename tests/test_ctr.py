@@ -16,7 +16,7 @@ from sklearn.metrics import roc_auc_score
 import adsim  # noqa: F401  (registers the envs)
 from adsim import make_config
 from adsim.collect import EstimateEpsilonGreedy
-from adsim.core import SelectionCore
+from adsim.selection import SelectionCore
 from adsim.ctr import (CTRPredictor, FeatureSpec, ModelConfig, TrainConfig, fit, load, load_impressions,
                        log_impressions, save_impressions, train_on_impressions)
 from adsim.ctr.data import from_table, to_table

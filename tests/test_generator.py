@@ -8,11 +8,12 @@ import torch
 
 from adsim import make_config
 from adsim.config import WorldConfig
-from adsim.core import SelectionCore, cached_world
+from adsim.selection import SelectionCore
+from adsim.world import cached_world
 from adsim.creative.lexicon import GOALS, LEXICON, ROLES
 from adsim.creative.parser import HeadlineParser
 from adsim.creative.sampler import CREATIVE_SLOTS, DRAWS_PER_CREATIVE
-from adsim.estimate import Request
+from adsim.running_ctr import Request
 from adsim.generator.conditioning import Conditioning, build_corpus, request_values, sample_requests, teacher, to_tokens
 from adsim.generator.decode import DecodeSpec, beam_search, decode, grammar_masks, tokens_to_creatives
 from adsim.generator.evaluate import diversity, oracle_creatives, true_ctr, well_formedness

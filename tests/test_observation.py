@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from adsim import make_config
-from adsim.core import SelectionCore
+from adsim.selection import SelectionCore
 from adsim.observation import (CAMPAIGN_LAYOUT, CANDIDATE_LAYOUT, CONTEXT_LAYOUT, Layout, ad_slot, user_layout,
                                user_layout_for_width)
 from adsim.world import CONTEXT_DIM, DEMOGRAPHICS, context_features

@@ -13,7 +13,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 import adsim  # noqa: F401  (registers the envs)
-from agents.arms import argmax_probabilities
+from agents.arm_tables import argmax_probabilities
 from agents.registry import POLICIES, make_policy
 
 ENV_ID = "adsim/CreativeSelection-v0"
@@ -314,7 +314,7 @@ def test_same_seed_same_actions(name):
 
 def test_registry_lists_every_family():
     assert set(POLICIES) >= {"random", "oracle", "greedy", "epsilon_greedy", "epsilon_greedy_decay", "ucb1",
-                             "kl_ucb", "thompson", "exp3", "linucb", "linucb_shared", "lin_ts", "hybrid"}
+                             "kl_ucb", "thompson", "exp3", "linucb", "linucb_shared", "lin_ts", "lin_ts_arms", "hybrid"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -331,7 +331,8 @@ def test_registry_lists_every_family():
         ("kl_ucb", {"iters": 5}, ValueError, r"iters == 5, must be in \[10, 60\]"),
         ("kl_ucb", {"iters": 20.0}, TypeError, "iters must be an int"),
         ("thompson", {"alpha0": 0.0}, ValueError, "alpha0 == 0.0"),
-        ("thompson", {"samples": 4}, ValueError, "samples == 4"),
+        ("thompson", {"nodes": 4}, ValueError, "nodes == 4"),
+        ("lin_ts_arms", {"v": 0.0}, ValueError, "v == 0.0"),
         ("exp3", {"gamma": 1.5}, ValueError, "gamma == 1.5"),
         ("linucb", {"alpha": -0.1}, ValueError, "alpha == -0.1"),
         ("linucb", {"reg": float("nan")}, ValueError, "reg == nan, must be a finite number"),

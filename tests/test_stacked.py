@@ -13,7 +13,7 @@ from threadpoolctl import threadpool_limits
 
 import adsim  # noqa: F401  (registers the envs)
 from adsim.config import make_config
-from adsim.core import StackedSelectionCore
+from adsim.stacking import StackedCore
 from agents.base import Policy
 from agents.registry import POLICIES
 from experiments.runner import make_jobs, make_units, parse_config, run_jobs
@@ -73,14 +73,15 @@ def test_a_stacked_env_is_each_seeds_env_side_by_side(scenario):
         stacked.reset(seed=[1, 2])
     # the worlds really differ: each group has its own β0 and users
     core = stacked.unwrapped.core
-    assert isinstance(core, StackedSelectionCore) and len(set(core.beta0s)) == len(SEEDS)
+    assert isinstance(core, StackedCore) and len({c.beta0 for c in core.cores}) == len(SEEDS)
+    assert not hasattr(core, "world") and len(core.worlds) == len(SEEDS)
 
 
 def test_stacked_worlds_keep_their_ctr_estimates_apart():
     stacked, _ = envs(SCENARIOS["pool"], 4)
     stacked.reset(seed=SEEDS)
-    est = stacked.unwrapped.core.estimator
-    assert est.groups == len(SEEDS)
+    estimators = [c.estimator for c in stacked.unwrapped.core.cores]
+    assert len({id(e) for e in estimators}) == len(SEEDS)
     for _ in range(30):
         obs, *_ = stacked.step(np.zeros(12, dtype=np.int64))
     # group 0 and 1 showed arm 0 on different worlds: their estimates differ
@@ -92,7 +93,7 @@ def test_a_learned_ctr_model_is_built_per_world():
 
     stacked, alone = envs(SCENARIOS["personalized"], 4, ctr_model="lr:1500")
     obs, _ = stacked.reset(seed=SEEDS)
-    models = stacked.unwrapped.core.estimator.estimators
+    models = [c.estimator for c in stacked.unwrapped.core.cores]
     assert len(models) == len(SEEDS) and all(isinstance(m, LearnedCTR) for m in models)
     parts = [e.reset(seed=s)[0] for e, s in zip(alone, SEEDS)]
     np.testing.assert_array_equal(obs["ctr_estimate"], cat(parts, "ctr_estimate"))
@@ -228,3 +229,61 @@ def test_rl_agents_and_unknown_policies_are_not_stacked(monkeypatch):
     labels = sorted((jobs[u[0]].config.policies[jobs[u[0]].policy].label, len(u)) for u in units)
     assert labels == [("ppo", 1), ("ppo", 1), ("random", 2)]
     assert make_units(jobs, stack=False) == [[i] for i in range(len(jobs))]
+
+
+# ----------------------------------------------------------------------------- AdSession and policy generators
+def test_a_stacked_ad_session_is_each_seeds_env_side_by_side():
+    """AdSession stacks like CreativeSelection: same world_seeds= keyword, same seed-list semantics,
+    group g bit for bit the unstacked env of its seed (sessions end at different steps per slot)."""
+    from adsim.session import make_session_config
+
+    cfg = make_session_config("tiny", horizon=8, campaign=None)
+    B, sid = 5, "adsim/AdSession-v0"
+    stacked = gym.make_vec(sid, num_envs=B * len(SEEDS), vectorization_mode="vector_entry_point", config=cfg,
+                           world_seeds=SEEDS)
+    alone = [gym.make_vec(sid, num_envs=B, vectorization_mode="vector_entry_point", config=cfg.replace(seed=s))
+             for s in SEEDS]
+    obs, info = stacked.reset(seed=SEEDS)
+    parts = [e.reset(seed=s) for e, s in zip(alone, SEEDS)]
+    rng = np.random.default_rng(1)
+    ended = 0
+    for t in range(40):
+        for k in obs:
+            np.testing.assert_array_equal(obs[k], cat([p[0] for p in parts], k), err_msg=f"obs[{k}] at step {t}")
+        np.testing.assert_array_equal(info["click_probs"], cat([p[-1] for p in parts], "click_probs"))
+        a = rng.integers(0, cfg.n_candidates, size=B * len(SEEDS))
+        obs, reward, term, trunc, info = stacked.step(a)
+        steps = [e.step(a[g * B:(g + 1) * B]) for g, e in enumerate(alone)]
+        for i, name in ((1, "reward"), (2, "terminated"), (3, "truncated")):
+            np.testing.assert_array_equal([reward, term, trunc][i - 1], np.concatenate([s[i] for s in steps]), name)
+        if "final_obs" in info:
+            ended += int(info["_final_obs"].sum())
+            for k in info["final_obs"]:
+                np.testing.assert_array_equal(info["final_obs"][k], np.concatenate(
+                    [s[4]["final_obs"][k] if "final_obs" in s[4] else s[0][k] for s in steps]))
+        parts = [(s[0], s[4]) for s in steps]
+    assert ended > 0 and stacked.observation_space.contains(obs)
+    core = stacked.unwrapped.core
+    assert len({c.beta0 for c in core.cores}) == len(SEEDS)
+    with pytest.raises(ValueError, match=r"got 2 seeds; pass one per stacked world \(3\), one per sub-env \(15\)"):
+        stacked.reset(seed=[1, 2])
+    with pytest.raises(ValueError, match=r"num_envs == 4 is not a multiple of len\(world_seeds\) == 3"):
+        gym.make_vec(sid, num_envs=4, vectorization_mode="vector_entry_point", config=cfg, world_seeds=SEEDS)
+
+
+def test_a_stacked_policy_rng_draws_each_groups_numbers():
+    """``Policy.rng`` is never None: stacked, it draws each group's rows from that group's generator."""
+    stacked, singles = POLICIES["random"](), [POLICIES["random"]() for _ in SEEDS]
+    stacked.reset(8, group_seeds=SEEDS)
+    for p, s in zip(singles, SEEDS):
+        p.reset(8, seed=s)
+    got = np.concatenate([stacked.rng.random((12, 3)), stacked.rng.integers(0, 5, size=6)[:, None].repeat(3, 1)])
+    want = np.concatenate([np.concatenate([p.rng.random((4, 3)) for p in singles]),
+                           np.concatenate([p.rng.integers(0, 5, size=2) for p in singles])[:, None].repeat(3, 1)])
+    np.testing.assert_array_equal(got, want)
+    with pytest.raises(TypeError, match=r"needs size=\(n, \.\.\.\)"):
+        stacked.rng.random()
+    with pytest.raises(ValueError, match="a batch of 4 requests cannot be split into the policy's 3 groups"):
+        stacked.rng.normal(0.0, 1.0, size=4)
+    with pytest.raises(AttributeError, match="use self.rngs"):
+        stacked.rng.shuffle

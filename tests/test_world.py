@@ -6,7 +6,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
 from adsim import make_config
-from adsim.core import SelectionCore
+from adsim.selection import SelectionCore
 from adsim.creative.lexicon import CATEGORIES, LEXICON
 from adsim.creative.parser import HeadlineParser
 from adsim.creative.sampler import creative_quality

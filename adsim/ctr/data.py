@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 
 from adsim.collect import EstimateEpsilonGreedy, LogStreams, UniformLogging, collect_log
 from adsim.config import EnvConfig
-from adsim.core import SelectionCore
+from adsim.selection import SelectionCore
 from adsim.creative.sampler import CREATIVE_SLOTS
 from adsim.ope.log import BanditLog
 from adsim.validation import check_choice, check_float, check_int, check_seed

@@ -122,7 +122,7 @@ def selection(predictors: dict, config, n_requests: int = 20_000, seed: int = 10
         "gain_over_<first>", "gain_se"}}}``; ``lift_captured`` = (ctr − random) / (best − random),
         1 for the oracle; SEs over requests, paired against the first model.
     """
-    from adsim.core import SelectionCore
+    from adsim.selection import SelectionCore
 
     check_int("n_requests", n_requests, 2)
     core = SelectionCore(config, n_requests)

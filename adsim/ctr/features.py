@@ -267,7 +267,7 @@ class FeatureEncoder:
                        np.concatenate([np.broadcast_to(req.val[:, None], shape), cre.val], 2))
 
     def encode_request_obj(self, request) -> Encoded:
-        """(N, K, S) slots of an ``adsim.estimate.Request``."""
+        """(N, K, S) slots of an ``adsim.running_ctr.Request``."""
         return self.encode(request.user_features, request.context_features, request.campaign_features,
                            request.candidates, request.campaign)
 

@@ -34,7 +34,7 @@ REFRESH_TRAIN = TrainConfig(max_epochs=3, patience=1, val_fraction=0.1, lr=1e-3)
 
 
 class LearnedCTR:
-    """A :class:`CTRPredictor` as the env's CTR estimate (``adsim.estimate.CTREstimator``).
+    """A :class:`CTRPredictor` as the env's CTR estimate (``adsim.running_ctr.CTREstimator``).
 
     Args:
         model: a predictor, or the path of a saved one.

@@ -68,7 +68,7 @@ class CTRPredictor:
 
     @torch.inference_mode()
     def predict_request(self, request) -> np.ndarray:
-        """(N, K) predicted click probabilities of every candidate of an ``adsim.estimate.Request``.
+        """(N, K) predicted click probabilities of every candidate of an ``adsim.running_ctr.Request``.
 
         The request part is encoded and embedded once per request, not once per candidate.
         """

@@ -4,33 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.vector.utils import batch_space
 
-from adsim.validation import check_seed
-from adsim.envs.spaces import check_actions, observation_space, render_candidates, seed_single_env
-from adsim.session import N_SESSION_SCALARS, SessionConfig, SessionCore, SessionOutcome, make_session_config
-
-
-def _resolve_config(config: SessionConfig | None, preset: str, overrides: dict) -> SessionConfig:
-    if config is None:
-        return make_session_config(preset, **overrides)
-    if not isinstance(config, SessionConfig):
-        raise TypeError(f"config must be a SessionConfig or None, got {type(config).__name__}")
-    return config.replace(**overrides) if overrides else config
+from adsim.envs.base import BatchedVectorEnv, SingleEnvView, resolve_config
+from adsim.envs.spaces import observation_space
+from adsim.session import N_SESSION_SCALARS, SessionConfig, SessionCore, make_session_config
+from adsim.stacking import StackedCore, check_world_seeds
 
 
-def session_space(core: SessionCore) -> spaces.Dict:
+def session_space(world, config: SessionConfig) -> spaces.Dict:
     """CreativeSelection's Dict space plus the ``session`` Box (see the env docstring)."""
-    base = observation_space(core)
-    n_session = N_SESSION_SCALARS + 2 * core.config.n_candidates + core.n_attr_values
+    base = observation_space(world, config.n_candidates)
+    n_session = N_SESSION_SCALARS + 2 * config.n_candidates + world.lexicon.n_attr_values
     return spaces.Dict({**base.spaces, "session": spaces.Box(0.0, 1.0, (n_session,), np.float32)})
 
 
-class AdSessionEnv(gym.Env):
+class AdSessionEnv(SingleEnvView):
     """
     ## Description
     One user's browsing session on an e-commerce platform. At every impression the agent shows one
@@ -95,64 +85,25 @@ class AdSessionEnv(gym.Env):
     and leave uniforms as a single env reset with ``s_i``, whatever the actions. The CTR estimate is
     shared across sub-envs.
 
+    ## Stacked scenarios
+    ``make_vec(..., num_envs=G·B, world_seeds=[w_0, …, w_{G-1}])`` puts G independent scenarios side
+    by side, exactly as for CreativeSelection (``adsim.stacking.StackedCore``): sub-envs
+    ``[g·B, (g+1)·B)`` live in the world of seed ``w_g`` with its own pools, β0 and CTR estimate;
+    ``reset(seed=[s_0, …, s_{G-1}])`` makes group g, bit for bit, an unstacked vector env of B
+    sub-envs with world seed ``w_g`` reset with ``s_g``.
+
     ## Version History
     * v0: initial version.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
-
     def __init__(self, config: SessionConfig | None = None, preset: str = "default",
                  render_mode: str | None = None, **overrides: Any):
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode == {render_mode!r}, must be None or one of {self.metadata['render_modes']}")
-        self.config = _resolve_config(config, preset, overrides)
-        self.render_mode = render_mode
-        self.core = SessionCore(self.config, 1)
-        self.action_space = spaces.Discrete(self.config.n_candidates)
-        self.observation_space = session_space(self.core)
-        self._done = True
-
-    def _obs(self) -> dict[str, np.ndarray]:
-        return {k: v[0] for k, v in self.core.observation().items()}
-
-    def _info(self, out: SessionOutcome | None = None) -> dict[str, Any]:
-        p = self.core.click_probs[0]
-        info: dict[str, Any] = {"click_probs": p, "expected_reward": p.copy(),
-                                "optimal_action": int(np.argmax(p)),
-                                "regret": 0.0 if out is None else float(out.regret[0])}
-        if out is not None:
-            info["clicked"] = bool(out.clicked[0])
-            info["leave_prob"] = float(out.leave_prob[0])
-        return info
-
-    def step(self, action):
-        a = check_actions(action, self.config.n_candidates, None)
-        if self.core.keys is None or self._done:
-            raise RuntimeError("the session is over (or never started): call reset() before step()")
-        out = self.core.step(a)
-        self.core.serve()
-        terminated, truncated = bool(out.terminated[0]), bool(out.truncated[0])
-        self._done = terminated or truncated
-        return self._obs(), float(out.reward[0]), terminated, truncated, self._info(out)
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        seed = None if seed is None else check_seed(seed, many=False, seed_sequence=False)
-        super().reset(seed=seed)
-        seed_single_env(self, self.core, seed)
-        self.core.reset_all()
-        self._done = False
-        return self._obs(), self._info()
-
-    def render(self):
-        if self.render_mode != "ansi":
-            return None
-        c = self.core
-        header = f"t={int(c.t[0])} clicks={int(c.clicks[0])} campaign={int(c.campaign[0])} user={int(c.user[0])}"
-        return render_candidates(self.config.language, header, c.pools[c.campaign[0]], c.click_probs[0],
-                                 "fatigue", c.penalty[0])
+        config = resolve_config(config, SessionConfig, make_session_config, preset, overrides)
+        core = SessionCore(config, 1)
+        self._init_view(core, session_space(core.world, config), render_mode)
 
 
-class AdSessionVectorEnv(VectorEnv):
+class AdSessionVectorEnv(BatchedVectorEnv):
     """Native batched AdSession: N sessions stepped by one NumPy computation.
 
     See :class:`AdSessionEnv` for spaces and semantics. Autoreset is same-step and per sub-env:
@@ -166,63 +117,15 @@ class AdSessionVectorEnv(VectorEnv):
     ``optimal_action`` (myopic), ``regret``, ``clicked``, ``leave_prob`` and ``reward_expected`` (N,).
     """
 
-    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
-
     def __init__(self, num_envs: int = 1, config: SessionConfig | None = None, preset: str = "default",
-                 render_mode: str | None = None, **overrides: Any):
-        if render_mode is not None:
-            raise ValueError(f"render_mode == {render_mode!r}; the vector env does not render")
-        self.config = _resolve_config(config, preset, overrides)
-        self.core = SessionCore(self.config, num_envs)
-        self.num_envs = self.core.num_envs
-        self.render_mode = None
-        self.single_action_space = spaces.Discrete(self.config.n_candidates)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self.single_observation_space = session_space(self.core)
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-
-    def _info(self, out: SessionOutcome | None = None) -> dict[str, Any]:
-        p = self.core.click_probs
-        info: dict[str, Any] = {"click_probs": p, "expected_reward": p.copy(), "optimal_action": np.argmax(p, axis=1)}
-        if out is None:
-            info["regret"] = np.zeros(self.num_envs)
+                 render_mode: str | None = None, world_seeds=None, **overrides: Any):
+        config = resolve_config(config, SessionConfig, make_session_config, preset, overrides)
+        if world_seeds is None:
+            core = SessionCore(config, num_envs)
+            world = core.world
         else:
-            info.update(regret=out.regret, clicked=out.clicked, leave_prob=out.leave_prob,
-                        reward_expected=out.expected_reward)
-        return info
-
-    def step(self, actions):
-        a = check_actions(actions, self.config.n_candidates, self.num_envs)
-        if self.core.keys is None:
-            raise RuntimeError("call reset() before step()")
-        core = self.core
-        out = core.step(a)
-        done = out.terminated | out.truncated
-        ended = np.flatnonzero(done)
-        final = None
-        if ended.size:
-            final = core.final_observation(ended)
-            core.start_sessions(ended)
-        core.serve()
-        obs, info = core.observation(), self._info(out)
-        if final is not None:  # rows that did not end hold the returned observation
-            final_obs = {k: v.copy() for k, v in obs.items()}
-            for k, v in final.items():
-                final_obs[k][ended] = v
-            final_info = {k: info[k] for k in ("regret", "clicked", "leave_prob", "reward_expected")}
-            info.update(final_obs=final_obs, final_info=final_info, _final_obs=done, _final_info=done)
-        return obs, out.reward, out.terminated, out.truncated, info
-
-    def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
-        """Sub-env i gets the i-th child stream of ``SeedSequence(seed)`` (or the stream of ``seed[i]``
-        for a list); ``None`` continues the streams."""
-        seed = None if seed is None else check_seed(seed, seed_sequence=False)
-        super().reset(seed=int(seed[0]) if isinstance(seed, (list, tuple, np.ndarray)) else seed)
-        if seed is None and self.core.keys is not None:
-            self.core.reset_all()
-            return self.core.observation(), self._info()
-        if seed is None:
-            seed = int(self.np_random.integers(0, 2**63 - self.num_envs))
-        self.core.seed(seed)
-        self.core.reset_all()
-        return self.core.observation(), self._info()
+            seeds = check_world_seeds(world_seeds, num_envs)
+            B = num_envs // len(seeds)
+            core = StackedCore(config, [SessionCore(config.replace(seed=s), B) for s in seeds])
+            world = core.worlds[0]  # spaces only: every stacked world has the same shapes
+        self._init_vector(core, session_space(world, config), render_mode)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from adsim.core import SelectionCore
 from adsim.creative.parser import MAX_UNPARSED
 from adsim.world import CONTEXT_DIM
 
 
-def observation_space(core: SelectionCore) -> spaces.Dict:
-    """Dict space of one request (see the env docstring for the table)."""
-    w, K = core.world, core.config.n_candidates
+def observation_space(world, n_candidates: int) -> spaces.Dict:
+    """Dict space of one request of ``n_candidates`` candidates on a world (see the env docstring)."""
+    w, K = world, n_candidates
     per_creative = np.concatenate([w.lexicon.candidate_nvec, [MAX_UNPARSED + 1]])
     nvec = np.tile(per_creative, K)
     return spaces.Dict(
@@ -40,16 +39,6 @@ def check_actions(actions, n_candidates: int, num_envs: int | None) -> np.ndarra
         bad = a[(a < 0) | (a >= n_candidates)].flat[0]
         raise ValueError(f"action == {bad}, must be in [0, {n_candidates - 1}] (K = {n_candidates})")
     return a.reshape(-1).astype(np.int64)
-
-
-def seed_single_env(env, core, seed: int | None) -> None:
-    """The seeding step of a single env's ``reset``: a seed (or the first reset) re-seeds the core's
-    stream, drawing one from Gymnasium's ``np_random`` when none is given; otherwise the stream
-    continues with its next episode."""
-    if seed is not None or core.keys is None:
-        if seed is None:  # unseeded first reset: a fresh stream from Gymnasium's seeding
-            seed = int(env.np_random.integers(0, 2**63 - 1))
-        core.seed(seed)
 
 
 def render_candidates(language: str, header: str, candidates: np.ndarray, probs: np.ndarray,

@@ -16,7 +16,7 @@ import numpy as np
 
 from adsim.creative.lexicon import CATEGORIES, GOALS
 from adsim.creative.sampler import CREATIVE_SLOTS, DRAWS_PER_CREATIVE, TemplateSampler
-from adsim.estimate import Request
+from adsim.running_ctr import Request
 from adsim.generator.tokenizer import N_FIELDS, Vocab
 from adsim.observation import CAMPAIGN_LAYOUT, CONTEXT_LAYOUT, DEMOGRAPHIC_FIELDS, user_layout
 from adsim.validation import check_choice, check_float, check_int

@@ -22,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from adsim.creative.sampler import creative_quality
-from adsim.estimate import CTREstimator
+from adsim.running_ctr import CTREstimator
 from adsim.generator.conditioning import drop_groups, request_observation, request_values, sample_requests, to_tokens
 from adsim.generator.decode import DONE, DecodeSpec, decode, grammar_masks, next_state, tokens_to_creatives
 from adsim.generator.model import MAX_DECODE, CreativeTransformer

@@ -1,7 +1,7 @@
 """A learned CTR model for fine-tuning rewards: logistic regression on logged impressions.
 
 The fine-tuning reward must come from a model trained on *observable* logs, never from the hidden
-response model. :class:`LogisticCTR` implements the ``adsim.estimate.CTREstimator`` protocol with
+response model. :class:`LogisticCTR` implements the ``adsim.running_ctr.CTREstimator`` protocol with
 scikit-learn's ``LogisticRegression`` over sparse features of a (request, creative) pair:
 
 * the request's observed user, context and campaign vectors;
@@ -32,10 +32,10 @@ from sklearn.linear_model import LogisticRegression
 
 from adsim.collect import LogStreams, UniformLogging, collect_log, shown_request
 from adsim.config import EnvConfig
-from adsim.core import SelectionCore
+from adsim.selection import SelectionCore
 from adsim.creative.lexicon import LEXICON
 from adsim.creative.sampler import CandidateSource, creative_parts, creative_quality
-from adsim.estimate import Request
+from adsim.running_ctr import Request
 from adsim.observation import CAMPAIGN_LAYOUT, user_layout
 from adsim.validation import check_float, check_int
 

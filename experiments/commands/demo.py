@@ -20,7 +20,7 @@ def run(args) -> int:
     import adsim  # noqa: F401
     from agents import OraclePolicy, RandomPolicy
 
-    from adsim.config import check_int
+    from adsim.validation import check_int
 
     check_int("--steps", args.steps, 1)
     check_int("--num-envs", args.num_envs, 1)

@@ -32,7 +32,7 @@ def run(args) -> int:
     from adsim.generator.generate import CreativeGenerator
     from adsim.generator.tokenizer import Tokenizer
 
-    from adsim.config import check_int
+    from adsim.validation import check_int
 
     check_int("--n", args.n, 1, 256)
     try:

@@ -18,8 +18,8 @@ def describe(preset: str, requests: int = 100_000, seed: int = 0) -> dict:
     import numpy as np
 
     from adsim import make_config
-    from adsim.config import check_int
-    from adsim.core import SelectionCore
+    from adsim.validation import check_int
+    from adsim.selection import SelectionCore
 
     check_int("--requests", requests, 1, 10**8)
     n = min(1024, requests)

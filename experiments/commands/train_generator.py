@@ -217,7 +217,7 @@ def run(args) -> int:
     import torch
 
     from adsim import make_config
-    from adsim.core import SelectionCore
+    from adsim.selection import SelectionCore
     from adsim.generator.finetune import FinetuneConfig, finetune
 
     torch.set_num_threads(args.threads)

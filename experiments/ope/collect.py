@@ -18,7 +18,7 @@ import numpy as np
 from adsim import collect as logging_path
 from adsim.collect import LogStreams, checked_probabilities
 from adsim.config import EnvConfig
-from adsim.core import SelectionCore
+from adsim.selection import SelectionCore
 from adsim.ope.log import BanditLog
 from adsim.validation import check_int
 from agents.base import Policy

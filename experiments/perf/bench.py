@@ -41,7 +41,8 @@ def many_seeds(quick: bool = False) -> dict:
 
     One process, serially; every cache (worlds, pools, envs) is cleared before each mode, so both
     build the same worlds."""
-    from adsim import core
+    from adsim.envs.creative_selection import CreativeSelectionVectorEnv
+    from adsim.requests import clear_scenario_caches
     from experiments.runner import make_jobs, parse_config, run_jobs
     from experiments.runner.run import _vector_env
 
@@ -52,18 +53,16 @@ def many_seeds(quick: bool = False) -> dict:
     jobs = make_jobs(parse_config(doc))
     out = {"seeds": seeds, "steps": steps, "batch_size": 4, "policies": list(doc["policies"]), "runs": len(jobs)}
     for stack in (True, False):
-        core.cached_world.cache_clear()
-        core._SCENARIO_CACHE.clear()
+        clear_scenario_caches()
         _vector_env.cache_clear()
         t0 = time.perf_counter()
         run_jobs(jobs, workers=1, progress=False, stack=stack)
         out["stacked_wall_s" if stack else "unstacked_wall_s"] = round(time.perf_counter() - t0, 2)
     out["unstacked_over_stacked_wall"] = round(out["unstacked_wall_s"] / out["stacked_wall_s"], 2)
-    core.cached_world.cache_clear()
-    core._SCENARIO_CACHE.clear()
+    clear_scenario_caches()
     t0 = time.perf_counter()  # what both modes spend building the worlds (pools, β0) of the seeds
     sc = parse_config(doc).scenarios[0]
-    core.StackedSelectionCore(sc.env_config(0, steps), 4 * seeds, list(range(seeds)))
+    CreativeSelectionVectorEnv(4 * seeds, config=sc.env_config(0, steps), world_seeds=list(range(seeds)))
     build = time.perf_counter() - t0
     out["world_build_s"] = round(build, 2)
     out["unstacked_over_stacked_runs_only"] = round((out["unstacked_wall_s"] - build) / (out["stacked_wall_s"] - build), 2)

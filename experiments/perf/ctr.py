@@ -12,7 +12,7 @@ import time
 import torch
 
 from adsim import make_config
-from adsim.core import SelectionCore
+from adsim.selection import SelectionCore
 from adsim.ctr import CTRPredictor, FeatureSpec, ModelConfig, TrainConfig, fit, log_impressions
 from adsim.ctr.learned import LearnedCTR
 from experiments.perf import median_rate

@@ -25,7 +25,7 @@ K = 8
 
 def _setup(quick: bool, model_dir: Path | None):
     from adsim import make_config
-    from adsim.core import SelectionCore
+    from adsim.selection import SelectionCore
     from adsim.generator.conditioning import build_corpus
     from adsim.generator.generate import CreativeGenerator
     from adsim.generator.model import GeneratorConfig

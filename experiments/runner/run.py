@@ -15,7 +15,7 @@ from which the fixed-arm regret and the Lai–Robbins bound follow (see :func:`f
 
 Several seeds of one (scenario, policy) run as one stacked run (:func:`run_stack`): G groups of
 ``batch_size`` sub-envs in one vector env, each group its own world and streams
-(``adsim.core.StackedSelectionCore``), and one policy object with its state batched over the
+(``adsim.stacking.StackedCore``), and one policy object with its state batched over the
 groups (``Policy.reset(group_seeds=…)``). Each group's numbers equal the seed's run alone, bit for
 bit; only the wall time changes.
 """

@@ -14,9 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from adsim.stacking import GroupLayout
 from agents.base import Obs, Policy
 
 REQUIRED_KEYS = ("user", "context", "campaign", "candidates", "ctr_estimate")
+_REQUIRED = frozenset(REQUIRED_KEYS)
 
 
 def check_obs(obs: Obs, keys: tuple[str, ...] = REQUIRED_KEYS, n_actions: int | None = None) -> int:
@@ -52,15 +54,26 @@ def check_feedback(actions: Any, rewards: Any, n: int, n_actions: int) -> tuple[
 
 def check_one_feedback(actions: Any, rewards: Any, n_actions: int) -> tuple[int, float]:
     """:func:`check_feedback` for a batch of one request, returning Python scalars (fast path)."""
-    if not (isinstance(actions, np.ndarray) and actions.shape == (1,) and actions.dtype.kind in "iu"):
+    if not (type(actions) is np.ndarray and actions.shape == (1,) and actions.dtype.kind in "iu"):
         a, r = check_feedback(actions, rewards, 1, n_actions)
         return int(a[0]), float(r[0])
     a = int(actions[0])
-    r = float(rewards[0]) if np.shape(rewards) == (1,) else np.nan
+    r = float(rewards[0]) if type(rewards) is np.ndarray and rewards.shape == (1,) else (
+        float(np.asarray(rewards, dtype=np.float64)[0]) if np.shape(rewards) == (1,) else np.nan)
     if not 0 <= a < n_actions or not math.isfinite(r):
         a_arr, r_arr = check_feedback(actions, rewards, 1, n_actions)  # raises the precise error
         return int(a_arr[0]), float(r_arr[0])
     return a, r
+
+
+def draw_one(p: list[float], u: float) -> int:
+    """:func:`agents.base.draw_actions` for one request: the inverse-CDF draw with the same
+    sequential cumulative sums (``np.cumsum``), in Python floats."""
+    c, action = 0.0, 0
+    for x in p:
+        c += x
+        action += u > c
+    return min(action, len(p) - 1)
 
 
 def check_unit_rewards(rewards: np.ndarray, policy: str) -> None:
@@ -114,8 +127,9 @@ class CampaignIndex:
     the order the group first saw them — the row ids an unstacked index would have given.
     """
 
-    def __init__(self, groups: int = 1) -> None:
-        self.groups = groups
+    def __init__(self, layout: GroupLayout | None = None) -> None:
+        self.layout = layout if layout is not None else GroupLayout(1)
+        self.groups = groups = self.layout.n_groups
         self._rows: dict[bytes, int] = {}
         self.group: list[int] = []
         """Group of each table row."""
@@ -149,11 +163,7 @@ class CampaignIndex:
         if campaign.ndim != 2:
             raise ValueError(f"obs['campaign'] must be (N, campaign_dim), got shape {campaign.shape}")
         if self.groups > 1:
-            n = campaign.shape[0]
-            if n % self.groups:
-                raise ValueError(f"a batch of {n} requests cannot be split into {self.groups} groups "
-                                 f"(group_seeds); it must be a multiple of {self.groups}")
-            g = np.repeat(np.arange(self.groups, dtype=campaign.dtype), n // self.groups)
+            g = self.layout.rows(campaign.shape[0]).astype(campaign.dtype)
             campaign = np.concatenate([g[:, None], campaign], axis=1)
         last = self._last
         if last is not None and last.shape == campaign.shape[1:] and (campaign == last).all():
@@ -177,7 +187,7 @@ class ArmPolicy(Policy):
 
     def reset(self, n_actions: int, seed: int | np.random.SeedSequence | None = None, group_seeds=None) -> None:
         super().reset(n_actions, seed, group_seeds)
-        self.index = CampaignIndex(self.n_groups)
+        self.index = CampaignIndex(self.groups)
         self.counts = np.zeros((0, self.n_actions))
         """(campaigns, K) impressions per arm."""
         self.sums = np.zeros((0, self.n_actions))
@@ -198,6 +208,36 @@ class ArmPolicy(Policy):
             self._grow(len(self.index))
         return s
 
+    # ------------------------------------------------------------------ one request at a time
+    def _one_slot(self, obs: Obs) -> int | None:
+        """Table row of a well-formed batch of one request (unstacked), or None: take the batched path
+        (which also raises the precise error for bad input)."""
+        if self.n_groups != 1 or type(obs) is not dict:
+            return None
+        est, campaign = obs.get("ctr_estimate"), obs.get("campaign")
+        if (type(est) is not np.ndarray or est.shape != (1, self.n_actions) or type(campaign) is not np.ndarray
+                or campaign.ndim != 2 or campaign.shape[0] != 1 or not obs.keys() >= _REQUIRED):
+            return None
+        slot = self.index._rows.get(campaign.tobytes())
+        if slot is None:
+            slot = self.index.row_id(campaign[0])
+        if slot >= self.counts.shape[0]:
+            self._grow(len(self.index))
+        return slot
+
+    def _one_probabilities(self, slot: int) -> list[float]:
+        """The K probabilities of one campaign row as Python floats, equal to the batched path's;
+        subclasses may compute them with scalar arithmetic in the same order."""
+        return self._slot_probabilities(np.array([slot]))[0].tolist()
+
+    def select(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
+        """(N,) actions drawn from ``probabilities``; a batch of one request takes a lean path with
+        the same result (the same probabilities, the same uniform, the same inverse-CDF draw)."""
+        slot = self._one_slot(obs)
+        if slot is None:
+            return super().select(obs, info)
+        return np.array([draw_one(self._one_probabilities(slot), self.rng.random())])
+
     def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
         check_obs(obs, n_actions=self.n_actions)
         s = self.slots(obs)
@@ -211,6 +251,15 @@ class ArmPolicy(Policy):
         raise NotImplementedError
 
     def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
+        slot = self._one_slot(obs)
+        if slot is not None:  # one request: scalar updates, equal to the bincounts below
+            a1, r1 = check_one_feedback(actions, rewards, self.n_actions)
+            if not 0.0 <= r1 <= 1.0:
+                self._check_rewards(np.array([r1]))
+            self.n_updates += 1
+            self.counts[slot, a1] += 1.0
+            self.sums[slot, a1] += r1
+            return
         n = check_obs(obs, n_actions=self.n_actions)
         a, r = check_feedback(actions, rewards, n, self.n_actions)
         self._check_rewards(r)

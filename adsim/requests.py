@@ -1,0 +1,221 @@
+"""Request generation: who arrives, in which context, in which ad slot, for which campaign.
+
+Every exogenous draw of every environment is a uniform of the counter-based streams of
+:mod:`adsim.rng` at ``(slot key, episode, step, stream index)``; this module is where the stream
+indices live (:class:`SelectionStreams`, :class:`SessionStreams`) and where uniforms become
+requests:
+
+* :func:`arrivals` — user and real-time context (hour, weekend, location, weather, device);
+* :func:`ad_slots` and :func:`campaigns` — the ad slot of an impression, the campaign of an episode;
+* :class:`ContextTables` — observable context features and hidden topic multipliers of every
+  context combination, computed once per world;
+* :class:`RequestGenerator` — CreativeSelection's blocks of requests (candidates from the pools or
+  the personalised source, fatigue-free click logits, conversion probabilities), and the β0 that
+  calibrates a world's mean CTR (:func:`scenario_intercept`).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import numpy as np
+
+from adsim import rng as crng
+from adsim.config import WorldConfig
+from adsim.creative.sampler import DRAWS_PER_CREATIVE, CandidateSource, creative_parts
+from adsim.pools import CampaignPools, campaign_pools, template_sampler
+from adsim.response import (
+    calibrate_intercept,
+    click_logits,
+    context_log_multiplier,
+    conversion_prob,
+    creative_affinity,
+    creative_static_logit,
+    interests_in_context,
+    item_interest,
+)
+from adsim.world import DEVICES, LOCATIONS, POSITION_FACTOR, WEATHERS, World, cached_world, context_features
+
+CALIBRATION_REQUESTS = 20000
+
+
+class SelectionStreams:
+    """Stream indices of a CreativeSelection slot: every request ``(episode, step)`` draws
+    ``USER .. CONVERSION`` and, in personalised mode, ``K · DRAWS_PER_CREATIVE`` candidate draws from
+    ``CANDIDATES`` on; an episode's campaign is stream ``CAMPAIGN`` at step 0."""
+
+    USER, HOUR, WEEKEND, LOCATION, WEATHER, DEVICE, SLOT, CLICK, CONVERSION = range(9)
+    N_FIXED = 9
+    CANDIDATES = 16
+    CAMPAIGN = 4000
+
+
+class SessionStreams:
+    """Stream indices of an AdSession slot: a session (episode) draws its user, context and campaign
+    at step 0 from ``USER .. CAMPAIGN``; impression ``t`` draws ``SLOT``, ``CLICK`` and ``LEAVE`` at step t."""
+
+    USER, HOUR, WEEKEND, LOCATION, WEATHER, DEVICE, CAMPAIGN = range(16, 23)
+    N_SESSION = 7
+    SLOT, CLICK, LEAVE = range(3)
+    N_IMPRESSION = 3
+
+
+class Arrivals(NamedTuple):
+    """Users and their real-time contexts (int arrays of one shape)."""
+
+    user: np.ndarray
+    hour: np.ndarray
+    weekend: np.ndarray
+    location: np.ndarray
+    weather: np.ndarray
+    device: np.ndarray
+
+
+def arrivals(world: World, u: np.ndarray) -> Arrivals:
+    """Users and contexts from uniforms ``u`` (..., 6) in the order user, hour, weekend, location,
+    weather, device (both stream layouts keep this order)."""
+    cm, n_users = world.context, world.config.n_users
+    return Arrivals(np.minimum((u[..., 0] * n_users).astype(np.int64), n_users - 1),
+                    crng.categorical(u[..., 1], cm.hour_cdf),
+                    (u[..., 2] < 2 / 7).astype(np.int64),
+                    crng.categorical(u[..., 3], cm.location_cdf),
+                    crng.categorical(u[..., 4], cm.weather_cdf),
+                    crng.categorical(u[..., 5], cm.device_cdf))
+
+
+def ad_slots(world: World, u: np.ndarray) -> np.ndarray:
+    """Ad slots (0 = top) from uniforms."""
+    return crng.categorical(u, world.context.position_cdf)
+
+
+def campaigns(n_campaigns: int, u: np.ndarray) -> np.ndarray:
+    """Campaign ids, uniform over ``n_campaigns``, from uniforms."""
+    return np.minimum((u * n_campaigns).astype(np.int64), n_campaigns - 1)
+
+
+# Sizes of the context fields, in the order they are combined into one table index.
+_CTX_SIZES = (24, 2, len(LOCATIONS), len(WEATHERS), len(DEVICES), len(POSITION_FACTOR))
+
+
+class ContextTables:
+    """Lookups over all context combinations of a world: observable features and topic multipliers."""
+
+    def __init__(self, world: World):
+        grids = np.meshgrid(*[np.arange(n) for n in _CTX_SIZES], indexing="ij")
+        self.features = context_features(*(g.reshape(-1) for g in grids))  # (Π sizes, CONTEXT_DIM)
+        mg = np.meshgrid(*[np.arange(n) for n in _CTX_SIZES[:4]], indexing="ij")
+        self.multiplier = np.exp(context_log_multiplier(world, *(g.reshape(-1) for g in mg)))  # (24·2·5·4, d)
+
+    @staticmethod
+    def multiplier_index(a: Arrivals) -> np.ndarray:
+        return ((a.hour * 2 + a.weekend) * len(LOCATIONS) + a.location) * len(WEATHERS) + a.weather
+
+    @staticmethod
+    def feature_index(a: Arrivals, position: np.ndarray) -> np.ndarray:
+        return (ContextTables.multiplier_index(a) * len(DEVICES) + a.device) * len(POSITION_FACTOR) + position
+
+
+class Block(NamedTuple):
+    """Exogenous CreativeSelection requests for steps ``t0 .. t0+T-1`` of all slots (read-only arrays)."""
+
+    t0: int
+    user: np.ndarray  # (N, T)
+    device: np.ndarray  # (N, T)
+    position: np.ndarray  # (N, T)
+    context: np.ndarray  # (N, T, CONTEXT_DIM) float32
+    u_click: np.ndarray  # (N, T)
+    u_conv: np.ndarray  # (N, T)
+    candidates: np.ndarray  # (N, T, K, CREATIVE_SLOTS)
+    logits: np.ndarray  # (N, T, K) without β0 and fatigue
+    p_conv: np.ndarray  # (N, T)
+
+    @property
+    def length(self) -> int:
+        return self.user.shape[1]
+
+
+class RequestGenerator:
+    """CreativeSelection's requests on one world: candidates and fatigue-free truth from uniforms.
+
+    Args:
+        world: the hidden world.
+        n_candidates: K.
+        mode: ``"pool"`` (the campaign's pool creatives) or ``"personalized"`` (fresh from ``sampler``).
+        pools: the world's :class:`CampaignPools`.
+        sampler: the personalised candidate source.
+    """
+
+    def __init__(self, world: World, n_candidates: int, mode: str, pools: CampaignPools, sampler: CandidateSource):
+        self.world, self.K, self.mode, self.pools, self.sampler = world, n_candidates, mode, pools, sampler
+        self.tables = ContextTables(world)
+        S = SelectionStreams
+        self.n_draws = S.N_FIXED if mode == "pool" else S.CANDIDATES + n_candidates * DRAWS_PER_CREATIVE
+
+    def requests(self, u: np.ndarray, campaign: np.ndarray, time: np.ndarray, t0: int) -> Block:
+        """Requests from uniforms ``u`` (N, T, n_draws) of slots running ``campaign`` (N,) at ``time`` (N, T)."""
+        w, K, S, pools = self.world, self.K, SelectionStreams, self.pools
+        arr = arrivals(w, u[..., S.USER : S.DEVICE + 1])
+        user, device = arr.user, arr.device
+        position = ad_slots(w, u[..., S.SLOT])
+        camp = np.broadcast_to(campaign[:, None], user.shape)
+        goal, category = w.campaign_goal[camp], w.campaign_category[camp]
+        mult_idx = self.tables.multiplier_index(arr)
+        theta = interests_in_context(w, user, arr.hour, arr.weekend, arr.location, arr.weather, time,
+                                     multiplier=self.tables.multiplier[mult_idx])
+        if self.mode == "pool":
+            shape = user.shape + (K,)
+            cands = np.broadcast_to(pools.creatives[campaign][:, None], shape + pools.creatives.shape[2:])
+            static = np.broadcast_to(pools.static[campaign][:, None], shape)
+            discount = np.broadcast_to(pools.discount[campaign][:, None], shape)
+            # one campaign in every slot (a fixed campaign): a broadcast view, not an (N, K, d) gather
+            phi = (np.broadcast_to(pools.phi[campaign[0]], (campaign.shape[0],) + pools.phi.shape[1:])
+                   if (campaign == campaign[0]).all() else pools.phi[campaign])
+            affinity = np.einsum("ntd,nkd->ntk", theta, phi)
+        else:
+            draws = u[..., S.CANDIDATES:].reshape(user.shape + (K, DRAWS_PER_CREATIVE))
+            cands = self.sampler.candidates(draws, goal, category, w.user_features[user])
+            static = creative_static_logit(w, cands, goal, category)
+            parts = creative_parts(cands, w.lexicon)
+            affinity = creative_affinity(w, theta, parts)
+            discount = w.part_is_discount[parts].any(-1)
+        product = w.campaign_product[camp]
+        item = item_interest(w, theta, product)
+        logits = click_logits(w, theta, user, device, item, affinity, discount, static)
+        ctx_idx = (mult_idx * len(DEVICES) + device) * len(POSITION_FACTOR) + position
+        blk = Block(t0, user, device, position, self.tables.features[ctx_idx], u[..., S.CLICK],
+                    u[..., S.CONVERSION], cands, logits, conversion_prob(w, item, user, product))
+        for a in blk[1:]:
+            a.flags.writeable = False
+        return blk
+
+    def calibrate(self) -> float:
+        """β0 such that a uniformly random policy's mean CTR is the target (on a reference sample)."""
+        w = self.world
+        rng = np.random.default_rng(np.random.SeedSequence([w.config.seed, 2, self.K, int(self.mode == "pool")]))
+        n = CALIBRATION_REQUESTS
+        u = rng.random((n, 1, self.n_draws))
+        campaign = rng.integers(0, w.config.n_campaigns, size=n)
+        time = rng.integers(0, max(w.config.drift_period, 1), size=(n, 1))
+        blk = self.requests(u, campaign, time, t0=0)
+        return calibrate_intercept(blk.logits[:, 0], blk.position[:, 0], w.config.target_ctr, world_config=w.config)
+
+
+@functools.lru_cache(maxsize=32)
+def scenario_intercept(world: WorldConfig, n_candidates: int, mode: str) -> float:
+    """The calibrated β0 of a world config with the built-in pools and sampler (computed once per process)."""
+    w = cached_world(world)
+    return RequestGenerator(w, n_candidates, mode, campaign_pools(world, n_candidates), template_sampler(w)).calibrate()
+
+
+
+
+def clear_scenario_caches() -> None:
+    """Forget the per-process caches of worlds, pools and β0 (for timing their construction)."""
+    cached_world.cache_clear()
+    campaign_pools.cache_clear()
+    scenario_intercept.cache_clear()
+
+
+__all__ = ["Arrivals", "Block", "CALIBRATION_REQUESTS", "ContextTables", "RequestGenerator", "SelectionStreams",
+           "SessionStreams", "ad_slots", "arrivals", "campaigns", "clear_scenario_caches", "scenario_intercept"]
