@@ -101,6 +101,24 @@ def test_reordering_the_policies_changes_no_run(config):
     np.testing.assert_array_equal(a.cum_regret, b.cum_regret)
 
 
+def test_arms_table_with_fatigue_does_not_depend_on_policy_order():
+    """With fatigue the arms' means depend on what was shown: arms.csv lists them per policy, so the
+    order of the policies in the config changes nothing (it used to take the first policy's)."""
+    from experiments.runner.report import arms_frame
+
+    def arms(policies):
+        cfg = parse_config(tiny(scenarios={"pool": {"preset": "easy", "campaign": 2, "fatigue_strength": 1.0,
+                                                    **SMALL_WORLD, "n_users": 20}}, policies=policies, seeds=[3],
+                                steps=40))
+        jobs = make_jobs(cfg)
+        return arms_frame(jobs, run_jobs(jobs, workers=1, progress=False))
+
+    a, b = arms({"random": {}, "oracle": {}}), arms({"oracle": {}, "random": {}})
+    pd.testing.assert_frame_equal(a, b)
+    assert set(a["policy"]) == {"random", "oracle"}  # fatigue: the two policies' means differ
+    assert not np.array_equal(a[a["policy"] == "random"]["mean_reward"], a[a["policy"] == "oracle"]["mean_reward"])
+
+
 def test_policies_of_a_seed_face_the_same_requests(serial_results):
     """Common random numbers: oracle reward = expected + regret is the same for every policy."""
     m = _metrics(*serial_results)

@@ -52,18 +52,29 @@ def metrics_frame(jobs: list[Job], results: list[RunResult]) -> pd.DataFrame:
 
 
 def arms_frame(jobs: list[Job], results: list[RunResult]) -> pd.DataFrame:
-    """Pool scenarios: each arm's population-mean expected reward per scenario seed (policy-free)."""
-    rows, seen = [], set()
+    """Pool scenarios: each arm's population-mean expected reward per scenario seed.
+
+    Without fatigue every policy of a (scenario, seed) meets the same requests and the means are
+    policy-free: one set of rows. With fatigue the means depend on what was shown before, so the
+    rows are per policy (a ``policy`` column, sorted by label): never "whichever policy came first".
+    """
+    groups: dict[tuple[int, int], dict[str, np.ndarray]] = {}
     for job, r in zip(jobs, results):
-        key = (job.scenario, job.seed)
-        if r.arm_means.size == 0 or key in seen:
-            continue
-        seen.add(key)
-        best = int(np.argmax(r.arm_means))
-        for k, mean in enumerate(r.arm_means):
-            rows.append({"scenario": job.config.scenarios[job.scenario].name, "seed": job.seed, "arm": k,
-                         "mean_reward": mean, "best": k == best})
-    return pd.DataFrame(rows, columns=["scenario", "seed", "arm", "mean_reward", "best"])
+        if r.arm_means.size:
+            groups.setdefault((job.scenario, job.seed), {})[job.config.policies[job.policy].label] = r.arm_means
+    rows, per_policy = [], False
+    for (scenario, seed), by_label in sorted(groups.items()):
+        means = list(by_label.values())
+        labels = [None] if all(np.array_equal(m, means[0]) for m in means) else sorted(by_label)
+        per_policy |= labels != [None]
+        for label in labels:
+            m = means[0] if label is None else by_label[label]
+            best = int(np.argmax(m))
+            for k, mean in enumerate(m):
+                rows.append({"scenario": jobs[0].config.scenarios[scenario].name, "seed": seed, "policy": label,
+                             "arm": k, "mean_reward": mean, "best": k == best})
+    columns = ["scenario", "seed"] + (["policy"] if per_policy else []) + ["arm", "mean_reward", "best"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def final_rows(metrics: pd.DataFrame) -> pd.DataFrame:
