@@ -26,7 +26,7 @@ given the same 17-dimensional context with the bias column; ``lin_ts_arms`` (v =
 OBP ``LinTS`` and MABWiser ``LinTS`` (α = 1): per-arm Gaussian posteriors N(θ̂_k, A_k⁻¹).
 
 MABWiser (``pip install mabwiser``) and Vowpal Wabbit (``pip install vowpalwabbit``) are optional
-(``pip install adsim[peers]``): a library that does not import is skipped with a message in the JSON.
+(``pip install 'adsim-creative[peers]'``): a library that does not import is skipped with a message in the JSON.
 """
 
 from __future__ import annotations
@@ -221,7 +221,7 @@ def _available(lib: str) -> str | None:
     try:
         __import__(IMPORTS[lib])
     except ImportError as e:
-        hint = "pip install adsim[peers]" if lib != "obp" else "pip install obp==0.4.1 (adsim[dev])"
+        hint = "pip install 'adsim-creative[peers]'" if lib != "obp" else "pip install obp==0.4.1 (make install tries it)"
         return f"{IMPORTS[lib]} is not importable ({e}); {hint}"
     return None
 
