@@ -90,13 +90,6 @@ def checked_probabilities(policy, obs: dict, info: dict | None, n_actions: int) 
     return p
 
 
-def core_info(core) -> dict[str, np.ndarray]:
-    """The truth about the core's current requests, as the vector env's ``info`` gives it to
-    reference policies: ``click_probs``, ``expected_reward`` (N, K) and ``optimal_action`` (N,)."""
-    return {"click_probs": core.click_probs, "expected_reward": core.expected,
-            "optimal_action": np.argmax(core.expected, axis=1)}
-
-
 def collect_log(policy: LoggingPolicy, core, n_rounds: int, streams: LogStreams, *, learn: bool = True,
                 progress: bool = False, meta: dict | None = None) -> BanditLog:
     """Run ``policy`` on ``core`` for ``n_rounds`` requests and log them.
@@ -132,7 +125,7 @@ def collect_log(policy: LoggingPolicy, core, n_rounds: int, streams: LogStreams,
     rows, steps = np.arange(N), math.ceil(n_rounds / N)
     parts: dict[str, list[np.ndarray]] = {k: [] for k in (*OBS_LOGGED, "action", "pi_b", "reward", "click",
                                                            "expected_reward", "click_probs", "campaign_id")}
-    obs, info = core.observation(), core_info(core)
+    obs, info = core.observation(), core.info()
     from tqdm import tqdm
 
     for _ in tqdm(range(steps), desc="logging", disable=not progress, leave=False):
@@ -152,7 +145,7 @@ def collect_log(policy: LoggingPolicy, core, n_rounds: int, streams: LogStreams,
             policy.update(obs, a, out.reward)
         if core.truncated:
             core.start_episode()
-        obs, info = core.observation(), core_info(core)
+        obs, info = core.observation(), core.info()
     return _assemble(parts, n_rounds, N, K, meta or {})
 
 
@@ -217,5 +210,5 @@ class EstimateEpsilonGreedy(UniformLogging):
         return self.epsilon / est.shape[1] + (1.0 - self.epsilon) * best / best.sum(axis=1, keepdims=True)
 
 
-__all__ = ["LogStreams", "collect_log", "draw_actions", "checked_probabilities", "core_info", "shown_request",
+__all__ = ["LogStreams", "collect_log", "draw_actions", "checked_probabilities", "shown_request",
            "UniformLogging", "EstimateEpsilonGreedy", "OBS_LOGGED"]
