@@ -202,9 +202,7 @@ def build_world(config: WorldConfig, lexicon: Lexicon = LEXICON) -> World:
     category_topic = catalog_rng.dirichlet(np.full(d, 0.25), size=n_cat)
     product_category = catalog_rng.integers(0, n_cat, size=config.n_products)
     product_category[:n_cat] = np.arange(n_cat)  # every category is stocked
-    product_topic = np.stack(
-        [catalog_rng.dirichlet(40 * category_topic[c] + 0.05) for c in product_category]
-    )
+    product_topic = _dirichlet_rows(catalog_rng, 40 * category_topic[product_category] + 0.05)
     product_tier = catalog_rng.choice(PRICE_TIERS, size=config.n_products, p=[0.45, 0.4, 0.15])
     product_discount = catalog_rng.choice(DISCOUNTS, size=config.n_products, p=[0.4, 0.2, 0.2, 0.12, 0.08])
     campaign_product = catalog_rng.integers(0, config.n_products, size=config.n_campaigns)
@@ -215,15 +213,12 @@ def build_world(config: WorldConfig, lexicon: Lexicon = LEXICON) -> World:
     seg_bias = user_rng.normal(0.0, 0.4, size=config.n_segments)
     seg_price = user_rng.uniform(0.1, 0.9, size=config.n_segments)
     segment = user_rng.choice(config.n_segments, size=config.n_users, p=seg_weight)
-    theta = np.stack([user_rng.dirichlet(12 * seg_mean[s] + 0.08) for s in segment])
+    theta = _dirichlet_rows(user_rng, 12 * seg_mean[segment] + 0.08)
     bias = seg_bias[segment] + user_rng.normal(0.0, 0.3, size=config.n_users)
     price_sens = np.clip(seg_price[segment] + user_rng.normal(0, 0.1, config.n_users), 0.0, 1.0)
     fatigue_sens = user_rng.gamma(4.0, 0.25, size=config.n_users)
     demographics = np.stack(
-        [
-            [user_rng.choice(n, p=p) for p in _seg_probs(user_rng, config.n_segments, n)[segment]]
-            for n in DEMOGRAPHICS.values()
-        ],
+        [_choice_rows(user_rng, _seg_probs(user_rng, config.n_segments, n)[segment]) for n in DEMOGRAPHICS.values()],
         axis=1,
     )
 
@@ -269,6 +264,32 @@ def build_world(config: WorldConfig, lexicon: Lexicon = LEXICON) -> World:
         topic_phase=creative_rng.uniform(0, 2 * np.pi, size=d),
         audience_by_category=audience,
     )
+
+
+def _dirichlet_rows(rng: np.random.Generator, alpha: np.ndarray) -> np.ndarray:
+    """One Dirichlet draw per row of ``alpha`` (n, k): the same numbers as ``rng.dirichlet(row)``
+    row after row, without a Python loop over rows.
+
+    NumPy draws a Dirichlet vector as k standard gammas, in order, divided by their sequential sum
+    (when the row's largest alpha is >= 0.1; below that it breaks sticks with beta draws, so such
+    inputs, which no world's parameter range produces, take the row-by-row path)."""
+    alpha = np.asarray(alpha, dtype=np.float64)
+    if alpha.max(axis=1).min() < 0.1:
+        return np.stack([rng.dirichlet(row) for row in alpha]).reshape(alpha.shape)
+    g = rng.standard_gamma(alpha)  # row-major: the order the row-by-row draws take
+    acc = g[:, 0].copy()
+    for j in range(1, alpha.shape[1]):  # a loop over the k columns, summed in NumPy's order
+        acc += g[:, j]
+    return g * (1.0 / acc)[:, None]
+
+
+def _choice_rows(rng: np.random.Generator, p: np.ndarray) -> np.ndarray:
+    """One categorical draw per row of ``p`` (n, k): the same numbers as ``rng.choice(k, p=row)``
+    row after row (one uniform each, against the row's normalised cumulative sum)."""
+    cdf = np.cumsum(p, axis=1)
+    cdf /= cdf[:, -1:]
+    u = rng.random(p.shape[0])
+    return (cdf <= u[:, None]).sum(axis=1)
 
 
 def _seg_probs(rng: np.random.Generator, n_segments: int, n: int) -> np.ndarray:

@@ -74,14 +74,16 @@ def run_study(args) -> tuple[object, object] | int:
     config = load_study(args)  # everything is validated before anything runs
     check_choice("--backend", args.backend, BACKENDS)
     from adsim.memory import default_workers
+    from experiments.runner.checks import worker_bytes
 
-    jobs = args.jobs if args.jobs is not None else default_workers()  # CPUs, but no more than fit in memory
+    all_jobs = make_jobs(config)
+    units = len(make_units(all_jobs, not args.no_stack))
+    # default: the CPUs, but no more workers than fit in memory with the study's largest unit each
+    jobs = args.jobs if args.jobs is not None else default_workers(worker_bytes(config, not args.no_stack))
     check_int("--jobs", jobs, 1, 1024)
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise ValueError(f"--out {args.out!r} is a file, must be a folder (created if missing)")
-    check_all(config)
-    all_jobs = make_jobs(config)
-    units = len(make_units(all_jobs, not args.no_stack))
+    check_all(config, jobs, units, not args.no_stack)
     if args.dry_run:
         print(json.dumps({"config": config.name, "fingerprint": config.fingerprint(), "backend": args.backend,
                           **plan(config, jobs, units)}, indent=2))

@@ -114,3 +114,24 @@ def test_the_imports_perf_suite_reads_importtime():
 
     seconds, heavy = import_seconds("agents")
     assert 0 < seconds < 60 and heavy == []
+
+
+def test_a_runner_worker_imports_only_what_its_unit_needs():
+    # a bandit run in a fresh interpreter (as a spawned worker gets it): the job arrives pickled, the
+    # world needs scikit-learn (interest tags); torch, SB3, matplotlib and Ray stay unloaded (each worker
+    # of an RL run imports torch and SB3 for itself)
+    import pickle
+
+    from experiments.runner import make_jobs, parse_config
+
+    config = parse_config({"seeds": [0], "steps": 5, "batch_size": 8,
+                           "scenarios": {"pool": {"preset": "easy", "n_users": 200, "n_products": 40}},
+                           "policies": {"ucb1": {}}})
+    (job,) = make_jobs(config)
+    probe = ("import pickle, sys; jobs = pickle.loads(sys.stdin.buffer.read()); "
+             "from experiments.runner.run import run_stack; run_stack(jobs); "
+             "print(sorted(k for k in ('torch', 'stable_baselines3', 'matplotlib', 'ray') "
+             "if k in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], input=pickle.dumps([job]), capture_output=True,
+                         check=True, cwd=ROOT)
+    assert out.stdout.decode().strip() == "[]", out.stdout + out.stderr

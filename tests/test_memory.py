@@ -94,3 +94,22 @@ def test_ray_address_that_does_not_answer_is_an_error():
         srv.bind(("127.0.0.1", 0))
         srv.listen()
         check_ray_address(f"ray://127.0.0.1:{srv.getsockname()[1]}", timeout=1)
+
+
+def test_workers_times_their_memory_is_checked_before_anything_runs(monkeypatch, tmp_path, capsys):
+    from experiments.cli import main
+    from experiments.runner import load_config
+    from experiments.runner.checks import worker_bytes
+
+    config = load_config("experiments/configs/smoke.toml")
+    per = worker_bytes(config)  # the interpreter + 3 stacked worlds and runs: more than WORKER_BYTES
+    assert WORKER_BYTES < per < 2 * WORKER_BYTES and worker_bytes(config, stack=False) < per
+    monkeypatch.setenv(ENV_VAR, str(3 * per))
+    argv = ["bench", "--config", "experiments/configs/smoke.toml", "--out", str(tmp_path / "out"), "--dry-run"]
+    assert main(argv + ["--jobs", "8"]) == 2  # 4 units at once + the parent > 3 workers' worth
+    err = capsys.readouterr().err
+    assert "--jobs == 8 (4 workers at once" in err and "reduce --jobs" in err, err
+    assert main(argv + ["--jobs", "2"]) == 0
+    assert not (tmp_path / "out").exists()  # nothing ran, nothing written
+    monkeypatch.setenv(ENV_VAR, str(2 * per + WORKER_BYTES))
+    assert default_workers(per) == min(2, __import__("os").cpu_count() or 1)

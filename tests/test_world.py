@@ -175,3 +175,20 @@ def test_fatigue_grows_with_repeated_exposure_and_decays():
     assert (core.pools[0][0][4:8] != core.pools[0][7][4:8]).all()  # arm 7 shares no attribute with arm 0
     # after 250 impressions (5 half-lives) the memory has decayed: ≈ 0.99 here, 0.13 without decay
     assert core.click_probs[0, 0] / base.click_probs[0, 0] > 0.8
+
+
+def test_vectorised_row_draws_equal_numpy_row_by_row():
+    # build_world draws a Dirichlet vector and demographic categories per user without a Python loop;
+    # the numbers must be exactly those of rng.dirichlet(row) / rng.choice(k, p=row) in order
+    from adsim.world import _choice_rows, _dirichlet_rows
+
+    rng = np.random.default_rng(0)
+    for alpha in (rng.uniform(0.05, 3.0, (50, 7)), 12 * rng.dirichlet(np.full(256, 0.3), 20) + 0.08,
+                  np.full((5, 4), 0.05)):  # the last: every alpha < 0.1, NumPy's stick-breaking branch
+        a, b = np.random.default_rng(7), np.random.default_rng(7)
+        assert np.array_equal(_dirichlet_rows(a, alpha), np.stack([b.dirichlet(row) for row in alpha]))
+        assert a.random() == b.random()  # both streams consumed the same draws
+    p = rng.dirichlet(np.full(5, 0.7), 300)
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    assert np.array_equal(_choice_rows(a, p), [b.choice(5, p=row) for row in p])
+    assert a.random() == b.random()

@@ -12,13 +12,15 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from experiments.runner.backends import BACKENDS, RunFailed, make_units, run_jobs
 from experiments.runner.run import Job, RunResult, run_job, run_stack
 from experiments.runner.spec import BenchConfig, load_config, parse_config
 from experiments.runner.store import RunStore
+
+if TYPE_CHECKING:  # pandas is imported by the report, not by the runs (workers import this package)
+    import pandas as pd
 
 
 def make_jobs(config: BenchConfig, artifacts: str | None = None) -> list[Job]:

@@ -1,6 +1,6 @@
 """Checks a study passes in the parent before its first run, beyond the config's own validation:
 policy × reward compatibility, learned CTR models loaded and matched to their world, and a rough
-plan (runs, impressions, time) for ``--dry-run``."""
+the memory of the parallel workers, and a rough plan (runs, impressions, time) for ``--dry-run``."""
 
 from __future__ import annotations
 
@@ -64,9 +64,38 @@ def check_ctr_models(config: BenchConfig) -> None:
                              f"this world: {type(err).__name__}: {err}") from None
 
 
-def check_all(config: BenchConfig) -> None:
+def worker_bytes(config: BenchConfig, stack: bool = True) -> int:
+    """Peak bytes one worker needs for the largest unit of the study: the interpreter with its
+    libraries (:data:`adsim.memory.WORKER_BYTES`), the scenario's world and its (stacked) run."""
+    from adsim.memory import WORKER_BYTES, run_bytes, world_bytes
+
+    need = 0
+    for i, sc in enumerate(config.scenarios):
+        steps, batch = config.size(i)
+        env_cfg = sc.env_config(config.seeds[0], steps)
+        world = getattr(env_cfg, "world", None)
+        n_seeds = len(config.seeds) if stack else 1
+        need = max(need, (world_bytes(world) if world is not None else 0) * n_seeds
+                   + run_bytes(env_cfg, steps, batch, n_seeds))
+    return WORKER_BYTES + need
+
+
+def check_workers(config: BenchConfig, workers: int, units: int, stack: bool = True) -> None:
+    """The workers that will run at once (``min(workers, units)``), each holding the study's largest
+    unit, fit in the memory limit together with the parent; else a ``ValueError`` naming ``--jobs``."""
+    from adsim.memory import WORKER_BYTES, check_memory
+
+    busy = max(1, min(workers, units))
+    per = worker_bytes(config, stack)
+    check_memory(busy * per + (WORKER_BYTES if busy > 1 else 0),
+                 f"--jobs == {workers} ({busy} workers at once, each about {per / 2**30:.1f} GiB)",
+                 "--jobs (or the study's sizes)")
+
+
+def check_all(config: BenchConfig, workers: int = 1, units: int = 1, stack: bool = True) -> None:
     check_rewards(config)
     check_ctr_models(config)
+    check_workers(config, workers, units, stack)
 
 
 def plan(config: BenchConfig, workers: int, units: int, pilot_steps: int = 3) -> dict[str, Any]:

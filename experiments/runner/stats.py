@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 EPS = 1e-12
 
@@ -15,6 +14,8 @@ def ci95_halfwidth(values: np.ndarray, axis: int = 0) -> np.ndarray:
     if n < 2:
         return np.full(np.delete(values.shape, axis), np.nan) if values.ndim > 1 else np.float64(np.nan)
     sem = values.std(axis=axis, ddof=1) / np.sqrt(n)
+    from scipy import stats  # imported where used: runner workers load this module for the bound only
+
     return stats.t.ppf(0.975, n - 1) * sem
 
 
@@ -68,6 +69,8 @@ def bootstrap_mean_ci(values: np.ndarray, axis: int = -1, n_resamples: int = 200
     flat = values.reshape(-1, values.shape[-1])
     varies = np.ptp(flat, axis=-1) > 0
     if varies.any():
+        from scipy import stats
+
         res = stats.bootstrap((flat[varies],), np.mean, axis=-1, vectorized=True, method="percentile",
                               n_resamples=n_resamples, confidence_level=0.95, rng=np.random.default_rng(seed))
         lo, hi = low.reshape(-1), high.reshape(-1)
