@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adsim.config import EnvConfig, WorldConfig
+from adsim.session import SessionConfig
 from adsim.validation import check_seed
 from experiments.cli import main
 
@@ -67,35 +68,85 @@ def test_broken_pipe_is_a_quiet_exit(monkeypatch):
 
 
 # ------------------------------------------------------------------ properties
-_INT_FIELDS = {f.name for f in dataclasses.fields(WorldConfig) if f.type in ("int", int)}
-_FLOAT_FIELDS = {f.name for f in dataclasses.fields(WorldConfig) if f.type in ("float", float)}
+def _fields(cls) -> list[str]:
+    return sorted(f.name for f in dataclasses.fields(cls) if f.name != "world")
+
+
 junk = st.one_of(st.none(), st.booleans(), st.text(max_size=3), st.lists(st.integers(), max_size=2),
                  st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**6, 10**12))
 
 
-@FUZZ
-@given(field=st.sampled_from(sorted(_INT_FIELDS | _FLOAT_FIELDS)), value=junk)
-def test_world_config_field_is_valid_or_a_clear_error(field, value):
+def _valid_or_clear_error(make, field, value):
+    """``make()`` either keeps ``value`` exactly as given (nothing converted or clipped silently) or
+    raises a TypeError/ValueError whose message names ``field``."""
     try:
-        cfg = WorldConfig(**{field: value})
+        cfg = make()
     except (TypeError, ValueError) as err:
         assert field in str(err) or "n_interest_tags" in str(err), err
         return
-    got = getattr(cfg, field)  # accepted: the value is kept as given (nothing converted silently)
-    assert got == value and not isinstance(value, bool)
+    got = getattr(cfg, field)
+    assert got == value and type(got) is type(value) and not isinstance(value, bool)
     assert not (isinstance(value, float) and not math.isfinite(value))
 
 
 @FUZZ
-@given(field=st.sampled_from(["n_candidates", "horizon", "fatigue_strength", "fatigue_halflife",
-                              "estimate_prior_strength", "mode", "reward", "language", "campaign"]), value=junk)
+@given(field=st.sampled_from(_fields(WorldConfig)), value=junk)
+def test_world_config_field_is_valid_or_a_clear_error(field, value):
+    _valid_or_clear_error(lambda: WorldConfig(**{field: value}), field, value)
+
+
+@FUZZ
+@given(field=st.sampled_from(_fields(EnvConfig)), value=junk)
 def test_env_config_field_is_valid_or_a_clear_error(field, value):
+    _valid_or_clear_error(lambda: EnvConfig(**{field: value}), field, value)
+
+
+@FUZZ
+@given(field=st.sampled_from(_fields(SessionConfig)), value=junk)
+def test_session_config_field_is_valid_or_a_clear_error(field, value):
+    _valid_or_clear_error(lambda: SessionConfig(**{field: value}), field, value)
+
+
+_STUDY = {"seeds": [0], "steps": 4, "batch_size": 4, "scenarios": {"s": {"preset": "easy", "n_users": 100,
+                                                                          "n_products": 20}},
+          "policies": {"ucb1": {}}}
+_STUDY_FIELDS = ([(k,) for k in ("name", "seeds", "steps", "batch_size", "delay", "buckets", "n_buckets",
+                                 "reference")]
+                 + [("scenarios", "s", k) for k in ("preset", "env", "mode", "n_candidates", "horizon", "campaign",
+                                                    "fatigue_strength", "n_users", "target_ctr", "policies")]
+                 + [("policies", "ucb1", k) for k in ("policy", "c")])
+
+
+@FUZZ
+@given(path=st.sampled_from(_STUDY_FIELDS), value=junk)
+def test_study_config_key_is_valid_or_a_clear_error(path, value):
+    # any key of the one study schema, at any level: accepted as given, or an error naming the key
+    import copy
+
+    from experiments.runner.spec import parse_config
+
+    doc = copy.deepcopy(_STUDY)
+    table = doc
+    for key in path[:-1]:
+        table = table[key]
+    table[path[-1]] = value
     try:
-        cfg = EnvConfig(**{field: value})
+        parse_config(doc)
     except (TypeError, ValueError) as err:
-        assert field in str(err), err
-        return
-    assert getattr(cfg, field) == value and not isinstance(value, bool)
+        assert path[-1] in str(err), err
+
+
+@settings(derandomize=True, max_examples=15, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(key=st.sampled_from(["steps", "batch_size", "delay", "scenarios.pool.n_candidates",
+                            "scenarios.pool.target_ctr", "policies.oracle.policy"]),
+       value=st.sampled_from(["0", "-5", "2.5", "'x'", "true", "nan", "1e400", "[1]"]))
+def test_cli_set_with_a_bad_value_is_exit_code_2(key, value, tmp_path_factory, capsys):
+    out = tmp_path_factory.mktemp("out")
+    code = main(["bench", "--config", "experiments/configs/smoke.toml", "--out", str(out / "o"), "--dry-run",
+                 "--set", f"{key}={value}"])
+    err = capsys.readouterr().err
+    assert code == 2 and key.rsplit(".", 1)[-1] in err and "Traceback" not in err, (code, err)
 
 
 @FUZZ

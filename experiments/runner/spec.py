@@ -255,8 +255,10 @@ class BenchConfig:
         check_int("n_buckets", self.n_buckets, 1, 10**5)
         if not isinstance(self.seeds, tuple) or not self.seeds:
             raise ValueError(f"seeds == {self.seeds!r}, must be a non-empty list of ints >= 0")
-        for s in self.seeds:
-            check_int("seeds[]", s, 0, 2**40)
+        for i, s in enumerate(self.seeds):
+            check_int(f"seeds[{i}]", s, 0, 2**40)
+        if not isinstance(self.name, str) or not self.name:
+            raise TypeError(f"name must be a non-empty str, got {type(self.name).__name__} {self.name!r}")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds == {list(self.seeds)}, must be distinct")
         for kind, items in (("scenarios", self.scenarios), ("policies", self.policies)):
