@@ -261,6 +261,9 @@ class BenchConfig:
             raise TypeError(f"name must be a non-empty str, got {type(self.name).__name__} {self.name!r}")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds == {list(self.seeds)}, must be distinct")
+        # one canonical order: interval estimates (bootstrap resamples) must not depend on how the
+        # seeds were listed
+        object.__setattr__(self, "seeds", tuple(sorted(self.seeds)))
         for kind, items in (("scenarios", self.scenarios), ("policies", self.policies)):
             if not items:
                 raise ValueError(f"{kind} is empty; define at least one [{kind}.<name>] table")
