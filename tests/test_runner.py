@@ -250,7 +250,7 @@ BAD_CONFIGS = [
     (_scenario(batch_size="8"), TypeError, r"scenarios\.s\.batch_size must be an int, got str '8'"),
     ({"buckets": "logarithmic"}, ValueError, r"unknown buckets 'logarithmic'; Allowed: 'log', 'linear'"),
     ({"seeds": [1, 1]}, ValueError, r"seeds == \[1, 1\], must be distinct"),
-    ({"seeds": [-1]}, ValueError, r"seeds\[\] == -1, must be in \[0, "),
+    ({"seeds": [-1]}, ValueError, r"seeds\[0\] == -1, must be in \[0, "),
     ({"seeds": 5}, TypeError, r"seeds must be a list of ints, got int 5"),
     ({"seeds": []}, ValueError, r"seeds == \(\), must be a non-empty list"),
     ({"policies": {}}, ValueError, r"policies is empty; define at least one \[policies\.<name>\] table"),
