@@ -18,6 +18,21 @@ TAGGERS = ("kmeans", "lda")
 CTR_TARGET_RANGE = (0.001, 0.30)
 
 
+N_SLOTS = 3
+"""Ad slots of a page (the observation's ad-slot one-hot has this many entries)."""
+
+
+def _slot_tuple(name: str, value, low: float, closed: bool) -> tuple[float, ...]:
+    """A per-slot list (a TOML array) or tuple of N_SLOTS numbers in [low, 1] (``(low, 1]`` unless
+    ``closed``), stored as a tuple so the config stays hashable."""
+    if not isinstance(value, (list, tuple)) or len(value) != N_SLOTS:
+        raise TypeError(f"{name} must be a list of {N_SLOTS} numbers (one per ad slot), got "
+                        f"{type(value).__name__} {value!r}")
+    for i, v in enumerate(value):
+        check_float(f"{name}[{i}]", v, low, 1.0, open_low=not closed)
+    return tuple(value)
+
+
 @dataclass(frozen=True)
 class WorldConfig:
     """The hidden world: sampled once from ``seed``; policies never see it."""
@@ -52,6 +67,11 @@ class WorldConfig:
     """Amplitude of the scheduled drift of topic popularity (0 = stationary)."""
     drift_period: int = 20000
     """Period, in impressions, of the topic-popularity drift."""
+    slot_factors: tuple[float, float, float] = (1.0, 0.75, 0.55)
+    """Multiplicative effect of each of the 3 ad slots on the click probability (slot 0 is the top
+    slot), each in (0, 1]: the examination probability of a position-based click model."""
+    slot_shares: tuple[float, float, float] = (0.5, 0.3, 0.2)
+    """Share of requests arriving for each of the 3 ad slots, each in [0, 1], summing to 1."""
 
     def __post_init__(self):
         object.__setattr__(self, "seed", check_seed(self.seed))  # a NumPy integer is stored as int
@@ -71,6 +91,10 @@ class WorldConfig:
         check_float("context_strength", self.context_strength, 0.0, 5.0)
         check_float("drift_amplitude", self.drift_amplitude, 0.0, 5.0)
         check_int("drift_period", self.drift_period, 2)
+        for name, low, closed in (("slot_factors", 0.0, False), ("slot_shares", 0.0, True)):
+            object.__setattr__(self, name, _slot_tuple(name, getattr(self, name), low, closed))
+        if abs(sum(self.slot_shares) - 1.0) > 1e-9:
+            raise ValueError(f"slot_shares == {list(self.slot_shares)}, must sum to 1 (sum {sum(self.slot_shares):.12g})")
         from adsim.memory import check_memory, world_bytes
 
         check_memory(world_bytes(self), f"a world with n_users == {self.n_users} and n_products == "

@@ -112,9 +112,10 @@ def conversion_prob(world: World, item, user, product) -> np.ndarray:
     return sigmoid(-2.0 + 0.6 * item - 1.5 * ps * tier + 3.0 * ps * disc)
 
 
-def click_prob(logit_wo_intercept, beta0: float, position) -> np.ndarray:
-    """(..., K) click probabilities from logits, the intercept and the ad slot (...)."""
-    return sigmoid(logit_wo_intercept + beta0) * POSITION_FACTOR[position][..., None]
+def click_prob(logit_wo_intercept, beta0: float, position, slot_factors: np.ndarray = POSITION_FACTOR) -> np.ndarray:
+    """(..., K) click probabilities from logits, the intercept and the ad slot (...): the slot's
+    factor (``world.context.position_factor``) times the sigmoid."""
+    return sigmoid(logit_wo_intercept + beta0) * slot_factors[position][..., None]
 
 
 def truth_info(click_probs: np.ndarray, expected: np.ndarray, outcome=None, fields: tuple[str, ...] = ()) -> dict:
@@ -138,7 +139,8 @@ def _mean_click_prob(logits: np.ndarray, pf: np.ndarray, beta0: float) -> float:
     return float((sigmoid(logits + beta0) * pf).mean())
 
 
-def calibrate_intercept(logits: np.ndarray, position: np.ndarray, target: float, *, world_config=None) -> float:
+def calibrate_intercept(logits: np.ndarray, position: np.ndarray, target: float, *, world_config=None,
+                        slot_factors: np.ndarray | None = None) -> float:
     """β0 such that the mean of ``click_prob(logits, β0, position)`` equals ``target``.
 
     ``logits`` are (M, K) logits of a reference sample of requests under a uniformly random
@@ -151,7 +153,9 @@ def calibrate_intercept(logits: np.ndarray, position: np.ndarray, target: float,
             the reference sample's CTR has a relative standard error above
             :data:`CALIBRATION_MAX_REL_SE` (a fresh sample would then miss the target).
     """
-    pf = POSITION_FACTOR[position][:, None]
+    if slot_factors is None:
+        slot_factors = POSITION_FACTOR if world_config is None else np.array(world_config.slot_factors)
+    pf = np.asarray(slot_factors, dtype=np.float64)[position][:, None]
     lo, hi = -30.0, 30.0
     if _mean_click_prob(logits, pf, lo) > target:  # a spread of logits beyond the default bracket
         lo = -float(np.max(logits)) - 40.0  # every σ below e^-40: mean CTR below any allowed target

@@ -155,7 +155,7 @@ class SelectionCore:
         if self.fatigue is not None:
             logits = logits - self.fatigue.penalty(self.user, float(self.t), attribute_index(self.world, self.candidates),
                                                    self.world.user_fatigue_sens[self.user])
-        self.click_probs = click_prob(logits, self.beta0, b.position[:, j])
+        self.click_probs = click_prob(logits, self.beta0, b.position[:, j], self.world.context.position_factor)
         if self.config.reward == "click":
             self.expected = self.click_probs
         else:

@@ -249,7 +249,7 @@ class SessionCore:
         self.penalty = self.fatigue.penalty(self.viewer, np.maximum(self.t - 1, 0).astype(np.float64),
                                             self.pool.attrs[self.campaign], self.world.user_fatigue_sens[self.user])
         pos = self._position()
-        self.click_probs = click_prob(self.base_logits - self.penalty, self.beta0, pos)
+        self.click_probs = click_prob(self.base_logits - self.penalty, self.beta0, pos, self.world.context.position_factor)
         self._make_request(pos)
 
     def _position(self, rows: np.ndarray | None = None) -> np.ndarray:

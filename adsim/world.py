@@ -25,8 +25,9 @@ HOUR_BUCKETS = 4  # night, morning, afternoon, evening
 LOCATIONS = ("home", "work", "commute", "shopping", "other")
 WEATHERS = ("sunny", "cloudy", "rain", "snow")
 DEVICES = ("mobile", "desktop", "tablet")
-POSITION_FACTOR = np.array([1.0, 0.75, 0.55])
-"""Multiplicative effect of the ad slot on click probability (slot 0 is the top slot)."""
+POSITION_FACTOR = np.array(WorldConfig.slot_factors)
+"""The default multiplicative effect of the ad slot on click probability (slot 0 is the top slot);
+a world's own is ``world.context.position_factor`` (``WorldConfig.slot_factors``)."""
 PRICE_TIERS = 3
 PRICE_BY_TIER = np.array([15.0, 50.0, 150.0])
 DISCOUNTS = np.array([0.0, 0.1, 0.2, 0.3, 0.5])
@@ -37,7 +38,6 @@ _HOUR_TRAFFIC = np.array(
 _LOCATION_P = np.array([0.45, 0.2, 0.15, 0.1, 0.1])
 _WEATHER_P = np.array([0.45, 0.3, 0.18, 0.07])
 _DEVICE_P = np.array([0.72, 0.2, 0.08])
-_POSITION_P = np.array([0.5, 0.3, 0.2])
 _AUDIENCE_BY_CATEGORY = ("for gamers", "for students", "for students", "for busy parents",
                          "for athletes", "for home chefs", "for busy parents", "for travellers")
 
@@ -61,6 +61,7 @@ class ContextModel:
     weather_cdf: np.ndarray
     device_cdf: np.ndarray
     position_cdf: np.ndarray
+    position_factor: np.ndarray  # (N_SLOTS,) multiplicative slot effect on the click probability
     # hidden: log-multipliers on topics, per value of each field
     w_hour: np.ndarray  # (HOUR_BUCKETS, d)
     w_weekend: np.ndarray  # (2, d)
@@ -234,7 +235,7 @@ def build_world(config: WorldConfig, lexicon: Lexicon = LEXICON) -> World:
         ],
         axis=1,
     )
-    context = _context_model(context_rng, d, category_topic)
+    context = _context_model(context_rng, config, d, category_topic)
     part_appeal, part_goal, is_discount = _creative_effects(creative_rng, config, lexicon)
     audience = np.array([lexicon.texts["en"].index(a) for a in _AUDIENCE_BY_CATEGORY])
     return World(
@@ -350,7 +351,7 @@ def _user_features(demographics, tags, history, product_category, product_tier) 
     return np.concatenate([*demo, tags, cat_share, dense], axis=1).astype(np.float32)
 
 
-def _context_model(rng, d, category_topic) -> ContextModel:
+def _context_model(rng, config, d, category_topic) -> ContextModel:
     cat = {c: i for i, c in enumerate(CATEGORIES)}
     w_hour = rng.normal(0, 1, (HOUR_BUCKETS, d))
     w_hour[3] += 2.0 * (category_topic[cat["toys"]] + category_topic[cat["books"]]) * d / 2  # evening → leisure
@@ -363,7 +364,8 @@ def _context_model(rng, d, category_topic) -> ContextModel:
         location_cdf=_cdf(_LOCATION_P),
         weather_cdf=_cdf(_WEATHER_P),
         device_cdf=_cdf(_DEVICE_P),
-        position_cdf=_cdf(_POSITION_P),
+        position_cdf=_cdf(np.array(config.slot_shares, dtype=np.float64)),
+        position_factor=np.array(config.slot_factors, dtype=np.float64),
         w_hour=w_hour,
         w_weekend=rng.normal(0, 1, (2, d)),
         w_location=w_location,

@@ -6,6 +6,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
 from adsim import make_config
+from adsim.config import WorldConfig
 from adsim.selection import SelectionCore
 from adsim.creative.lexicon import CATEGORIES, LEXICON
 from adsim.creative.parser import HeadlineParser
@@ -192,3 +193,43 @@ def test_vectorised_row_draws_equal_numpy_row_by_row():
     a, b = np.random.default_rng(3), np.random.default_rng(3)
     assert np.array_equal(_choice_rows(a, p), [b.choice(5, p=row) for row in p])
     assert a.random() == b.random()
+
+
+def test_slot_factors_and_shares_are_world_parameters():
+    """WorldConfig.slot_factors scale the click probability of each ad slot and slot_shares are the
+    slots' shares of requests; the random-policy CTR still meets target_ctr."""
+    from adsim.observation import ad_slot
+
+    factors, shares = (1.0, 0.5, 0.2), (0.2, 0.3, 0.5)
+    cfg = make_config("personalized", slot_factors=factors, slot_shares=shares)
+    env = make_vec(4096, config=cfg)
+    obs, info = env.reset(seed=1)
+    slots, probs, clicks = [], [], []
+    for _ in range(6):
+        slots.append(ad_slot(obs["context"]))
+        probs.append(info["click_probs"].mean(axis=1))
+        obs, reward, _, _, info = env.step(np.random.default_rng(len(slots)).integers(0, 8, 4096))
+        clicks.append(reward)
+    slot, p, clicked = np.concatenate(slots), np.concatenate(probs), np.concatenate(clicks)
+    share = np.bincount(slot, minlength=3) / slot.size
+    np.testing.assert_allclose(share, shares, atol=4 * np.sqrt(0.25 / slot.size))
+    # the users and creatives do not depend on the slot: mean click prob per slot ∝ its factor
+    ratio = np.array([p[slot == s].mean() for s in range(3)]) / p[slot == 0].mean()
+    np.testing.assert_allclose(ratio, np.array(factors) / factors[0], rtol=0.12)
+    assert abs(clicked.mean() - cfg.world.target_ctr) < 4 * np.sqrt(0.03 / clicked.size)
+    # the default is today's constants, and other values make another world
+    assert make_config().world.slot_factors == (1.0, 0.75, 0.55)
+    assert build_world(cfg.world).fingerprint != build_world(make_config("personalized").world).fingerprint
+
+
+@pytest.mark.parametrize("changes, err, match", [
+    ({"slot_factors": (1.0, 0.5)}, TypeError, r"slot_factors must be a list of 3 numbers"),
+    ({"slot_factors": (1.0, 0.0, 0.5)}, ValueError, r"slot_factors\[1\] == 0.0, must be in \(0.0, 1.0\]"),
+    ({"slot_factors": (1.0, 1.5, 0.5)}, ValueError, r"slot_factors\[1\] == 1.5"),
+    ({"slot_factors": "1,1,1"}, TypeError, r"slot_factors must be a list"),
+    ({"slot_shares": (0.5, 0.5, 0.5)}, ValueError, r"slot_shares == \[0.5, 0.5, 0.5\], must sum to 1"),
+    ({"slot_shares": (1.0, -0.0001, 0.0001)}, ValueError, r"slot_shares\[1\] == -0.0001, must be in \[0.0, 1.0\]"),
+])
+def test_bad_slot_parameters_are_rejected(changes, err, match):
+    with pytest.raises(err, match=match):
+        WorldConfig(**changes)

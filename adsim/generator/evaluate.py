@@ -33,7 +33,7 @@ def true_ctr(world: World, beta0: float, req: dict[str, np.ndarray], creatives: 
     affinity = creative_affinity(world, theta, creative_parts(creatives, world.lexicon))
     logits = click_logits(world, theta, req["user"], req["device"], item_interest(world, theta, product), affinity,
                           has_discount(world, creatives), static)
-    return click_prob(logits, beta0, req["position"])
+    return click_prob(logits, beta0, req["position"], world.context.position_factor)
 
 
 def oracle_creatives(world: World, req: dict[str, np.ndarray]) -> np.ndarray:
@@ -67,6 +67,29 @@ def oracle_creatives(world: World, req: dict[str, np.ndarray]) -> np.ndarray:
         attrs.append(np.argmax(score[:, off : off + size], 1))
     out = np.concatenate([slots, np.stack(attrs, 1), np.zeros((n, 1), dtype=np.int64)], 1)
     return out[:, None]
+
+
+def creative_headroom(world: World, beta0: float, n: int = 20_000, K: int = 8, seed: int = 0) -> dict[str, float]:
+    """How much a better creative is worth in this world, on ``n`` fresh requests (true CTRs): the
+    mean template creative, the best of the template sampler's ``K`` candidates, and the best
+    creative the lexicon allows (:func:`oracle_creatives`), with the ratios to the mean template.
+
+    Real creative sets differ by tens of percent, not multiples: published creative-level CTRs in
+    one campaign, and +6–13 % lifts from production creative generation."""
+    from adsim.creative.sampler import DRAWS_PER_CREATIVE
+    from adsim.generator.conditioning import sample_requests
+    from adsim.pools import template_sampler
+
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 29]))
+    req = sample_requests(world, n, rng)
+    u = rng.random((n, K, DRAWS_PER_CREATIVE))
+    template = template_sampler(world).candidates(u, req["goal"], req["category"], world.user_features[req["user"]])
+    p = true_ctr(world, beta0, req, template)
+    best = true_ctr(world, beta0, req, oracle_creatives(world, req))[:, 0]
+    mean, best_of_k, lexicon_best = float(p.mean()), float(p.max(1).mean()), float(best.mean())
+    return {"requests": n, "K": K, "mean_template_ctr": mean, "best_of_K_template_ctr": best_of_k,
+            "lexicon_best_ctr": lexicon_best, "best_of_K_over_mean_template": best_of_k / mean,
+            "lexicon_best_over_mean_template": lexicon_best / mean}
 
 
 def well_formedness(creatives: np.ndarray, category: np.ndarray, language: str = "en") -> dict[str, float]:

@@ -44,6 +44,10 @@ def describe(preset: str, requests: int = 100_000, seed: int = 0) -> dict:
         "oracle_lift_over_random": float(p.max(-1).mean() / p.mean()),
         "user_cv_of_click_prob": float(np.median(p.std(axis=(0, 1)) / p.mean(axis=(0, 1)))),
     }
+    from adsim.generator.evaluate import creative_headroom
+
+    out["creative_headroom"] = creative_headroom(core.world, core.beta0, n=min(requests, 20_000),
+                                                 K=core.config.n_candidates, seed=seed)
     if core.config.mode == "pool":
         ratios, best = [], []
         for c in np.unique(campaigns):
