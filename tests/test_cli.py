@@ -19,6 +19,10 @@ def test_scenario_reports_calibrated_ctr_and_gaps(capsys):
     out = json.loads(capsys.readouterr().out)
     assert abs(out["mean_ctr_random_policy"] - 0.03) < 0.004
     assert 1.0 < out["arm_ctr_p90_over_median"] < 1.15  # near-ties
+    h = out["creative_headroom"]  # true CTRs on fresh requests: the mean template creative is the random policy's
+    assert h["requests"] == 20000 and abs(h["mean_template_ctr"] - 0.03) < 0.004
+    assert 1.0 < h["best_of_K_over_mean_template"] < h["lexicon_best_over_mean_template"]
+    assert h["lexicon_best_over_mean_template"] == h["lexicon_best_ctr"] / h["mean_template_ctr"]
 
 
 def test_perf_env_suite_prints_json(capsys, monkeypatch):
