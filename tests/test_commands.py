@@ -1,6 +1,6 @@
 """Every ``adsim`` subcommand end to end, in process, with tiny sizes: it exits 0 and writes or
 prints what it promises. (``bench`` and ``plot``: tests/test_runner.py and tests/test_framework.py;
-``demo``, ``scenario``, ``perf``: tests/test_cli.py.)"""
+``demo``, ``scenario``, ``perf``: tests/test_cli.py; ``fidelity``, ``calibrate``: tests/test_fidelity.py.)"""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from experiments.cli import build_parser, main
 
-COVERED_ELSEWHERE = {"bench", "plot", "demo", "scenario", "perf"}
+COVERED_ELSEWHERE = {"bench", "plot", "demo", "scenario", "perf", "fidelity", "calibrate"}
 
 
 def test_every_subcommand_has_an_end_to_end_test():

@@ -104,3 +104,17 @@ def test_fidelity_and_calibrate_commands(tmp_path, capsys):
     assert "--target-ctr == 0.9" in capsys.readouterr().err
     assert main(["fidelity", "--log", str(path), "--preset", "personalized"]) == 2
     assert "use a pool preset" in capsys.readouterr().err
+
+
+def test_the_obd_preset_is_what_calibrate_fits_to_the_sample():
+    pytest.importorskip("obp")
+    fit = calibrate(log_statistics(read_obd(obd_sample_path())), make_config("default"), target_ctr=0.0035)
+    assert fit["identified"] == {"target_ctr": True, "slot_shares": True, "slot_factors": False,
+                                 "creative_scale": False}  # 38 clicks: no position effect, spread unknown
+    preset = make_config("obd").world
+    assert (fit["world"]["target_ctr"], tuple(fit["world"]["slot_factors"]), fit["world"]["creative_scale"]) == (
+        preset.target_ctr, preset.slot_factors, preset.creative_scale)
+    np.testing.assert_allclose(fit["world"]["slot_shares"], preset.slot_shares, atol=0.01)  # a third by design
+    lo, hi = fit["evidence"]["log_item_cv_ci95"]
+    sim = log_statistics(simulated_log(make_config("obd", **SMALL), 100_000))["item_spread"]["between_cv"]
+    assert lo <= sim <= hi  # the preset's creative spread is one the sample cannot reject
