@@ -12,7 +12,8 @@ columns — and a log the simulator writes through its one logging path
 * the spread of CTR across items: the between-item coefficient of variation, with the binomial
   noise of each item's few impressions removed (method of moments), and a percentile bootstrap over
   items (``scipy.stats.bootstrap``);
-* the CTR per value of each user group field, and the same spread across a field's values.
+* the CTR per value of each user group field and of the hour-of-day bucket (the OBD timestamp's
+  hour, in the simulator's four 6-hour buckets), and the same spread across a field's values.
 
 In the simulator an *item* is a creative of a campaign's pool (campaign × arm), its user groups are
 the observed demographic fields. :func:`read_obd` is the project's own reader (obp 0.4.1's loader
@@ -112,6 +113,10 @@ def read_obd(path: str | Path) -> ClickLog:
         raise ValueError(f"{path}: column 'propensity_score' must be in (0, 1]")
     groups = {c: pd.factorize(frame[c], sort=True)[0].astype(np.int64)
               for c in sorted(frame.columns) if c.startswith("user_feature_")}
+    if "timestamp" in frame.columns:  # the request's context: hour of day in the simulator's 4 buckets
+        hour = pd.to_datetime(frame["timestamp"], utc=True, errors="coerce")
+        if hour.notna().all():
+            groups["hour_bucket"] = (hour.dt.hour.to_numpy() // 6).astype(np.int64)
     return ClickLog(frame["item_id"].to_numpy(np.int64), position.astype(np.int64) - 1, click.astype(np.int8),
                     groups, str(path))
 
@@ -120,9 +125,9 @@ def simulated_log(env_config, n_impressions: int, seed: int = 0, num_envs: int =
     """A uniformly random logger's impressions in a pool scenario, through the one logging path.
 
     Items are the campaigns' pool creatives (``campaign × K + arm``); user groups are the observed
-    demographic fields."""
+    demographic fields and the hour-of-day bucket of the context."""
     from adsim.collect import LogStreams, UniformLogging, collect_log
-    from adsim.observation import DEMOGRAPHIC_FIELDS, user_layout
+    from adsim.observation import CONTEXT_LAYOUT, DEMOGRAPHIC_FIELDS, user_layout
     from adsim.selection import SelectionCore
 
     check_int("n_impressions", n_impressions, 1, 10**8)
@@ -130,9 +135,10 @@ def simulated_log(env_config, n_impressions: int, seed: int = 0, num_envs: int =
         raise ValueError(f"mode == {env_config.mode!r}: a fidelity log needs persistent items, mode 'pool'")
     core = SelectionCore(env_config, min(num_envs, n_impressions))
     log = collect_log(UniformLogging(), core, n_impressions, LogStreams.from_seed(seed))
-    user = log.context[:, : log.obs_dims[0]]
+    user, context = log.context[:, : log.obs_dims[0]], log.context[:, log.obs_dims[0]: sum(log.obs_dims[:2])]
     layout = user_layout(env_config.world.n_interest_tags)
     groups = {f: layout.take(user, f).argmax(axis=-1).astype(np.int64) for f in DEMOGRAPHIC_FIELDS}
+    groups["hour_bucket"] = CONTEXT_LAYOUT.take(context, "hour_bucket").argmax(axis=-1).astype(np.int64)
     item = log.campaign_id * env_config.n_candidates + log.action
     return ClickLog(item, log.position, log.click.astype(np.int8), groups,
                     f"simulator (seed {seed}, {n_impressions} impressions)")

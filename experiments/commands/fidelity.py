@@ -69,12 +69,12 @@ def table(log: dict, sim: dict) -> str:
     rows.append((f"between-item CV of CTR ({log['item_spread']['units']} / {sim['item_spread']['units']} items)",
                  _fmt(log["item_spread"]["between_cv"], log["item_spread"]["ci95"]),
                  _fmt(sim["item_spread"]["between_cv"], sim["item_spread"]["ci95"])))
-    for name, g in log["groups"].items():
-        rows.append((f"between-group CV, log field {name} ({g['spread']['units']} values)",
-                     _fmt(g["spread"]["between_cv"], g["spread"]["ci95"]), ""))
-    for name, g in sim["groups"].items():
-        rows.append((f"between-group CV, simulator field {name} ({g['spread']['units']} values)", "",
-                     _fmt(g["spread"]["between_cv"], g["spread"]["ci95"])))
+    for name in [*log["groups"], *(g for g in sim["groups"] if g not in log["groups"])]:
+        a, b = log["groups"].get(name), sim["groups"].get(name)
+        units = " / ".join(str(g["spread"]["units"]) if g else "–" for g in (a, b))
+        rows.append((f"between-group CV of CTR, field {name} ({units} values)",
+                     _fmt(a["spread"]["between_cv"], a["spread"]["ci95"]) if a else "",
+                     _fmt(b["spread"]["between_cv"], b["spread"]["ci95"]) if b else ""))
     lines = ["| statistic | log | simulator |", "|---|---:|---:|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     return "\n".join(lines)
