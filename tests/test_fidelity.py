@@ -52,7 +52,8 @@ def test_the_obd_sample_is_read_with_the_projects_own_reader():
     log = read_obd(obd_sample_path())
     assert len(log.click) == 10_000 and int(log.click.sum()) == 38  # the sample's 38 clicks
     assert set(np.unique(log.position)) == {0, 1, 2} and len(np.unique(log.item)) == 80
-    assert sorted(log.groups) == [f"user_feature_{i}" for i in range(4)]
+    assert sorted(log.groups) == ["hour_bucket"] + [f"user_feature_{i}" for i in range(4)]
+    assert set(np.unique(log.groups["hour_bucket"])) == {0, 1, 2, 3}  # from the timestamps
 
 
 @pytest.mark.parametrize("edit, match", [
