@@ -331,3 +331,13 @@ def test_linucb_on_arbitrary_observation_keys_learns_a_context_dependent_best_ar
     del no_x["x"]
     with pytest.raises(ValueError, match="observation has no key 'x'"):
         pol.select(no_x)
+
+
+def test_perf_suite_training_rate_reports_what_it_timed():
+    from experiments.perf.rl import train_rate
+
+    out = train_rate("dqn", 64, 1024, batch_size=64, train_freq=1, learning_starts=128)
+    assert out["env_steps"] == 1024 and out["num_envs"] == 64 and out["device"] == "cpu"
+    assert out["torch_threads"] == 1 and out["sizes"]["batch_size"] == 64
+    assert 0 < out["env_steps_per_s"] and 0 < out["env_steps_per_cpu_s"]
+    assert abs(out["env_steps_per_s"] * out["seconds"] - 1024) < 1024 * 0.05
