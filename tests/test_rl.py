@@ -211,6 +211,34 @@ def test_adapter_shapes_terminal_observation_and_seeding():
     assert finished >= 4
 
 
+def test_adapter_infos_hold_the_keys_asked_for():
+    n = 6
+    full, none, some = (SB3VecEnv(vec(n), seed=3, info_keys=k) for k in (None, (), ("regret",)))
+    for v in (full, none, some):
+        v.reset()
+    raw = vec(n)
+    raw.reset(seed=3)
+    for t in range(12):
+        a = np.full(n, t % 4)
+        _, _, term, trunc, info = raw.step(a)
+        rows = [v.step(a)[3] for v in (full, none, some)]
+        for i in range(n):
+            timeout = bool(trunc[i] and not term[i])
+            extra = {"terminal_observation"} if term[i] or trunc[i] else set()
+            assert set(rows[0][i]) == {"click_probs", "expected_reward", "optimal_action", "regret", "clicked",
+                                       "leave_prob", "reward_expected", "TimeLimit.truncated"} | extra
+            assert all(np.array_equal(rows[0][i][k], info[k][i]) for k in info if not k.startswith(("_", "final")))
+            assert set(rows[1][i]) == {"TimeLimit.truncated"} | extra and rows[1][i]["TimeLimit.truncated"] == timeout
+            assert set(rows[2][i]) == {"regret", "TimeLimit.truncated"} | extra
+            assert rows[2][i]["regret"] == info["regret"][i]
+    masked = {"x": np.arange(n), "_x": np.arange(n) % 2 == 0, "y": np.ones(n)}  # x only where its mask is set
+    infos = full._split(masked, np.zeros(n, bool), np.ones(n, bool))
+    assert [("x" in r) for r in infos] == [True, False] * 3 and all(r["y"] == 1 for r in infos)
+    assert all(r["TimeLimit.truncated"] is True for r in infos)
+    with pytest.raises(TypeError, match="info_keys"):
+        SB3VecEnv(vec(2), info_keys="regret")
+
+
 def test_adapter_accepts_gymnasium_sync_vector_env_and_rejects_next_step():
     sync = SyncVectorEnv([lambda: AdSessionEnv(preset="tiny")] * 2, autoreset_mode=AutoresetMode.SAME_STEP)
     venv = SB3VecEnv(sync, seed=0)
