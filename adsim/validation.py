@@ -54,6 +54,36 @@ def check_float(
 
 
 
+DEVICES = ("cpu", "cuda", "auto")
+"""Values of the ``device`` option of every torch component (``cuda:N`` names one GPU)."""
+
+
+def check_device(device: Any, name: str = "device") -> str:
+    """The torch device a component runs on, validated: ``"cpu"``, ``"cuda"`` / ``"cuda:N"``, or
+    ``"auto"`` (``"cuda"`` when ``torch.cuda.is_available()``, else ``"cpu"``); returns the resolved
+    name. Asking for CUDA where torch sees no GPU is a ``ValueError``, raised before any work starts.
+    """
+    if not isinstance(device, str):
+        raise TypeError(f"{name} must be a str (one of {', '.join(map(repr, DEVICES))} or 'cuda:N'), "
+                        f"got {type(device).__name__} {device!r}")
+    base, _, index = device.partition(":")
+    if base not in DEVICES or (index and (base != "cuda" or not index.isdigit())):
+        raise ValueError(f"{name} == {device!r}, must be one of {', '.join(map(repr, DEVICES))} or 'cuda:N'")
+    if base == "cpu":
+        return "cpu"
+    import torch
+
+    available = torch.cuda.is_available()
+    if base == "auto":
+        return "cuda" if available else "cpu"
+    if not available:
+        raise ValueError(f"{name} == {device!r}, but torch.cuda.is_available() is False (torch "
+                         f"{torch.__version__}, no usable GPU); use 'cpu' or 'auto'")
+    if index and int(index) >= torch.cuda.device_count():
+        raise ValueError(f"{name} == {device!r}, but torch sees {torch.cuda.device_count()} GPU(s)")
+    return device
+
+
 def check_seed(seed: Any, name: str = "seed", *, many: bool = True, seed_sequence: bool = True):
     """Validate a seed: a non-negative integer (Python ``int`` or NumPy integer), returned as ``int``.
 

@@ -25,7 +25,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.utils import set_random_seed
 
-from adsim.validation import check_float, check_int
+from adsim.validation import check_device, check_float, check_int
 from agents.base import Policy
 from agents.sb3_adapter import SB3VecEnv, select_keys
 
@@ -43,12 +43,18 @@ class SB3Policy(Policy):
     deterministic: bool = True
     """Act greedily (probability 1 on the chosen action); PPO/A2C otherwise sample their distribution."""
     device: str = "cpu"
+    """torch device of the networks: ``"cpu"``, ``"cuda"`` (``"cuda:N"``) or ``"auto"`` (CUDA when
+    torch sees a GPU); checked when the policy is built (``adsim.validation.check_device``)."""
     ignore_keys: tuple[str, ...] = ()
     """Observation keys the agent does not see. E.g. with a fixed campaign the pool's
     ``candidates`` never change, and ignoring them shrinks the network's input ~10×."""
     torch_threads: int | None = 1
     """torch CPU threads while training and acting (``torch.set_num_threads``); one is fastest for
     these small networks (and right for one worker per core); ``None`` leaves torch's default."""
+    info_keys: tuple[str, ...] | None = ()
+    """Per-step info keys copied into SB3's per-env ``infos`` (what callbacks see in
+    ``self.locals["infos"]``); ``None``: all of them. SB3 reads only ``terminal_observation`` and
+    ``TimeLimit.truncated`` (always there), so by default nothing else is copied."""
     verbose: int = 0
     """SB3's verbosity (0 silent, 1 progress tables on stdout)."""
     model_path: str | None = None
@@ -72,6 +78,12 @@ class SB3Policy(Policy):
         if isinstance(self.ignore_keys, str) or not all(isinstance(k, str) for k in self.ignore_keys):
             raise TypeError(f"ignore_keys == {self.ignore_keys!r}, must be a sequence of observation keys")
         self.ignore_keys = tuple(self.ignore_keys)
+        self.torch_device = check_device(self.device)
+        """The resolved device (``"auto"`` becomes ``"cuda"`` or ``"cpu"``)."""
+        if self.info_keys is not None:
+            if isinstance(self.info_keys, str) or not all(isinstance(k, str) for k in self.info_keys):
+                raise TypeError(f"info_keys == {self.info_keys!r}, must be None or a sequence of info keys")
+            self.info_keys = tuple(self.info_keys)
         if self.torch_threads is not None:
             check_int("torch_threads", self.torch_threads, 1, 1024)
         check_int("verbose", self.verbose, 0, 2)
@@ -145,9 +157,9 @@ class SB3Policy(Policy):
             if unknown:
                 raise ValueError(f"ignore_keys: unknown observation key {unknown[0]!r}; allowed: {all_keys}")
             self.obs_keys = tuple(k for k in all_keys if k not in self.ignore_keys)
-        venv = SB3VecEnv(env, seed=scenario_seed, keys=self.obs_keys)
+        venv = SB3VecEnv(env, seed=scenario_seed, keys=self.obs_keys, info_keys=self.info_keys)
         self.model = self.algo("MultiInputPolicy", venv, learning_rate=self.learning_rate, gamma=self.gamma,
-                               policy_kwargs={"net_arch": list(self.net_arch)}, device=self.device,
+                               policy_kwargs={"net_arch": list(self.net_arch)}, device=self.torch_device,
                                verbose=self.verbose, **self.algo_kwargs(env.num_envs))
         logger = self._logger()
         if logger is not None:
@@ -198,7 +210,7 @@ class SB3Policy(Policy):
         objects (spaces, schedules), and unpickling a planted file runs its code. adsim never
         loads an SB3 checkpoint implicitly.
         """
-        self.model = self.algo.load(Path(path), device=self.device)
+        self.model = self.algo.load(Path(path), device=self.torch_device)
         self.obs_keys = tuple(self.model.observation_space.spaces)
         n = int(self.model.action_space.n)
         if getattr(self, "n_actions", n) != n:
@@ -260,7 +272,10 @@ class DQNPolicy(SB3Policy):
     learning_starts: int = 1_000
     batch_size: int = 64
     train_freq: int = 4
-    """Vector steps between gradient steps."""
+    """Vector steps between gradient updates."""
+    gradient_steps: int = 1
+    """Gradient steps per update (SB3's ``gradient_steps``); with N sub-envs each vector step adds N
+    transitions, so the replay ratio is ``gradient_steps · batch_size / (train_freq · N)``."""
     target_update_interval: int = 1_000
     exploration_fraction: float = 0.3
     exploration_final_eps: float = 0.05
@@ -274,6 +289,7 @@ class DQNPolicy(SB3Policy):
         check_int("learning_starts", self.learning_starts, 0)
         check_int("batch_size", self.batch_size, 1)
         check_int("train_freq", self.train_freq, 1)
+        check_int("gradient_steps", self.gradient_steps, 1)
         check_int("target_update_interval", self.target_update_interval, 1)
         check_float("exploration_fraction", self.exploration_fraction, 0.0, 1.0)
         check_float("exploration_final_eps", self.exploration_final_eps, 0.0, 1.0)
@@ -281,6 +297,7 @@ class DQNPolicy(SB3Policy):
     def algo_kwargs(self, num_envs: int) -> dict[str, Any]:
         return {"buffer_size": self.buffer_size, "learning_starts": self.learning_starts,
                 "batch_size": self.batch_size, "train_freq": self.train_freq,
+                "gradient_steps": self.gradient_steps,
                 "target_update_interval": self.target_update_interval,
                 "exploration_fraction": self.exploration_fraction,
                 "exploration_final_eps": self.exploration_final_eps}

@@ -5,7 +5,8 @@
 default), ``--jobs N`` (parallel workers; 1 = serial in this process), ``--backend local|ray``,
 ``--seeds N`` (scenario seeds 0 … N−1), ``--steps N``, ``--set dotted.key=value`` (repeatable),
 ``--dry-run`` (print the resolved plan and an estimate of the time, run nothing), ``--resume``,
-``--overwrite``, ``--progress/--no-progress``.
+``--overwrite``, ``--progress/--no-progress``. Commands that train or run a torch model
+(``train-ctr``, ``ctr-online``, ``train-generator``, ``generate``) share ``--device cpu|cuda|auto``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,19 @@ def add_common(p: argparse.ArgumentParser, jobs: bool = True) -> None:
                             "limit ADSIM_MEMORY_LIMIT at ~600 MB each); 1 runs serially in this process")
     p.add_argument("--seeds", type=int, default=None, help="use scenario seeds 0 … N−1 (overrides the config)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar")
+
+
+def add_device(p: argparse.ArgumentParser) -> None:
+    """``--device``: the torch device of the command's models (``adsim.validation.check_device``)."""
+    p.add_argument("--device", default="cpu",
+                   help="torch device: cpu (default), cuda (or cuda:N), or auto (cuda when torch sees a GPU)")
+
+
+def check_device_arg(args) -> str:
+    """``args.device`` validated before any work starts (a clear error where there is no GPU)."""
+    from adsim.validation import check_device
+
+    return check_device(args.device, "--device")
 
 
 def add_study_options(p: argparse.ArgumentParser, default_config: str | None = None) -> None:

@@ -211,6 +211,34 @@ def test_adapter_shapes_terminal_observation_and_seeding():
     assert finished >= 4
 
 
+def test_adapter_infos_hold_the_keys_asked_for():
+    n = 6
+    full, none, some = (SB3VecEnv(vec(n), seed=3, info_keys=k) for k in (None, (), ("regret",)))
+    for v in (full, none, some):
+        v.reset()
+    raw = vec(n)
+    raw.reset(seed=3)
+    for t in range(12):
+        a = np.full(n, t % 4)
+        _, _, term, trunc, info = raw.step(a)
+        rows = [v.step(a)[3] for v in (full, none, some)]
+        for i in range(n):
+            timeout = bool(trunc[i] and not term[i])
+            extra = {"terminal_observation"} if term[i] or trunc[i] else set()
+            assert set(rows[0][i]) == {"click_probs", "expected_reward", "optimal_action", "regret", "clicked",
+                                       "leave_prob", "reward_expected", "TimeLimit.truncated"} | extra
+            assert all(np.array_equal(rows[0][i][k], info[k][i]) for k in info if not k.startswith(("_", "final")))
+            assert set(rows[1][i]) == {"TimeLimit.truncated"} | extra and rows[1][i]["TimeLimit.truncated"] == timeout
+            assert set(rows[2][i]) == {"regret", "TimeLimit.truncated"} | extra
+            assert rows[2][i]["regret"] == info["regret"][i]
+    masked = {"x": np.arange(n), "_x": np.arange(n) % 2 == 0, "y": np.ones(n)}  # x only where its mask is set
+    infos = full._split(masked, np.zeros(n, bool), np.ones(n, bool))
+    assert [("x" in r) for r in infos] == [True, False] * 3 and all(r["y"] == 1 for r in infos)
+    assert all(r["TimeLimit.truncated"] is True for r in infos)
+    with pytest.raises(TypeError, match="info_keys"):
+        SB3VecEnv(vec(2), info_keys="regret")
+
+
 def test_adapter_accepts_gymnasium_sync_vector_env_and_rejects_next_step():
     sync = SyncVectorEnv([lambda: AdSessionEnv(preset="tiny")] * 2, autoreset_mode=AutoresetMode.SAME_STEP)
     venv = SB3VecEnv(sync, seed=0)
@@ -240,6 +268,22 @@ def test_short_ppo_run_beats_random_on_tiny_sessions():
     rand.reset(4, seed=0)
     r_ppo, r_rand = evaluate(ppo), evaluate(rand)
     assert r_ppo > r_rand + 0.2, (r_ppo, r_rand)  # measured ≈ 1.03 vs 0.64 clicks per session
+
+
+@pytest.mark.parametrize("name, margin", [("ppo", 0.2), ("a2c", 0.15), ("dqn", 0.08)])
+def test_agents_learn_at_the_perf_suite_sizes(name, margin):
+    """The sizes ``adsim perf --suite rl`` times (1024 envs, large updates) are honest RL settings:
+    eight PPO rollouts' worth of steps beat the random policy by a margin."""
+    from experiments.perf.rl import N_ENVS, SIZES
+
+    pol = make_policy(name, train_steps=8 * 16 * N_ENVS, ignore_keys=("candidates", "campaign", "user", "context"),
+                      **SIZES[name])
+    pol.reset(4, seed=0)
+    pol.learn(vec(N_ENVS), scenario_seed=0)
+    rand = RandomPolicy()
+    rand.reset(4, seed=0)
+    r_pol, r_rand = evaluate(pol), evaluate(rand)
+    assert r_pol > r_rand + margin, (r_pol, r_rand)  # measured ≈ 0.93 (PPO), 0.90 (A2C), 0.77 (DQN) vs 0.65
 
 
 @pytest.mark.parametrize("name, extra", [("ppo", {}), ("dqn", {"learning_starts": 64, "train_freq": 1})])
@@ -315,3 +359,13 @@ def test_linucb_on_arbitrary_observation_keys_learns_a_context_dependent_best_ar
     del no_x["x"]
     with pytest.raises(ValueError, match="observation has no key 'x'"):
         pol.select(no_x)
+
+
+def test_perf_suite_training_rate_reports_what_it_timed():
+    from experiments.perf.rl import train_rate
+
+    out = train_rate("dqn", 64, 1024, batch_size=64, train_freq=1, learning_starts=128)
+    assert out["env_steps"] == 1024 and out["num_envs"] == 64 and out["device"] == "cpu"
+    assert out["torch_threads"] == 1 and out["sizes"]["batch_size"] == 64
+    assert 0 < out["env_steps_per_s"] and 0 < out["env_steps_per_cpu_s"]
+    assert abs(out["env_steps_per_s"] * out["seconds"] - 1024) < 1024 * 0.05

@@ -25,7 +25,7 @@ from adsim.config import EnvConfig
 from adsim.ctr.features import Encoded, FeatureSpec
 from adsim.ctr.predictor import CTRPredictor, load
 from adsim.ctr.train import TrainConfig, fit
-from adsim.validation import check_int
+from adsim.validation import check_device, check_int
 
 SETUP_STREAM_SEED = 10**9
 """Request streams of impressions logged to train a model at set-up (far from the seeds runs use)."""
@@ -44,16 +44,21 @@ class LearnedCTR:
         max_log: keep at most this many most recent impressions for refreshing.
         allow_other_world: use a model trained in another world (a transfer experiment); without it,
             :meth:`check_config` raises when the model's recorded world fingerprint is not the env's.
+        device: torch device to predict and refresh on (``"cpu"``, ``"cuda"``, ``"auto"``; a given
+            predictor is moved there); ``None`` keeps the predictor's (a loaded one: the CPU).
     """
 
     def __init__(self, model: CTRPredictor | str | Path, *, refresh_every: int | None = None,
                  refresh_config: TrainConfig = REFRESH_TRAIN, fine_tune: bool = True, max_log: int = 1_000_000,
-                 allow_other_world: bool = False):
+                 allow_other_world: bool = False, device: str | None = None):
         self.source = f"ctr model {str(model)!r}" if isinstance(model, (str, Path)) else "ctr model"
+        device = None if device is None else check_device(device)
         if isinstance(model, (str, Path)):
-            model = load(model)
+            model = load(model, device or "cpu")
         if not isinstance(model, CTRPredictor):
             raise TypeError(f"model must be a CTRPredictor or a path, got {type(model).__name__}")
+        if device is not None:
+            model.to(device)
         if refresh_every is not None:
             check_int("refresh_every", refresh_every, 100)
         if not isinstance(refresh_config, TrainConfig):
@@ -74,6 +79,8 @@ class LearnedCTR:
         from adsim.ctr.train import train_on_impressions
 
         imp = log_impressions(config, impressions, seed=seed)
+        if kwargs.get("device") is not None:  # train where it will predict
+            train = dataclasses.replace(train, device=kwargs["device"])
         pred, _ = train_on_impressions(imp, model, train, spec=FeatureSpec.from_config(config))
         return cls(pred, **kwargs)
 
@@ -140,7 +147,8 @@ class LearnedCTR:
         """Fine-tune (or retrain) on the logged impressions now; returns the training history."""
         idx, val, y = (np.concatenate(a)[-self.max_log :] for a in (self._idx, self._val, self._clicks))
         self._idx, self._val, self._clicks = [idx], [val], [y]
-        cfg = dataclasses.replace(self.refresh_config, seed=self.refresh_config.seed + self.refreshes)
+        cfg = dataclasses.replace(self.refresh_config, seed=self.refresh_config.seed + self.refreshes,
+                                  device=self.model.device)  # refresh where the model lives
         init = self.model if self.fine_tune else None
         self.model, history = fit(self.model.spec, self.model.model_config, Encoded(idx, val), y, cfg, init=init)
         self._since_refresh = 0

@@ -19,6 +19,7 @@ import torch
 from adsim.ctr.data import Impressions
 from adsim.ctr.features import Encoded, FeatureEncoder, FeatureSpec
 from adsim.ctr.models import CTRModel, ModelConfig
+from adsim.validation import check_device
 
 FORMAT = "adsim.ctr/1"
 PREDICT_BATCH = 1 << 16
@@ -32,14 +33,29 @@ class CTRPredictor:
         model_config: the architecture.
         model: the module (built fresh from the configs when ``None``).
         meta: training config and history, saved with the model.
+        device: torch device of the module: ``"cpu"`` (default), ``"cuda"`` / ``"cuda:N"``, or
+            ``"auto"`` (CUDA when available; ``adsim.validation.check_device``). Inputs are moved
+            there and predictions come back as NumPy arrays on the CPU.
     """
 
     def __init__(self, spec: FeatureSpec, model_config: ModelConfig, model: CTRModel | None = None,
-                 meta: dict | None = None):
+                 meta: dict | None = None, device: str = "cpu"):
+        device = check_device(device)
         self.spec, self.model_config = spec, model_config
         self.encoder = FeatureEncoder(spec)
         self.model = model if model is not None else CTRModel(model_config, spec)
         self.meta = dict(meta or {})
+        self.device = "cpu"
+        self.to(device)
+
+    def to(self, device: str) -> CTRPredictor:
+        """Move the module to ``device`` (validated as in the constructor); returns ``self``."""
+        self.device = check_device(device)
+        self.model.to(self.device)
+        return self
+
+    def _tensor(self, a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
 
     @property
     def name(self) -> str:
@@ -49,14 +65,14 @@ class CTRPredictor:
     def predict_encoded(self, enc: Encoded) -> np.ndarray:
         """Click probabilities of encoded rows: ``enc.idx`` (..., S) → (...) float32 in [0, 1]."""
         lead = enc.idx.shape[:-1]
-        idx = torch.from_numpy(np.ascontiguousarray(enc.idx.reshape(-1, enc.idx.shape[-1])))
-        val = torch.from_numpy(np.ascontiguousarray(enc.val.reshape(-1, enc.val.shape[-1])))
+        idx = self._tensor(enc.idx.reshape(-1, enc.idx.shape[-1]))
+        val = self._tensor(enc.val.reshape(-1, enc.val.shape[-1]))
         was_training = self.model.training
         self.model.eval()
         out = [torch.sigmoid(self.model(idx[i : i + PREDICT_BATCH], val[i : i + PREDICT_BATCH]))
                for i in range(0, idx.shape[0], PREDICT_BATCH)]
         self.model.train(was_training)
-        return torch.cat(out).numpy().reshape(lead)
+        return torch.cat(out).cpu().numpy().reshape(lead)
 
     def encode_impressions(self, imp: Impressions) -> Encoded:
         """(M, S) slots of the shown creatives of logged impressions."""
@@ -79,9 +95,9 @@ class CTRPredictor:
             raise ValueError(f"candidates must be (N, K, slots) with N == {req.idx.shape[0]}, got {cre.idx.shape}")
         was_training = self.model.training
         self.model.eval()
-        logits = self.model.forward_split(*(torch.from_numpy(a) for a in (req.idx, req.val, cre.idx, cre.val)))
+        logits = self.model.forward_split(*(self._tensor(a) for a in (req.idx, req.val, cre.idx, cre.val)))
         self.model.train(was_training)
-        return torch.sigmoid(logits).numpy()
+        return torch.sigmoid(logits).cpu().numpy()
 
     def predict_obs(self, obs: dict, campaign_id: np.ndarray | None = None) -> np.ndarray:
         """(N, K) predictions from a batched CreativeSelection observation (plus campaign ids if used)."""
@@ -94,14 +110,15 @@ class CTRPredictor:
         """Write ``model.pt`` and ``config.json`` into directory ``path``."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        torch.save(self.model.state_dict(), path / "model.pt")
+        torch.save({k: v.cpu() for k, v in self.model.state_dict().items()}, path / "model.pt")
         doc = {"format": FORMAT, "model": self.model_config.to_dict(), "features": self.spec.to_dict(), **self.meta}
         (path / "config.json").write_text(json.dumps(doc, indent=2) + "\n")
         return path
 
 
-def load(path: str | Path) -> CTRPredictor:
-    """Load a model saved by :meth:`CTRPredictor.save` (a directory, or its ``config.json``)."""
+def load(path: str | Path, device: str = "cpu") -> CTRPredictor:
+    """Load a model saved by :meth:`CTRPredictor.save` (a directory, or its ``config.json``) onto ``device``."""
+    device = check_device(device)
     path = Path(path)
     if path.name == "config.json":
         path = path.parent
@@ -120,7 +137,7 @@ def load(path: str | Path) -> CTRPredictor:
     state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
     pred.model.load_state_dict(state)
     pred.model.eval()
-    return pred
+    return pred.to(device)
 
 
 __all__ = ["CTRPredictor", "load", "FORMAT"]

@@ -22,7 +22,7 @@ from adsim.ctr.data import Impressions
 from adsim.ctr.features import Encoded, FeatureSpec
 from adsim.ctr.models import ModelConfig
 from adsim.ctr.predictor import CTRPredictor
-from adsim.validation import check_float, check_int, check_seed
+from adsim.validation import check_device, check_float, check_int, check_seed
 
 EVAL_BATCH = 1 << 16
 
@@ -50,6 +50,9 @@ class TrainConfig:
     calibrate_intercept: bool = True
     """After training, shift the intercept so the mean prediction on all given rows equals their CTR
     (Adam's noise and early stopping otherwise leave the mean a few per cent off)."""
+    device: str = "cpu"
+    """torch device of training: ``"cpu"``, ``"cuda"`` / ``"cuda:N"`` or ``"auto"`` (CUDA when
+    available); the trained predictor stays there. On the CPU the results do not depend on it."""
 
     def __post_init__(self):
         check_float("lr", self.lr, 0.0, 10.0, open_low=True)
@@ -60,6 +63,7 @@ class TrainConfig:
         check_float("l2", self.l2, 0.0)
         check_float("weight_decay", self.weight_decay, 0.0)
         object.__setattr__(self, "seed", check_seed(self.seed))  # a NumPy integer is stored as int
+        object.__setattr__(self, "device", check_device(self.device))  # "auto" is stored resolved
 
 
 def _check_xy(enc: Encoded, y: np.ndarray, spec: FeatureSpec) -> None:
@@ -107,12 +111,14 @@ def fit(spec: FeatureSpec, model_config: ModelConfig, enc: Encoded, y: np.ndarra
     if init is not None:
         spec, model_config = init.spec, init.model_config
     _check_xy(enc, y, spec)
-    with torch.random.fork_rng(devices=[]):
+    device = torch.device(config.device)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         # ---- seeding: every random draw of training comes from these three sources
-        torch.manual_seed(config.seed)  # initialisation and dropout
-        shuffle = torch.Generator().manual_seed(config.seed + 1)  # mini-batch order
+        torch.manual_seed(config.seed)  # initialisation and dropout (on a GPU: its generator)
+        shuffle = torch.Generator().manual_seed(config.seed + 1)  # mini-batch order (drawn on the CPU)
         split_rng = np.random.default_rng(np.random.SeedSequence([config.seed, 11]))  # validation split
         pred = CTRPredictor(spec, model_config) if init is None else copy.deepcopy(init)
+        pred.to(config.device)  # initialised on the CPU, then moved: the same weights on every device
         return pred, _train_loop(pred, enc, y, config, shuffle, split_rng, progress, fresh=init is None)
 
 
@@ -129,8 +135,10 @@ def _train_loop(pred: CTRPredictor, enc: Encoded, y: np.ndarray, config: TrainCo
     from tqdm import tqdm
 
     tr, va = _split(y.shape[0], config, split_rng)
-    idx, val = torch.from_numpy(enc.idx), torch.from_numpy(enc.val)
-    yt = torch.from_numpy(y.astype(np.float32))
+    dev = pred.device
+    idx, val = torch.from_numpy(enc.idx).to(dev), torch.from_numpy(enc.val).to(dev)
+    yt = torch.from_numpy(y.astype(np.float32)).to(dev)
+    tr, va = torch.from_numpy(tr).to(dev), torch.from_numpy(va).to(dev)
     xi, xv, xy = idx[tr], val[tr], yt[tr]
     vi, vv, vy = idx[va], val[va], yt[va]
     model = pred.model
@@ -148,10 +156,10 @@ def _train_loop(pred: CTRPredictor, enc: Encoded, y: np.ndarray, config: TrainCo
         t0 = time.perf_counter()
         train_loss = _epoch(model, opt, xi, xv, xy, config, shuffle)
         secs = time.perf_counter() - t0
-        v_loss = _log_loss(model, vi, vv, vy) if va.size else float("nan")
+        v_loss = _log_loss(model, vi, vv, vy) if va.numel() else float("nan")
         history.append({"epoch": epoch + 1, "train_log_loss": train_loss, "val_log_loss": v_loss,
                         "seconds": secs, "rows_per_s": xi.shape[0] / secs})
-        if not va.size:
+        if not va.numel():
             continue
         if v_loss < best - 1e-6:
             best, best_state, bad = v_loss, copy.deepcopy(model.state_dict()), 0
@@ -166,7 +174,7 @@ def _train_loop(pred: CTRPredictor, enc: Encoded, y: np.ndarray, config: TrainCo
         with torch.no_grad():
             z = torch.cat([model(idx[i : i + EVAL_BATCH], val[i : i + EVAL_BATCH])
                            for i in range(0, idx.shape[0], EVAL_BATCH)])
-            model.bias += intercept_shift(z.double().numpy(), y)
+            model.bias += intercept_shift(z.double().cpu().numpy(), y)
     world = pred.meta.get("world")  # a fine-tuned model stays in its world
     pred.meta = {"train": dataclasses.asdict(config), "history": history}
     if world is not None:
@@ -177,7 +185,7 @@ def _train_loop(pred: CTRPredictor, enc: Encoded, y: np.ndarray, config: TrainCo
 def _epoch(model, opt, xi, xv, xy, config: TrainConfig, shuffle: torch.Generator) -> float:
     """One pass of Adam over shuffled mini-batches; returns the mean training log loss."""
     n, total = xi.shape[0], 0.0
-    perm = torch.randperm(n, generator=shuffle)
+    perm = torch.randperm(n, generator=shuffle).to(xi.device)
     for i in range(0, n, config.batch_size):
         b = perm[i : i + config.batch_size]
         loss = F.binary_cross_entropy_with_logits(model(xi[b], xv[b]), xy[b])

@@ -27,7 +27,7 @@ METHODS = ("greedy", "sample", "top_k", "nucleus", "beam")
 DONE = MAX_PHRASES + 1 + N_ATTRS  # grammar state after the last attribute
 
 
-def grammar_masks(vocab: Vocab) -> torch.Tensor:
+def grammar_masks(vocab: Vocab, device: str | torch.device = "cpu") -> torch.Tensor:
     """(DONE + 1, n_model) additive masks (0 allowed, −inf not) for each grammar state.
 
     States 0..MAX_PHRASES-1: text with that many phrases so far (phrases or ``<sep>``);
@@ -42,7 +42,7 @@ def grammar_masks(vocab: Vocab) -> torch.Tensor:
     for k, (lo, hi) in enumerate(zip(vocab.attr_kind_offsets, ends)):
         m[MAX_PHRASES + 1 + k, int(lo) : int(hi)] = 0.0
     m[DONE, PAD] = 0.0
-    return m
+    return m.to(device)
 
 
 def next_state(state: torch.Tensor, token: torch.Tensor) -> torch.Tensor:
@@ -133,15 +133,15 @@ def decode(model: CreativeTransformer, cond: torch.Tensor, u: torch.Tensor | Non
     """
     if spec.method == "beam":
         raise ValueError("decode() samples or decodes greedily; use beam_search() for method 'beam'")
-    B = cond.shape[0] * repeat
-    masks = grammar_masks(model.vocab) if masks is None else masks
+    B, dev = cond.shape[0] * repeat, cond.device
+    masks = grammar_masks(model.vocab, dev) if masks is None else masks
     mem = model.encode(cond)
     if repeat > 1:
         mem = _expand_mem(mem, repeat)
     cache = model.new_cache(B) if use_cache else None
-    seq = torch.full((B, MAX_DECODE + 1), PAD, dtype=torch.long)
+    seq = torch.full((B, MAX_DECODE + 1), PAD, dtype=torch.long, device=dev)
     seq[:, 0] = BOS
-    state = torch.zeros(B, dtype=torch.long)
+    state = torch.zeros(B, dtype=torch.long, device=dev)
     for t in range(MAX_DECODE):
         if use_cache:
             logits = model.decode_step(mem, cache, seq[:, t], t)
@@ -170,14 +170,14 @@ def beam_search(model: CreativeTransformer, cond: torch.Tensor, n_best: int, wid
     """
     if n_best > width:
         raise ValueError(f"n_best == {n_best} > beam_width == {width}; widen the beam")
-    B, W, V = cond.shape[0], width, model.vocab.n_model
-    masks = grammar_masks(model.vocab) if masks is None else masks
+    B, W, V, dev = cond.shape[0], width, model.vocab.n_model, cond.device
+    masks = grammar_masks(model.vocab, dev) if masks is None else masks
     mem = _expand_mem(model.encode(cond), W)
     cache = model.new_cache(B * W)
-    seq = torch.full((B * W, MAX_DECODE + 1), PAD, dtype=torch.long)
+    seq = torch.full((B * W, MAX_DECODE + 1), PAD, dtype=torch.long, device=dev)
     seq[:, 0] = BOS
-    state = torch.zeros(B * W, dtype=torch.long)
-    score = torch.full((B, W), float("-inf"))
+    state = torch.zeros(B * W, dtype=torch.long, device=dev)
+    score = torch.full((B, W), float("-inf"), device=dev)
     score[:, 0] = 0.0
     for t in range(MAX_DECODE):
         logits = model.decode_step(mem, cache, seq[:, t], t) + masks[state]
@@ -185,7 +185,7 @@ def beam_search(model: CreativeTransformer, cond: torch.Tensor, n_best: int, wid
         logp[state == DONE] = masks[DONE]  # finished beams keep their score
         total = (score[:, :, None] + logp.view(B, W, V)).view(B, W * V)
         score, flat = torch.topk(total, W, dim=-1)
-        src = (flat // V + torch.arange(B)[:, None] * W).view(-1)
+        src = (flat // V + torch.arange(B, device=dev)[:, None] * W).view(-1)
         tok = (flat % V).view(-1)
         seq, state = seq[src], state[src]
         for ck, cv in cache:

@@ -71,9 +71,9 @@ class FinetuneConfig:
 def sequence_logp(model: CreativeTransformer, cond: torch.Tensor, tokens: torch.Tensor,
                   masks: torch.Tensor) -> torch.Tensor:
     """(B,) log-probability of decoder outputs (B, MAX_DECODE) under the grammar-masked model."""
-    B = tokens.shape[0]
-    dec_in = torch.cat([torch.full((B, 1), BOS), tokens[:, :-1]], 1)
-    states = [torch.zeros(B, dtype=torch.long)]
+    B, dev = tokens.shape[0], tokens.device
+    dec_in = torch.cat([torch.full((B, 1), BOS, device=dev), tokens[:, :-1]], 1)
+    states = [torch.zeros(B, dtype=torch.long, device=dev)]
     for t in range(MAX_DECODE - 1):
         states.append(next_state(states[-1], tokens[:, t]))
     state = torch.stack(states, 1)  # (B, T) grammar state before each output
@@ -92,11 +92,12 @@ def _rollout(policy: CreativeTransformer, world: World, estimator: CTREstimator,
     B, K = config.requests_per_step, config.k
     req = sample_requests(world, B, rng, synthetic_campaigns=config.synthetic_campaigns)
     values, _ = drop_groups(request_values(world, req), rng, config.drop_prob)  # as in pre-training
-    cond = torch.as_tensor(to_tokens(values, policy.vocab)).repeat_interleave(K, 0)
-    u = torch.as_tensor(rng.random((B * K, MAX_DECODE)), dtype=torch.float32)
+    dev = policy.device
+    cond = torch.as_tensor(to_tokens(values, policy.vocab)).repeat_interleave(K, 0).to(dev)
+    u = torch.as_tensor(rng.random((B * K, MAX_DECODE)), dtype=torch.float32).to(dev)  # drawn on the CPU
     policy.eval()
     tokens = decode(policy, cond, u, DecodeSpec(method="sample"), masks=masks).clone()  # out of inference mode
-    creatives = tokens_to_creatives(tokens.numpy(), policy.vocab).reshape(B, K, -1)
+    creatives = tokens_to_creatives(tokens.cpu().numpy(), policy.vocab).reshape(B, K, -1)
     est = estimator.estimate(request_observation(world, req)._replace(candidates=creatives))
     flags = creative_quality(creatives, req["category"])[..., :3].sum(-1)
     return cond, tokens, est, flags
@@ -116,7 +117,7 @@ def finetune(model: CreativeTransformer, world: World, estimator: CTREstimator, 
     ref = copy.deepcopy(model).eval()
     policy = copy.deepcopy(model)
     opt = torch.optim.Adam(policy.parameters(), lr=config.lr)
-    masks = grammar_masks(policy.vocab)
+    masks = grammar_masks(policy.vocab, policy.device)  # the copies live where the model does
     curve: dict[str, list] = {"est_ctr": [], "kl": [], "loss": [], "flagged": [], "monitor": []}
     for step in tqdm(range(config.steps), desc="fine-tune generator", disable=not progress):
         if monitor is not None and step % monitor_every == 0:
@@ -127,7 +128,7 @@ def finetune(model: CreativeTransformer, world: World, estimator: CTREstimator, 
         with torch.no_grad():
             kl = logp - sequence_logp(ref, cond, tokens, masks)
         reward = torch.as_tensor((np.log(np.maximum(est, 1e-6)) - config.guard_coef * flags).reshape(-1),
-                                 dtype=torch.float32)
+                                 dtype=torch.float32).to(policy.device)
         total = (reward - config.kl_coef * kl).view(-1, config.k)
         adv = total - total.mean(1, keepdim=True)  # baseline: the request's mean reward
         adv = (adv / (adv.std() + 1e-6)).view(-1)

@@ -10,7 +10,7 @@ import torch
 from adsim.generator.conditioning import to_tokens
 from adsim.generator.decode import DecodeSpec, beam_search, decode, first_distinct, grammar_masks, tokens_to_creatives
 from adsim.generator.model import MAX_DECODE, CreativeTransformer
-from adsim.validation import check_int
+from adsim.validation import check_device, check_int
 
 OVERSAMPLE = 3
 """Samples drawn per requested candidate when ``distinct=True``."""
@@ -22,17 +22,22 @@ class CreativeGenerator:
     Args:
         model: the trained model (switched to eval mode).
         spec: default decoding.
+        device: torch device to decode on (``"cpu"``, ``"cuda"``, ``"auto"``; the model is moved
+            there); ``None`` keeps the model's. Uniforms are drawn on the CPU, so a seed gives the
+            same draws on every device.
     """
 
-    def __init__(self, model: CreativeTransformer, spec: DecodeSpec | None = None):
+    def __init__(self, model: CreativeTransformer, spec: DecodeSpec | None = None, device: str | None = None):
+        if device is not None:
+            model = model.to(check_device(device))
         self.model = model.eval()
         self.vocab = model.vocab
         self.spec = spec if spec is not None else DecodeSpec()
-        self.masks = grammar_masks(self.vocab)
+        self.masks = grammar_masks(self.vocab, model.device)
 
     @classmethod
-    def load(cls, directory: str | Path, spec: DecodeSpec | None = None) -> CreativeGenerator:
-        return cls(CreativeTransformer.load(directory), spec)
+    def load(cls, directory: str | Path, spec: DecodeSpec | None = None, device: str = "cpu") -> CreativeGenerator:
+        return cls(CreativeTransformer.load(directory, device), spec)
 
     def tokens(self, values: np.ndarray, n: int, *, u: np.ndarray | None = None, seed: int | None = None,
                spec: DecodeSpec | None = None, use_cache: bool = True) -> np.ndarray:
@@ -43,14 +48,14 @@ class CreativeGenerator:
         """
         spec = spec if spec is not None else self.spec
         check_int("n", n, 1)
-        cond = torch.as_tensor(to_tokens(values, self.vocab))
+        cond = torch.as_tensor(to_tokens(values, self.vocab)).to(self.model.device)
         B = cond.shape[0]
         if spec.method == "beam":
             toks, _ = beam_search(self.model, cond, n, max(spec.beam_width, n), self.masks)
-            return toks.numpy()
+            return toks.cpu().numpy()
         if spec.method == "greedy":
             toks = decode(self.model, cond, None, spec, use_cache, self.masks)
-            return np.repeat(toks.numpy()[:, None], n, axis=1)
+            return np.repeat(toks.cpu().numpy()[:, None], n, axis=1)
         if u is None:
             if seed is None:
                 raise ValueError("sampling needs uniforms u or a seed")
@@ -59,8 +64,8 @@ class CreativeGenerator:
         if u.shape[:2] != (B, n) or u.shape[2] < MAX_DECODE:
             raise ValueError(f"u has shape {u.shape}, expected ({B}, {n}, >= {MAX_DECODE})")
         ut = torch.as_tensor(u[:, :, :MAX_DECODE].reshape(B * n, MAX_DECODE), dtype=torch.float32)
-        toks = decode(self.model, cond, ut, spec, use_cache, self.masks, repeat=n)
-        return toks.numpy().reshape(B, n, MAX_DECODE)
+        toks = decode(self.model, cond, ut.to(cond.device), spec, use_cache, self.masks, repeat=n)
+        return toks.cpu().numpy().reshape(B, n, MAX_DECODE)
 
     def candidates(self, values: np.ndarray, n: int, *, seed: int | None = None, u: np.ndarray | None = None,
                    spec: DecodeSpec | None = None, distinct: bool = True) -> np.ndarray:

@@ -22,7 +22,7 @@ from torch import nn
 from adsim.creative.lexicon import MAX_PHRASES
 from adsim.creative.sampler import N_ATTRS
 from adsim.generator.tokenizer import N_FIELDS, PAD, Vocab
-from adsim.validation import check_float, check_int
+from adsim.validation import check_device, check_float, check_int
 
 MAX_DECODE = MAX_PHRASES + 1 + N_ATTRS
 """Longest decoder output: up to MAX_PHRASES phrases, ``<sep>``, one token per visual attribute."""
@@ -140,6 +140,11 @@ class CreativeTransformer(nn.Module):
         self.enc_ln, self.dec_ln = nn.LayerNorm(d), nn.LayerNorm(d)
 
     @property
+    def device(self) -> torch.device:
+        """Where the weights are (``model.to(device)`` moves them; decoding follows)."""
+        return self.embed.weight.device
+
+    @property
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
@@ -168,7 +173,8 @@ class CreativeTransformer(nn.Module):
     def new_cache(self, batch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         c = self.config
         shape = (batch, c.n_heads, MAX_DECODE, c.d_model // c.n_heads)
-        return [(torch.zeros(shape), torch.zeros(shape)) for _ in self.decoder]
+        return [(torch.zeros(shape, device=self.device), torch.zeros(shape, device=self.device))
+                for _ in self.decoder]
 
     def decode_step(self, mem, cache, token: torch.Tensor, t: int) -> torch.Tensor:
         """Logits (B, n_model) of the next token after feeding ``token`` (B,) at position ``t``."""
@@ -182,18 +188,20 @@ class CreativeTransformer(nn.Module):
         """Write ``model.pt`` (weights) and ``model.json`` (architecture) into ``directory``."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        torch.save(self.state_dict(), directory / "model.pt")
+        torch.save({k: v.cpu() for k, v in self.state_dict().items()}, directory / "model.pt")
         (directory / "model.json").write_text(json.dumps(asdict(self.config), indent=2) + "\n")
 
     @classmethod
-    def load(cls, directory: str | Path) -> CreativeTransformer:
+    def load(cls, directory: str | Path, device: str = "cpu") -> CreativeTransformer:
+        """The model saved in ``directory``, on ``device`` (``"cpu"``, ``"cuda"``, ``"auto"``)."""
+        device = check_device(device)
         directory = Path(directory)
         if not (directory / "model.pt").exists():
             raise FileNotFoundError(f"no generator in {directory} (expected model.pt and model.json; "
                                     f"run `adsim train-generator --out {directory}`)")
         model = cls(GeneratorConfig(**json.loads((directory / "model.json").read_text())))
-        model.load_state_dict(torch.load(directory / "model.pt", weights_only=True))
-        return model.eval()
+        model.load_state_dict(torch.load(directory / "model.pt", map_location="cpu", weights_only=True))
+        return model.to(device).eval()
 
 
 def loss_fn(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ from adsim.creative.lexicon import MAX_PHRASES
 from adsim.generator.conditioning import Corpus, to_tokens
 from adsim.generator.model import MAX_DECODE, CreativeTransformer, GeneratorConfig, loss_fn
 from adsim.generator.tokenizer import BOS, PAD, SEP, Vocab
-from adsim.validation import check_float, check_int, check_seed
+from adsim.validation import check_device, check_float, check_int, check_seed
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,9 @@ class TrainConfig:
     """Share of the corpus held out for the validation loss."""
     seed: int = 0
     """Seed of the corpus, the initialisation and the batch order."""
+    device: str = "cpu"
+    """torch device of training: ``"cpu"``, ``"cuda"`` / ``"cuda:N"`` or ``"auto"`` (CUDA when
+    available); the model is initialised on the CPU (the same weights on every device), then moved."""
 
     def __post_init__(self):
         check_int("corpus_size", self.corpus_size, 20)
@@ -39,6 +42,7 @@ class TrainConfig:
         check_float("lr", self.lr, 0.0, 1.0, open_low=True)
         check_float("valid_frac", self.valid_frac, 0.0, 0.5, open_low=True)
         object.__setattr__(self, "seed", check_seed(self.seed))  # a NumPy integer is stored as int
+        object.__setattr__(self, "device", check_device(self.device))  # "auto" is stored resolved
 
 
 def creatives_to_tokens(creatives: np.ndarray, vocab: Vocab) -> np.ndarray:
@@ -75,8 +79,8 @@ def pretrain(corpus: Corpus, model_config: GeneratorConfig, config: TrainConfig,
     per-epoch validation loss)."""
     torch.manual_seed(config.seed)  # the one torch seed: initialisation
     order_rng = np.random.default_rng(np.random.SeedSequence([config.seed, 11]))
-    model = CreativeTransformer(model_config)
-    cond, dec_in, target = _tensors(corpus, model.vocab)
+    model = CreativeTransformer(model_config).to(config.device)
+    cond, dec_in, target = (t.to(config.device) for t in _tensors(corpus, model.vocab))
     n_valid = max(1, int(config.valid_frac * cond.shape[0]))
     train_idx = np.arange(n_valid, cond.shape[0])
     steps_per_epoch = max(1, len(train_idx) // config.batch_size)
@@ -91,7 +95,7 @@ def pretrain(corpus: Corpus, model_config: GeneratorConfig, config: TrainConfig,
         model.train()
         perm = order_rng.permutation(train_idx)
         for s in range(steps_per_epoch):
-            b = torch.as_tensor(perm[s * config.batch_size : (s + 1) * config.batch_size])
+            b = torch.as_tensor(perm[s * config.batch_size : (s + 1) * config.batch_size]).to(config.device)
             loss = loss_fn(model(cond[b], dec_in[b]), target[b])
             opt.zero_grad(set_to_none=True)
             loss.backward()

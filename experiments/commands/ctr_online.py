@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from experiments.options import add_device, check_device_arg
+
 
 def register(sub) -> None:
     p = sub.add_parser("ctr-online", help="greedy on the learned CTR model, with and without online refresh")
@@ -26,6 +28,7 @@ def register(sub) -> None:
     p.add_argument("--epsilon", type=float, default=0.05, help="exploration of the ε-greedy policy")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    add_device(p)
     p.add_argument("--out", help="write the JSON here")
     p.set_defaults(func=run)
 
@@ -59,9 +62,10 @@ def run(args) -> int:
     from adsim import make_config
     from adsim.ctr import LearnedCTR, TrainConfig
 
+    device = check_device_arg(args)
     torch.set_num_threads(args.threads)
     config = make_config(args.preset, horizon=args.steps)
-    base = LearnedCTR.trained(config, args.model, args.warmup, train=TrainConfig(seed=args.seed))
+    base = LearnedCTR.trained(config, args.model, args.warmup, train=TrainConfig(seed=args.seed), device=device)
     results = {}
     for label, every in (("static", None), ("refresh", args.refresh_every)):
         est = LearnedCTR(base.initial, refresh_every=every)

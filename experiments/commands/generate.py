@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from experiments.options import add_device, check_device_arg
+
 
 def register(sub) -> None:
     p = sub.add_parser("generate", help="generate candidate creatives for one request and print their parse")
@@ -18,6 +20,7 @@ def register(sub) -> None:
     p.add_argument("--method", default="nucleus", help="greedy, sample, top_k, nucleus or beam")
     p.add_argument("--language", default="en", help="en or zh")
     p.add_argument("--seed", type=int, default=0)
+    add_device(p)
     p.set_defaults(func=run)
 
 
@@ -35,8 +38,9 @@ def run(args) -> int:
     from adsim.validation import check_int
 
     check_int("--n", args.n, 1, 256)
+    device = check_device_arg(args)
     try:
-        gen = CreativeGenerator.load(args.model, DecodeSpec(method=args.method))
+        gen = CreativeGenerator.load(args.model, DecodeSpec(method=args.method), device)
     except FileNotFoundError as err:
         print(f"adsim generate: {err}", file=sys.stderr)
         return 2

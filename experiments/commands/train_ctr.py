@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from experiments.options import add_device, check_device_arg
 from experiments.provenance import provenance
 
 
@@ -38,6 +39,7 @@ def register(sub) -> None:
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a busy 2-core box)")
+    add_device(p)
     p.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples for AUC standard errors")
     p.add_argument("--selection-requests", type=int, default=20_000,
                    help="fresh requests on which each model greedily picks a creative (selection metric)")
@@ -105,7 +107,8 @@ def repeated_gains(args, names: list[str], first: dict[str, float]) -> dict:
     for seed in range(args.seed + 1, args.seed + args.repeats):
         rep = argparse.Namespace(**{**vars(args), "seed": seed, "save_data": False})
         train, test = _data(rep, Path(args.out))
-        cfg = TrainConfig(lr=args.lr, batch_size=args.batch_size, max_epochs=args.epochs, seed=seed)
+        cfg = TrainConfig(lr=args.lr, batch_size=args.batch_size, max_epochs=args.epochs, seed=seed,
+                          device=args.device)
         for n in names:
             model, _ = train_on_impressions(train, n, cfg)
             aucs[n].append(float(roc_auc_score(test.click, model.predict_impressions(test))))
@@ -146,6 +149,7 @@ def run(args) -> int:
     from adsim.ctr import TrainConfig, evaluate, train_on_impressions
     from experiments.ctr_plots import learning_curve, reliability_diagram
 
+    check_device_arg(args)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -154,7 +158,8 @@ def run(args) -> int:
         raise ValueError(f"--repeats == {args.repeats}: must be >= 1, and > 1 needs lr among the models")
     t0 = time.perf_counter()
     train, test = _data(args, out)
-    cfg = TrainConfig(lr=args.lr, batch_size=args.batch_size, max_epochs=args.epochs, seed=args.seed)
+    cfg = TrainConfig(lr=args.lr, batch_size=args.batch_size, max_epochs=args.epochs, seed=args.seed,
+                      device=args.device)
     preds, histories, training, models = {}, {}, {}, {}
     for name in names:
         t = time.perf_counter()

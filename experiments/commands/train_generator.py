@@ -15,6 +15,7 @@ import shutil
 import time
 from pathlib import Path
 
+from experiments.options import add_device, check_device_arg
 from experiments.provenance import provenance
 
 
@@ -38,6 +39,7 @@ def register(sub) -> None:
     p.add_argument("--pretrained", default=None, help="reuse this pre-trained generator instead of training one")
     p.add_argument("--eval-requests", type=int, default=2000)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest for these tiny ops)")
+    add_device(p)
     p.add_argument("--results", default=None, help="also copy report and plots here (e.g. results/generator)")
     p.set_defaults(func=run)
 
@@ -165,9 +167,9 @@ def _pretrain_stage(args, config, world, out: Path):
     from adsim.generator.model import CreativeTransformer, GeneratorConfig
     from adsim.generator.train import TrainConfig, pretrain
 
-    train_cfg = TrainConfig(corpus_size=args.corpus_size, epochs=args.epochs, seed=args.seed)
+    train_cfg = TrainConfig(corpus_size=args.corpus_size, epochs=args.epochs, seed=args.seed, device=args.device)
     if args.pretrained:
-        model = CreativeTransformer.load(args.pretrained)
+        model = CreativeTransformer.load(args.pretrained, args.device)
         return model, train_cfg, {"loaded_from": args.pretrained, "n_params": model.n_params}
     t0 = time.time()
     corpus = build_corpus(world, train_cfg.corpus_size, train_cfg.seed)
@@ -193,7 +195,7 @@ def _reward_model(args, config, world, ft_cfg, out: Path):
     else:  # a model of adsim.ctr, trained on its own logs (keyed by campaign id: world campaigns only)
         from adsim.ctr import LearnedCTR
 
-        ctr = LearnedCTR.from_arg(config, args.reward_model)
+        ctr = LearnedCTR.from_arg(config, args.reward_model, device=args.device)
         ft_cfg = dataclasses.replace(ft_cfg, synthetic_campaigns=False)
         kind = f"adsim.ctr {args.reward_model} (not the truth)"
     auc = roc_auc_score(clicks[n_fit:], ctr.estimate(held)[:, 0])
@@ -220,6 +222,7 @@ def run(args) -> int:
     from adsim.selection import SelectionCore
     from adsim.generator.finetune import FinetuneConfig, finetune
 
+    check_device_arg(args)
     torch.set_num_threads(args.threads)
     t_start = time.time()
     out = Path(args.out)
