@@ -65,6 +65,21 @@ def _mix64(z: np.ndarray) -> np.ndarray:
     return z ^ (z >> _S31)
 
 
+def row_keys(x: np.ndarray) -> np.ndarray:
+    """(M,) uint64 key of each row of a 2-D array: equal rows have equal keys (SplitMix64 chained
+    over the row's 32-bit words; a loop over the columns, vectorised over the rows)."""
+    words = np.ascontiguousarray(np.asarray(x, dtype=np.float32)).view(np.uint32).astype(np.uint64)
+    h = np.full(words.shape[0], _GOLDEN, dtype=np.uint64)
+    for j in range(words.shape[1]):
+        h = _mix64(h ^ words[:, j])
+    return h
+
+
+def key_uniforms(keys: np.ndarray, seed: int) -> np.ndarray:
+    """(…) float64 in [0, 1): one uniform per key, a pure function of (key, seed)."""
+    return (_mix64(np.asarray(keys, dtype=np.uint64) ^ key_from_seed(seed)) >> _S11) * _TO_UNIT
+
+
 def uniforms(
     keys: np.ndarray, episode: np.ndarray, step: np.ndarray, n_streams: int, offset: int = 0
 ) -> np.ndarray:

@@ -47,7 +47,35 @@ def test_train_ctr_writes_metrics(tmp_path, capsys):
                  "--selection-requests", "200", "--out", str(out)]) == 0
     doc = json.loads((out / "metrics.json").read_text())
     assert 0.5 < doc["models"]["lr"]["auc"] <= 1 and doc["data"]["train"] > 0
-    assert (out / "reliability.png").exists() and "lr" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert (out / "reliability.png").exists() and "lr" in printed
+    # the default held-out user split: a fifth of the users never reach training
+    users = doc["users"]
+    assert users["fraction"] == 0.2 and doc["data"]["train"] < 0.75 * 3000 * 0.9
+    rows = users["test_rows"]
+    assert rows["seen"] + rows["held_out"] == doc["data"]["test"] and 0.1 < rows["held_out"] / doc["data"]["test"] < 0.3
+    assert 0 < users["held_out"]["models"]["lr"]["auc"] <= 1 and "held out" in printed
+    assert main(["train-ctr", "--model", "lr", "--held-out-users", "1.5", "--out", str(out)]) == 2
+
+
+def test_held_out_users_are_the_same_users_in_every_log():
+    import numpy as np
+
+    from adsim import make_config
+    from adsim.ctr import log_impressions
+    from adsim.ctr.data import held_out_users
+    from adsim.rng import row_keys
+
+    cfg = make_config("personalized")
+    a, b = log_impressions(cfg, 4000, seed=1), log_impressions(cfg, 4000, seed=2)  # other request streams
+    ha, hb = held_out_users(a.user, 0.2, seed=0), held_out_users(b.user, 0.2, seed=0)
+    ka, kb = row_keys(a.user), row_keys(b.user)
+    common = np.intersect1d(ka, kb)
+    assert len(common) > 100  # the two logs share users ...
+    for k in common[:100]:  # ... and each shared user is held out in both or in neither
+        assert ha[ka == k].all() == hb[kb == k].all() and len(set(ha[ka == k])) == 1
+    assert abs(ha.mean() - 0.2) < 0.04 and not held_out_users(a.user, 0.0).any()
+    assert len(np.unique(ka)) == len(np.unique(a.user, axis=0))  # one key per distinct user vector
 
 
 def test_ctr_online_prints_and_writes_buckets(tmp_path, capsys):

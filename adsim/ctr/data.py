@@ -80,6 +80,18 @@ class Impressions:
         return Impressions(**arrays, metadata=self.metadata)
 
 
+def held_out_users(user: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
+    """(M,) bool: whether each row's user is in the held-out share ``fraction`` of users.
+
+    A user is identified by its observed vector (every user's is unique), so the split is the same
+    in every log of the world: a held-out user's rows can be dropped from training and evaluated
+    as users the model never saw."""
+    from adsim.rng import key_uniforms, row_keys
+
+    check_float("fraction", fraction, 0.0, 1.0)
+    return key_uniforms(row_keys(user), seed) < fraction
+
+
 def log_impressions(config: EnvConfig, n_impressions: int, *, policy: str = "uniform", epsilon: float = 0.1,
                     num_envs: int = 1000, seed: int = 0, progress: bool = False) -> Impressions:
     """Log impressions of a logging policy with the one logging path, as the CTR training table.
@@ -252,5 +264,5 @@ def _check_values(a: dict) -> None:
                          f"(n_candidates == {k})")
 
 
-__all__ = ["Impressions", "log_impressions", "impressions_from_log", "save_impressions", "load_impressions", "from_table", "to_table",
+__all__ = ["Impressions", "held_out_users", "log_impressions", "impressions_from_log", "save_impressions", "load_impressions", "from_table", "to_table",
            "LOGGING_POLICIES"]

@@ -34,6 +34,9 @@ def register(sub) -> None:
     p.add_argument("--test-impressions", type=int, default=0,
                    help="instead of a held-out share, evaluate on this many freshly logged impressions "
                         "(other request streams, same world); all --impressions then train")
+    p.add_argument("--held-out-users", type=float, default=0.2,
+                   help="share of users kept out of training: metrics are also reported for the test rows of "
+                        "users the models saw and of users they never saw (0: no user split)")
     p.add_argument("--epochs", type=int, default=30, help="max epochs (early stopping on 10%% validation)")
     p.add_argument("--batch-size", type=int, default=2048)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
@@ -85,10 +88,38 @@ def _data(args, out: Path):
     if args.save_data:
         save_impressions(imp, out / "impressions.parquet")
     if args.test_impressions > 0:
-        return imp, log_impressions(config, args.test_impressions, seed=args.seed + TEST_STREAM_OFFSET, **log)
+        return _without_held_out_users(imp, args), log_impressions(config, args.test_impressions,
+                                                                 seed=args.seed + TEST_STREAM_OFFSET, **log)
     perm = np.random.default_rng(np.random.SeedSequence([args.seed, 5])).permutation(len(imp))
     n_test = int(round(args.test_fraction * len(imp)))
-    return imp.take(perm[n_test:]), imp.take(perm[:n_test])
+    return _without_held_out_users(imp.take(perm[n_test:]), args), imp.take(perm[:n_test])
+
+
+def _without_held_out_users(train, args):
+    """The training rows of the users not held out (``--held-out-users``)."""
+    import numpy as np
+
+    from adsim.ctr.data import held_out_users
+
+    if args.held_out_users == 0:
+        return train
+    return train.take(np.flatnonzero(~held_out_users(train.user, args.held_out_users, args.seed)))
+
+
+def by_users(args, test, preds: dict) -> dict | None:
+    """Metrics on the test rows of users seen in training and of held-out users, beside the overall ones."""
+    from adsim.ctr import evaluate
+    from adsim.ctr.data import held_out_users
+
+    if args.held_out_users == 0:
+        return None
+    held = held_out_users(test.user, args.held_out_users, args.seed)
+    out = {"fraction": args.held_out_users, "test_rows": {"seen": int((~held).sum()), "held_out": int(held.sum())}}
+    for name, rows in (("seen", ~held), ("held_out", held)):
+        res = evaluate.compare(test.click[rows], {n: p[rows] for n, p in preds.items()}, test.oracle_click_prob[rows],
+                               n_boot=args.n_boot, seed=args.seed)
+        out[name] = {"oracle": res["oracle"], "models": res["models"]}
+    return out
 
 
 def repeated_gains(args, names: list[str], first: dict[str, float]) -> dict:
@@ -150,6 +181,9 @@ def run(args) -> int:
     from experiments.ctr_plots import learning_curve, reliability_diagram
 
     check_device_arg(args)
+    from adsim.validation import check_float
+
+    check_float("--held-out-users", args.held_out_users, 0.0, 0.9)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -171,6 +205,7 @@ def run(args) -> int:
                           "seconds": time.perf_counter() - t}
         print(f"trained {name}: {len(hist)} epochs, {training[name]['seconds']:.1f} s", file=sys.stderr)
     res = evaluate.compare(test.click, preds, test.oracle_click_prob, n_boot=args.n_boot, seed=args.seed)
+    users = by_users(args, test, preds)
     sel = evaluate.selection(models, make_config(args.preset), args.selection_requests)
     repeats = None
     if args.repeats > 1:  # checked before training: lr must be among the models
@@ -181,7 +216,7 @@ def run(args) -> int:
     doc = {"command": "adsim " + " ".join(sys.argv[1:]), **provenance(), "args": vars(args) | {"func": None},
            "data": {"train": len(train), "test": len(test), "observed_ctr_train": float(train.click.mean()),
                     "observed_ctr_test": float(test.click.mean()), "logging": train.metadata.get("policy")},
-           "oracle": res["oracle"], "models": res["models"], "training": training, "targets": targets(res, repeats),
+           "oracle": res["oracle"], "models": res["models"], "users": users, "training": training, "targets": targets(res, repeats),
            "selection": sel, "repeats": repeats,
            "reliability": res["reliability"], "learning_curves": histories,
            "threads": args.threads, "seconds": time.perf_counter() - t0}
@@ -199,5 +234,11 @@ def _summary(doc: dict) -> str:
         lift = f"{sel[name]['lift_captured']:6.3f}±{sel[name]['lift_se']:.3f}" if name in sel else f"{1:6.3f}"
         rows.append(f"{name:8s} {m['auc']:7.4f} {m['auc_se']:6.4f} {gap:7.4f} {m['log_loss']:8.5f} "
                     f"{m['ece']:7.5f} {m['pred_obs_ratio']:8.3f} {lift:>12s}")
+    if doc.get("users"):
+        u = doc["users"]
+        rows.append(f"AUC on users seen in training ({u['test_rows']['seen']:,} rows) / held out "
+                    f"({u['test_rows']['held_out']:,} rows, {u['fraction']:.0%} of users): "
+                    + ", ".join(f"{n} {u['seen']['models'][n]['auc']:.4f} / {u['held_out']['models'][n]['auc']:.4f}"
+                                for n in u["seen"]["models"]))
     rows.append("targets: " + json.dumps(doc["targets"]))
     return "\n".join(rows)
