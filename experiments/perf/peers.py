@@ -50,7 +50,7 @@ SLOW_S = 5.0
 # adsim policy -> (registry name, hyperparameters)
 ADSIM = {
     "epsilon_greedy": ("epsilon_greedy", {"epsilon": 0.1}),
-    "thompson": ("thompson", {}),
+    "thompson": ("thompson", {"sampling": "posterior"}),
     "ucb1": ("ucb1", {"c": 2.0}),
     "linucb": ("linucb", {"alpha": 1.0, "reg": 1.0, "features": ("user",)}),
     "lin_ts_arms": ("lin_ts_arms", {"v": 1.0, "reg": 1.0, "features": ("user",)}),
@@ -91,12 +91,15 @@ def _adsim(name: str) -> Callable[[dict], np.ndarray]:
         obs = [{"user": x[t:t + 1], **const} for t in range(T)]
         policy = make_policy(registry_name, **hyper)
         policy.reset(K, seed=SEED)
+        reward = np.empty(1)  # the (1,) rewards array, refilled (update copies the value)
 
         def step(t: int) -> int:
             o = obs[t]
             a = policy.select(o)
-            policy.update(o, a, clicks[t, a])
-            return a[0]
+            a0 = a.item()
+            reward[0] = clicks[t, a0]
+            policy.update(o, a, reward)
+            return a0
 
         return _timed(T, step)
 
