@@ -154,3 +154,28 @@ def test_posterior_sampling_prunes_without_changing_decisions():
         assert got == want
         arm = int(rng.integers(0, k))
         policy.update(obs, np.array([arm]), np.array([float(rng.random() < 0.3)]))
+
+
+def test_shared_models_reuse_features_only_of_unchanged_arrays():
+    """``update`` after ``select`` on the same batch reuses its candidate features; a batch whose
+    arrays were changed in place between the two is featurised again (same ridge as a fresh policy)."""
+    from experiments.perf.policies import _recorded_batches
+
+    (obs0, obs1), _, _ = _recorded_batches("personalized", 2)
+    obs0 = {k: v[:64].copy() for k, v in obs0.items()}
+    obs1 = {k: v[:64].copy() for k, v in obs1.items()}
+    for name in ("linucb_shared", "lin_ts"):
+        reuse, fresh = make_policy(name), make_policy(name)
+        reuse.reset(8, seed=0)
+        fresh.reset(8, seed=0)
+        a = reuse.select(obs0)
+        np.testing.assert_array_equal(a, fresh.select(obs0))
+        r = (np.arange(64) % 3 == 0).astype(float)
+        obs0["candidates"][:] = obs1["candidates"]  # changed in place after the decision
+        obs0["user"][:] = obs1["user"]
+        reuse.update(obs0, a, r)
+        fresh._last_features = None
+        fresh.update(obs0, a, r)
+        np.testing.assert_array_equal(reuse.ridge.A_inv, fresh.ridge.A_inv)
+        np.testing.assert_array_equal(reuse.ridge.b, fresh.ridge.b)
+        assert np.abs(reuse.ridge.b).sum() > 0
