@@ -38,7 +38,7 @@ from adsim.stacking import GroupedGenerator, GroupLayout
 
 Obs = dict[str, np.ndarray]
 
-UNIFORM_BLOCK = 128
+UNIFORM_BLOCK = 1024
 """Uniforms drawn at once for the one-request paths (:meth:`Policy.uniform_one`)."""
 
 

@@ -191,7 +191,7 @@ _special = None
 """scipy.special, once a posterior row has imported it."""
 _MARGIN = 1e-9
 """Uniforms this close to an arm's CDF at a threshold count as undecided (the CDFs' rounding is far smaller)."""
-_LEVELS = (0.01, 0.05, 0.15, 0.3, 0.5, 0.7, 0.85, 0.95, 0.99)
+_LEVELS = (0.02, 0.15, 0.4, 0.6, 0.85, 0.98)
 """The thresholds' quantile levels in the leading arm's posterior."""
 
 
