@@ -6,7 +6,10 @@ posteriors (``agents.quadrature``: no random draws, absolute error below 1e-4, t
 hybrid, whose every request has its own posteriors, estimates it from ``samples`` posterior draws
 per distinct request (from a stream fixed by the policy's seed and update count, so asking twice
 gives the same answer). Either way ``select`` draws the action from exactly those probabilities,
-so the logged propensities are the ones the policy acted on.
+so the logged propensities are the ones the policy acted on — except for
+``BetaThompson(sampling="posterior")``, whose ``select`` takes the largest of one posterior draw per
+arm (exact Thompson sampling, fast one request at a time) and whose ``probabilities`` are then the
+quadrature's value of that selection distribution (within 1e-4).
 """
 
 from __future__ import annotations
