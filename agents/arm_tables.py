@@ -10,6 +10,8 @@ as new campaigns appear. Two campaigns with identical public features would shar
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
+from itertools import accumulate
 from typing import Any
 
 import numpy as np
@@ -57,8 +59,8 @@ def check_one_feedback(actions: Any, rewards: Any, n_actions: int) -> tuple[int,
     if not (type(actions) is np.ndarray and actions.shape == (1,) and actions.dtype.kind in "iu"):
         a, r = check_feedback(actions, rewards, 1, n_actions)
         return int(a[0]), float(r[0])
-    a = int(actions[0])
-    r = float(rewards[0]) if type(rewards) is np.ndarray and rewards.shape == (1,) else (
+    a = actions.item()
+    r = float(rewards.item()) if type(rewards) is np.ndarray and rewards.shape == (1,) else (
         float(np.asarray(rewards, dtype=np.float64)[0]) if np.shape(rewards) == (1,) else np.nan)
     if not 0 <= a < n_actions or not math.isfinite(r):
         a_arr, r_arr = check_feedback(actions, rewards, 1, n_actions)  # raises the precise error
@@ -74,6 +76,12 @@ def draw_one(p: list[float], u: float) -> int:
         c += x
         action += u > c
     return min(action, len(p) - 1)
+
+
+def draw_cumulative(cums: list[float], u: float) -> int:
+    """:func:`draw_one` from cumulative sums that never decrease (``list(accumulate(p))`` of
+    probabilities p >= 0, the same sequential sums): the number below ``u`` is a bisection."""
+    return min(bisect_left(cums, u), len(cums) - 1)
 
 
 def check_unit_rewards(rewards: np.ndarray, policy: str) -> None:
@@ -176,11 +184,31 @@ class CampaignIndex:
         return ids[inv.reshape(-1)]
 
 
+class OneRow:
+    """One campaign row of the arm tables for the one-request path: ``counts`` and ``sums`` are
+    memoryviews of the tables' row (the same memory, read and written as Python floats), ``cums``
+    the cumulative sums of the row's probabilities while a policy keeps them cached (else None),
+    ``cache`` whatever else the policy keeps."""
+
+    __slots__ = ("counts", "sums", "cums", "cache")
+
+    def __init__(self, counts: np.ndarray, sums: np.ndarray):
+        self.counts, self.sums = memoryview(counts), memoryview(sums)
+        self.cums: list[float] | None = None
+        self.cache: Any = None
+
+
 class ArmPolicy(Policy):
     """Base of the context-free pool bandits: per-campaign arm counts and reward sums.
 
     Subclasses implement :meth:`_slot_probabilities`, the (U, K) action probabilities of U
     campaign rows from their statistics; requests of the same campaign share them.
+
+    A batch of one request (unstacked) takes a lean path with the same result: the same
+    probabilities (subclasses compute them in Python floats with the same operations, see
+    :meth:`_one_probabilities`), the same uniform, the same inverse-CDF draw, the same additions to
+    ``counts`` and ``sums``. ``counts`` and ``sums`` are changed only by :meth:`update` (which keeps
+    that path's cached probabilities in step).
     """
 
     stackable = True
@@ -193,6 +221,19 @@ class ArmPolicy(Policy):
         self.sums = np.zeros((0, self.n_actions))
         """(campaigns, K) summed rewards per arm."""
         self.n_updates = 0
+        self._one_shape = (1, self.n_actions)
+        self._one_obs = self._one_campaign = self._one_key = self._one_last = None
+        """The last request the one-request path checked, its campaign array, bytes and table row."""
+        self._one_rows: dict[int, OneRow] = {}
+        """:class:`OneRow` of the rows the one-request path used."""
+        self._actions = [np.array([k]) for k in range(self.n_actions)]
+        """(1,) action arrays, copied for each one-request decision."""
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_one_rows"] = {}  # memoryviews do not pickle; remade on use
+        state["_one_obs"] = None
+        return state
 
     def _grow(self, n_rows: int) -> None:
         """Called when the tables need ``n_rows`` rows; subclasses with more tables extend it."""
@@ -200,6 +241,7 @@ class ArmPolicy(Policy):
         pad = np.zeros((max(extra, self.counts.shape[0]), self.n_actions))
         self.counts = np.concatenate([self.counts, pad])
         self.sums = np.concatenate([self.sums, pad])
+        self._one_rows = {}  # their memoryviews are of the old tables
 
     def slots(self, obs: Obs) -> np.ndarray:
         """(N,) rows of the requests' campaigns in the statistics tables."""
@@ -212,31 +254,63 @@ class ArmPolicy(Policy):
     def _one_slot(self, obs: Obs) -> int | None:
         """Table row of a well-formed batch of one request (unstacked), or None: take the batched path
         (which also raises the precise error for bad input)."""
-        if self.n_groups != 1 or type(obs) is not dict:
+        if obs is self._one_obs:  # the request just decided on (update after select): its campaign
+            campaign = obs.get("campaign")  # array and contents unchanged give the same row
+            if campaign is self._one_campaign and campaign.tobytes() == self._one_key:
+                return self._one_last
+        if type(obs) is not dict or self.n_groups != 1:
             return None
         est, campaign = obs.get("ctr_estimate"), obs.get("campaign")
-        if (type(est) is not np.ndarray or est.shape != (1, self.n_actions) or type(campaign) is not np.ndarray
-                or campaign.ndim != 2 or campaign.shape[0] != 1 or not obs.keys() >= _REQUIRED):
+        if (type(est) is not np.ndarray or est.shape != self._one_shape or type(campaign) is not np.ndarray
+                or campaign.ndim != 2 or campaign.shape[0] != 1
+                or "user" not in obs or "context" not in obs or "candidates" not in obs):
             return None
-        slot = self.index._rows.get(campaign.tobytes())
-        if slot is None:
+        key = campaign.tobytes()
+        slot = self.index._rows.get(key)
+        if slot is None:  # a new campaign (every path that makes a row grows the tables after it)
             slot = self.index.row_id(campaign[0])
-        if slot >= self.counts.shape[0]:
-            self._grow(len(self.index))
+            if slot >= self.counts.shape[0]:
+                self._grow(len(self.index))
+        self._one_obs, self._one_campaign, self._one_key, self._one_last = obs, campaign, key, slot
         return slot
+
+    def _one_row(self, slot: int) -> OneRow:
+        """The :class:`OneRow` of a campaign row (made on first use)."""
+        row = self._one_rows.get(slot)
+        if row is None:
+            row = self._one_rows[slot] = OneRow(self.counts[slot], self.sums[slot])
+        return row
 
     def _one_probabilities(self, slot: int) -> list[float]:
         """The K probabilities of one campaign row as Python floats, equal to the batched path's;
-        subclasses may compute them with scalar arithmetic in the same order."""
+        subclasses may compute them with scalar arithmetic in the same order (from :meth:`_one_row`)."""
         return self._slot_probabilities(np.array([slot]))[0].tolist()
 
+    def _one_select(self, slot: int) -> int:
+        """The action of one request: the inverse-CDF draw of :meth:`_one_probabilities` with one
+        uniform (subclasses that cache probabilities set ``row.cums``, which :meth:`select` uses)."""
+        return draw_one(self._one_probabilities(slot), self.uniform_one())
+
+    def _one_update(self, row: OneRow, arm: int, reward: float) -> None:
+        """Hook after one request's feedback added to ``row`` (``arm``'s count and sum): refresh caches."""
+        row.cums = None
+
     def select(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
-        """(N,) actions drawn from ``probabilities``; a batch of one request takes a lean path with
-        the same result (the same probabilities, the same uniform, the same inverse-CDF draw)."""
+        """(N,) actions drawn from ``probabilities``; a batch of one request takes the lean path."""
         slot = self._one_slot(obs)
         if slot is None:
             return super().select(obs, info)
-        return np.array([draw_one(self._one_probabilities(slot), self.rng.random())])
+        row = self._one_rows.get(slot)
+        cums = None if row is None else row.cums
+        if cums is None:
+            return self._actions[self._one_select(slot)].copy()
+        block = self._u_block  # Policy.uniform_one, inline
+        if block:
+            self._u_taken += 1
+            u = block.pop()
+        else:
+            u = self._refill_uniforms()
+        return self._actions[min(bisect_left(cums, u), self.n_actions - 1)].copy()
 
     def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
         check_obs(obs, n_actions=self.n_actions)
@@ -253,13 +327,24 @@ class ArmPolicy(Policy):
     def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
         slot = self._one_slot(obs)
         if slot is not None:  # one request: scalar updates, equal to the bincounts below
-            a1, r1 = check_one_feedback(actions, rewards, self.n_actions)
-            if not 0.0 <= r1 <= 1.0:
-                self._check_rewards(np.array([r1]))
+            if not (type(actions) is np.ndarray and actions.shape == (1,) and type(rewards) is np.ndarray
+                    and rewards.shape == (1,) and type(a1 := actions.item()) is int and 0 <= a1 < self.n_actions
+                    and type(r1 := rewards.item()) is float and 0.0 <= r1 <= 1.0):  # else: check it all
+                a1, r1 = check_one_feedback(actions, rewards, self.n_actions)
+                if not 0.0 <= r1 <= 1.0:
+                    self._check_rewards(np.array([r1]))
             self.n_updates += 1
-            self.counts[slot, a1] += 1.0
-            self.sums[slot, a1] += r1
+            row = self._one_rows.get(slot)
+            if row is None:
+                self.counts[slot, a1] += 1.0
+                self.sums[slot, a1] += r1
+            else:  # the same float additions, through the row's memoryviews
+                row.counts[a1] += 1.0
+                row.sums[a1] += r1
+                if row.cums is not None or row.cache is not None:
+                    self._one_update(row, a1, r1)
             return
+        self._one_rows = {}  # a batched update: cached probabilities are stale
         n = check_obs(obs, n_actions=self.n_actions)
         a, r = check_feedback(actions, rewards, n, self.n_actions)
         self._check_rewards(r)

@@ -38,6 +38,9 @@ from adsim.stacking import GroupedGenerator, GroupLayout
 
 Obs = dict[str, np.ndarray]
 
+UNIFORM_BLOCK = 1024
+"""Uniforms drawn at once for the one-request paths (:meth:`Policy.uniform_one`)."""
+
 
 class Policy(ABC):
     """Base class: subclasses implement ``probabilities`` (and ``update`` if they learn)."""
@@ -46,6 +49,8 @@ class Policy(ABC):
     stackable: bool = False
     """Whether ``reset(group_seeds=…)`` can stack independent copies (see the module docstring).
     Off by default: a policy opts in once its state keeps groups apart."""
+    _u_block: list[float] = []
+    _u_taken = 0
     reference: bool = False
     """Whether the policy is a reference that reads the env's ``info`` (the ground truth, e.g. true
     click probabilities). Runners give ``info`` only to reference policies (the oracle); any other
@@ -70,12 +75,76 @@ class Policy(ABC):
                 raise TypeError(f"group_seeds must be a non-empty sequence of seeds, got {group_seeds!r}")
             group_seeds = check_seed(list(group_seeds), "group_seeds")
             self.rngs = [np.random.default_rng(s) for s in group_seeds]
-        self.n_groups = len(self.rngs)
+        self.n_groups = len(self._rngs)
         self.groups = GroupLayout(self.n_groups, "the policy's")
         """The layout of the policy's group-major batches (one group unless stacked)."""
-        self.rng = self.rngs[0] if self.n_groups == 1 else GroupedGenerator(self.rngs)
+        self.rng = self._rngs[0] if self.n_groups == 1 else GroupedGenerator(self._rngs)
+
+    # ------------------------------------------------------------------ generators
+    @property
+    def rng(self) -> np.random.Generator | GroupedGenerator:
         """The policy's generator; stacked, a :class:`adsim.stacking.GroupedGenerator` whose draws of
         ``size=(n, ...)`` take each group's rows from that group's generator."""
+        if self._u_taken:
+            self._sync_uniforms()
+        return self._rng
+
+    @rng.setter
+    def rng(self, value) -> None:
+        self._rng = value
+        self._u_block: list[float] = []
+        self._u_taken = 0
+
+    @property
+    def rngs(self) -> list[np.random.Generator]:
+        """One generator per group (one unless stacked)."""
+        if self._u_taken:
+            self._sync_uniforms()
+        return self._rngs
+
+    @rngs.setter
+    def rngs(self, value: list[np.random.Generator]) -> None:
+        self._rngs = value
+        self._u_block, self._u_taken = [], 0
+
+    def uniform_one(self) -> float:
+        """One uniform from the (unstacked) policy's generator: the float ``self.rng.random()`` would
+        return. Drawn in blocks of ``UNIFORM_BLOCK`` from a copy of the generator, which is then
+        advanced by the number used before anything else draws from it (``rng``/``rngs`` do that),
+        so the stream, and every later draw, is exactly that of calling ``self.rng.random()`` each time."""
+        block = self._u_block
+        if block:
+            self._u_taken += 1
+            return block.pop()
+        return self._refill_uniforms()
+
+    def _refill_uniforms(self) -> float:
+        if self._u_taken:
+            self._sync_uniforms()
+        rng = self._rng
+        bg = getattr(rng, "bit_generator", None)
+        if not isinstance(bg, np.random.PCG64):  # stacked or another bit generator: one at a time
+            return float(rng.random())
+        shadow = getattr(self, "_u_shadow", None)
+        if shadow is None:
+            shadow = self._u_shadow = np.random.Generator(np.random.PCG64(0))
+        shadow.bit_generator.state = bg.state
+        block = shadow.random(UNIFORM_BLOCK).tolist()
+        block.reverse()
+        u = block.pop()
+        self._u_block, self._u_taken = block, 1
+        return u
+
+    def _sync_uniforms(self) -> None:
+        """Advance the generator past the block's uniforms used so far and drop the rest."""
+        bg = self._rng.bit_generator
+        before = bg.state
+        bg.advance(self._u_taken)  # one 64-bit step per double, as Generator.random draws them
+        after = bg.state  # advance() drops a buffered 32-bit half; random() would not have
+        if (after["has_uint32"], after["uinteger"]) != (before["has_uint32"], before["uinteger"]):
+            after["has_uint32"], after["uinteger"] = before["has_uint32"], before["uinteger"]
+            bg.state = after
+        self._u_block, self._u_taken = [], 0
 
     def group_rows(self, n: int) -> np.ndarray:
         """(n,) group of each row of a group-major batch of ``n`` requests."""

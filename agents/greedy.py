@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from itertools import accumulate
 from typing import Any
 
 import numpy as np
 
 from adsim.validation import check_float
-from agents.arm_tables import ArmPolicy, argmax_probabilities, check_obs
+from agents.arm_tables import ArmPolicy, argmax_probabilities, check_obs, draw_cumulative
 from agents.base import Obs, Policy
 
 
@@ -57,13 +58,47 @@ class EpsilonGreedy(ArmPolicy):
 
     def _one_probabilities(self, slot: int) -> list[float]:
         """:meth:`_slot_probabilities` of one row in Python floats (the same operations, so equal)."""
-        counts, sums = self.counts[slot].tolist(), self.sums[slot].tolist()
-        eps = self.epsilon / (1.0 + self.decay * sum(counts))
+        return self._one_fresh(self._one_row(slot))[0]
+
+    def _one_fresh(self, row) -> tuple[list[float], list]:
+        """The probabilities of a :class:`~agents.arm_tables.OneRow`, and what :meth:`_one_update`
+        needs to tell whether they still hold: [means, best mean, the best arm if it is unique else
+        −1, an upper bound of the other arms' best mean]."""
+        counts, sums = row.counts, row.sums
+        eps = self.epsilon / (1.0 + self.decay * sum(counts))  # integer counts: exact in any order
         means = [s / n if n > 0 else math.inf for s, n in zip(sums, counts)]
         best = max(means)
+        ties = means.count(best)
         keep, base = 1.0 - eps, eps / self.n_actions
-        top = keep * (1.0 / means.count(best)) + base
-        return [top if m == best else base for m in means]
+        top = keep * (1.0 / ties) + base
+        p = [top if m == best else base for m in means]
+        single = means.index(best) if ties == 1 else -1
+        second = max([m for i, m in enumerate(means) if i != single], default=-math.inf) if ties == 1 else best
+        return p, [means, best, single, second]
+
+    def _one_select(self, slot: int) -> int:
+        row = self._one_row(slot)
+        p, row.cache = self._one_fresh(row)
+        row.cums = list(accumulate(p))  # the sequential sums draw_one forms
+        return draw_cumulative(row.cums, self.uniform_one())
+
+    def _one_update(self, row, arm: int, reward: float) -> None:
+        """Keep the cached probabilities while ε and the set of best arms are unchanged: only
+        ``arm``'s mean moved, so comparing it with the best and runner-up means decides."""
+        cache = row.cache
+        if cache is None or row.cums is None or self.decay != 0.0:
+            row.cums = row.cache = None
+            return
+        means, best, single, second = cache
+        m = row.sums[arm] / row.counts[arm]
+        if arm == single and m > second:  # still the unique best
+            means[arm] = cache[1] = m
+        elif means[arm] != best and m < best:  # not a best arm before, and still below the best
+            means[arm] = m
+            if m > second:
+                cache[3] = m  # keeps the runner-up bound an upper bound
+        else:
+            row.cums = row.cache = None
 
 
 class DecayingEpsilonGreedy(EpsilonGreedy):

@@ -32,6 +32,8 @@ from agents.ridge import Ridge
 from agents.thompson import argmax_frequencies
 
 REQUEST_KEYS = ("user", "context", "campaign")
+_FEATURE_KEYS = ("candidates", "ctr_estimate", "user")
+"""The observation arrays the shared models' features and segments are computed from."""
 
 
 def _check_keys(features: Any) -> tuple[str, ...]:
@@ -163,9 +165,10 @@ class LinUCB(Policy):
         """The best arm per request (a draw among tied ones, as ``probabilities`` says)."""
         if self._one(obs):
             s = self._scores_one(*self._prepare_one(obs))
-            a = s.argmax()
-            if np.count_nonzero(s == s[a]) == 1:
-                return np.array([a])
+            scores = s.tolist()
+            best = max(scores)
+            if scores.count(best) == 1:  # no tie (NaN scores take the general path below)
+                return np.array([scores.index(best)])
             return draw_actions(argmax_probabilities(s[None]), self.uniforms(1))
         p = self.probabilities(obs)
         tied = (p.max(axis=1) < 1.0).reshape(self.n_groups, -1).any(axis=1)  # per group
@@ -238,11 +241,18 @@ class _SharedLinear(Policy):
         super().reset(n_actions, seed, group_seeds)
         self.ridge: Ridge | None = None  # one block per (group,) segment, sized on the first request
         self.n_updates = 0
+        self._last_features: tuple | None = None
+        """(obs, [(key, its array, a copy)], blocks, features) of the last batch: ``update`` after
+        ``select`` on the same, unchanged arrays reuses them."""
 
     def features(self, obs: Obs) -> tuple[np.ndarray, np.ndarray]:
         """Ridge blocks (N,) — the user segment, ``group · n_segments + segment`` when stacked — and
         candidate features (N, K, DIM) of a batch."""
         n = check_obs(obs)
+        last = self._last_features
+        if last is not None and last[0] is obs and all(
+                obs.get(k) is arr and arr.shape == copy.shape and np.array_equal(arr, copy) for k, arr, copy in last[1]):
+            return last[2], last[3]
         z = candidate_features(obs)
         if z.shape[1] != self.n_actions:
             raise ValueError(f"obs has {z.shape[1]} candidates, policy was reset for K == {self.n_actions}")
@@ -250,7 +260,11 @@ class _SharedLinear(Policy):
             self.n_segments = n_segments(self.segment_by, obs["user"].shape[1])
             self.ridge = Ridge(self.n_groups * self.n_segments, DIM, self.reg)
         seg = user_segment(obs["user"], self.segment_by)
-        return self.groups.key(self.group_rows(n), seg, self.n_segments), z
+        blocks = self.groups.key(self.group_rows(n), seg, self.n_segments)
+        arrays = [(k, obs[k], np.array(obs[k], copy=True)) for k in _FEATURE_KEYS]
+        if all(isinstance(arr, np.ndarray) for _, arr, _ in arrays):
+            self._last_features = (obs, arrays, blocks, z)
+        return blocks, z
 
     def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
         seg, z = self.features(obs)

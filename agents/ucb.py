@@ -35,7 +35,8 @@ class UCB1(ArmPolicy):
 
     def _one_probabilities(self, slot: int) -> list[float]:
         """:meth:`_slot_probabilities` of one row in Python floats (the same operations, so equal)."""
-        counts, sums = self.counts[slot].tolist(), self.sums[slot].tolist()
+        row = self._one_row(slot)
+        counts, sums = row.counts, row.sums
         c_log_n = self.c * float(np.log(np.float64(max(sum(counts), 1.0))))  # NumPy's log, as batched
         index = [s / n + math.sqrt(c_log_n / n) if n > 0 else math.inf for s, n in zip(sums, counts)]
         best = max(index)

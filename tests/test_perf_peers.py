@@ -23,6 +23,9 @@ def test_peers_suite_reports_rates_ratios_and_skips(monkeypatch):
         if isinstance(obp, dict):
             assert np.isclose(obp["adsim_over_peer_wall"], adsim["wall_median"] / obp["wall_median"])
             assert isinstance(obp["regrets_agree"], bool)
+        assert isinstance(out[name]["computes"], str)  # what each side computes, said
+    default = out["thompson"]["adsim_sampling_propensities"]  # adsim's default Thompson, timed beside
+    assert default["cpu_median"] > 0 and default["regret"] > 0
     assert isinstance(out["ucb1"]["obp"], str)  # no OBP counterpart, said so
     assert set(out["meets_target"]) == {"epsilon_greedy", "thompson", "linucb", "lin_ts_arms"}
 

@@ -7,7 +7,8 @@ once from a fixed seed, and so are the click outcomes ``u_tk < p_tk`` (common ra
 every library meets the same requests and would see the same click for the same choice.
 
 Each library's policy runs the loop with its own API, inputs pre-built outside the timed loop
-(adsim's (1, ·) observation dicts, OBP's (1, d) contexts, VW's feature strings), and is timed
+(adsim's (1, ·) observation dicts and a (1,) reward array refilled each round, OBP's (1, d)
+contexts, VW's feature strings), and is timed
 around the loop: decisions + updates per second of wall-clock and of this process's CPU time
 (``time.process_time``, which does not count other processes on a shared machine), the median of
 3 runs (1 for a loop over ``SLOW_S`` = 5 s), one BLAS thread (``threadpoolctl``). Regrets (against the per-round best arm, and
@@ -18,7 +19,10 @@ regret on the same data.
 Counterparts (``PAIRS``): adsim ``epsilon_greedy`` (ε = 0.1) ↔ OBP ``EpsilonGreedy``, MABWiser
 ``EpsilonGreedy``, VW ``cb_explore_adf --epsilon 0.1`` (VW's is contextual: a linear reward model
 per action with ε-greedy exploration, so its regret differs); ``thompson`` (Beta(1, 1) priors) ↔ OBP
-``BernoulliTS``, MABWiser ``ThompsonSampling``; ``ucb1`` (c = 2) ↔ MABWiser ``UCB1`` (α = 1, the
+``BernoulliTS``, MABWiser ``ThompsonSampling`` — with ``sampling="posterior"``, the same algorithm
+as theirs (one posterior draw per arm, the largest shown; propensities only when asked), and beside
+it adsim's default ``sampling="propensities"`` (which integrates the propensities every decision and
+draws from exactly them: ``adsim_sampling_propensities``); ``ucb1`` (c = 2) ↔ MABWiser ``UCB1`` (α = 1, the
 same index) — OBP has no context-free UCB (its ``LogisticUCB`` fits a logistic regression by
 numerical optimisation, a different algorithm), so UCB1 has no OBP ratio; ``linucb`` (α = 1,
 ridge 1, context = x plus a bias) ↔ OBP ``LinUCB`` (ε = 1) and MABWiser ``LinUCB`` (α = 1), both
@@ -50,7 +54,7 @@ SLOW_S = 5.0
 # adsim policy -> (registry name, hyperparameters)
 ADSIM = {
     "epsilon_greedy": ("epsilon_greedy", {"epsilon": 0.1}),
-    "thompson": ("thompson", {}),
+    "thompson": ("thompson", {"sampling": "posterior"}),
     "ucb1": ("ucb1", {"c": 2.0}),
     "linucb": ("linucb", {"alpha": 1.0, "reg": 1.0, "features": ("user",)}),
     "lin_ts_arms": ("lin_ts_arms", {"v": 1.0, "reg": 1.0, "features": ("user",)}),
@@ -63,6 +67,20 @@ PAIRS = {  # adsim policy -> peers implementing the same algorithm (library, the
     "lin_ts_arms": [("obp", "LinTS"), ("mabwiser", "LinTS")],
 }
 CONTEXT_FREE = ("epsilon_greedy", "thompson", "ucb1")
+COMPUTES = {  # what each side computes per round, beside the decision and the update
+    "epsilon_greedy": "adsim: select draws from its propensities (cached while the best arms stay); "
+                      "OBP: a uniform, then argsort of the means or a random arm (no propensities)",
+    "thompson": "both: one posterior draw per arm, the largest shown (adsim sampling='posterior': inverse "
+                "CDFs at uniforms, most arms ruled out by thresholds; OBP: numpy Beta draws); neither "
+                "computes propensities in the loop (adsim's probabilities() integrates them on request, "
+                "within 1e-4 of the selection frequencies). adsim_sampling_propensities: adsim's default, "
+                "which integrates the propensities every decision and draws from exactly them",
+    "ucb1": "adsim: UCB1 indices, argmax",
+    "linucb": "adsim: K ridge means and widths, argmax (ties drawn); OBP: the same scores, θ̂ = A⁻¹b "
+              "recomputed per arm each round",
+    "lin_ts_arms": "adsim: the propensities by quadrature over the K Gaussian scores, drawn from; "
+                   "OBP: θ̂ = A⁻¹b per arm, one multivariate normal θ per arm, argmax (no propensities)",
+}
 
 
 def problem(rounds: int, seed: int = SEED) -> dict[str, np.ndarray]:
@@ -80,8 +98,9 @@ def problem(rounds: int, seed: int = SEED) -> dict[str, np.ndarray]:
 # one loop per library: each returns the (T,) actions it took
 
 
-def _adsim(name: str) -> Callable[[dict], np.ndarray]:
+def _adsim(name: str, **override) -> Callable[[dict], np.ndarray]:
     registry_name, hyper = ADSIM[name]
+    hyper = {**hyper, **override}
 
     def loop(data: dict) -> np.ndarray:
         x, clicks = data["x"], data["clicks"]
@@ -91,12 +110,15 @@ def _adsim(name: str) -> Callable[[dict], np.ndarray]:
         obs = [{"user": x[t:t + 1], **const} for t in range(T)]
         policy = make_policy(registry_name, **hyper)
         policy.reset(K, seed=SEED)
+        reward = np.empty(1)  # the (1,) rewards array, refilled (update copies the value)
 
         def step(t: int) -> int:
             o = obs[t]
             a = policy.select(o)
-            policy.update(o, a, clicks[t, a])
-            return a[0]
+            a0 = a.item()
+            reward[0] = clicks[t, a0]
+            policy.update(o, a, reward)
+            return a0
 
         return _timed(T, step)
 
@@ -259,7 +281,9 @@ def run(quick: bool = False) -> dict:
     out["skipped"] = skipped
     with threadpool_limits(limits=1, user_api="blas"):
         for name, peers in PAIRS.items():
-            entry = {"adsim": _measure(_adsim(name), data, repeats)}
+            entry = {"computes": COMPUTES[name], "adsim": _measure(_adsim(name), data, repeats)}
+            if name == "thompson":  # the default, whose select draws from exactly its propensities
+                entry["adsim_sampling_propensities"] = _measure(_adsim(name, sampling="propensities"), data, repeats)
             for lib, cls_name in peers:
                 if lib in skipped:
                     continue

@@ -1,0 +1,181 @@
+"""One request at a time (issue 14): the lean paths give exactly what the batched path gives.
+
+Blocked uniforms (``Policy.uniform_one``) must leave the policy's stream exactly as one
+``rng.random()`` per decision would, whatever else draws from the generator in between; ε-greedy's
+cached probabilities must equal freshly computed ones after every update; Thompson sampling with
+``sampling="posterior"`` must take the same decisions one request at a time as batched, draw
+exactly from the Thompson distribution, and report propensities within the quadrature's bound of
+the frequencies it selects with.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from agents.quadrature import ERROR_BOUND
+from agents.registry import make_policy
+
+
+def _stream(n: int, k: int, seed: int, campaigns: int = 3):
+    rng = np.random.default_rng(seed)
+    which = rng.integers(0, campaigns, n)
+    p = rng.uniform(0.05, 0.6, (campaigns, k))
+    for t in range(n):
+        c = which[t]
+        obs = {"user": rng.random((1, 5)), "context": np.zeros((1, 2), np.float32),
+               "campaign": np.full((1, 2), c, np.float32), "candidates": np.zeros((1, k), np.int64),
+               "ctr_estimate": np.full((1, k), 0.03, np.float32)}
+        yield obs, (rng.random(k) < p[c]).astype(np.float64)
+
+
+def test_uniform_one_is_the_generators_stream_whatever_draws_in_between():
+    policy, plain = make_policy("random"), np.random.default_rng(11)
+    policy.reset(3, seed=11)
+    for t in range(700):  # crosses several blocks
+        assert policy.uniform_one() == plain.random()
+        if t % 97 == 0:  # other draws in between: a 32-bit one leaves a buffered half behind
+            np.testing.assert_array_equal(policy.rng.integers(0, 5, 3, dtype=np.int32),
+                                          plain.integers(0, 5, 3, dtype=np.int32))
+        if t % 131 == 0:
+            np.testing.assert_array_equal(policy.rngs[0].random(4), plain.random(4))
+    assert policy.rng.bit_generator.state == plain.bit_generator.state
+
+
+@pytest.mark.parametrize("name,hyper", [("epsilon_greedy", {}), ("epsilon_greedy", {"epsilon": 1.0, "decay": 0.01}),
+                                        ("ucb1", {}), ("thompson", {"sampling": "posterior"}), ("thompson", {}),
+                                        ("kl_ucb", {}), ("exp3", {})])
+def test_one_request_path_equals_batched_path_with_batches_in_between(name, hyper):
+    """Interleaved batches of three (which draw from the generator and update the tables) and a
+    deep copy mid-stream change nothing."""
+    k = 5
+    fast, slow = make_policy(name, **hyper), make_policy(name, **hyper)
+    fast.reset(k, seed=3)
+    slow.reset(k, seed=3)
+    slow._one_slot = lambda obs: None  # the batched path for every call
+    stream = list(_stream(900, k, seed=4))
+    for t, (obs, clicks) in enumerate(stream):
+        if t == 450:
+            fast = copy.deepcopy(fast)
+        if t % 61 == 60:  # a batch of three requests
+            batch = {key: np.concatenate([o[key] for o, _ in stream[t - 3:t]]) for key in obs}
+            a_fast, a_slow = fast.select(batch), slow.select(batch)
+            np.testing.assert_array_equal(a_fast, a_slow)
+            r = np.array([c[a] for (_, c), a in zip(stream[t - 3:t], a_fast)])
+            fast.update(batch, a_fast, r)
+            slow.update(batch, a_slow, r)
+        a_fast, a_slow = fast.select(obs), slow.select(obs)
+        assert a_fast.shape == (1,) and a_fast.dtype == np.int64
+        assert a_fast[0] == a_slow[0], t
+        fast.update(obs, a_fast, clicks[a_fast])
+        slow.update(obs, a_slow, clicks[a_slow])
+        if t % 50 == 0 and not hyper.get("sampling"):
+            np.testing.assert_array_equal(fast.probabilities(obs), slow.probabilities(obs))
+    np.testing.assert_array_equal(fast.counts, slow.counts)
+    np.testing.assert_array_equal(fast.sums, slow.sums)
+
+
+def test_epsilon_greedy_cached_probabilities_equal_fresh_ones():
+    policy = make_policy("epsilon_greedy", epsilon=0.2)
+    policy.reset(4, seed=0)
+    for obs, clicks in _stream(3000, 4, seed=1, campaigns=1):
+        a = policy.select(obs)
+        row = policy._one_rows[0]
+        if row.cums is not None:  # the cached draw table is that of the current statistics
+            p, _ = policy._one_fresh(row)
+            assert row.cums == list(np.cumsum(p))
+            np.testing.assert_array_equal(p, policy._slot_probabilities(np.array([0]))[0])
+        policy.update(obs, a, clicks[a])
+
+
+def test_one_request_update_validates_like_the_batched_path():
+    policy = make_policy("epsilon_greedy")
+    policy.reset(4, seed=0)
+    obs, _ = next(_stream(1, 4, seed=0))
+    a = policy.select(obs)
+    with pytest.raises(TypeError, match="actions must be integers"):
+        policy.update(obs, np.array([1.0]), np.array([1.0]))
+    with pytest.raises(ValueError, match="action == 4"):
+        policy.update(obs, np.array([4]), np.array([1.0]))
+    with pytest.raises(ValueError, match="rewards must be finite"):
+        policy.update(obs, a, np.array([np.nan]))
+    with pytest.raises(ValueError, match=r"expected \(1,\) each"):
+        policy.update(obs, np.array([1, 2]), np.array([1.0, 0.0]))
+    policy.update(obs, a, np.array([2.5]))  # ε-greedy takes any finite reward
+    assert policy.sums.sum() == 2.5
+    with pytest.raises(ValueError, match="sampling"):
+        make_policy("thompson", sampling="quadrature")
+
+
+def test_posterior_sampling_draws_from_the_thompson_distribution():
+    """``select`` frequencies over many decisions from one state match ``probabilities`` (quadrature,
+    error <= 1e-4) within Monte-Carlo error, one request at a time and batched alike."""
+    k = 4
+    policy = make_policy("thompson", sampling="posterior")
+    policy.reset(k, seed=5)
+    for obs, clicks in _stream(400, k, seed=6, campaigns=1):
+        a = policy.select(obs)
+        policy.update(obs, a, clicks[a])
+    obs, _ = next(_stream(1, k, seed=6, campaigns=1))
+    p = policy.probabilities(obs)[0]
+    n = 40_000
+    one = np.bincount([policy.select(obs)[0] for _ in range(n)], minlength=k) / n
+    batch = {key: np.repeat(v, n, axis=0) for key, v in obs.items()}
+    many = np.bincount(policy.select(batch), minlength=k) / n
+    tol = 4.5 * np.sqrt(p * (1 - p) / n) + ERROR_BOUND
+    assert np.all(np.abs(one - p) <= tol), (one, p)
+    assert np.all(np.abs(many - p) <= tol), (many, p)
+    assert p.max() < 0.9  # a state where several arms are still drawn: the test has teeth
+
+
+def test_posterior_sampling_prunes_without_changing_decisions():
+    """Rows with close, far and untried arms: the threshold shortcut takes exactly the argmax of
+    all K inverse CDFs at the same uniforms (computed here in full)."""
+    from scipy.special import betaincinv
+
+    k = 6
+    policy = make_policy("thompson", sampling="posterior", alpha0=0.5, beta0=2.0)
+    policy.reset(k, seed=9)
+    obs, _ = next(_stream(1, k, seed=0, campaigns=1))
+    policy.select(obs)
+    rng = np.random.default_rng(2)
+    policy.counts[0] = [5000, 4800, 30, 0, 200, 1]
+    policy.sums[0] = [1500, 1460, 3, 0, 70, 1]
+    policy._one_rows = {}
+    for _ in range(3000):
+        state = copy.deepcopy(policy.rng.bit_generator.state)
+        got = policy.select(obs)[0]
+        replay = np.random.Generator(np.random.PCG64())  # the same K uniforms, replayed
+        replay.bit_generator.state = state
+        a, b = policy.posterior(np.array([0]))
+        want = betaincinv(a, b, replay.random((1, k))).argmax(axis=1)[0]
+        assert got == want
+        arm = int(rng.integers(0, k))
+        policy.update(obs, np.array([arm]), np.array([float(rng.random() < 0.3)]))
+
+
+def test_shared_models_reuse_features_only_of_unchanged_arrays():
+    """``update`` after ``select`` on the same batch reuses its candidate features; a batch whose
+    arrays were changed in place between the two is featurised again (same ridge as a fresh policy)."""
+    from experiments.perf.policies import _recorded_batches
+
+    (obs0, obs1), _, _ = _recorded_batches("personalized", 2)
+    obs0 = {k: v[:64].copy() for k, v in obs0.items()}
+    obs1 = {k: v[:64].copy() for k, v in obs1.items()}
+    for name in ("linucb_shared", "lin_ts"):
+        reuse, fresh = make_policy(name), make_policy(name)
+        reuse.reset(8, seed=0)
+        fresh.reset(8, seed=0)
+        a = reuse.select(obs0)
+        np.testing.assert_array_equal(a, fresh.select(obs0))
+        r = (np.arange(64) % 3 == 0).astype(float)
+        obs0["candidates"][:] = obs1["candidates"]  # changed in place after the decision
+        obs0["user"][:] = obs1["user"]
+        reuse.update(obs0, a, r)
+        fresh._last_features = None
+        fresh.update(obs0, a, r)
+        np.testing.assert_array_equal(reuse.ridge.A_inv, fresh.ridge.A_inv)
+        np.testing.assert_array_equal(reuse.ridge.b, fresh.ridge.b)
+        assert np.abs(reuse.ridge.b).sum() > 0
