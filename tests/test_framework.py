@@ -45,6 +45,17 @@ class Slow(RandomPolicy):
         return super().select(obs, info)
 
 
+class SlowLogger(RandomPolicy):
+    """Random, but each logged step takes ``delay`` seconds (so an OPE study can be interrupted midway)."""
+
+    def __init__(self, delay: float = 0.05):
+        self.delay = delay
+
+    def probabilities(self, obs, info=None):
+        time.sleep(self.delay)
+        return super().probabilities(obs, info)
+
+
 class Peeker(Policy):
     """A learning policy that (wrongly) reads the truth."""
 
@@ -163,6 +174,37 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(user_code, tmp_path):
     assert json.loads((cut / "config.json").read_text())["run"]["resumed_runs"] == kept
     pd.testing.assert_frame_equal(_metrics(whole), _metrics(cut), check_exact=True)
     assert (whole / "summary.md").read_text().split("|")[:3] == (cut / "summary.md").read_text().split("|")[:3]
+
+
+def test_ope_study_resume_after_sigkill_equals_an_uninterrupted_run(user_code, tmp_path):
+    cfg = tmp_path / "ope.toml"
+    cfg.write_text('seeds = [0, 1, 2]\n[scenarios.s]\nn_users = 200\nn_products = 40\n'
+                   '[ope]\nlogging = ["slow"]\ntargets = ["random", "oracle"]\nsizes = [60, 120]\n'
+                   '[policies.random]\n[policies.oracle]\n[policies.slow]\npolicy = "myhelpers:SlowLogger"\n'
+                   'delay = 0.4\n')
+    flags = ["--jobs", "1", "--no-stack", "--no-progress"]  # --no-stack: one log per unit
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert main(["ope-study", "--config", str(cfg), "--out", str(whole), *flags]) == 0
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(user_code), str(ROOT)])}
+    proc = subprocess.Popen([sys.executable, "-m", "experiments.cli", "ope-study", "--config", str(cfg), "--out",
+                             str(cut), *flags], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while len(list((cut / "runs").glob("*.npz"))) < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    proc.kill()  # SIGKILL: no handler runs
+    proc.wait()
+    kept = len(list((cut / "runs").glob("*.npz")))
+    assert 3 <= kept < 6, kept  # interrupted midway, every finished log intact
+    assert not (cut / "summary.csv").exists()
+    assert main(["ope-study", "--config", str(cfg), "--out", str(cut), *flags]) == 2
+    assert main(["ope-study", "--config", str(cfg), "--out", str(cut), *flags, "--resume"]) == 0
+    assert json.loads((cut / "config.json").read_text())["run"]["resumed_runs"] == kept
+    for name in ("summary.csv", "summary.md"):
+        assert (whole / name).read_bytes() == (cut / name).read_bytes(), name
+    import gzip
+
+    assert gzip.decompress((whole / "estimates.csv.gz").read_bytes()) == \
+        gzip.decompress((cut / "estimates.csv.gz").read_bytes())
 
 
 def _alive(pid: int) -> bool:
