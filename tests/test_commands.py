@@ -142,6 +142,9 @@ def test_ope_study_runs_on_the_runner_and_matches_a_direct_computation(tmp_path,
         assert rows.loc["ips", "truth"] == pytest.approx(true_value(log, probs), rel=1e-9)
         truths.append(true_value(log, probs))
     assert truths[0] != pytest.approx(truths[1])  # two seeds, two worlds
+    # `adsim plot` redraws the OPE figure from estimates.csv.gz alone
+    (out / "rmse.png").unlink()
+    assert main(["plot", str(out)]) == 0 and (out / "rmse.png").read_bytes()[:4] == b"\x89PNG"
     # the finished logs' folder is protected; --dry-run prints the plan and runs nothing
     assert main(["ope-study", "--out", str(out), *OPE_TINY]) == 2
     assert "--resume" in capsys.readouterr().err
