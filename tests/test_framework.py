@@ -148,6 +148,22 @@ def test_a_user_policy_works_on_ray(user_code, serial, tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(_metrics(serial), _metrics(out), check_exact=True)
 
 
+@pytest.mark.ray
+def test_an_ope_study_gives_the_same_estimates_serially_in_a_pool_and_on_ray(tmp_path, monkeypatch):
+    pytest.importorskip("ray")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    tiny = ["--seeds", "2", "--set", "ope.sizes=[60]", "--set", 'ope.targets=["oracle"]', "--set",
+            "scenarios.default.n_users=200", "--set", "scenarios.default.n_products=40", "--no-progress"]
+    frames = []
+    for name, extra in (("serial", ["--jobs", "1"]), ("pool", ["--jobs", "2"]),
+                        ("ray", ["--jobs", "2", "--backend", "ray"])):
+        assert main(["ope-study", "--out", str(tmp_path / name), *tiny, *extra]) == 0
+        frames.append(pd.read_csv(tmp_path / name / "estimates.csv.gz"))
+    assert len(frames[0]) == 2 * 2 * 7  # 2 seeds × 2 logging policies × 7 estimators (one target)
+    for other in frames[1:]:
+        pd.testing.assert_frame_equal(frames[0], other, check_exact=True)
+
+
 def test_resume_after_sigkill_equals_an_uninterrupted_run(user_code, tmp_path):
     cfg = tmp_path / "slow.toml"
     cfg.write_text('seeds = [0, 1, 2]\nsteps = 6\nbatch_size = 4\n[scenarios.pool]\npreset = "easy"\n'
