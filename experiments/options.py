@@ -1,10 +1,11 @@
-"""Flags every study command shares, with one meaning each (``adsim bench``, ``adsim rl-study``;
-``adsim ope-study`` uses the same names for what it has):
+"""Flags every study command shares, with one meaning each (``adsim bench``, ``adsim rl-study``,
+``adsim ope-study``):
 
 ``--config FILE``, ``--out DIR`` (required: no command writes into a committed results folder by
 default), ``--jobs N`` (parallel workers; 1 = serial in this process), ``--backend local|ray``,
 ``--seeds N`` (scenario seeds 0 … N−1), ``--steps N``, ``--set dotted.key=value`` (repeatable),
-``--dry-run`` (print the resolved plan and an estimate of the time, run nothing), ``--resume``,
+``--dry-run`` (print the resolved plan and an estimate of the time, run nothing; an OPE study
+processes one pilot log for it), ``--resume``,
 ``--overwrite``, ``--progress/--no-progress``. Commands that train or run a torch model
 (``train-ctr``, ``ctr-online``, ``train-generator``, ``generate``) share ``--device cpu|cuda|auto``.
 """
@@ -73,10 +74,14 @@ def load_study(args):
     if args.seeds is not None:
         check_int("--seeds", args.seeds, 1, 10**6)
         sets.append(f"seeds=[{', '.join(str(s) for s in range(args.seeds))}]")
+    doc = read_toml(args.config)
     if args.steps is not None:
         check_int("--steps", args.steps, 1, 10**7)
+        if "ope" in doc:
+            raise ValueError(f"--steps {args.steps}: an OPE study has no steps; its logs have ope.sizes rounds "
+                             f"(e.g. --set 'ope.sizes=[500, 2000]')")
         sets.append(f"steps={args.steps}")
-    return parse_config(apply_overrides(read_toml(args.config), sets), default_name=Path(args.config).stem)
+    return parse_config(apply_overrides(doc, sets), default_name=Path(args.config).stem)
 
 
 def run_study(args) -> tuple[object, object] | int:
@@ -99,12 +104,24 @@ def run_study(args) -> tuple[object, object] | int:
         raise ValueError(f"--out {args.out!r} is a file, must be a folder (created if missing)")
     check_all(config, jobs, units, not args.no_stack)
     if args.dry_run:
+        if config.ope is not None:
+            from experiments.ope.study import plan as ope_plan
+
+            resolved = ope_plan(config, jobs)
+        else:
+            resolved = plan(config, jobs, units)
         print(json.dumps({"config": config.name, "fingerprint": config.fingerprint(), "backend": args.backend,
-                          **plan(config, jobs, units)}, indent=2))
+                          **resolved}, indent=2))
         return 0
-    print(f"{config.name}: {len(config.scenarios)} scenario(s), {len(config.policies)} policies, "
-          f"{len(config.seeds)} seeds = {len(all_jobs)} runs ({args.backend}, {jobs} worker(s), {units} unit(s): "
-          f"{'seeds stacked' if not args.no_stack else 'not stacked'})", file=sys.stderr)
+    if config.ope is not None:
+        ope = config.ope
+        print(f"{config.name}: OPE, {len(config.scenarios)} scenario(s) × {len(ope.logging)} logging policies × "
+              f"{len(ope.sizes)} sizes × {len(config.seeds)} seeds = {len(all_jobs)} logs, {len(ope.targets)} "
+              f"targets ({args.backend}, {jobs} worker(s))", file=sys.stderr)
+    else:
+        print(f"{config.name}: {len(config.scenarios)} scenario(s), {len(config.policies)} policies, "
+              f"{len(config.seeds)} seeds = {len(all_jobs)} runs ({args.backend}, {jobs} worker(s), {units} unit(s): "
+              f"{'seeds stacked' if not args.no_stack else 'not stacked'})", file=sys.stderr)
     summary = run_benchmark(config, args.out, workers=jobs, backend=args.backend, address=args.ray_address,
                             progress=args.progress, stack=not args.no_stack, resume=args.resume,
                             overwrite=args.overwrite)

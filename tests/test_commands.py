@@ -93,20 +93,114 @@ def test_ope_log_then_ope_with_a_name_and_a_toml_target(tmp_path, capsys):
     assert main(["ope-log", "--rounds", "200", "--num-envs", "50", "--out", str(log)]) == 0
     assert json.loads(capsys.readouterr().out)["n_rounds"] == 200
     target = tmp_path / "t.toml"
-    target.write_text('policy = "oracle"\nepsilon = 0.2\n')
-    for spec in ("random", str(target)):  # the README's `--target random` and a TOML file
+    target.write_text('policy = "oracle"\nuniform_mix = 0.2\n')  # a [policies.<label>] table's keys
+    reports = {}
+    for spec in ("random", str(target), "oracle@0.2", "agents.base:OraclePolicy@0.2"):
         assert main(["ope", "--log", str(log), "--target", spec]) == 0
-        report = json.loads(capsys.readouterr().out)
+        reports[spec] = report = json.loads(capsys.readouterr().out)
         assert {"ips", "dr"} <= set(report["estimates"]) and 0 <= report["true_value"] <= 1
+    # the same policy spelt three ways: the same estimates; the uniform policy: another value
+    assert reports[str(target)]["estimates"] == reports["oracle@0.2"]["estimates"] == \
+        reports["agents.base:OraclePolicy@0.2"]["estimates"]
+    assert reports["random"]["true_value"] != reports["oracle@0.2"]["true_value"]
 
 
-def test_ope_study_writes_summary(tmp_path):
+def test_ope_target_hyperparameters_and_bad_targets(tmp_path, capsys):
+    log = tmp_path / "log"
+    assert main(["ope-log", "--policy", "oracle", "--param", "uniform_mix=0.5", "--rounds", "300",
+                 "--num-envs", "100", "--out", str(log)]) == 0
+    assert json.loads(capsys.readouterr().out)["policy"] == "oracle@0.5"
+    values = {}
+    for eps in ("0.0", "1.0"):  # epsilon-greedy's hyperparameter reaches the trained policy (1.0: uniform)
+        assert main(["ope", "--log", str(log), "--train-log", str(log), "--target", "epsilon_greedy",
+                     "--param", f"epsilon={eps}", "--reward-model", "none"]) == 0
+        values[eps] = json.loads(capsys.readouterr().out)["true_value"]
+    assert main(["ope", "--log", str(log), "--target", "random", "--reward-model", "none"]) == 0
+    assert values["1.0"] == pytest.approx(json.loads(capsys.readouterr().out)["true_value"], rel=1e-12)
+    assert values["0.0"] != pytest.approx(values["1.0"])
+    old = tmp_path / "old.toml"
+    old.write_text('policy = "linucb"\n[hyperparameters]\nalpha = 0.5\n')
+    for args, message in ((["--target", "lin_ucb"], "unknown policy 'lin_ucb'"),
+                          (["--target", "oracle@x"], "'x' after '@' is not a number"),
+                          (["--target", "oracle@2"], "uniform_mix == 2.0, must be in [0.0, 1.0]"),
+                          (["--target", "ucb1", "--param", "speed=2"], "unknown hyperparameter 'speed'"),
+                          (["--target", str(old)], "the [hyperparameters] table is gone")):
+        assert main(["ope", "--log", str(log), *args]) == 2
+        assert message in capsys.readouterr().err
+
+
+OPE_TINY = ["--seeds", "2", "--set", "ope.sizes=[100, 200]", "--set", "scenarios.default.n_users=300",
+            "--set", "scenarios.default.n_products=60", "--jobs", "1", "--no-progress"]
+
+
+def test_ope_study_runs_on_the_runner_and_matches_a_direct_computation(tmp_path, capsys):
+    from adsim.ope.estimators import ips, snips
+    from experiments.ope.collect import collect_log, target_probabilities, true_value
+    from experiments.options import load_study
+    from experiments.cli import build_parser
+
     out = tmp_path / "ope"
-    assert main(["ope-study", "--out", str(out), "--logging", "random", "--targets", "oracle", "--sizes", "100",
-                 "--seeds", "2", "--jobs", "1", "--no-progress"]) == 0
+    assert main(["ope-study", "--out", str(out), *OPE_TINY]) == 0  # the committed experiments/configs/ope.toml
     summary = pd.read_csv(out / "summary.csv")
-    assert set(summary["n_rounds"]) == {100} and (summary["seeds"] == 2).all()
-    assert (out / "rmse.png").exists() and (out / "summary.md").exists()
+    assert set(summary["n_rounds"]) == {100, 200} and (summary["seeds"] == 2).all()
+    assert set(summary["logging"]) == {"random", "oracle@0.1"}
+    # a target equal to the logging policy is skipped: random is a target of the oracle@0.1 logs only
+    assert set(summary[summary.logging == "random"]["target"]) == {"oracle", "oracle@0.3"}
+    assert set(summary["estimator"]) == {"dm", "ips", "snips", "dr", "dr_clip", "switch_dr", "dr_true_q"}
+    assert (out / "rmse.png").read_bytes()[:4] == b"\x89PNG" and b"<svg" in (out / "rmse.svg").read_bytes()[:2000]
+    assert len(list((out / "runs").glob("*.npz"))) == 2 * 2 * 2  # one file per log
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["config"]["kind"] == "ope" and meta["run"]["runs"] == 8
+    # one log recomputed here: world seed = scenario seed, streams from the seed, the same numbers
+    args = build_parser().parse_args(["ope-study", "--out", str(out), *OPE_TINY])
+    config = load_study(args)
+    raw = pd.read_csv(out / "estimates.csv.gz")
+    truths = []
+    for seed in (0, 1):
+        env_config = config.scenarios[0].log_config(seed)
+        assert env_config.world.seed == seed and env_config.campaign is None  # every campaign is logged
+        log = collect_log(config.policies[2].make(), env_config, 200, num_envs=200, seed=seed)  # oracle@0.1
+        probs = target_probabilities(config.policies[0].make(), log, seed=seed)  # the uniform policy
+        rows = raw[(raw.logging == "oracle@0.1") & (raw.target == "random") & (raw.n_rounds == 200)
+                   & (raw.seed == seed)].set_index("estimator")
+        assert rows.loc["ips", "estimate"] == pytest.approx(ips(log.reward, log.action, log.pscore, probs).value,
+                                                            rel=1e-9)
+        assert rows.loc["snips", "estimate"] == pytest.approx(
+            snips(log.reward, log.action, log.pscore, probs).value, rel=1e-9)
+        assert rows.loc["ips", "truth"] == pytest.approx(true_value(log, probs), rel=1e-9)
+        truths.append(true_value(log, probs))
+    assert truths[0] != pytest.approx(truths[1])  # two seeds, two worlds
+    # `adsim plot` redraws the OPE figure from estimates.csv.gz alone
+    (out / "rmse.png").unlink()
+    assert main(["plot", str(out)]) == 0 and (out / "rmse.png").read_bytes()[:4] == b"\x89PNG"
+    # the finished logs' folder is protected; --dry-run prints the plan and runs nothing
+    assert main(["ope-study", "--out", str(out), *OPE_TINY]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(["ope-study", "--out", str(tmp_path / "dry"), *OPE_TINY, "--dry-run"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["runs"] == 8 and plan["units"] == 2 and plan["impressions"] == 2 * 2 * 300
+    assert plan["estimated_seconds"] > 0 and not (tmp_path / "dry").exists()
+
+
+@pytest.mark.parametrize(("sets", "message"), [
+    (["ope.targets=[\"orcle\"]"], "unknown ope.targets entry 'orcle'; did you mean 'oracle'"),
+    (["ope.sizes=[5]"], "ope.sizes[] == 5"),
+    (["ope.estimators=[\"ipw\"]"], "unknown ope.estimators entry 'ipw'"),
+    (["ope.clipp=3"], "unknown ope key 'clipp'; did you mean 'clip'"),
+    (["ope.ci=\"exact\""], "unknown ope.ci 'exact'"),
+    (["batch_size=8"], "batch_size is not used by an OPE study"),
+    (["scenarios.default.env=\"adsim/AdSession-v0\""], "an OPE study logs 'adsim/CreativeSelection-v0' scenarios"),
+    (["policies.random.uniform_mix=1.5"], "policies.random.uniform_mix == 1.5, must be in [0.0, 1.0]"),
+])
+def test_ope_study_bad_configs_exit_2_before_anything_runs(tmp_path, capsys, sets, message):
+    out = tmp_path / "out"
+    args = [a for s in sets for a in ("--set", s)]
+    assert main(["ope-study", "--out", str(out), "--seeds", "2", *args, "--jobs", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
+    assert not out.exists()
+    assert main(["ope-study", "--out", str(out), "--steps", "5"]) == 2
+    assert "an OPE study has no steps" in capsys.readouterr().err
 
 
 def test_rl_study_runs_bandits_and_rl_agents_and_saves_the_agents(tmp_path, capsys):

@@ -45,6 +45,17 @@ class Slow(RandomPolicy):
         return super().select(obs, info)
 
 
+class SlowLogger(RandomPolicy):
+    """Random, but each logged step takes ``delay`` seconds (so an OPE study can be interrupted midway)."""
+
+    def __init__(self, delay: float = 0.05):
+        self.delay = delay
+
+    def probabilities(self, obs, info=None):
+        time.sleep(self.delay)
+        return super().probabilities(obs, info)
+
+
 class Peeker(Policy):
     """A learning policy that (wrongly) reads the truth."""
 
@@ -137,6 +148,28 @@ def test_a_user_policy_works_on_ray(user_code, serial, tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(_metrics(serial), _metrics(out), check_exact=True)
 
 
+def _finished(out: Path) -> int:
+    """Finished runs in ``out/runs``: not the hidden temporary file of a write in progress (a kill
+    can leave one behind; the runner never reads it)."""
+    return sum(not p.name.startswith(".") for p in (out / "runs").glob("*.npz"))
+
+
+@pytest.mark.ray
+def test_an_ope_study_gives_the_same_estimates_serially_in_a_pool_and_on_ray(tmp_path, monkeypatch):
+    pytest.importorskip("ray")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    tiny = ["--seeds", "2", "--set", "ope.sizes=[60]", "--set", 'ope.targets=["oracle"]', "--set",
+            "scenarios.default.n_users=200", "--set", "scenarios.default.n_products=40", "--no-progress"]
+    frames = []
+    for name, extra in (("serial", ["--jobs", "1"]), ("pool", ["--jobs", "2"]),
+                        ("ray", ["--jobs", "2", "--backend", "ray"])):
+        assert main(["ope-study", "--out", str(tmp_path / name), *tiny, *extra]) == 0
+        frames.append(pd.read_csv(tmp_path / name / "estimates.csv.gz"))
+    assert len(frames[0]) == 2 * 2 * 7  # 2 seeds × 2 logging policies × 7 estimators (one target)
+    for other in frames[1:]:
+        pd.testing.assert_frame_equal(frames[0], other, check_exact=True)
+
+
 def test_resume_after_sigkill_equals_an_uninterrupted_run(user_code, tmp_path):
     cfg = tmp_path / "slow.toml"
     cfg.write_text('seeds = [0, 1, 2]\nsteps = 6\nbatch_size = 4\n[scenarios.pool]\npreset = "easy"\n'
@@ -150,11 +183,11 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(user_code, tmp_path):
                              "--jobs", "1", "--no-stack", "--no-progress"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while len(list((cut / "runs").glob("*.npz"))) < 4 and time.time() < deadline:
+    while _finished(cut) < 4 and time.time() < deadline:
         time.sleep(0.05)
     proc.kill()  # SIGKILL: no handler runs
     proc.wait()
-    kept = len(list((cut / "runs").glob("*.npz")))
+    kept = _finished(cut)
     assert 4 <= kept < 6, kept  # interrupted midway, every finished run intact
     assert not (cut / "metrics.csv").exists()
     assert main(["bench", "--config", str(cfg), "--out", str(cut), "--jobs", "1", "--no-stack", "--no-progress"]) == 2
@@ -163,6 +196,37 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(user_code, tmp_path):
     assert json.loads((cut / "config.json").read_text())["run"]["resumed_runs"] == kept
     pd.testing.assert_frame_equal(_metrics(whole), _metrics(cut), check_exact=True)
     assert (whole / "summary.md").read_text().split("|")[:3] == (cut / "summary.md").read_text().split("|")[:3]
+
+
+def test_ope_study_resume_after_sigkill_equals_an_uninterrupted_run(user_code, tmp_path):
+    cfg = tmp_path / "ope.toml"
+    cfg.write_text('seeds = [0, 1, 2]\n[scenarios.s]\nn_users = 200\nn_products = 40\n'
+                   '[ope]\nlogging = ["slow"]\ntargets = ["random", "oracle"]\nsizes = [60, 120]\n'
+                   '[policies.random]\n[policies.oracle]\n[policies.slow]\npolicy = "myhelpers:SlowLogger"\n'
+                   'delay = 0.4\n')
+    flags = ["--jobs", "1", "--no-stack", "--no-progress"]  # --no-stack: one log per unit
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert main(["ope-study", "--config", str(cfg), "--out", str(whole), *flags]) == 0
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(user_code), str(ROOT)])}
+    proc = subprocess.Popen([sys.executable, "-m", "experiments.cli", "ope-study", "--config", str(cfg), "--out",
+                             str(cut), *flags], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while _finished(cut) < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    proc.kill()  # SIGKILL: no handler runs
+    proc.wait()
+    kept = _finished(cut)
+    assert 3 <= kept < 6, kept  # interrupted midway, every finished log intact
+    assert not (cut / "summary.csv").exists()
+    assert main(["ope-study", "--config", str(cfg), "--out", str(cut), *flags]) == 2
+    assert main(["ope-study", "--config", str(cfg), "--out", str(cut), *flags, "--resume"]) == 0
+    assert json.loads((cut / "config.json").read_text())["run"]["resumed_runs"] == kept
+    for name in ("summary.csv", "summary.md"):
+        assert (whole / name).read_bytes() == (cut / name).read_bytes(), name
+    import gzip
+
+    assert gzip.decompress((whole / "estimates.csv.gz").read_bytes()) == \
+        gzip.decompress((cut / "estimates.csv.gz").read_bytes())
 
 
 def _alive(pid: int) -> bool:

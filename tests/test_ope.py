@@ -16,7 +16,7 @@ from agents import OraclePolicy, Policy, RandomPolicy
 from agents.mixture import EpsilonMixture
 from experiments.cli import main
 from experiments.ope.collect import collect_log, on_policy_value, target_probabilities, train_on_log, true_value
-from experiments.ope.target import PolicySpec
+from experiments.runner.spec import policy_from_arg
 
 CFG = make_config("default")
 # a scenario with large gaps between creatives and a high CTR: importance weighting's variance
@@ -332,28 +332,33 @@ def test_logging_a_learning_policy_records_the_propensities_used_at_the_time():
 # ---------------------------------------------------------------------------- configs and CLI
 @pytest.mark.parametrize("text, error, match", [
     ("lin_ucb", ValueError, r"unknown policy 'lin_ucb'"),
-    ("oracle@2", ValueError, r"epsilon == 2.0, must be in \[0.0, 1.0\]"),
-    ("oracle@x", ValueError, r"epsilon 'x' is not a number"),
+    ("oracle@2", ValueError, r"uniform_mix == 2.0, must be in \[0.0, 1.0\]"),
+    ("oracle@x", ValueError, r"'x' after '@' is not a number"),
 ])
 def test_policy_spec_rejects(text, error, match):
     with pytest.raises(error, match=match):
-        PolicySpec.parse(text)
+        policy_from_arg(text)
 
 
-def test_policy_toml_rejects_unknown_keys(tmp_path):
-    (tmp_path / "t.toml").write_text('policy = "random"\nepsilon = 0.1\nepsilson = 2\n')
-    with pytest.raises(ValueError, match=r"unknown key 'epsilson'"):
-        PolicySpec.from_toml(tmp_path / "t.toml")
-    (tmp_path / "u.toml").write_text("epsilon = 0.1\n")
+def test_policy_toml_is_a_policies_table(tmp_path):
+    (tmp_path / "t.toml").write_text('policy = "ucb1"\nc = 2.0\nuniform_mix = 0.1\n')
+    spec = policy_from_arg(str(tmp_path / "t.toml"))
+    assert (spec.policy, spec.hyper, spec.uniform_mix, spec.label) == ("ucb1", {"c": 2.0}, 0.1, "ucb1(c=2.0)@0.1")
+    policy = spec.make()
+    assert isinstance(policy, EpsilonMixture) and policy.epsilon == 0.1 and policy.policy.c == 2.0
+    (tmp_path / "u.toml").write_text('policy = "random"\nuniform_mix = 0.1\nepsilson = 2\n')
+    with pytest.raises(ValueError, match=r"unknown hyperparameter 'epsilson'"):
+        policy_from_arg(str(tmp_path / "u.toml"))
+    (tmp_path / "v.toml").write_text("uniform_mix = 0.1\n")
     with pytest.raises(ValueError, match=r"missing key 'policy'"):
-        PolicySpec.from_toml(tmp_path / "u.toml")
+        policy_from_arg(str(tmp_path / "v.toml"))
 
 
 def test_cli_log_then_estimate(tmp_path, capsys):
     assert main(["ope-log", "--policy", "random", "--rounds", "600", "--num-envs", "300", "--seed", "5",
                  "--out", str(tmp_path / "log")]) == 0
     capsys.readouterr()
-    (tmp_path / "target.toml").write_text('policy = "oracle"\nepsilon = 0.2\n')
+    (tmp_path / "target.toml").write_text('policy = "oracle"\nuniform_mix = 0.2\n')
     assert main(["ope", "--log", str(tmp_path / "log"), "--target", str(tmp_path / "target.toml")]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["target"] == "oracle@0.2" and report["n_rounds"] == 600
@@ -366,8 +371,8 @@ def test_cli_log_then_estimate(tmp_path, capsys):
 
 def test_cli_study_writes_table_and_plot(tmp_path):
     out = tmp_path / "study"
-    assert main(["ope-study", "--out", str(out), "--logging", "random", "--targets", "oracle", "--sizes", "100",
-                 "200", "--seeds", "2"]) == 0
+    assert main(["ope-study", "--out", str(out), "--set", 'ope.logging=["random"]', "--set", 'ope.targets=["oracle"]',
+                 "--set", "ope.sizes=[100, 200]", "--seeds", "2", "--jobs", "1", "--no-progress"]) == 0
     text = (out / "summary.md").read_text()
-    assert "| random | oracle | 100 | ips |" in text and "| random | oracle | 200 | switch_dr |" in text
+    assert "| default | random | oracle | 100 | ips |" in text and "| default | random | oracle | 200 | switch_dr |" in text
     assert (out / "rmse.png").stat().st_size > 5000

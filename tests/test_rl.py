@@ -369,3 +369,25 @@ def test_perf_suite_training_rate_reports_what_it_timed():
     assert out["torch_threads"] == 1 and out["sizes"]["batch_size"] == 64
     assert 0 < out["env_steps_per_s"] and 0 < out["env_steps_per_cpu_s"]
     assert abs(out["env_steps_per_s"] * out["seconds"] - 1024) < 1024 * 0.05
+
+
+def test_a_ppo_run_under_bench_writes_tensorboard_event_files(tmp_path):
+    pytest.importorskip("tensorboard", reason="tensorboard is not installed in this environment (it is in the dev "
+                                              "and rl extras: make install)")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from experiments.cli import main
+
+    cfg = tmp_path / "ppo.toml"
+    cfg.write_text('seeds = [0]\nsteps = 6\nbatch_size = 4\n[scenarios.s]\nenv = "adsim/AdSession-v0"\n'
+                   'preset = "fatigue"\nhorizon = 5\nn_users = 200\nn_products = 40\n'
+                   '[policies.ppo]\ntrain_steps = 64\nn_steps = 8\nbatch_size = 16\nn_epochs = 1\n')
+    out = tmp_path / "out"
+    assert main(["bench", "--config", str(cfg), "--out", str(out), "--jobs", "1", "--no-progress"]) == 0
+    run = out / "artifacts" / "s__ppo__seed0"
+    events = sorted(run.glob("events.out.tfevents.*"))
+    assert events and (run / "progress.csv").exists() and (run / "model.zip").exists()
+    acc = EventAccumulator(str(run))
+    acc.Reload()
+    scalars = acc.Tags()["scalars"]
+    assert any(t.startswith("train/") for t in scalars) and "time/fps" in scalars, scalars

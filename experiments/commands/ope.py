@@ -1,30 +1,44 @@
 """``adsim ope-log`` writes a policy's logged feedback; ``adsim ope`` estimates a target policy's
-value from such a log; ``adsim ope-study`` checks every estimator against the simulator's truth."""
+value from such a log (both name policies as a study config does: a registered name or
+``package.module:Class`` plus hyperparameters); ``adsim ope-study`` checks every estimator against
+the simulator's truth: a study config with an ``[ope]`` table, run by the one runner
+(``experiments/configs/ope.toml``; same flags as ``adsim bench``, ``--resume`` included)."""
 
 from __future__ import annotations
 
 import sys
-import time
 
-from experiments.options import add_common
+import os
+from pathlib import Path
+
 from experiments.jsonout import dumps
+from experiments.options import add_study_options
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "ope.toml"
+
+
+POLICY_HELP = ("a registered policy name or 'package.module:Class' (NAME@EPSILON: its ε-mixture with the uniform "
+               "policy, uniform_mix), or a .toml file with one [policies.<label>] table's keys: policy, "
+               "uniform_mix, hyperparameters")
 
 
 def register(sub) -> None:
     p = sub.add_parser("ope-log", help="log a policy's run as bandit feedback (Parquet)")
-    p.add_argument("--policy", default="random", help="logging policy: name or name@epsilon (e.g. oracle@0.3)")
-    p.add_argument("--policy-config", help="TOML policy config (overrides --policy)")
+    p.add_argument("--policy", default="random", help="logging policy: " + POLICY_HELP)
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a hyperparameter of --policy (TOML value; repeatable)")
     p.add_argument("--rounds", type=int, default=10000)
     p.add_argument("--num-envs", type=int, default=1024)
     p.add_argument("--preset", default="default")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="the log's seed (request streams, policy, action draws)")
     p.add_argument("--out", required=True, help="directory to write log.parquet into")
     p.set_defaults(func=run_log)
 
     p = sub.add_parser("ope", help="estimate a target policy's value from a logged-feedback file")
     p.add_argument("--log", required=True, help="directory (or .parquet file) written by `adsim ope-log`")
-    p.add_argument("--target", required=True, help="target policy: a TOML file (policy, epsilon, seed, "
-                                                    "[hyperparameters]) or name / name@epsilon, e.g. random, oracle@0.3")
+    p.add_argument("--target", required=True, help="target policy: " + POLICY_HELP + "; e.g. random, oracle@0.3")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a hyperparameter of --target (TOML value; repeatable)")
     p.add_argument("--train-log", help="first train the target (policy.update) on this log's feedback, "
                                         "then evaluate it frozen on --log")
     p.add_argument("--reward-model", default="logistic", choices=("logistic", "truth", "none"),
@@ -37,27 +51,23 @@ def register(sub) -> None:
     p.add_argument("--clip-pscore", action="store_true",
                    help="clip logged propensities below the floor (adsim.ope.PSCORE_FLOOR, 1e-6) to it instead "
                         "of refusing the log; the report says how many rows were clipped")
-    p.add_argument("--seed", type=int, default=0, help="seed of cross-fitting folds and bootstrap")
+    p.add_argument("--seed", type=int, default=0, help="seed of the target policy, cross-fitting folds and bootstrap")
     p.set_defaults(func=run_ope)
 
-    p = sub.add_parser("ope-study", help="validate the OPE estimators against the simulator's truth")
-    p.add_argument("--out", required=True, help="results folder to write (e.g. a fresh results/ope_mine)")
-    p.add_argument("--logging", nargs="+", help="logging policies (name or name@epsilon)")
-    p.add_argument("--targets", nargs="+", help="target policies (name or name@epsilon)")
-    p.add_argument("--sizes", nargs="+", type=int)
-    p.add_argument("--preset")
-    p.add_argument("--ci", choices=("normal", "bootstrap"))
-    add_common(p)  # --jobs, --seeds N (scenario seeds 0 … N−1 per cell), --progress/--no-progress
+    p = sub.add_parser("ope-study", help="validate the OPE estimators against the simulator's truth (a study "
+                                         "config with an [ope] table, on the runner of adsim bench)")
+    add_study_options(p, default_config=os.path.relpath(DEFAULT_CONFIG) if DEFAULT_CONFIG.is_relative_to(Path.cwd())
+                      else str(DEFAULT_CONFIG))
     p.set_defaults(func=run_study)
 
 
 def run_log(args) -> int:
     from adsim.config import make_config
     from experiments.ope.collect import collect_log
-    from experiments.ope.target import PolicySpec
+    from experiments.runner.spec import policy_from_arg
 
-    spec = PolicySpec.from_toml(args.policy_config) if args.policy_config else PolicySpec.parse(args.policy)
-    log = collect_log(spec.build(), make_config(args.preset), args.rounds, num_envs=args.num_envs, seed=args.seed)
+    spec = policy_from_arg(args.policy, args.param, "--policy")
+    log = collect_log(spec.make(), make_config(args.preset), args.rounds, num_envs=args.num_envs, seed=args.seed)
     path = log.save(args.out)
     print(dumps({"log": str(path), "policy": spec.label, "n_rounds": log.n_rounds,
                       "n_actions": log.n_actions, "mean_reward": float(log.reward.mean())}, indent=2))
@@ -67,14 +77,14 @@ def run_log(args) -> int:
 def run_ope(args) -> int:
     from adsim.ope import estimate_all, load_log, predict_rewards
     from experiments.ope.collect import target_probabilities, train_on_log, true_value
-    from experiments.ope.target import PolicySpec
+    from experiments.runner.spec import policy_from_arg
 
+    spec = policy_from_arg(args.target, args.param, "--target")  # checked before the log is read
     log = load_log(args.log)
-    spec = PolicySpec.from_toml(args.target) if args.target.endswith(".toml") else PolicySpec.parse(args.target)
-    policy = spec.build()
+    policy = spec.make()
     if args.train_log:
-        train_on_log(policy, load_log(args.train_log), seed=spec.seed)
-    probs = target_probabilities(policy, log, seed=spec.seed, reset=not args.train_log)
+        train_on_log(policy, load_log(args.train_log), seed=args.seed)
+    probs = target_probabilities(policy, log, seed=args.seed, reset=not args.train_log)
     q_hat = None
     if args.reward_model == "logistic":
         q_hat = predict_rewards(log, n_folds=2, seed=args.seed)
@@ -98,19 +108,16 @@ def run_ope(args) -> int:
 
 
 def run_study(args) -> int:
-    from pathlib import Path
+    from experiments.options import run_study as run_on_the_runner
+    from experiments.runner.spec import read_toml
 
-    from experiments.ope.study import StudyConfig, plot_rmse, run_study as study_run, summarise, write_report
-
-    given = {"logging": args.logging and tuple(args.logging), "targets": args.targets and tuple(args.targets),
-             "sizes": args.sizes and tuple(args.sizes), "n_seeds": args.seeds, "preset": args.preset, "ci": args.ci}
-    study = StudyConfig(**{k: v for k, v in given.items() if v is not None})
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    summary = summarise(study_run(study, workers=args.jobs or 1, progress=args.progress))
-    summary.to_csv(out / "summary.csv", index=False)
-    plot_rmse(summary, out / "rmse.png")
-    path = write_report(study, summary, out, time.perf_counter() - t0)
-    print(f"wrote {path}, {out / 'summary.csv'}, {out / 'rmse.png'}", file=sys.stderr)
+    if "ope" not in read_toml(args.config):
+        raise ValueError(f"--config {args.config!r} has no [ope] table; `adsim ope-study` runs OPE studies "
+                         f"(run benchmarks with `adsim bench`)")
+    done = run_on_the_runner(args)
+    if isinstance(done, int):
+        return done
+    print((Path(args.out) / "summary.md").read_text())
+    print(f"wrote {args.out}/: config.json summary.csv summary.md estimates.csv.gz rmse.png rmse.svg; finished logs "
+          f"in runs/", file=sys.stderr)
     return 0

@@ -1,5 +1,5 @@
 """``adsim plot DIR``: redraw a results folder's figures (regret, regret_loglog, paired, ctr; PNG + SVG) from its
-metrics.csv or the compact metrics.csv.gz."""
+metrics.csv or the compact metrics.csv.gz; an OPE study's folder: rmse from estimates.csv.gz."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 def register(sub) -> None:
     p = sub.add_parser("plot", help="redraw the figures of a results folder from metrics.csv(.gz)")
-    p.add_argument("dir", help="results folder written by `adsim bench`")
+    p.add_argument("dir", help="results folder written by `adsim bench` (or `adsim ope-study`)")
     p.set_defaults(func=run)
 
 

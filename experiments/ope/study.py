@@ -1,194 +1,261 @@
-"""The validation study: every estimator against the simulator's truth over a grid of
-(logging policy, target policy, log size), repeated over scenario seeds.
+"""The OPE validation study on the one runner: every estimator against the simulator's truth over
+(scenario, logging policy, log size, seed) logs — a study config with an ``[ope]`` table
+(:class:`experiments.runner.spec.OpeSpec`; ``experiments/configs/ope.toml``).
 
-For each (logging policy, log size, seed) one log is collected and one reward model fitted; every
-target is then estimated from it. The truth of a (log, target) pair is the target's expected reward
-on the logged requests under the simulator's ``expected_reward``
-(:func:`experiments.ope.collect.true_value`). Over seeds: bias = mean(estimate − truth), sd of the
-estimate error, RMSE, coverage = share of confidence intervals containing the truth, mean CI width.
+A unit of work is one :class:`OpeJob`: one log of ``size`` rounds by the logging policy in the
+scenario's world of scenario seed ``seed`` (world seed = scenario seed; request streams, policy
+and action draws from ``SeedSequence(seed)``), one cross-fitted reward model, then every target
+estimated from it. The truth of a (log, target) pair is the target's expected reward on the
+logged requests under the simulator's ``expected_reward``
+(:func:`experiments.ope.collect.true_value`). The runner (``experiments.runner``) saves each
+finished log's estimates in ``OUT/runs/`` as it arrives, so ``--resume`` and every backend work as
+for a benchmark. Over seeds: bias = mean(estimate − truth), sd of the estimate error, RMSE,
+coverage = share of confidence intervals containing the truth, mean CI width.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+import platform
+import time
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
-from adsim.config import EnvConfig, make_config
-from adsim.ope.estimators import CI_METHODS, ESTIMATORS, dr, estimate_all
-from adsim.ope.reward_model import predict_rewards
-from adsim.validation import check_choice, check_int
-from experiments.ope.collect import collect_log, target_probabilities, true_value
-from experiments.ope.target import PolicySpec
-from experiments.provenance import provenance
+from experiments.runner.spec import OPE_REFERENCE, BenchConfig
 
-REFERENCE = "dr_true_q"
+REFERENCE = OPE_REFERENCE
 CI_LABEL = {"normal": "asymptotic-normal", "bootstrap": "percentile-bootstrap (200 replicates)"}
-ORDER = (*ESTIMATORS, REFERENCE)
 
 
-@dataclass(frozen=True)
-class StudyConfig:
-    """The grid of the validation study."""
+class OpeResult(NamedTuple):
+    """The estimates of one log: one entry per (target, estimator), arrays of equal length."""
 
-    logging: tuple[str, ...] = ("random", "oracle@0.1")
-    """Logging policies (``name`` or ``name@epsilon``)."""
-    targets: tuple[str, ...] = ("oracle", "oracle@0.3", "random")
-    """Target policies; a target equal to the logging policy is skipped."""
-    sizes: tuple[int, ...] = (500, 2000, 8000)
-    """Log sizes (rounds)."""
-    n_seeds: int = 30
-    """Scenario seeds per cell."""
-    preset: str = "default"
-    """Scenario preset (``adsim.make_config``)."""
-    clip: float = 5.0
-    """Weight cap of ``dr_clip``."""
-    tau: float = 5.0
-    """Switch threshold of ``switch_dr``."""
-    alpha: float = 0.05
-    """1 − confidence level of the intervals."""
-    ci: str = "normal"
-    """Intervals: ``"normal"`` (asymptotic) or ``"bootstrap"`` (percentile, 200 replicates)."""
+    target: np.ndarray  # int: index into config.policies
+    estimator: np.ndarray  # int: index into config.ope.reported
+    estimate: np.ndarray
+    truth: np.ndarray  # the target's true value on this log's requests
+    ci_low: np.ndarray
+    ci_high: np.ndarray
 
-    def __post_init__(self):
-        for spec in (*self.logging, *self.targets):
-            PolicySpec.parse(spec)
-        for n in self.sizes:
-            check_int("size", n, 10)
-        check_int("n_seeds", self.n_seeds, 2)
-        make_config(self.preset)
-        check_choice("ci", self.ci, CI_METHODS)
+
+class OpeJob(NamedTuple):
+    """One log of an OPE study: (scenario, logging policy, log size, seed)."""
+
+    config: BenchConfig
+    scenario: int  # index into config.scenarios
+    logging: int  # index into config.policies
+    size: int  # logged rounds
+    seed: int  # scenario seed
+    artifacts: str | None = None
+
+    result_type = OpeResult  # what the runner's store saves and loads for this job
 
     @property
-    def env_config(self) -> EnvConfig:
-        return make_config(self.preset)
+    def unit_key(self) -> tuple[int, int]:
+        """Logs of one (scenario, seed) share a world: they form one unit, run in one worker, so the
+        world is built once (the runner groups jobs by this key)."""
+        return (self.scenario, self.seed)
+
+    @property
+    def name(self) -> str:
+        """``scenario/logging/n<size>/seed<s>``: how outputs and messages name the log."""
+        cfg = self.config
+        return f"{cfg.scenarios[self.scenario].name}/{cfg.policies[self.logging].label}/n{self.size}/seed{self.seed}"
+
+    def run(self) -> OpeResult:
+        return run_log(self)
 
 
-def run_cell(study: StudyConfig, logging: str, size: int, seed: int) -> list[dict]:
-    """One log of ``size`` rounds by ``logging`` on scenario ``seed``; rows for every target × estimator."""
-    log = collect_log(PolicySpec.parse(logging).build(), study.env_config, size,
-                      num_envs=min(size, 4096), seed=seed)
-    q_hat = predict_rewards(log, n_folds=2, seed=seed)
-    rows = []
-    for target in study.targets:
-        if PolicySpec.parse(target).label == PolicySpec.parse(logging).label:
-            continue
-        probs = target_probabilities(PolicySpec.parse(target).build(), log, seed=seed)
-        truth = true_value(log, probs)
-        ci = {"alpha": study.alpha, "ci": study.ci, "seed": seed}
-        ests = estimate_all(log.reward, log.action, log.pscore, probs, q_hat, clip=study.clip, tau=study.tau, **ci)
-        ests[REFERENCE] = dr(log.reward, log.action, log.pscore, probs, log.expected_reward, **ci)
-        for name, est in ests.items():
-            rows.append({"logging": logging, "target": target, "n_rounds": size, "seed": seed,
-                         "estimator": name, "estimate": est.value, "truth": truth,
-                         "ci_low": est.ci_low, "ci_high": est.ci_high})
-    return rows
+def make_ope_jobs(config: BenchConfig) -> list[OpeJob]:
+    """Every log of the study, logs sharing a world adjacent (scenario, seed, logging policy, size)."""
+    index = {p.label: i for i, p in enumerate(config.policies)}
+    return [OpeJob(config, s, index[lg], n, seed) for s in range(len(config.scenarios)) for seed in config.seeds
+            for lg in config.ope.logging for n in config.ope.sizes]
 
 
-def _cell(args) -> list[dict]:
-    return run_cell(*args)
+def targets_of(config: BenchConfig, logging: int) -> list[int]:
+    """Indices of the targets estimated from a log of policy ``logging`` (not the logging policy itself)."""
+    index = {p.label: i for i, p in enumerate(config.policies)}
+    logger = config.policies[logging]
+    return [index[t] for t in config.ope.targets if not config.policies[index[t]].same_policy(logger)]
 
 
-def run_study(study: StudyConfig, workers: int = 1, progress: bool = True) -> pd.DataFrame:
-    """All cells of the grid (in ``workers`` processes) as a tidy frame, one row per estimate."""
-    check_int("workers", workers, 1)
-    cells = [(study, lg, n, seed) for lg in study.logging for n in study.sizes for seed in range(study.n_seeds)]
-    bar = tqdm(total=len(cells), desc="ope-study", disable=not progress)
-    rows: list[dict] = []
-    if workers == 1:
-        for cell in cells:
-            rows += _cell(cell)
-            bar.update()
-    else:
-        with ProcessPoolExecutor(workers) as pool:
-            for out in pool.map(_cell, cells):
-                rows += out
-                bar.update()
-    bar.close()
-    return pd.DataFrame(rows)
+def run_log(job: OpeJob) -> OpeResult:
+    """Collect one log, fit one reward model, estimate every target; a pure function of the job."""
+    from threadpoolctl import threadpool_limits
+
+    from adsim.ope.estimators import dr, estimate_all
+    from adsim.ope.reward_model import predict_rewards
+    from experiments.ope.collect import collect_log, target_probabilities, true_value
+
+    cfg, ope = job.config, job.config.ope
+    env_config = cfg.scenarios[job.scenario].log_config(job.seed)
+    reported = ope.reported
+    out: dict[str, list] = {k: [] for k in OpeResult._fields}
+    with threadpool_limits(1):  # identical BLAS results wherever the log is processed
+        log = collect_log(cfg.policies[job.logging].make(), env_config, job.size,
+                          num_envs=min(job.size, ope.num_envs), seed=job.seed)
+        q_hat = predict_rewards(log, n_folds=ope.n_folds, seed=job.seed)
+        for t in targets_of(cfg, job.logging):
+            probs = target_probabilities(cfg.policies[t].make(), log, seed=job.seed)
+            truth = true_value(log, probs)
+            ci = {"alpha": ope.alpha, "ci": ope.ci, "seed": job.seed}
+            ests = estimate_all(log.reward, log.action, log.pscore, probs, q_hat, clip=ope.clip, tau=ope.tau, **ci)
+            if REFERENCE in reported:
+                ests[REFERENCE] = dr(log.reward, log.action, log.pscore, probs, log.expected_reward, **ci)
+            for e, name in enumerate(reported):
+                est = ests[name]
+                for key, value in (("target", t), ("estimator", e), ("estimate", est.value), ("truth", truth),
+                                   ("ci_low", est.ci_low), ("ci_high", est.ci_high)):
+                    out[key].append(value)
+    ints = ("target", "estimator")
+    return OpeResult(**{k: np.asarray(v, dtype=np.int64 if k in ints else np.float64) for k, v in out.items()})
+
+
+def estimates_frame(jobs: list[OpeJob], results: list[OpeResult]) -> pd.DataFrame:
+    """Tidy table: one row per (log, target, estimator)."""
+    frames = []
+    for job, r in zip(jobs, results):
+        cfg = job.config
+        frames.append(pd.DataFrame({
+            "scenario": cfg.scenarios[job.scenario].name, "logging": cfg.policies[job.logging].label,
+            "target": [cfg.policies[i].label for i in r.target], "n_rounds": job.size, "seed": job.seed,
+            "estimator": [cfg.ope.reported[i] for i in r.estimator], "estimate": r.estimate, "truth": r.truth,
+            "ci_low": r.ci_low, "ci_high": r.ci_high}))
+    return pd.concat(frames, ignore_index=True)
+
+
+KEYS = ["scenario", "logging", "target", "n_rounds", "estimator"]
 
 
 def summarise(raw: pd.DataFrame) -> pd.DataFrame:
-    """Bias, sd, RMSE, coverage and mean CI width per (logging, target, n_rounds, estimator)."""
+    """Bias, sd, RMSE, coverage and mean CI width per (scenario, logging, target, n_rounds, estimator),
+    in the grid's order."""
     df = raw.assign(error=raw.estimate - raw.truth,
                     covered=(raw.ci_low <= raw.truth) & (raw.truth <= raw.ci_high),
                     width=raw.ci_high - raw.ci_low)
-    keys = ["logging", "target", "n_rounds", "estimator"]
-    out = df.groupby(keys, sort=False).agg(
+    out = df.groupby(KEYS, sort=False).agg(
         truth=("truth", "mean"), bias=("error", "mean"), sd=("error", "std"),
         rmse=("error", lambda e: float(np.sqrt(np.mean(e**2)))), coverage=("covered", "mean"),
         ci_width=("width", "mean"), seeds=("seed", "nunique")).reset_index()
-    rank = {k: {v: i for i, v in enumerate(raw[k].unique())} for k in keys}  # the grid's own order
+    rank = {k: {v: i for i, v in enumerate(raw[k].unique())} for k in KEYS}  # the grid's own order
     rank["n_rounds"] = {v: v for v in raw["n_rounds"].unique()}
-    rank["estimator"] = {name: i for i, name in enumerate(ORDER)}
-    return out.sort_values(keys, key=lambda col: col.map(rank[col.name])).reset_index(drop=True)
+    return out.sort_values(KEYS, key=lambda col: col.map(rank[col.name])).reset_index(drop=True)
 
 
-def plot_rmse(summary: pd.DataFrame, path: Path) -> None:
-    """RMSE against log size, one panel per (logging, target), one line per estimator (log-log)."""
+def plot_rmse(summary: pd.DataFrame, path: Path) -> list[Path]:
+    """RMSE against log size, one panel per (scenario, logging, target), one line per estimator
+    (log-log), at most three panels per row, one legend; written as PNG and SVG."""
     import matplotlib
     import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    pairs = list(summary.groupby(["logging", "target"], sort=False).groups)
+    several = summary["scenario"].nunique() > 1
+    pairs = list(summary.groupby(["scenario", "logging", "target"], sort=False).groups)
+    order = list(dict.fromkeys(summary["estimator"]))
     cols = min(3, len(pairs))
     rows = -(-len(pairs) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows + 0.6), sharey=True, squeeze=False)
     for ax in axes.flat[len(pairs):]:
         ax.set_visible(False)
-    for ax, (logging, target) in zip(axes.flat, pairs):
-        cell = summary[(summary.logging == logging) & (summary.target == target)]
-        for name in ORDER:
+    colours = plt.get_cmap("tab10")
+    for ax, (scenario, logging, target) in zip(axes.flat, pairs):
+        cell = summary[(summary.scenario == scenario) & (summary.logging == logging) & (summary.target == target)]
+        for k, name in enumerate(order):
             line = cell[cell.estimator == name]
-            style = {"color": "black", "linestyle": ":"} if name == REFERENCE else {}
+            style = ({"color": "black", "linestyle": ":"} if name == REFERENCE
+                     else {"color": colours(k % 10), "linestyle": ("-", "--", "-.")[k % 3]})
             ax.plot(line.n_rounds, line.rmse, marker="o", label=name, **style)
         ax.set_xscale("log")
         ax.set_yscale("log")
         sizes = sorted(cell.n_rounds.unique())
         ax.set_xticks(sizes, [str(n) for n in sizes])
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_title(f"log: {logging}\ntarget: {target}", fontsize=9)
+        ax.set_title((f"{scenario}: " if several else "") + f"log: {logging}\ntarget: {target}", fontsize=9)
         ax.set_xlabel("logged rounds")
         ax.grid(True, which="both", alpha=0.3)
     for ax in axes[:, 0]:
         ax.set_ylabel("RMSE of the value estimate")
-    axes.flat[len(pairs) - 1].legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / (3.4 * rows + 0.6)))
+    paths = [path.with_suffix(f".{fmt}") for fmt in ("png", "svg")]
+    for p in paths:
+        fig.savefig(p, dpi=110)
     plt.close(fig)
-
-
-def write_report(study: StudyConfig, summary: pd.DataFrame, out: Path, seconds: float) -> Path:
-    """``summary.md`` (the table, with the study's settings) next to ``summary.csv`` and ``rmse.png``."""
-    table = summary.copy()
-    for col in ("truth", "bias", "sd", "rmse", "ci_width"):
-        table[col] = table[col].map(lambda v: f"{v:.5f}")
-    table["coverage"] = table["coverage"].map(lambda v: f"{v:.2f}")
-    header = (f"# Off-policy evaluation against the simulator's truth\n\n"
-              f"Preset `{study.preset}`; {study.n_seeds} scenario seeds per cell; clip = {study.clip:g}, "
-              f"tau = {study.tau:g}; {100 * (1 - study.alpha):g} % {CI_LABEL[study.ci]} intervals; reward model: "
-              f"cross-fitted logistic regression (2 folds). Truth = the target's expected reward on the logged "
-              f"requests under the simulator's `expected_reward`. `{REFERENCE}` is DR with that truth as its reward "
-              f"model (a reference, not an estimator). Run time {seconds:.0f} s.\n\n")
-    glossary = ("Columns, over seeds of each cell: `truth` mean true value; `bias` mean(estimate − truth); "
-                "`sd` standard deviation of that error; `rmse` root mean squared error; `coverage` share of "
-                "intervals containing the truth; `ci_width` mean interval width; `seeds` logs per cell.\n\n")
-    path = out / "summary.md"
-    path.write_text(header + glossary + _markdown(table) + "\n\n![RMSE against log size](rmse.png)\n")
-    (out / "config.json").write_text(json.dumps({**dataclasses.asdict(study), **provenance()},
-                                                indent=2) + "\n")
-    return path
+    return paths
 
 
 def _markdown(df: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join(lines)
+
+
+def summary_markdown(config: BenchConfig, summary: pd.DataFrame) -> str:
+    """``summary.md``: the study's settings, a glossary and the table (no wall time: a resumed study's
+    summary equals an uninterrupted one's)."""
+    ope = config.ope
+    table = summary.copy()
+    for col in ("truth", "bias", "sd", "rmse", "ci_width"):
+        table[col] = table[col].map(lambda v: f"{v:.5f}")
+    table["coverage"] = table["coverage"].map(lambda v: f"{v:.2f}")
+    scenarios = ", ".join(f"`{sc.name}` (preset `{sc.preset}`)" for sc in config.scenarios)
+    header = (f"# Off-policy evaluation against the simulator's truth ({config.name!r})\n\n"
+              f"Scenarios {scenarios}; {len(config.seeds)} scenario seeds per cell (world seed = scenario seed); "
+              f"clip = {ope.clip:g}, tau = {ope.tau:g}; {100 * (1 - ope.alpha):g} % {CI_LABEL[ope.ci]} intervals; "
+              f"reward model: cross-fitted logistic regression ({ope.n_folds} folds). Truth = the target's expected "
+              f"reward on the logged requests under the simulator's `expected_reward`. `{REFERENCE}` is DR with "
+              f"that truth as its reward model (a reference, not an estimator).\n\n")
+    glossary = ("Columns, over seeds of each cell: `truth` mean true value; `bias` mean(estimate − truth); "
+                "`sd` standard deviation of that error; `rmse` root mean squared error; `coverage` share of "
+                "intervals containing the truth; `ci_width` mean interval width; `seeds` logs per cell.\n\n")
+    return header + glossary + _markdown(table) + "\n\n![RMSE against log size](rmse.png)\n"
+
+
+def write_outputs(out: Path, config: BenchConfig, jobs: list[OpeJob], results: list[OpeResult],
+                  run_info: dict[str, Any], plots: bool = True) -> pd.DataFrame:
+    """Write estimates.csv.gz, summary.csv, summary.md, config.json and rmse.png/.svg into ``out`` (a
+    staging folder: the runner moves its files into place); return the summary."""
+    from experiments.provenance import provenance
+
+    out.mkdir(parents=True, exist_ok=True)
+    raw = estimates_frame(jobs, results)
+    raw.to_csv(out / "estimates.csv.gz", index=False, float_format="%.10g",
+               compression={"method": "gzip", "mtime": 0})
+    summary = summarise(raw)
+    summary.to_csv(out / "summary.csv", index=False)
+    (out / "summary.md").write_text(summary_markdown(config, summary))
+    meta = {"config": config.to_dict(), "fingerprint": config.fingerprint(), "run": run_info, **provenance(),
+            "written_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": platform.machine()}
+    (out / "config.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    if plots:
+        plot_rmse(summary, out / "rmse.png")
+    return summary
+
+
+def plan(config: BenchConfig, workers: int) -> dict[str, Any]:
+    """Logs, logged rounds and an estimate of the wall time for ``--dry-run``: the first unit (every
+    log of the first scenario's first seed: its world built, every logging policy and size) is
+    processed and timed, and that time scaled to every unit, divided by the workers."""
+    jobs = make_ope_jobs(config)
+    units: dict[tuple[int, int], list[OpeJob]] = {}
+    for job in jobs:
+        units.setdefault(job.unit_key, []).append(job)
+    first = next(iter(units.values()))
+    t0 = time.perf_counter()
+    for job in first:
+        run_log(job)
+    per_round = (time.perf_counter() - t0) / sum(j.size for j in first)
+    rows = [{"scenario": sc.name, "env": sc.env, "logs": sum(j.scenario == i for j in jobs),
+             "rounds": sum(j.size for j in jobs if j.scenario == i)} for i, sc in enumerate(config.scenarios)]
+    rounds = sum(j.size for j in jobs)
+    return {"runs": len(jobs), "units": len(units), "workers": workers, "impressions": rounds, "scenarios": rows,
+            "estimated_seconds": round(per_round * rounds / max(1, min(workers, len(units))), 1),
+            "estimate": f"the first unit ({len(first)} logs of seed {first[0].seed}) processed, timed and scaled "
+                        f"by rounds to every unit"}

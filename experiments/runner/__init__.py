@@ -1,4 +1,5 @@
-"""The benchmark runner: scenarios × policies × scenario seeds, with common random numbers.
+"""The one runner of every study: scenarios × policies × scenario seeds, with common random numbers
+(a benchmark), or scenarios × logging policies × log sizes × seeds (an OPE study, ``[ope]``).
 
 ``run_benchmark(load_config("experiments/configs/smoke.toml"), "results/smoke")`` runs every
 (scenario, seed, policy) job (see :mod:`experiments.runner.run`), on the chosen backend
@@ -23,9 +24,15 @@ if TYPE_CHECKING:  # pandas is imported by the report, not by the runs (workers 
     import pandas as pd
 
 
-def make_jobs(config: BenchConfig, artifacts: str | None = None) -> list[Job]:
-    """Every (scenario, seed, policy) run, ordered so that runs sharing a world are adjacent;
-    ``artifacts`` is where RL agents leave their models and SB3 logs."""
+def make_jobs(config: BenchConfig, artifacts: str | None = None) -> list:
+    """Every unit of work of a study: for a benchmark every (scenario, seed, policy) run, ordered so
+    that runs sharing a world are adjacent (``artifacts`` is where RL agents leave their models and
+    SB3 logs); for an OPE study (an ``[ope]`` table) every (scenario, logging policy, size, seed) log
+    (``experiments.ope.study.OpeJob``)."""
+    if config.ope is not None:
+        from experiments.ope.study import make_ope_jobs
+
+        return make_ope_jobs(config)
     return [Job(config, s, p, seed, artifacts) for s in range(len(config.scenarios)) for seed in config.seeds
             for p in config.policy_indices(s)]
 
@@ -33,7 +40,8 @@ def make_jobs(config: BenchConfig, artifacts: str | None = None) -> list[Job]:
 def run_benchmark(config: BenchConfig, out: str | Path, workers: int = 1, backend: str = "local",
                   address: str | None = None, progress: bool = True, plots: bool = True,
                   stack: bool = True, resume: bool = False, overwrite: bool = False) -> pd.DataFrame:
-    """Run a validated study and write its results folder; return the summary table.
+    """Run a validated study (a benchmark, or an OPE study: ``config.ope``) and write its results
+    folder; return the summary table.
 
     Each finished run is saved in ``out/runs/`` as it arrives (see :mod:`experiments.runner.store`);
     with ``resume`` the runs already there are not rerun. The final files are written to a staging
@@ -54,9 +62,14 @@ def run_benchmark(config: BenchConfig, out: str | Path, workers: int = 1, backen
                 "stacked_seeds": stack, "units": len(make_units(jobs, stack)), "wall_seconds": round(wall, 2)}
     staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
     try:
-        summary = write_outputs(staging, config, jobs, results, run_info)
-        if plots:
-            plot_dir(staging)
+        if config.ope is not None:
+            from experiments.ope.study import write_outputs as write_ope
+
+            summary = write_ope(staging, config, jobs, results, run_info, plots=plots)
+        else:
+            summary = write_outputs(staging, config, jobs, results, run_info)
+            if plots:
+                plot_dir(staging)
         if not (staging / "arms.csv").exists():
             (Path(out) / "arms.csv").unlink(missing_ok=True)  # no pool scenario: no stale file
         for path in sorted(staging.iterdir()):

@@ -28,7 +28,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from tqdm.auto import tqdm
 
-from experiments.runner.run import Job, RunResult, run_stack, stackable
+from experiments.runner.run import Job, RunResult, run_unit, stackable
 
 BACKENDS = ("local", "ray")
 RAY_CONNECT_TIMEOUT = 20.0
@@ -98,7 +98,8 @@ def _sigterm_as_interrupt():
 
 def make_units(jobs: Sequence[Job], stack: bool = True, todo: Sequence[int] | None = None) -> list[list[int]]:
     """Job indices (of ``todo``, default all) grouped into units: one per (scenario, policy) when
-    stacking, else one per job."""
+    stacking, else one per job. Jobs of another study kind are grouped by their ``unit_key`` (OPE:
+    the logs of one world) when stacking, else one per job."""
     todo = range(len(jobs)) if todo is None else todo
     if not stack:
         return [[i] for i in todo]
@@ -106,6 +107,9 @@ def make_units(jobs: Sequence[Job], stack: bool = True, todo: Sequence[int] | No
     units: dict[tuple, list[int]] = {}
     for i in todo:
         job = jobs[i]
+        if not isinstance(job, Job):  # another study kind: grouped by its unit_key (an OPE log: its world)
+            units.setdefault(("kind", type(job).__name__, getattr(job, "unit_key", i)), []).append(i)
+            continue
         pair = (job.scenario, job.policy)
         if pair not in can_stack:
             can_stack[pair] = stackable(job)
@@ -124,7 +128,7 @@ def _failed(jobs: Sequence[Job], unit: list[int], err: BaseException) -> RunFail
 def _serial(jobs: Sequence[Job], units: list[list[int]]) -> Stream:
     for unit in units:
         try:
-            results = run_stack([jobs[i] for i in unit])
+            results = run_unit([jobs[i] for i in unit])
         except Exception as err:
             raise _failed(jobs, unit, err) from err
         yield unit, results
@@ -136,7 +140,7 @@ def _process_pool(jobs: Sequence[Job], units: list[list[int]], workers: int) -> 
     ctx = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
     try:
-        futures = {pool.submit(run_stack, [jobs[i] for i in unit]): unit for unit in units}
+        futures = {pool.submit(run_unit, [jobs[i] for i in unit]): unit for unit in units}
         for fut in as_completed(futures):
             try:
                 results = fut.result()
@@ -170,7 +174,7 @@ def _ray(jobs: Sequence[Job], units: list[list[int]], workers: int, address: str
         ray.init(address=address, log_to_driver=False, **local)
     waiting: list = []
     try:
-        task = ray.remote(num_cpus=1)(run_stack)
+        task = ray.remote(num_cpus=1)(run_unit)
         refs = {task.remote([jobs[i] for i in unit]): unit for unit in units}
         waiting = list(refs)
         while waiting:

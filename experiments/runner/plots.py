@@ -177,11 +177,16 @@ def read_metrics(folder: str | Path) -> pd.DataFrame:
 
 def plot_dir(out: str | Path, dest: str | Path | None = None) -> list[Path]:
     """Redraw every figure of ``out`` from its metrics into ``dest`` (default ``out``); return the paths.
+    An OPE study's folder (``estimates.csv.gz``, no metrics) gets its ``rmse`` figure.
     The reference policy of each scenario comes from ``summary.csv`` when present."""
     from experiments.runner.report import choose_references
 
     out = Path(out)
     dest = Path(dest) if dest is not None else out
+    if (out / "estimates.csv.gz").is_file() and not any((out / n).is_file() for n in ("metrics.csv", "metrics.csv.gz")):
+        from experiments.ope.study import plot_rmse, summarise  # an OPE study's folder
+
+        return plot_rmse(summarise(pd.read_csv(out / "estimates.csv.gz")), dest / "rmse.png")
     metrics = read_metrics(out)
     references = choose_references(metrics)
     if (out / "summary.csv").is_file():

@@ -145,10 +145,22 @@ def scenario_env(job: Job, world_seeds: tuple[int, ...] | None = None) -> gym.ve
                        world_seeds)
 
 
-def stackable(job: Job) -> bool:
-    """Whether a job can run stacked with other seeds: its policy stacks (all but the RL agents) and
-    its env takes ``world_seeds`` (a capability check)."""
+def stackable(job) -> bool:
+    """Whether a job can run stacked with other seeds: a benchmark run whose policy stacks (all but
+    the RL agents) and whose env takes ``world_seeds`` (a capability check). Jobs of other study
+    kinds (an OPE log) never stack."""
+    if not isinstance(job, Job):
+        return False
     return bool(job.config.policies[job.policy].make().stackable) and job.config.scenarios[job.scenario].stackable
+
+
+def run_unit(jobs: Sequence) -> list:
+    """Run one unit of work, what the backends send to a worker: stacked benchmark runs
+    (:func:`run_stack`), or jobs of another study kind, each by its own ``run()`` (an OPE log,
+    ``experiments.ope.study.OpeJob``; such a job also names its ``result_type``)."""
+    if isinstance(jobs[0], Job):
+        return run_stack(jobs)
+    return [job.run() for job in jobs]
 
 
 def _train(policy, env, job: Job) -> None:

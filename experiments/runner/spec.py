@@ -21,6 +21,18 @@ Every study — the benchmark, bandits vs RL, your own — is a file of this one
     [policies.eps_fixed]     # policy (or "package.module:ClassName", your own) when it differs
     policy = "epsilon_greedy"  # from the label; other keys are hyperparameters
     epsilon = 0.1
+    [policies.oracle_mix]    # "uniform_mix" (any policy): the ε-mixture (1 − ε)·policy + ε·uniform
+    policy = "oracle"
+    uniform_mix = 0.1
+
+An **OPE study** is the same file with an ``[ope]`` table (:class:`OpeSpec`): its units are logs —
+(scenario, logging policy, log size, seed) — instead of runs; every target policy is estimated from
+each log by every estimator and compared with the simulator's truth::
+
+    [ope]
+    logging = ["random", "oracle_mix"]   # policy labels of [policies.*]
+    targets = ["oracle", "random"]       # policy labels
+    sizes = [500, 2000, 8000]            # logged rounds
 
 Everything is validated when the config is built (:func:`parse_config`), before anything runs:
 unknown keys, unknown policies, bad hyperparameters and bad env values raise ``ValueError`` or
@@ -41,13 +53,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from adsim.validation import check_choice, check_int
+from adsim.validation import check_choice, check_float, check_int
 from adsim.memory import check_memory, run_bytes
 from agents.base import Policy
 from agents.registry import make_policy
 
 TOP_KEYS = ("name", "seeds", "steps", "batch_size", "delay", "buckets", "n_buckets", "reference", "scenarios",
-            "policies")
+            "policies", "ope")
+MIX_KEY = "uniform_mix"
+"""Policy-table key of any policy: wrap it in ``agents.mixture.EpsilonMixture`` with this weight."""
 BUCKETS = ("log", "linear")
 DEFAULT_ENV = "adsim/CreativeSelection-v0"
 RUNNER_OWNED = ("seed", "world")
@@ -156,8 +170,9 @@ class ScenarioSpec:
             check_int(f"scenarios.{self.name}.steps", self.steps, 1, 10**7)
         if self.batch_size is not None:
             check_int(f"scenarios.{self.name}.batch_size", self.batch_size, 1, MAX_BATCH)
-        if getattr(base, "mode", None) == "pool" and "campaign" not in self.overrides:
-            # pool arms must mean the same creatives in every slot: fix the campaign
+        pin = getattr(base, "mode", None) == "pool" and "campaign" not in self.overrides
+        object.__setattr__(self, "_campaign_pinned", pin)
+        if pin:  # pool arms must mean the same creatives in every slot: fix the campaign
             object.__setattr__(self, "overrides", {**self.overrides, "campaign": 0})
 
     @property
@@ -174,6 +189,18 @@ class ScenarioSpec:
         """Keyword arguments of the env for scenario seed ``seed`` (hashable, sorted)."""
         kwargs = {"horizon": steps, **self.overrides, "seed": seed}
         return tuple(sorted({"preset": self.preset, **kwargs}.items()))
+
+    def log_config(self, seed: int):
+        """The env config an OPE study logs in under scenario seed ``seed``: the scenario's world
+        (world seed = scenario seed) with the preset's horizon and campaigns (unless set here; the
+        campaign a benchmark fixes for its pool arms is not fixed in a log)."""
+        overrides = dict(self.overrides)
+        if self._campaign_pinned:
+            overrides.pop("campaign")
+        try:
+            return resolve_env_config(self.env, self.preset, {**overrides, "seed": seed})
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"scenarios.{self.name}: {err}") from None
 
     def env_config(self, seed: int, steps: int):
         """The resolved env config of scenario seed ``seed`` (validated by the env's config)."""
@@ -209,18 +236,184 @@ class PolicySpec:
     the string travels to the workers, which resolve it themselves."""
     hyper: dict[str, Any] = field(default_factory=dict)
     """Hyperparameters passed to ``make_policy``."""
+    uniform_mix: float = 0.0
+    """Weight ε of the uniform policy in an ε-mixture ``(1 − ε)·policy + ε·uniform``
+    (``agents.mixture.EpsilonMixture``; 0: the policy itself), the ``uniform_mix`` key of a table."""
 
     def __post_init__(self):
         if not isinstance(self.label, str) or not self.label:
             raise ValueError(f"policy label == {self.label!r}, must be a non-empty str")
+        if not isinstance(self.policy, str):
+            raise TypeError(f"policies.{self.label}.policy must be a str (a registered name or "
+                            f"'package.module:ClassName'), got {type(self.policy).__name__} {self.policy!r}")
+        check_float(f"policies.{self.label}.{MIX_KEY}", self.uniform_mix, 0.0, 1.0)
+        object.__setattr__(self, "uniform_mix", float(self.uniform_mix))
         object.__setattr__(self, "hyper", {k: _freeze(v) for k, v in self.hyper.items()})
         self.make()  # unknown policy / hyperparameter / bad value raise here
 
     def make(self) -> Policy:
         try:
-            return make_policy(self.policy, **self.hyper)
+            policy = make_policy(self.policy, **self.hyper)
         except (TypeError, ValueError) as err:
             raise type(err)(f"policies.{self.label}: {err}") from None
+        if self.uniform_mix > 0:
+            from agents.mixture import EpsilonMixture
+
+            return EpsilonMixture(policy, self.uniform_mix)
+        return policy
+
+    def to_dict(self) -> dict[str, Any]:
+        """The policy's table (``uniform_mix`` only when set, so older configs keep their fingerprints)."""
+        mix = {MIX_KEY: self.uniform_mix} if self.uniform_mix > 0 else {}
+        return {"policy": self.policy, **self.hyper, **mix}
+
+    def same_policy(self, other: PolicySpec) -> bool:
+        """Whether two specs build the same policy (whatever their labels)."""
+        return (self.policy, self.hyper, self.uniform_mix) == (other.policy, other.hyper, other.uniform_mix)
+
+
+def policy_spec(label: str, table: dict[str, Any]) -> PolicySpec:
+    """A :class:`PolicySpec` from a ``[policies.<label>]`` table (or a policy file of the same keys):
+    ``policy`` (default: the label), ``uniform_mix``, and hyperparameters."""
+    table = dict(_table(table, f"policies.{label}"))
+    mix = table.pop(MIX_KEY, 0.0)
+    return PolicySpec(label, table.pop("policy", label), table, mix)
+
+
+def describe(spec: PolicySpec) -> str:
+    """A policy spec in one line: ``name``, ``name(k=v,…)``, ``…@ε`` for a uniform mixture."""
+    extra = ",".join(f"{k}={v}" for k, v in sorted(spec.hyper.items()))
+    base = f"{spec.policy}({extra})" if extra else spec.policy
+    return f"{base}@{spec.uniform_mix:g}" if spec.uniform_mix > 0 else base
+
+
+def policy_from_arg(text: str, sets: list[str] | None = None, flag: str = "--policy") -> PolicySpec:
+    """A policy named on the command line, in the schema's spelling: a registered name or
+    ``"package.module:Class"`` (``name@ε`` is short for ``uniform_mix = ε``), or a ``.toml`` file
+    holding one ``[policies.<label>]`` table's keys (``policy``, ``uniform_mix``, hyperparameters);
+    ``sets`` are ``KEY=VALUE`` hyperparameters (TOML values) on top."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"{flag} {text!r}: expected a policy name, 'package.module:Class' or a .toml file")
+    if text.endswith(".toml"):
+        table = read_toml(text)
+        if isinstance(table.get("hyperparameters"), dict):
+            raise ValueError(f"{flag} {text!r}: the [hyperparameters] table is gone; put hyperparameters at the top "
+                             f"level, as in a study's [policies.<label>] table (policy = …, uniform_mix = …, c = …)")
+        if "policy" not in table:
+            raise ValueError(f"{flag} {text!r}: missing key 'policy' (a registered name or 'package.module:Class')")
+    else:
+        name, at, eps = text.partition("@")
+        table = {"policy": name.strip()}
+        if at:
+            try:
+                table[MIX_KEY] = float(eps)
+            except ValueError:
+                raise ValueError(f"{flag} {text!r}: {eps!r} after '@' is not a number; use NAME or NAME@EPSILON "
+                                 f"(uniform_mix)") from None
+    for item in sets or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--param {item!r}: expected KEY=VALUE, e.g. alpha=0.5")
+        table[key.strip()] = parse_value(value.strip())
+    try:
+        spec = policy_spec(str(table["policy"]), table)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{flag} {text!r}: {err}") from None
+    return dataclasses.replace(spec, label=describe(spec))
+
+
+OPE_KEYS = ("logging", "targets", "sizes", "estimators", "clip", "tau", "alpha", "ci", "n_folds", "num_envs")
+OPE_REFERENCE = "dr_true_q"
+"""DR with the simulator's truth as its reward model: a reference row of an OPE study, not an estimator."""
+NOT_IN_OPE = ("steps", "batch_size", "delay", "buckets", "n_buckets", "reference")
+"""Run keys an OPE study does not use (its units are logs of ``[ope] sizes`` rounds)."""
+
+
+@dataclass(frozen=True)
+class OpeSpec:
+    """The ``[ope]`` table: an off-policy-evaluation study over (scenario, logging policy, log size,
+    seed) logs. Each log is collected by the logging policy through the one logging path
+    (``adsim.collect``) in the scenario's world (world seed = scenario seed, its request streams
+    from the seed too); one reward model is fitted on it; every target is estimated from it by
+    every estimator and compared with its true value on the logged requests."""
+
+    logging: tuple[str, ...]
+    """Labels (of ``[policies.*]``) of the logging policies."""
+    targets: tuple[str, ...]
+    """Labels of the target policies; a target that is the logging policy is skipped on its logs."""
+    sizes: tuple[int, ...] = (500, 2000, 8000)
+    """Log sizes (logged rounds, >= 10)."""
+    estimators: tuple[str, ...] | None = None
+    """Estimators reported (``adsim.ope.ESTIMATORS`` and ``"dr_true_q"``); ``None``: all of them."""
+    clip: float = 5.0
+    """Weight cap of ``dr_clip``."""
+    tau: float = 5.0
+    """Switch threshold of ``switch_dr``."""
+    alpha: float = 0.05
+    """1 − confidence level of the intervals."""
+    ci: str = "normal"
+    """Intervals: ``"normal"`` (asymptotic) or ``"bootstrap"`` (percentile, 200 replicates)."""
+    n_folds: int = 2
+    """Cross-fitting folds of the reward model (logistic regression, ``adsim.ope.predict_rewards``)."""
+    num_envs: int = 4096
+    """Request slots per logging step (a log of n rounds uses min(n, num_envs))."""
+
+    def __post_init__(self):
+        from adsim.ope.estimators import CI_METHODS, ESTIMATORS
+
+        for key in ("logging", "targets", "sizes"):
+            value = getattr(self, key)
+            if not isinstance(value, tuple) or not value:
+                raise ValueError(f"ope.{key} == {value!r}, must be a non-empty list")
+        for key in ("logging", "targets"):
+            for label in getattr(self, key):
+                if not isinstance(label, str):
+                    raise TypeError(f"ope.{key} entries must be policy labels (str), got {label!r}")
+            if len(set(getattr(self, key))) != len(getattr(self, key)):
+                raise ValueError(f"ope.{key} == {list(getattr(self, key))}, must be distinct")
+        for n in self.sizes:
+            check_int("ope.sizes[]", n, 10, 10**9)
+        if len(set(self.sizes)) != len(self.sizes):
+            raise ValueError(f"ope.sizes == {list(self.sizes)}, must be distinct")
+        if self.estimators is not None:
+            if not isinstance(self.estimators, tuple) or not self.estimators:
+                raise ValueError(f"ope.estimators == {self.estimators!r}, must be a non-empty list")
+            for name in self.estimators:
+                check_choice("ope.estimators entry", name, (*ESTIMATORS, OPE_REFERENCE))
+        check_float("ope.clip", self.clip, 0.0, None, open_low=True)
+        check_float("ope.tau", self.tau, 0.0, None, open_low=True)
+        check_float("ope.alpha", self.alpha, 0.0, 0.5, open_low=True)
+        check_choice("ope.ci", self.ci, CI_METHODS)
+        check_int("ope.n_folds", self.n_folds, 2, 100)
+        check_int("ope.num_envs", self.num_envs, 1, MAX_BATCH)
+
+    @property
+    def reported(self) -> tuple[str, ...]:
+        """The estimators in the outputs, in the order of ``adsim.ope.ESTIMATORS``, then the reference."""
+        from adsim.ope.estimators import ESTIMATORS
+
+        every = (*ESTIMATORS, OPE_REFERENCE)
+        return every if self.estimators is None else tuple(e for e in every if e in self.estimators)
+
+    def to_dict(self) -> dict[str, Any]:
+        doc = dataclasses.asdict(self)
+        doc["estimators"] = list(self.reported)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in doc.items()}
+
+
+def parse_ope(value: Any) -> OpeSpec:
+    table = dict(_table(value, "ope"))
+    for key in table:
+        check_choice("ope key", key, OPE_KEYS)
+    for key in ("logging", "targets", "sizes", "estimators"):
+        if key in table:
+            if not isinstance(table[key], list):
+                raise TypeError(f"ope.{key} must be a list, got {type(table[key]).__name__} {table[key]!r}")
+            table[key] = tuple(table[key])
+    for key in ("logging", "targets"):
+        if key not in table:
+            raise ValueError(f"ope.{key} is missing: name the {key} policies by their [policies.*] labels")
+    return OpeSpec(**table)
 
 
 @dataclass(frozen=True)
@@ -246,6 +439,8 @@ class BenchConfig:
     reference: str | None = None
     """Label of the policy the paired differences are taken to (``None``: per scenario, the strongest
     policy that does not read the truth, i.e. the lowest mean final regret)."""
+    ope: OpeSpec | None = None
+    """An off-policy-evaluation study (the ``[ope]`` table): units are logs, not runs."""
 
     def __post_init__(self):
         check_int("steps", self.steps, 1, 10**7)
@@ -268,8 +463,13 @@ class BenchConfig:
             if not items:
                 raise ValueError(f"{kind} is empty; define at least one [{kind}.<name>] table")
         labels = [p.label for p in self.policies]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"policy labels {labels} must be distinct")
         if self.reference is not None:
             check_choice("reference", self.reference, tuple(labels))
+        if self.ope is not None:
+            self._check_ope(tuple(labels))
+            return
         for i, sc in enumerate(self.scenarios):
             for label in sc.policies or ():
                 check_choice(f"scenarios.{sc.name}.policies entry", label, tuple(labels))
@@ -280,6 +480,27 @@ class BenchConfig:
             check_memory(run_bytes(env_cfg, steps, self.size(i)[1], len(self.seeds)),
                          f"scenario {sc.name!r} with steps == {steps}, batch_size == {self.size(i)[1]} and "
                          f"{len(self.seeds)} seeds", "steps, batch_size or the number of seeds")
+
+    def _check_ope(self, labels: tuple[str, ...]) -> None:
+        from adsim.config import EnvConfig
+        from adsim.memory import env_bytes, impressions_bytes
+
+        ope = self.ope
+        for key in ("logging", "targets"):
+            for label in getattr(ope, key):
+                check_choice(f"ope.{key} entry", label, labels)
+        for sc in self.scenarios:
+            for key in ("steps", "batch_size", "ctr_model", "policies"):
+                if getattr(sc, key) is not None:
+                    raise ValueError(f"scenarios.{sc.name}.{key} is not used by an OPE study (its logs have "
+                                     f"[ope] sizes rounds, logged by [ope] logging); remove it")
+            env_cfg = sc.log_config(self.seeds[0])
+            if not isinstance(env_cfg, EnvConfig):
+                raise ValueError(f"scenarios.{sc.name}.env == {sc.env!r}: an OPE study logs "
+                                 f"{DEFAULT_ENV!r} scenarios only")
+            n = max(ope.sizes)
+            check_memory(env_bytes(env_cfg, min(n, ope.num_envs)) + impressions_bytes(n),
+                         f"scenario {sc.name!r} with a log of {n} rounds", "ope.sizes or ope.num_envs")
 
     def policy_indices(self, scenario: int) -> list[int]:
         """Indices into ``policies`` of the policies run on scenario number ``scenario``."""
@@ -299,6 +520,8 @@ class BenchConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config (JSON-ready), each scenario with its full env config."""
+        if self.ope is not None:
+            return self._ope_dict()
         scenarios = {}
         for i, sc in enumerate(self.scenarios):
             steps, batch = self.size(i)
@@ -314,16 +537,29 @@ class BenchConfig:
             "buckets": self.buckets, "n_buckets": self.n_buckets,
             "reference": self.reference,
             "scenarios": scenarios,
-            "policies": {p.label: {"policy": p.policy, **p.hyper} for p in self.policies},
+            "policies": {p.label: p.to_dict() for p in self.policies},
             "stream_seeds": "slot i of scenario seed s reads the i-th child stream of SeedSequence(s)",
         }
+
+    def _ope_dict(self) -> dict[str, Any]:
+        scenarios = {}
+        for sc in self.scenarios:
+            env = dataclasses.asdict(sc.log_config(self.seeds[0]))
+            env["world"]["seed"] = "scenario seed"
+            scenarios[sc.name] = {"env": sc.env, "preset": sc.preset, "overrides": sc.overrides, "resolved": env}
+        used = {*self.ope.logging, *self.ope.targets}
+        return {"name": self.name, "kind": "ope", "seeds": list(self.seeds), "scenarios": scenarios,
+                "policies": {p.label: p.to_dict() for p in self.policies if p.label in used},
+                "ope": self.ope.to_dict(),
+                "stream_seeds": "log of scenario seed s: request streams, policy and action draws are independent "
+                                "children of SeedSequence(s) (adsim.collect.LogStreams.from_seed)"}
 
     def fingerprint(self) -> str:
         """A hash of everything that determines the runs' numbers (not the name or the reference):
         a results folder made by another config has another fingerprint."""
         doc = self.to_dict()
         for key in ("name", "reference"):
-            doc.pop(key)
+            doc.pop(key, None)
         text = json.dumps(doc, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -341,6 +577,12 @@ def parse_config(data: dict[str, Any], default_name: str = "bench") -> BenchConf
     """Build a validated :class:`BenchConfig` from a parsed TOML document."""
     for key in data:
         check_choice("config key", key, TOP_KEYS)
+    ope = None
+    if "ope" in data:
+        for key in NOT_IN_OPE:
+            if key in data:
+                raise ValueError(f"{key} is not used by an OPE study (its logs have [ope] sizes rounds); remove it")
+        ope = parse_ope(data["ope"])
     scenarios = []
     for name, table in _table(data.get("scenarios", {}), "scenarios").items():
         table = dict(_table(table, f"scenarios.{name}"))
@@ -351,14 +593,13 @@ def parse_config(data: dict[str, Any], default_name: str = "bench") -> BenchConf
         scenarios.append(ScenarioSpec(name, table.pop("preset", "default"), table, **size, **extra))
     policies = []
     for label, table in _table(data.get("policies", {}), "policies").items():
-        table = dict(_table(table, f"policies.{label}"))
-        policies.append(PolicySpec(label, table.pop("policy", label), table))
+        policies.append(policy_spec(label, table))
     seeds = data.get("seeds", BenchConfig.seeds)
     if not isinstance(seeds, (list, tuple)):
         raise TypeError(f"seeds must be a list of ints, got {type(seeds).__name__} {seeds!r}")
     scalars = {k: data[k] for k in SCALAR_KEYS if k in data}
     return BenchConfig(name=data.get("name", default_name), scenarios=tuple(scenarios), policies=tuple(policies),
-                       seeds=tuple(seeds), **scalars)
+                       seeds=tuple(seeds), ope=ope, **scalars)
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:

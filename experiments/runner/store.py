@@ -25,7 +25,7 @@ from experiments.runner.spec import BenchConfig
 OUTPUTS = ("config.json", "metrics.csv", "metrics.csv.gz", "arms.csv", "summary.csv", "summary.md", "episodes.md",
            "regret.png",
            "regret.svg", "regret_loglog.png", "regret_loglog.svg", "ctr.png", "ctr.svg", "paired.png",
-           "paired.svg")
+           "paired.svg", "estimates.csv.gz", "rmse.png", "rmse.svg")
 """Files the runner writes into ``OUT`` (``--overwrite`` removes exactly these, ``runs/`` and ``artifacts/``)."""
 
 
@@ -71,8 +71,9 @@ class RunStore:
         if not path.is_file():
             return None
         try:
+            kind = getattr(job, "result_type", RunResult)  # a benchmark run, or another study kind's result
             with np.load(path) as data:
-                return RunResult(**{k: data[k] for k in RunResult._fields})
+                return kind(**{k: data[k] for k in kind._fields})
         except (OSError, ValueError, KeyError):
             return None
 
