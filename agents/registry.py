@@ -66,6 +66,7 @@ POLICIES: PolicyRegistry = PolicyRegistry({
     "lin_ts": "agents.linear:LinearTS",
     "lin_ts_arms": "agents.linear:LinTSArms",
     "hybrid": "agents.thompson:HybridThompson",
+    "bilinear_ucb": "agents.bilinear:BilinearUCB",
     "ppo": "agents.sb3:PPOPolicy",
     "a2c": "agents.sb3:A2CPolicy",
     "dqn": "agents.sb3:DQNPolicy",

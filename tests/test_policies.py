@@ -202,7 +202,9 @@ def policy_state(policy) -> list[np.ndarray]:
     return [policy.counts, policy.sums]  # arm or creative statistics
 
 
-@pytest.mark.parametrize("name", [n for n in LEARNERS if n != "exp3"])
+# exp3 weighs by the probabilities a batch was drawn from; bilinear_ucb's Laplace approximation takes
+# each batch's MAP from the previous posterior, so its posterior depends on the batching by design
+@pytest.mark.parametrize("name", [n for n in LEARNERS if n not in ("exp3", "bilinear_ucb")])
 def test_batched_update_equals_sequential_updates(name):
     data = record(PERSONALIZED if name in ("linucb_shared", "lin_ts") else POOL_PREFERENCES, 3, 48)
     batched, sequential = make_policy(name), make_policy(name)

@@ -1,0 +1,169 @@
+"""A policy matched to the world's structure: user × creative interactions, learned.
+
+The hidden response adds, for each *part* of a creative (headline phrase, visual-attribute value),
+a term that depends on the user's interests in context (``β·θ_u(ctx)·a_part``) and on the
+campaign's goal. The shared LinUCB / linear TS models see parts × one user segment;
+:class:`BilinearUCB` models every part's effect as a linear function of the whole request — user
+vector, context, campaign — so its click logit is *bilinear* in (parts, request)::
+
+    logit(request r, creative c) = m_cᵀ W r      m_c = [1, multi-hot of c's parts],  r = [1, user, context, campaign]
+
+``W`` has ``(1 + parts) × (1 + request)`` entries (89 × 77 with the built-in lexicon and world);
+its first row is the request's own effect, shared by all candidates. The posterior is the
+diagonal-Gaussian Laplace approximation of Bayesian logistic regression (Chapelle & Li, "An
+Empirical Evaluation of Thompson Sampling", 2011): each batch of feedback moves the mean to the
+MAP of the batch's log posterior under the current Gaussian (L-BFGS, ``newton_steps``
+iterations, each stacked scenario seed on its own), then adds the batch's curvature
+``p(1 − p)·x²`` to the precision. A candidate's score is its posterior-mean logit plus ``alpha`` posterior standard
+deviations (optimism in the face of uncertainty, the variance taken diagonal as well); the policy
+is deterministic (ties share the probability), so its propensities are exact.
+
+Everything is dense matrix products per batch — no loop over requests or candidates. Measured
+(personalised preset, batches of 1,024, 307,200 impressions, one seed, loaded machine): regret
+4,024 against shared LinUCB's 3,810 and random's 6,406 — not yet ahead of shared LinUCB at this
+length (issue 13 asks for ≥ 1 M impressions).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from adsim.validation import check_float, check_int
+from agents.arm_tables import check_feedback, check_obs
+from agents.base import Obs, Policy
+from agents.features import DIM, candidate_features
+
+REQUEST_FIELDS = {
+    "interests": (("user", ("interest_tags", "category_shares", "purchase_rate", "price_tier")),
+                  ("context", ("hour_bucket", "weekend", "location", "weather")), ("campaign", ("goal",))),
+    "all": (("user", None), ("context", None), ("campaign", None)),
+}
+"""What the request vector ``r`` holds (after a bias): ``interests`` — the observed proxies of the
+user's interests in context (interest tags, category shares, purchase rate and price tier; hour,
+weekday, location, weather) and the campaign's goal; ``all`` — every observed block."""
+
+
+def request_vector(obs: Obs, fields: str = "interests") -> np.ndarray:
+    """(N, 1 + d) float64: a bias, then the request's observed fields (:data:`REQUEST_FIELDS`)."""
+    from adsim.observation import CAMPAIGN_LAYOUT, CONTEXT_LAYOUT, user_layout_for_width
+
+    n = check_obs(obs, ("user", "context", "campaign", "candidates", "ctr_estimate"))
+    blocks = [np.ones((n, 1))]
+    for key, names in REQUEST_FIELDS[fields]:
+        x = np.asarray(obs[key], dtype=np.float64).reshape(n, -1)
+        if names is None:
+            blocks.append(x)
+            continue
+        layout = {"user": user_layout_for_width(x.shape[1]) if key == "user" else None,
+                  "context": CONTEXT_LAYOUT, "campaign": CAMPAIGN_LAYOUT}[key]
+        blocks += [layout.take(x, f) for f in names]
+    return np.concatenate(blocks, axis=1)
+
+
+def part_matrix(obs: Obs) -> np.ndarray:
+    """(N, K, 1 + parts): 1 (the request's own effect), then the multi-hot of each candidate's parts."""
+    z = candidate_features(obs)  # bias, relative CTR estimate, parts multi-hot
+    return np.concatenate([z[..., :1], z[..., 2:]], axis=-1)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow for any x
+
+
+class BilinearUCB(Policy):
+    """Optimistic Bayesian logistic regression over creative parts × the whole request.
+
+    Args:
+        alpha: posterior standard deviations added to each candidate's logit, in [0, 100].
+        prior_precision: precision of the zero-mean Gaussian prior on every weight, in (0, 1e6].
+        newton_steps: L-BFGS iterations per batch of feedback (the MAP of the batch's log
+            posterior), in [1, 200].
+        request: what the request vector holds, ``"interests"`` or ``"all"`` (:data:`REQUEST_FIELDS`).
+    """
+
+    name = "bilinear_ucb"
+    stackable = True
+
+    def __init__(self, alpha: float = 0.3, prior_precision: float = 1.0, newton_steps: int = 10,
+                 request: str = "interests"):
+        from adsim.validation import check_choice
+
+        check_choice("request", request, tuple(REQUEST_FIELDS))
+        self.request = request
+        check_float("alpha", alpha, 0.0, 100.0)
+        check_float("prior_precision", prior_precision, 0.0, 1e6, open_low=True)
+        check_int("newton_steps", newton_steps, 1, 200)
+        self.alpha, self.prior_precision, self.newton_steps = float(alpha), float(prior_precision), int(newton_steps)
+
+    def reset(self, n_actions: int, seed=None, group_seeds=None) -> None:
+        super().reset(n_actions, seed, group_seeds)
+        self.mean: np.ndarray | None = None  # (G, 1 + parts, d_r), sized on the first batch
+        self.precision: np.ndarray | None = None
+        self.n_updates = 0
+
+    def _inputs(self, obs: Obs) -> tuple[np.ndarray, np.ndarray]:
+        """Request vectors (G, B, d_r) and part matrices (G, B, K, 1 + parts) of a group-major batch."""
+        r, m = request_vector(obs, self.request), part_matrix(obs)
+        if m.shape[1] != self.n_actions:
+            raise ValueError(f"obs has {m.shape[1]} candidates, policy was reset for K == {self.n_actions}")
+        if self.mean is None:
+            shape = (self.n_groups, DIM - 1, r.shape[1])
+            self.mean, self.precision = np.zeros(shape), np.full(shape, self.prior_precision)
+        elif r.shape[1] != self.mean.shape[2]:
+            raise ValueError(f"request vectors have {r.shape[1]} entries, the model was sized for {self.mean.shape[2]}")
+        B = self.groups.group_size(r.shape[0])
+        return r.reshape(self.n_groups, B, -1), m.reshape(self.n_groups, B, *m.shape[1:])
+
+    def scores(self, obs: Obs) -> tuple[np.ndarray, np.ndarray]:
+        """(N, K) posterior-mean logits and posterior standard deviations of every candidate."""
+        r, m = self._inputs(obs)
+        mean_by_part = r @ self.mean.swapaxes(1, 2)  # (G, B, 1 + parts): each part's logit term
+        var_by_part = (r * r) @ (1.0 / self.precision).swapaxes(1, 2)
+        mu = (m @ mean_by_part[..., None])[..., 0]  # (G, B, K)
+        sd = np.sqrt((m @ var_by_part[..., None])[..., 0])  # m is 0/1: m² = m
+        n = mu.shape[0] * mu.shape[1]
+        return mu.reshape(n, -1), sd.reshape(n, -1)
+
+    def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
+        mu, sd = self.scores(obs)
+        score = mu + self.alpha * sd
+        top = score == score.max(axis=1, keepdims=True)
+        return top / top.sum(axis=1, keepdims=True)
+
+    def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
+        r, m = self._inputs(obs)
+        G, B = r.shape[:2]
+        a, y = check_feedback(actions, rewards, G * B, self.n_actions)
+        if np.any((y < 0) | (y > 1)):
+            raise ValueError("rewards must be in [0, 1] (clicks or conversions): a logistic model of them")
+        shown = m[np.arange(G)[:, None], np.arange(B)[None, :], a.reshape(G, B)]  # (G, B, 1 + parts)
+        y = y.reshape(G, B)
+        from scipy.optimize import minimize
+
+        prior, q = self.mean, self.precision
+        r2, shown_t = r * r, shown.swapaxes(1, 2)  # shown_t: (G, 1 + parts, B)
+
+        def solve(g: int) -> np.ndarray:  # group g's MAP: each group alone, as an unstacked policy
+            sh, sh_t, rg, yg, mg, qg = shown[g], shown_t[g], r[g], y[g], prior[g], q[g]
+
+            def objective(flat):  # the batch's negative log posterior and its gradient
+                w = flat.reshape(mg.shape)
+                z = ((sh @ w) * rg).sum(-1)  # (B,) logits of the shown creatives
+                diff = w - mg
+                nll = np.logaddexp(0.0, z).sum() - (yg * z).sum() + 0.5 * (qg * diff * diff).sum()
+                return nll, (qg * diff - sh_t @ ((yg - _sigmoid(z))[:, None] * rg)).ravel()
+
+            res = minimize(objective, mg.ravel(), jac=True, method="L-BFGS-B",
+                           options={"maxiter": self.newton_steps, "gtol": 1e-8, "ftol": 1e-15})
+            return res.x.reshape(mg.shape)
+
+        w = np.stack([solve(g) for g in range(G)])  # a loop over the (few) stacked scenario seeds
+        p = _sigmoid(((shown @ w) * r).sum(-1))
+        self.mean = w
+        self.precision = q + shown_t @ ((p * (1 - p))[..., None] * r2)
+        self.n_updates += 1
+
+
+__all__ = ["BilinearUCB", "part_matrix", "request_vector"]
