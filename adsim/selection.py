@@ -162,7 +162,8 @@ class SelectionCore:
             self.expected = self.click_probs * b.p_conv[:, j, None]
             if self.config.reward == "revenue":
                 self.expected = self.expected * self.value[:, None]
-        self.request = Request(self.campaign, self.world.user_features[self.user], b.context[:, j],
+        self.optimal = np.argmax(self.expected, axis=1)
+        self.request = Request(self.campaign, np.take(self.world.user_features, self.user, axis=0), b.context[:, j],
                                self.campaign_features, self.candidates)
         self.ctr_estimate = self.estimator.estimate(self.request)
 
@@ -179,7 +180,7 @@ class SelectionCore:
 
     def info(self, outcome: StepOutcome | None = None) -> dict[str, np.ndarray]:
         """Ground truth of the current requests (and the outcome of the step that led to them)."""
-        return truth_info(self.click_probs, self.expected, outcome, ("converted",))
+        return truth_info(self.click_probs, self.expected, outcome, ("converted",), optimal=self.optimal)
 
     def final(self, rows: np.ndarray, outcome: StepOutcome) -> tuple[dict, dict]:
         """Observation and info of the slots ``rows`` whose episode the last step ended (all of them)."""
@@ -190,7 +191,8 @@ class SelectionCore:
         if self.t >= self.config.horizon:
             raise RuntimeError("episode is over (truncated): reset before stepping again")
         b, j, rows = self.block, self.j, self.rows
-        p = self.click_probs[rows, actions]
+        flat = rows * self.config.n_candidates + actions  # (N,) into the (N, K) arrays: one flat take each
+        p = np.take(self.click_probs, flat)
         clicked = b.u_click[:, j] < p
         converted = clicked & (b.u_conv[:, j] < b.p_conv[:, j])
         if self.config.reward == "click":
@@ -199,8 +201,8 @@ class SelectionCore:
             reward = converted.astype(np.float64)
         else:
             reward = converted * self.value
-        exp_taken = self.expected[rows, actions]
-        regret = self.expected.max(axis=1) - exp_taken
+        exp_taken = np.take(self.expected, flat)
+        regret = np.take(self.expected, rows * self.config.n_candidates + self.optimal) - exp_taken  # max − taken
         self.estimator.observe(self.request, actions, clicked)
         if self.fatigue is not None:
             self.fatigue.record(self.user, float(self.t), attribute_index(self.world, self.candidates[rows, actions]))
