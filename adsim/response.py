@@ -135,8 +135,8 @@ def click_prob(logit_wo_intercept, beta0: float, position) -> np.ndarray:
         np.exp(p, out=p)
     p += 1.0
     np.divide(1.0, p, out=p)
-    factor = np.take(POSITION_FACTOR, position)[..., None]
-    if p.shape != np.broadcast_shapes(p.shape, factor.shape):
+    factor = POSITION_FACTOR.take(position)[..., None]
+    if factor.shape[:-1] != p.shape[:-1]:  # positions of another (broadcast) shape
         return p * factor
     p *= factor
     return p
@@ -148,7 +148,7 @@ def truth_info(click_probs: np.ndarray, expected: np.ndarray, outcome=None, fiel
     current requests, the optimal action, and the outcome of the step that led to them (``regret``,
     ``clicked``, the env's own ``fields`` and ``reward_expected``; ``regret`` 0 after a reset).
     ``optimal`` may carry ``argmax(expected, axis=1)`` computed already (a fresh copy is returned)."""
-    optimal = np.argmax(expected, axis=1) if optimal is None else optimal.copy()
+    optimal = expected.argmax(axis=1) if optimal is None else optimal.copy()
     info = {"click_probs": click_probs, "expected_reward": expected, "optimal_action": optimal}
     if outcome is None:
         info["regret"] = np.zeros(expected.shape[0])

@@ -162,8 +162,8 @@ class SelectionCore:
             self.expected = self.click_probs * b.p_conv[:, j, None]
             if self.config.reward == "revenue":
                 self.expected = self.expected * self.value[:, None]
-        self.optimal = np.argmax(self.expected, axis=1)
-        self.request = Request(self.campaign, np.take(self.world.user_features, self.user, axis=0), b.context[:, j],
+        self.optimal = self.expected.argmax(axis=1)
+        self.request = Request(self.campaign, self.world.user_features.take(self.user, axis=0), b.context[:, j],
                                self.campaign_features, self.candidates)
         self.ctr_estimate = self.estimator.estimate(self.request)
 
@@ -192,7 +192,7 @@ class SelectionCore:
             raise RuntimeError("episode is over (truncated): reset before stepping again")
         b, j, rows = self.block, self.j, self.rows
         flat = rows * self.config.n_candidates + actions  # (N,) into the (N, K) arrays: one flat take each
-        p = np.take(self.click_probs, flat)
+        p = self.click_probs.take(flat)
         clicked = b.u_click[:, j] < p
         converted = clicked & (b.u_conv[:, j] < b.p_conv[:, j])
         if self.config.reward == "click":
@@ -201,8 +201,8 @@ class SelectionCore:
             reward = converted.astype(np.float64)
         else:
             reward = converted * self.value
-        exp_taken = np.take(self.expected, flat)
-        regret = np.take(self.expected, rows * self.config.n_candidates + self.optimal) - exp_taken  # max − taken
+        exp_taken = self.expected.take(flat)
+        regret = self.expected.take(rows * self.config.n_candidates + self.optimal) - exp_taken  # max − taken
         self.estimator.observe(self.request, actions, clicked)
         if self.fatigue is not None:
             self.fatigue.record(self.user, float(self.t), attribute_index(self.world, self.candidates[rows, actions]))
