@@ -92,7 +92,21 @@ class SelectionCore:
         ep = np.full(self.num_envs, self.episode)
         u = crng.uniforms(self.keys, ep, np.broadcast_to(steps, (self.num_envs, T)), self.generator.n_draws)
         time = self.episode * self.config.horizon + steps
-        self.block = self.generator.requests(u, self.campaign, np.broadcast_to(time, (self.num_envs, T)), t0)
+        self.block = b = self.generator.requests(u, self.campaign, np.broadcast_to(time, (self.num_envs, T)), t0)
+        # without fatigue the truth of every request of the block is known now: one computation, not T
+        self._block_truth = None if self.fatigue is not None else self._truth(b.logits, b.position, b.p_conv)
+
+    def _truth(self, logits: np.ndarray, position: np.ndarray, p_conv: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Click probabilities, expected rewards (..., K) and optimal actions (...) of requests from
+        their logits (N, ..., K) without β0, ad slots and conversion probabilities (N, ...)."""
+        probs = click_prob(logits, self.beta0, position)
+        if self.config.reward == "click":
+            expected = probs
+        else:
+            expected = probs * p_conv[..., None]
+            if self.config.reward == "revenue":
+                expected = expected * self.value.reshape((-1,) + (1,) * (expected.ndim - 1))
+        return probs, expected, expected.argmax(axis=-1)
 
     # ----------------------------------------------------------------- episode control
     def seed(self, seed) -> None:
@@ -151,18 +165,14 @@ class SelectionCore:
         self.j = j
         self.user = b.user[:, j]
         self.candidates = b.candidates[:, j]
-        logits = b.logits[:, j]
-        if self.fatigue is not None:
-            logits = logits - self.fatigue.penalty(self.user, float(self.t), attribute_index(self.world, self.candidates),
-                                                   self.world.user_fatigue_sens[self.user])
-        self.click_probs = click_prob(logits, self.beta0, b.position[:, j])
-        if self.config.reward == "click":
-            self.expected = self.click_probs
+        if self._block_truth is None:  # fatigue: the penalty depends on what was shown before
+            logits = b.logits[:, j] - self.fatigue.penalty(self.user, float(self.t),
+                                                           attribute_index(self.world, self.candidates),
+                                                           self.world.user_fatigue_sens[self.user])
+            self.click_probs, self.expected, self.optimal = self._truth(logits, b.position[:, j], b.p_conv[:, j])
         else:
-            self.expected = self.click_probs * b.p_conv[:, j, None]
-            if self.config.reward == "revenue":
-                self.expected = self.expected * self.value[:, None]
-        self.optimal = self.expected.argmax(axis=1)
+            probs, expected, optimal = self._block_truth
+            self.click_probs, self.expected, self.optimal = probs[:, j], expected[:, j], optimal[:, j]
         self.request = Request(self.campaign, self.world.user_features.take(self.user, axis=0), b.context[:, j],
                                self.campaign_features, self.candidates)
         self.ctr_estimate = self.estimator.estimate(self.request)
