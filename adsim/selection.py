@@ -97,8 +97,9 @@ class SelectionCore:
         self._block_truth = None if self.fatigue is not None else self._truth(b.logits, b.position, b.p_conv)
 
     def _truth(self, logits: np.ndarray, position: np.ndarray, p_conv: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Click probabilities, expected rewards (..., K) and optimal actions (...) of requests from
-        their logits (N, ..., K) without β0, ad slots and conversion probabilities (N, ...)."""
+        """Click probabilities, expected rewards (..., K), optimal actions and their expected rewards
+        (...) of requests from their logits (N, ..., K) without β0, ad slots and conversion
+        probabilities (N, ...)."""
         probs = click_prob(logits, self.beta0, position)
         if self.config.reward == "click":
             expected = probs
@@ -106,7 +107,8 @@ class SelectionCore:
             expected = probs * p_conv[..., None]
             if self.config.reward == "revenue":
                 expected = expected * self.value.reshape((-1,) + (1,) * (expected.ndim - 1))
-        return probs, expected, expected.argmax(axis=-1)
+        optimal = expected.argmax(axis=-1)
+        return probs, expected, optimal, np.take_along_axis(expected, optimal[..., None], axis=-1)[..., 0]
 
     # ----------------------------------------------------------------- episode control
     def seed(self, seed) -> None:
@@ -169,10 +171,11 @@ class SelectionCore:
             logits = b.logits[:, j] - self.fatigue.penalty(self.user, float(self.t),
                                                            attribute_index(self.world, self.candidates),
                                                            self.world.user_fatigue_sens[self.user])
-            self.click_probs, self.expected, self.optimal = self._truth(logits, b.position[:, j], b.p_conv[:, j])
+            self.click_probs, self.expected, self.optimal, self.best = self._truth(logits, b.position[:, j],
+                                                                                    b.p_conv[:, j])
         else:
-            probs, expected, optimal = self._block_truth
-            self.click_probs, self.expected, self.optimal = probs[:, j], expected[:, j], optimal[:, j]
+            probs, expected, optimal, best = self._block_truth
+            self.click_probs, self.expected, self.optimal, self.best = probs[:, j], expected[:, j], optimal[:, j], best[:, j]
         self.request = Request(self.campaign, self.world.user_features.take(self.user, axis=0), b.context[:, j],
                                self.campaign_features, self.candidates)
         self.ctr_estimate = self.estimator.estimate(self.request)
@@ -212,7 +215,7 @@ class SelectionCore:
         else:
             reward = converted * self.value
         exp_taken = self.expected.take(flat)
-        regret = self.expected.take(rows * self.config.n_candidates + self.optimal) - exp_taken  # max − taken
+        regret = self.best - exp_taken  # the expected reward of the best candidate − that of the shown one
         self.estimator.observe(self.request, actions, clicked)
         if self.fatigue is not None:
             self.fatigue.record(self.user, float(self.t), attribute_index(self.world, self.candidates[rows, actions]))
