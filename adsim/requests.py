@@ -182,23 +182,27 @@ class RequestGenerator:
         user, device = arr.user, arr.device
         position = ad_slots(w, u[..., S.SLOT])
         terms = self._campaign_terms(campaign)
-        by_request = {k: np.broadcast_to(v[:, None], user.shape + v.shape[1:]) for k, v in terms.items()}
+
+        def per_request(name: str) -> np.ndarray:  # (N, T, ...) view of a campaign term (N, ...)
+            v = terms[name][:, None]
+            return v if user.shape[1] == 1 else np.broadcast_to(v, user.shape + v.shape[2:])
+
         mult_idx = self.tables.multiplier_index(arr)
         theta = interests_in_context(w, user, arr.hour, arr.weekend, arr.location, arr.weather, time,
                                      multiplier=np.take(self.tables.multiplier, mult_idx, axis=0))
         if self.mode == "pool":
-            cands, static, discount = by_request["creatives"], by_request["static"], by_request["discount"]
+            cands, static, discount = per_request("creatives"), per_request("static"), per_request("discount")
             affinity = np.einsum("ntd,nkd->ntk", theta, terms["phi"])
         else:
-            goal, category = by_request["goal"], by_request["category"]
+            goal, category = per_request("goal"), per_request("category")
             draws = u[..., S.CANDIDATES:].reshape(user.shape + (K, DRAWS_PER_CREATIVE))
             cands = self.sampler.candidates(draws, goal, category, w.user_features[user])
             static = creative_static_logit(w, cands, goal, category)
             parts = creative_parts(cands, w.lexicon)
             affinity = creative_affinity(w, theta, parts)
             discount = w.part_is_discount[parts].any(-1)
-        product = by_request["product"]
-        item = item_interest(w, theta, product, topic=by_request["product_topic"])
+        product = per_request("product")
+        item = item_interest(w, theta, product, topic=per_request("product_topic"))
         logits = click_logits(w, theta, user, device, item, affinity, discount, static)
         ctx_idx = (mult_idx * len(DEVICES) + device) * len(POSITION_FACTOR) + position
         blk = Block(t0, user, device, position, np.take(self.tables.features, ctx_idx, axis=0), u[..., S.CLICK],

@@ -182,12 +182,17 @@ class SelectionCore:
 
     def observation(self) -> dict[str, np.ndarray]:
         """The current request of every slot, batched; new arrays on every call."""
-        cands = self.candidates.reshape(self.num_envs, -1)  # a copy already when the block is strided
+        if self.config.mode == "pool":  # the campaigns' pools: a fresh gather from the small pool table
+            cands = self.pool.creatives.take(self.campaign, axis=0).reshape(self.num_envs, -1)
+        else:
+            cands = self.candidates.reshape(self.num_envs, -1)  # a copy already when the block is strided
+            if np.may_share_memory(cands, self.candidates):
+                cands = cands.copy()
         return {
             "user": self.request.user_features,  # a fresh gather
             "context": self.request.context_features.copy(),
-            "campaign": self.campaign_features.copy(),
-            "candidates": cands.copy() if np.may_share_memory(cands, self.candidates) else cands,
+            "campaign": self.world.campaign_features.take(self.campaign, axis=0),  # a fresh gather
+            "candidates": cands,
             "ctr_estimate": self.ctr_estimate,  # fresh from the estimator
         }
 
