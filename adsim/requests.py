@@ -221,6 +221,7 @@ class RequestGenerator:
         campaign = rng.integers(0, w.config.n_campaigns, size=n)
         time = rng.integers(0, max(w.config.drift_period, 1), size=(n, 1))
         blk = self.requests(u, campaign, time, t0=0)
+        self._by_campaign = None  # the reference sample's campaign terms are not kept
         return calibrate_intercept(blk.logits[:, 0], blk.position[:, 0], w.config.target_ctr, world_config=w.config)
 
 
