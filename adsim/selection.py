@@ -93,20 +93,22 @@ class SelectionCore:
         u = crng.uniforms(self.keys, ep, np.broadcast_to(steps, (self.num_envs, T)), self.generator.n_draws)
         time = self.episode * self.config.horizon + steps
         self.block = b = self.generator.requests(u, self.campaign, np.broadcast_to(time, (self.num_envs, T)), t0)
-        # without fatigue the truth of every request of the block is known now: one computation, not T
-        self._block_truth = None if self.fatigue is not None else self._truth(b.logits, b.position, b.p_conv)
+        # without fatigue the truth of every request of the block is known now: one computation, not T,
+        # step-major (T, N, ...) so that each step's rows are contiguous arrays, as if computed alone
+        self._block_truth = None if self.fatigue is not None else self._truth(
+            np.ascontiguousarray(b.logits.transpose(1, 0, 2)), b.position.T, b.p_conv.T)
 
     def _truth(self, logits: np.ndarray, position: np.ndarray, p_conv: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Click probabilities, expected rewards (..., K), optimal actions and their expected rewards
-        (...) of requests from their logits (N, ..., K) without β0, ad slots and conversion
-        probabilities (N, ...)."""
+        """Click probabilities, expected rewards (..., N, K), optimal actions and their expected rewards
+        (..., N) of requests from their logits (..., N, K) without β0, ad slots and conversion
+        probabilities (..., N)."""
         probs = click_prob(logits, self.beta0, position)
         if self.config.reward == "click":
             expected = probs
         else:
             expected = probs * p_conv[..., None]
             if self.config.reward == "revenue":
-                expected = expected * self.value.reshape((-1,) + (1,) * (expected.ndim - 1))
+                expected = expected * self.value[:, None]
         optimal = expected.argmax(axis=-1)
         return probs, expected, optimal, np.take_along_axis(expected, optimal[..., None], axis=-1)[..., 0]
 
@@ -175,7 +177,7 @@ class SelectionCore:
                                                                                     b.p_conv[:, j])
         else:
             probs, expected, optimal, best = self._block_truth
-            self.click_probs, self.expected, self.optimal, self.best = probs[:, j], expected[:, j], optimal[:, j], best[:, j]
+            self.click_probs, self.expected, self.optimal, self.best = probs[j], expected[j], optimal[j], best[j]
         self.request = Request(self.campaign, self.world.user_features.take(self.user, axis=0), b.context[:, j],
                                self.campaign_features, self.candidates)
         self.ctr_estimate = self.estimator.estimate(self.request)
