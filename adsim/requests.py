@@ -151,42 +151,65 @@ class RequestGenerator:
         self.tables = ContextTables(world)
         S = SelectionStreams
         self.n_draws = S.N_FIXED if mode == "pool" else S.CANDIDATES + n_candidates * DRAWS_PER_CREATIVE
+        self._by_campaign: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
 
-    def requests(self, u: np.ndarray, campaign: np.ndarray, time: np.ndarray, t0: int) -> Block:
-        """Requests from uniforms ``u`` (N, T, n_draws) of slots running ``campaign`` (N,) at ``time`` (N, T)."""
-        w, K, S, pools = self.world, self.K, SelectionStreams, self.pools
-        arr = arrivals(w, u[..., S.USER : S.DEVICE + 1])
-        user, device = arr.user, arr.device
-        position = ad_slots(w, u[..., S.SLOT])
-        camp = np.broadcast_to(campaign[:, None], user.shape)
-        goal, category = w.campaign_goal[camp], w.campaign_category[camp]
-        mult_idx = self.tables.multiplier_index(arr)
-        theta = interests_in_context(w, user, arr.hour, arr.weekend, arr.location, arr.weather, time,
-                                     multiplier=self.tables.multiplier[mult_idx])
+    def _campaign_terms(self, campaign: np.ndarray) -> dict[str, np.ndarray]:
+        """Everything the requests of slots running ``campaign`` (N,) read from their campaign: gathered
+        once per episode (the campaigns change only when an episode starts), not at every block."""
+        cached = self._by_campaign
+        if cached is not None and cached[0].shape == campaign.shape and np.array_equal(cached[0], campaign):
+            return cached[1]
+        w, pools = self.world, self.pools
+        product = w.campaign_product[campaign]
+        terms = {"goal": w.campaign_goal[campaign], "category": w.campaign_category[campaign], "product": product,
+                 "product_topic": w.product_topic[product]}
         if self.mode == "pool":
-            shape = user.shape + (K,)
-            cands = np.broadcast_to(pools.creatives[campaign][:, None], shape + pools.creatives.shape[2:])
-            static = np.broadcast_to(pools.static[campaign][:, None], shape)
-            discount = np.broadcast_to(pools.discount[campaign][:, None], shape)
             # one campaign in every slot (a fixed campaign): a broadcast view, not an (N, K, d) gather
             phi = (np.broadcast_to(pools.phi[campaign[0]], (campaign.shape[0],) + pools.phi.shape[1:])
                    if (campaign == campaign[0]).all() else pools.phi[campaign])
-            affinity = np.einsum("ntd,nkd->ntk", theta, phi)
+            terms.update(creatives=pools.creatives[campaign], static=pools.static[campaign],
+                         discount=pools.discount[campaign], phi=phi)
+        for a in terms.values():
+            if a.flags.writeable:
+                a.flags.writeable = False
+        self._by_campaign = (campaign.copy(), terms)
+        return terms
+
+    def requests(self, u: np.ndarray, campaign: np.ndarray, time: np.ndarray, t0: int) -> Block:
+        """Requests from uniforms ``u`` (N, T, n_draws) of slots running ``campaign`` (N,) at ``time`` (N, T)."""
+        w, K, S = self.world, self.K, SelectionStreams
+        arr = arrivals(w, u[..., S.USER : S.DEVICE + 1])
+        user, device = arr.user, arr.device
+        position = ad_slots(w, u[..., S.SLOT])
+        terms = self._campaign_terms(campaign)
+
+        def per_request(name: str) -> np.ndarray:  # (N, T, ...) view of a campaign term (N, ...)
+            v = terms[name][:, None]
+            return v if user.shape[1] == 1 else np.broadcast_to(v, user.shape + v.shape[2:])
+
+        mult_idx = self.tables.multiplier_index(arr)
+        theta = interests_in_context(w, user, arr.hour, arr.weekend, arr.location, arr.weather, time,
+                                     multiplier=np.take(self.tables.multiplier, mult_idx, axis=0))
+        if self.mode == "pool":
+            cands, static, discount = per_request("creatives"), per_request("static"), per_request("discount")
+            affinity = np.einsum("ntd,nkd->ntk", theta, terms["phi"])
         else:
+            goal, category = per_request("goal"), per_request("category")
             draws = u[..., S.CANDIDATES:].reshape(user.shape + (K, DRAWS_PER_CREATIVE))
             cands = self.sampler.candidates(draws, goal, category, w.user_features[user])
             static = creative_static_logit(w, cands, goal, category)
             parts = creative_parts(cands, w.lexicon)
             affinity = creative_affinity(w, theta, parts)
             discount = w.part_is_discount[parts].any(-1)
-        product = w.campaign_product[camp]
-        item = item_interest(w, theta, product)
+        product = per_request("product")
+        item = item_interest(w, theta, product, topic=per_request("product_topic"))
         logits = click_logits(w, theta, user, device, item, affinity, discount, static)
         ctx_idx = (mult_idx * len(DEVICES) + device) * len(POSITION_FACTOR) + position
-        blk = Block(t0, user, device, position, self.tables.features[ctx_idx], u[..., S.CLICK],
+        blk = Block(t0, user, device, position, np.take(self.tables.features, ctx_idx, axis=0), u[..., S.CLICK],
                     u[..., S.CONVERSION], cands, logits, conversion_prob(w, item, user, product))
         for a in blk[1:]:
-            a.flags.writeable = False
+            if a.flags.writeable:
+                a.flags.writeable = False
         return blk
 
     def calibrate(self) -> float:
@@ -198,6 +221,7 @@ class RequestGenerator:
         campaign = rng.integers(0, w.config.n_campaigns, size=n)
         time = rng.integers(0, max(w.config.drift_period, 1), size=(n, 1))
         blk = self.requests(u, campaign, time, t0=0)
+        self._by_campaign = None  # the reference sample's campaign terms are not kept
         return calibrate_intercept(blk.logits[:, 0], blk.position[:, 0], w.config.target_ctr, world_config=w.config)
 
 

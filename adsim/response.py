@@ -45,8 +45,13 @@ def interests_in_context(world: World, user, hour, weekend, location, weather, t
     if amp > 0 and time is not None:
         ang = (2 * np.pi / world.config.drift_period) * np.asarray(time, dtype=np.float64)
         multiplier = multiplier * np.exp(amp * np.sin(ang[..., None] + world.topic_phase))
-    theta = world.user_theta[user] * multiplier
-    return theta / theta.sum(axis=-1, keepdims=True)
+    theta = np.take(world.user_theta, user, axis=0)  # always a fresh array: updated in place
+    if theta.shape == np.broadcast_shapes(theta.shape, multiplier.shape):
+        theta *= multiplier
+    else:
+        theta = theta * multiplier
+    theta /= theta.sum(axis=-1, keepdims=True)
+    return theta
 
 
 def creative_static_logit(world: World, ids: np.ndarray, goal, category) -> np.ndarray:
@@ -81,9 +86,11 @@ def has_discount(world: World, ids: np.ndarray) -> np.ndarray:
     return world.part_is_discount[creative_parts(ids, world.lexicon)].any(-1)
 
 
-def item_interest(world: World, theta_ctx, product) -> np.ndarray:
-    """θ_ctx · (topic vector of the advertised product), (...)."""
-    return (theta_ctx * world.product_topic[product]).sum(-1)
+def item_interest(world: World, theta_ctx, product, topic: np.ndarray | None = None) -> np.ndarray:
+    """θ_ctx · (topic vector of the advertised product), (...); ``topic`` (..., d) may carry
+    ``world.product_topic[product]`` gathered already."""
+    prod = theta_ctx * (world.product_topic[product] if topic is None else topic)
+    return prod.sum(-1)
 
 
 def click_logits(world: World, theta_ctx, user, device, item, affinity, discount, static) -> np.ndarray:
@@ -99,8 +106,16 @@ def click_logits(world: World, theta_ctx, user, device, item, affinity, discount
     """
     beta = world.config.interest_strength
     user_term = world.user_bias[user] + world.context.device_bias[device] + beta * ITEM_WEIGHT * item
-    return (user_term[..., None] + beta * affinity + static
-            + DISCOUNT_GAIN * world.user_price_sens[user][..., None] * discount)
+    user_term = user_term[..., None]
+    gain = (DISCOUNT_GAIN * world.user_price_sens[user])[..., None] * discount
+    logits = beta * affinity
+    if logits.shape != np.broadcast_shapes(logits.shape, user_term.shape, np.shape(static), gain.shape):
+        return user_term + logits + static + gain
+    # ((user_term + β·affinity) + static) + gain, summed in place: the same roundings, fewer temporaries
+    logits += user_term
+    logits += static
+    logits += gain
+    return logits
 
 
 def conversion_prob(world: World, item, user, product) -> np.ndarray:
@@ -115,14 +130,27 @@ def conversion_prob(world: World, item, user, product) -> np.ndarray:
 def click_prob(logit_wo_intercept, beta0: float, position, slot_factors: np.ndarray = POSITION_FACTOR) -> np.ndarray:
     """(..., K) click probabilities from logits, the intercept and the ad slot (...): the slot's
     factor (``world.context.position_factor``) times the sigmoid."""
-    return sigmoid(logit_wo_intercept + beta0) * slot_factors[position][..., None]
+    p = logit_wo_intercept + beta0  # σ in place: 1 / (1 + exp(−x)), the same roundings
+    np.negative(p, out=p)
+    with np.errstate(over="ignore"):
+        np.exp(p, out=p)
+    p += 1.0
+    np.divide(1.0, p, out=p)
+    factor = slot_factors.take(position)[..., None]
+    if factor.shape[:-1] != p.shape[:-1]:  # positions of another (broadcast) shape
+        return p * factor
+    p *= factor
+    return p
 
 
-def truth_info(click_probs: np.ndarray, expected: np.ndarray, outcome=None, fields: tuple[str, ...] = ()) -> dict:
+def truth_info(click_probs: np.ndarray, expected: np.ndarray, outcome=None, fields: tuple[str, ...] = (),
+               optimal: np.ndarray | None = None) -> dict:
     """An env's batched ``info``: the true click probabilities and expected rewards (N, K) of the
     current requests, the optimal action, and the outcome of the step that led to them (``regret``,
-    ``clicked``, the env's own ``fields`` and ``reward_expected``; ``regret`` 0 after a reset)."""
-    info = {"click_probs": click_probs, "expected_reward": expected, "optimal_action": np.argmax(expected, axis=1)}
+    ``clicked``, the env's own ``fields`` and ``reward_expected``; ``regret`` 0 after a reset).
+    ``optimal`` may carry ``argmax(expected, axis=1)`` computed already (a fresh copy is returned)."""
+    optimal = expected.argmax(axis=1) if optimal is None else optimal.copy()
+    info = {"click_probs": click_probs, "expected_reward": expected, "optimal_action": optimal}
     if outcome is None:
         info["regret"] = np.zeros(expected.shape[0])
     else:

@@ -60,9 +60,16 @@ def group_stream_keys(seeds, group_size: int) -> np.ndarray:
 
 
 def _mix64(z: np.ndarray) -> np.ndarray:
-    z = (z ^ (z >> _S30)) * _M1
-    z = (z ^ (z >> _S27)) * _M2
-    return z ^ (z >> _S31)
+    """SplitMix64's finaliser, in place on ``z`` (uint64; returned)."""
+    t = z >> _S30
+    z ^= t
+    z *= _M1
+    np.right_shift(z, _S27, out=t)
+    z ^= t
+    z *= _M2
+    np.right_shift(z, _S31, out=t)
+    z ^= t
+    return z
 
 
 def row_keys(x: np.ndarray) -> np.ndarray:
@@ -101,12 +108,15 @@ def uniforms(
     extra = (step.ndim - 1) * (1,)
     pos = episode.reshape((-1,) + extra) * np.uint64(MAX_EPISODE_STEPS) + step  # (N,) or (N, T)
     k = keys.reshape((-1,) + extra + (1,))
-    base = pos[..., None] * np.uint64(1 << 12) + np.arange(
-        offset, offset + n_streams, dtype=np.uint64
-    )
-    with np.errstate(over="ignore"):
-        z = _mix64(k + (base + np.uint64(1)) * _GOLDEN)
-    return (z >> _S11).astype(np.float64) * _TO_UNIT
+    z = pos[..., None] * np.uint64(1 << 12) + np.arange(offset + 1, offset + 1 + n_streams, dtype=np.uint64)
+    with np.errstate(over="ignore"):  # z = key + (base + 1) · golden (mod 2^64), then mixed, all in place
+        z *= _GOLDEN
+        z += k
+        _mix64(z)
+    z >>= _S11
+    out = z.view(np.int64).astype(np.float64)  # < 2^53: exact either way, int64 converts faster
+    out *= _TO_UNIT
+    return out
 
 
 def categorical(u: np.ndarray, cdf: np.ndarray) -> np.ndarray:

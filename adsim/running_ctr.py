@@ -67,8 +67,11 @@ class RunningCTR:
     def estimate(self, request: Request) -> np.ndarray:
         m, s = self._prior(), self.strength
         if self.mode == "pool":
+            c = request.campaign
+            if c.shape[0] < self.n_campaigns:  # fewer requests than campaigns: only their rows
+                return ((self.clicks.take(c, axis=0) + s * m) / (self.imps.take(c, axis=0) + s)).astype(np.float32)
             table = ((self.clicks + s * m) / (self.imps + s)).astype(np.float32)  # (n_campaigns, K)
-            return table[request.campaign]
+            return table.take(c, axis=0)
         parts = creative_parts(request.candidates)
         ctr = (self.clicks + s * m) / (self.imps + s)  # (n_parts,)
         valid = parts > 0

@@ -92,7 +92,25 @@ class SelectionCore:
         ep = np.full(self.num_envs, self.episode)
         u = crng.uniforms(self.keys, ep, np.broadcast_to(steps, (self.num_envs, T)), self.generator.n_draws)
         time = self.episode * self.config.horizon + steps
-        self.block = self.generator.requests(u, self.campaign, np.broadcast_to(time, (self.num_envs, T)), t0)
+        self.block = b = self.generator.requests(u, self.campaign, np.broadcast_to(time, (self.num_envs, T)), t0)
+        # without fatigue the truth of every request of the block is known now: one computation, not T,
+        # step-major (T, N, ...) so that each step's rows are contiguous arrays, as if computed alone
+        self._block_truth = None if self.fatigue is not None else self._truth(
+            np.ascontiguousarray(b.logits.transpose(1, 0, 2)), b.position.T, b.p_conv.T)
+
+    def _truth(self, logits: np.ndarray, position: np.ndarray, p_conv: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Click probabilities, expected rewards (..., N, K), optimal actions and their expected rewards
+        (..., N) of requests from their logits (..., N, K) without β0, ad slots and conversion
+        probabilities (..., N)."""
+        probs = click_prob(logits, self.beta0, position, self.world.context.position_factor)
+        if self.config.reward == "click":
+            expected = probs
+        else:
+            expected = probs * p_conv[..., None]
+            if self.config.reward == "revenue":
+                expected = expected * self.value[:, None]
+        optimal = expected.argmax(axis=-1)
+        return probs, expected, optimal, np.take_along_axis(expected, optimal[..., None], axis=-1)[..., 0]
 
     # ----------------------------------------------------------------- episode control
     def seed(self, seed) -> None:
@@ -151,35 +169,38 @@ class SelectionCore:
         self.j = j
         self.user = b.user[:, j]
         self.candidates = b.candidates[:, j]
-        logits = b.logits[:, j]
-        if self.fatigue is not None:
-            logits = logits - self.fatigue.penalty(self.user, float(self.t), attribute_index(self.world, self.candidates),
-                                                   self.world.user_fatigue_sens[self.user])
-        self.click_probs = click_prob(logits, self.beta0, b.position[:, j], self.world.context.position_factor)
-        if self.config.reward == "click":
-            self.expected = self.click_probs
+        if self._block_truth is None:  # fatigue: the penalty depends on what was shown before
+            logits = b.logits[:, j] - self.fatigue.penalty(self.user, float(self.t),
+                                                           attribute_index(self.world, self.candidates),
+                                                           self.world.user_fatigue_sens[self.user])
+            self.click_probs, self.expected, self.optimal, self.best = self._truth(logits, b.position[:, j],
+                                                                                    b.p_conv[:, j])
         else:
-            self.expected = self.click_probs * b.p_conv[:, j, None]
-            if self.config.reward == "revenue":
-                self.expected = self.expected * self.value[:, None]
-        self.request = Request(self.campaign, self.world.user_features[self.user], b.context[:, j],
+            probs, expected, optimal, best = self._block_truth
+            self.click_probs, self.expected, self.optimal, self.best = probs[j], expected[j], optimal[j], best[j]
+        self.request = Request(self.campaign, self.world.user_features.take(self.user, axis=0), b.context[:, j],
                                self.campaign_features, self.candidates)
         self.ctr_estimate = self.estimator.estimate(self.request)
 
     def observation(self) -> dict[str, np.ndarray]:
         """The current request of every slot, batched; new arrays on every call."""
-        cands = self.candidates.reshape(self.num_envs, -1)  # a copy already when the block is strided
+        if self.config.mode == "pool":  # the campaigns' pools: a fresh gather from the small pool table
+            cands = self.pool.creatives.take(self.campaign, axis=0).reshape(self.num_envs, -1)
+        else:
+            cands = self.candidates.reshape(self.num_envs, -1)  # a copy already when the block is strided
+            if np.may_share_memory(cands, self.candidates):
+                cands = cands.copy()
         return {
             "user": self.request.user_features,  # a fresh gather
             "context": self.request.context_features.copy(),
-            "campaign": self.campaign_features.copy(),
-            "candidates": cands.copy() if np.may_share_memory(cands, self.candidates) else cands,
+            "campaign": self.world.campaign_features.take(self.campaign, axis=0),  # a fresh gather
+            "candidates": cands,
             "ctr_estimate": self.ctr_estimate,  # fresh from the estimator
         }
 
     def info(self, outcome: StepOutcome | None = None) -> dict[str, np.ndarray]:
         """Ground truth of the current requests (and the outcome of the step that led to them)."""
-        return truth_info(self.click_probs, self.expected, outcome, ("converted",))
+        return truth_info(self.click_probs, self.expected, outcome, ("converted",), optimal=self.optimal)
 
     def final(self, rows: np.ndarray, outcome: StepOutcome) -> tuple[dict, dict]:
         """Observation and info of the slots ``rows`` whose episode the last step ended (all of them)."""
@@ -190,7 +211,8 @@ class SelectionCore:
         if self.t >= self.config.horizon:
             raise RuntimeError("episode is over (truncated): reset before stepping again")
         b, j, rows = self.block, self.j, self.rows
-        p = self.click_probs[rows, actions]
+        flat = rows * self.config.n_candidates + actions  # (N,) into the (N, K) arrays: one flat take each
+        p = self.click_probs.take(flat)
         clicked = b.u_click[:, j] < p
         converted = clicked & (b.u_conv[:, j] < b.p_conv[:, j])
         if self.config.reward == "click":
@@ -199,8 +221,8 @@ class SelectionCore:
             reward = converted.astype(np.float64)
         else:
             reward = converted * self.value
-        exp_taken = self.expected[rows, actions]
-        regret = self.expected.max(axis=1) - exp_taken
+        exp_taken = self.expected.take(flat)
+        regret = self.best - exp_taken  # the expected reward of the best candidate − that of the shown one
         self.estimator.observe(self.request, actions, clicked)
         if self.fatigue is not None:
             self.fatigue.record(self.user, float(self.t), attribute_index(self.world, self.candidates[rows, actions]))

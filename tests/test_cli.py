@@ -28,10 +28,16 @@ def test_scenario_reports_calibrated_ctr_and_gaps(capsys):
 def test_perf_env_suite_prints_json(capsys, monkeypatch):
     import experiments.perf.env as env_perf
 
-    monkeypatch.setattr(env_perf, "_vector", lambda mode, n, quick: {"median": 1.0})  # keep it short
+    monkeypatch.setattr(env_perf, "_vector", lambda mode, n: lambda: n)  # keep it short: a chunk doing nothing
     assert main(["perf", "--suite", "env", "--quick"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert out["env"]["single_pool_steps_per_s"]["median"] > 0
+    out = json.loads(capsys.readouterr().out)["env"]
+    assert out["single_pool_steps_per_s"]["median"] > 0
+    for mode in ("pool", "personalized"):  # every figure beside the floor timed in alternation with it
+        ratios = out[f"floor_ratio_{mode}"]
+        assert set(ratios) == {"single_N1", "vector_N1024", "vector_N4096"}
+        assert all(r["wall"] > 0 and r["cpu"] > 0 for r in ratios.values())
+        assert out[f"floor_N4096_impressions_per_s_{mode}_run"]["repeats"] == 3
+    assert ratios["vector_N4096"]["cpu"] > 1  # a chunk that does nothing outruns the kernel
 
 
 def test_unknown_perf_suite_is_rejected(capsys):

@@ -68,7 +68,7 @@ class SingleEnvView(gym.Env):
         return {k: v[0] for k, v in self.core.observation().items()}
 
     def _info(self, outcome=None) -> dict[str, Any]:
-        return {k: v[0] if v.ndim > 1 else v[0].item() for k, v in self.core.info(outcome).items()}
+        return {k: v[0] if v.ndim > 1 else v.item() for k, v in self.core.info(outcome).items()}
 
     def step(self, action):
         if type(action) is int and 0 <= action < self.n_candidates:  # the common case, checked cheaply

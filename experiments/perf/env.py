@@ -1,13 +1,18 @@
 """Environment throughput: single env through ``gymnasium.make`` and the native vector env.
 
-Each figure is also given as a fraction of a *floor*: a minimal NumPy kernel timed in the same run
-(:func:`_floor`, after ``shared/bench/floor_env.py``) doing the least work any CreativeSelection step
-must do — pick users, re-weight their interests by a context, score K candidates, squash, draw the
-click of the chosen one. ``floor_ratio`` divides the env's rate by the floor's at the same batch size
-(the single env by the floor at 1 request), by wall-clock and by CPU time.
+Each figure is also given as a fraction of a *floor*: a minimal NumPy kernel (:func:`_floor_chunk`,
+after ``shared/bench/floor_env.py``) doing the least work any CreativeSelection step must do — pick
+users, re-weight their interests by a context, score K candidates, squash, draw the click of the
+chosen one. The env and the floor at the same batch size (the single env: the floor at 1 request)
+are timed in alternation, env, floor, env, floor …, and ``floor_ratio`` is the median of the
+per-pair ratios, by wall-clock and by CPU time: on a shared machine the load changes from second to
+second, and a ratio of two rates measured back to back is what stays comparable.
 """
 
 from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -20,7 +25,8 @@ ENV_ID = "adsim/CreativeSelection-v0"
 SUITE = "env"
 
 
-def _single(mode: str, quick: bool) -> dict:
+def _single(mode: str) -> Callable[[], int]:
+    """A chunk of 500 single-env steps (``gym.make``, with its wrappers), resetting at the horizon."""
     env = gym.make(ENV_ID, mode=mode, n_candidates=8, horizon=1000)
     env.reset(seed=0)
     actions = np.random.default_rng(0).integers(0, 8, size=4096)
@@ -35,10 +41,11 @@ def _single(mode: str, quick: bool) -> dict:
         return 500
 
     chunk()  # warm-up (first step runs the passive env checker)
-    return median_rate(chunk, repeats=3 if quick else 5, min_time=0.1 if quick else 0.5)
+    return chunk
 
 
-def _vector(mode: str, n: int, quick: bool) -> dict:
+def _vector(mode: str, n: int) -> Callable[[], int]:
+    """One step of the native vector env of ``n`` sub-envs (n impressions)."""
     env = gym.make_vec(ENV_ID, num_envs=n, vectorization_mode="vector_entry_point", mode=mode,
                        n_candidates=8, horizon=1000)
     env.reset(seed=0)
@@ -51,17 +58,11 @@ def _vector(mode: str, n: int, quick: bool) -> dict:
         return n
 
     chunk()
-    return median_rate(chunk, repeats=3 if quick else 5, min_time=0.1 if quick else 0.5)
+    return chunk
 
 
-def _floor(B: int, quick: bool, K: int = 8, d: int = 16, n_users: int = 100_000) -> dict:
-    """Impressions/s of the minimal kernel on batches of B requests (BLAS on one thread: on the shared
-    2-core machine a multithreaded (B, 16) × (16, 8) product is erratic, up to 9× slower)."""
-    with threadpool_limits(1):
-        return _floor_kernel(B, quick, K, d, n_users)
-
-
-def _floor_kernel(B: int, quick: bool, K: int, d: int, n_users: int) -> dict:
+def _floor_chunk(B: int, K: int = 8, d: int = 16, n_users: int = 100_000) -> Callable[[], int]:
+    """One step of the minimal kernel on a batch of B requests (B impressions)."""
     rng = np.random.default_rng(0)
     theta = rng.dirichlet(np.ones(d), size=n_users).astype(np.float32)
     ctx_w = np.exp(rng.normal(0, 0.3, size=(32, d))).astype(np.float32)
@@ -82,28 +83,46 @@ def _floor_kernel(B: int, quick: bool, K: int, d: int, n_users: int) -> dict:
         return B
 
     step()
-    return median_rate(step, repeats=3 if quick else 5, min_time=0.1 if quick else 0.5)
+    return step
 
 
-def _ratio(env: dict, floor: dict) -> dict:
-    out = {"wall": round(env["median"] / floor["median"], 3)}
-    if "cpu_median" in env:
-        out["cpu"] = round(env["cpu_median"] / floor["cpu_median"], 3)
-    return out
+def _summary(rounds: list[dict]) -> dict:
+    wall = sorted(r["median"] for r in rounds)
+    cpu = sorted(r["cpu_median"] for r in rounds)
+    return {"median": statistics.median(wall), "min": wall[0], "max": wall[-1], "cpu_median": statistics.median(cpu),
+            "repeats": len(rounds)}
+
+
+def _paired(env_chunk: Callable[[], int], floor_chunk: Callable[[], int], quick: bool) -> tuple[dict, dict, dict]:
+    """Rates of the env and of the floor timed in alternation, and the median per-pair ratio env ÷ floor.
+
+    The floor runs with BLAS on one thread: on the shared 2-core machine a multithreaded
+    (B, 16) × (16, 8) product is erratic, up to 9× slower.
+    """
+    repeats, min_time = (3, 0.1) if quick else (7, 0.3)
+    env_rounds, floor_rounds = [], []
+    for _ in range(repeats):
+        env_rounds.append(median_rate(env_chunk, repeats=1, min_time=min_time))
+        with threadpool_limits(1):
+            floor_rounds.append(median_rate(floor_chunk, repeats=1, min_time=min_time))
+    ratio = {"wall": round(statistics.median(e["median"] / f["median"] for e, f in zip(env_rounds, floor_rounds)), 3),
+             "cpu": round(statistics.median(e["cpu_median"] / f["cpu_median"]
+                                            for e, f in zip(env_rounds, floor_rounds)), 3)}
+    return _summary(env_rounds), _summary(floor_rounds), ratio
 
 
 def run(quick: bool = False) -> dict:
     out = {"config": {"K": 8, "d": 16, "horizon": 1000}}
-    floors = {}
+    with threadpool_limits(1):
+        floors = {n: _floor_chunk(n) for n in (1, 1024, 4096)}
     for mode in ("pool", "personalized"):
-        floors[1] = _floor(1, quick)
-        out[f"single_{mode}_steps_per_s"] = _single(mode, quick)
+        ratios = {}
+        env, floor, ratios["single_N1"] = _paired(_single(mode), floors[1], quick)
+        out[f"single_{mode}_steps_per_s"] = env
+        out[f"floor_N1_impressions_per_s_{mode}_run"] = floor
         for n in (1024, 4096):
-            floors[n] = _floor(n, quick)
-            out[f"vector_{mode}_N{n}_impressions_per_s"] = _vector(mode, n, quick)
-        out[f"floor_ratio_{mode}"] = {"single_N1": _ratio(out[f"single_{mode}_steps_per_s"], floors[1]),
-                                      **{f"vector_N{n}": _ratio(out[f"vector_{mode}_N{n}_impressions_per_s"], floors[n])
-                                         for n in (1024, 4096)}}
-    for n, f in floors.items():
-        out[f"floor_N{n}_impressions_per_s"] = f
+            env, floor, ratios[f"vector_N{n}"] = _paired(_vector(mode, n), floors[n], quick)
+            out[f"vector_{mode}_N{n}_impressions_per_s"] = env
+            out[f"floor_N{n}_impressions_per_s_{mode}_run"] = floor
+        out[f"floor_ratio_{mode}"] = ratios
     return out
