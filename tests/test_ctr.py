@@ -271,10 +271,12 @@ def test_train_ctr_command_writes_its_outputs(tmp_path):
 
     out = tmp_path / "run"
     rc = main(["train-ctr", "--model", "fm", "--compare", "lr", "--preset", "easy", "--impressions", "4000",
-               "--epochs", "2", "--n-boot", "5", "--selection-requests", "200", "--out", str(out)])
+               "--epochs", "2", "--n-boot", "5", "--selection-requests", "200", "--held-out-users", "0",
+               "--out", str(out)])
     assert rc == 0
-    doc = json.loads((out / "metrics.json").read_text())
+    doc = json.loads((out / "metrics.json").read_text())  # no user split: 75 % of the log trains
     assert set(doc["models"]) == {"lr", "fm"} and doc["data"] == {**doc["data"], "train": 3000, "test": 1000}
+    assert doc["users"] is None
     assert 0.5 < doc["oracle"]["auc"] <= 1 and len(doc["learning_curves"]["fm"]) == 2
     assert "auc_gain_over_lr" in doc["models"]["fm"] and "gain_over_lr" in doc["selection"]["models"]["fm"]
     for f in ("reliability.png", "learning_curve.png", "fm/model.pt", "fm/config.json", "lr/model.pt"):
