@@ -188,3 +188,18 @@ def test_render_ansi_shows_candidates():
     env.reset(seed=0)
     text = env.render()
     assert text.count("[") >= 8 and "p=" in text
+
+
+@pytest.mark.parametrize("env_id", [ENV_ID, "adsim/AdSession-v0"])
+def test_render_rgb_array_and_sb3_make_vec_env(env_id):
+    # SB3's make_vec_env asks for render_mode="rgb_array": the envs draw their text as an image
+    from stable_baselines3.common.env_util import make_vec_env
+
+    vec = make_vec_env(env_id, n_envs=2, seed=0)
+    obs = vec.reset()
+    assert obs["user"].shape[0] == 2
+    img = vec.envs[0].render()
+    assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3 and img.shape[0] > 50
+    assert img.min() < 100 and img.max() == 255  # dark text on white
+    with pytest.raises(ValueError, match=r"render_mode == 'depth_array', must be None or one of \['ansi', 'rgb_array'\]"):
+        type(vec.envs[0].unwrapped)(render_mode="depth_array")

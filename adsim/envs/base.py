@@ -51,7 +51,7 @@ class SingleEnvView(gym.Env):
     episode (an unseeded first reset draws a seed from Gymnasium's ``np_random``).
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def _init_view(self, core, observation_space: spaces.Dict, render_mode: str | None) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -98,7 +98,27 @@ class SingleEnvView(gym.Env):
         return self._obs(), self._info()
 
     def render(self):
-        return self.core.render(0) if self.render_mode == "ansi" else None
+        """``ansi``: the current request as text; ``rgb_array``: that text drawn as an (H, W, 3)
+        uint8 image (for video wrappers and for SB3's ``make_vec_env``, which asks for it)."""
+        if self.render_mode == "ansi":
+            return self.core.render(0)
+        if self.render_mode == "rgb_array":
+            return text_image(self.core.render(0))
+        return None
+
+
+def text_image(text: str, dpi: int = 72) -> np.ndarray:
+    """(H, W, 3) uint8: ``text`` in a monospace font on white (matplotlib's Agg canvas)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    lines = text.splitlines() or [""]
+    width, height = 0.1 + 0.09 * max(len(line) for line in lines), 0.2 + 0.17 * len(lines)
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    canvas = FigureCanvasAgg(fig)
+    fig.text(0.02, 0.98, "\n".join(lines), family="monospace", fontsize=10, va="top", ha="left")
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
 class BatchedVectorEnv(VectorEnv):
