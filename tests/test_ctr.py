@@ -249,6 +249,24 @@ def test_ctr_model_trained_at_setup(config):
         CreativeSelectionVectorEnv(4, config=config, ctr_model="/nonexistent/model")
 
 
+def test_a_model_trained_at_setup_is_trained_once_per_process(config):
+    # runs of one world (several policies) share the seeded training instead of repeating it; each
+    # gets its own copy, so a refreshing estimator never changes another run's model
+    from adsim.ctr.learned import _trained_predictor
+
+    _trained_predictor.cache_clear()
+    a, b = (LearnedCTR.from_arg(config, "lr:2000", refresh_every=500) for _ in range(2))
+    assert _trained_predictor.cache_info().misses == 1 and _trained_predictor.cache_info().hits == 1
+    assert a.initial is not b.initial
+    wa, wb = (next(m.initial.model.parameters()) for m in (a, b))
+    assert torch.equal(wa, wb)
+    with torch.no_grad():
+        wa.add_(1.0)
+    assert not torch.equal(wa, wb)
+    LearnedCTR.from_arg(config, "lr:2001")  # other inputs: trained anew
+    assert _trained_predictor.cache_info().misses == 2
+
+
 @pytest.mark.parametrize("name", ["lr", "fm", "deepfm", "dcnv2"])
 def test_batched_request_scoring_equals_per_row_scoring(config, name):
     core = SelectionCore(config, 32)

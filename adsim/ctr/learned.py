@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,17 @@ SETUP_STREAM_SEED = 10**9
 """Request streams of impressions logged to train a model at set-up (far from the seeds runs use)."""
 REFRESH_TRAIN = TrainConfig(max_epochs=3, patience=1, val_fraction=0.1, lr=1e-3)
 """Default optimisation settings of an online refresh."""
+
+
+@functools.lru_cache(maxsize=16)
+def _trained_predictor(config: EnvConfig, model: str, impressions: int, seed: int, train: TrainConfig) -> CTRPredictor:
+    """``model`` trained on ``impressions`` uniform-random impressions of ``config`` (stream ``seed``)."""
+    from adsim.ctr.data import log_impressions
+    from adsim.ctr.train import train_on_impressions
+
+    imp = log_impressions(config, impressions, seed=seed)
+    pred, _ = train_on_impressions(imp, model, train, spec=FeatureSpec.from_config(config))
+    return pred
 
 
 class LearnedCTR:
@@ -75,14 +87,11 @@ class LearnedCTR:
     def trained(cls, config: EnvConfig, model: str = "deepfm", impressions: int = 100_000, *,
                 seed: int = SETUP_STREAM_SEED, train: TrainConfig = TrainConfig(), **kwargs) -> LearnedCTR:
         """Log ``impressions`` uniform-random impressions of ``config`` (the vector env reset with ``seed``), train, wrap."""
-        from adsim.ctr.data import log_impressions
-        from adsim.ctr.train import train_on_impressions
-
-        imp = log_impressions(config, impressions, seed=seed)
         if kwargs.get("device") is not None:  # train where it will predict
             train = dataclasses.replace(train, device=kwargs["device"])
-        pred, _ = train_on_impressions(imp, model, train, spec=FeatureSpec.from_config(config))
-        return cls(pred, **kwargs)
+        # a fresh copy of the model trained (once per process) on exactly these inputs: training is
+        # seeded and deterministic, so several runs of one world share it instead of retraining
+        return cls(copy.deepcopy(_trained_predictor(config, model, impressions, seed, train)), **kwargs)
 
     @classmethod
     def from_arg(cls, config: EnvConfig, ctr_model: str | Path, **kwargs) -> LearnedCTR:
