@@ -135,3 +135,12 @@ def test_a_runner_worker_imports_only_what_its_unit_needs():
     out = subprocess.run([sys.executable, "-c", probe], input=pickle.dumps([job]), capture_output=True,
                          check=True, cwd=ROOT)
     assert out.stdout.decode().strip() == "[]", out.stdout + out.stderr
+
+
+def test_a_pool_worker_runs_libraries_on_one_thread():
+    # workers share the cores: torch (loaded by a run for a learned CTR model) gets one thread each
+    probe = ("import os; [os.environ.pop(v, None) for v in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS')]; "
+             "from experiments.runner.backends import _worker_init; _worker_init(); import torch; "
+             "print(torch.get_num_threads(), os.environ['OMP_NUM_THREADS'])")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.split() == ["1", "1"], out.stdout + out.stderr
