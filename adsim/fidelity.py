@@ -220,8 +220,9 @@ def log_statistics(log: ClickLog, seed: int = 0, max_group_values: int = 12) -> 
 
 
 
-def _identified(ci) -> bool:
-    return ci is not None and not (ci[0] <= 0.0 <= ci[1])
+def _excludes(ci, null: float) -> bool:
+    """Whether a 95 % interval exists and excludes the no-effect value ``null``."""
+    return ci is not None and not (ci[0] <= null <= ci[1])
 
 
 def calibrate(stats: dict, base, target_ctr: float | None = None, n_impressions: int = 100_000, seed: int = 0,
@@ -249,11 +250,10 @@ def calibrate(stats: dict, base, target_ctr: float | None = None, n_impressions:
     shares = [p["share"] for p in positions]
     world["slot_shares"] = [*shares[:-1], 1.0 - sum(shares[:-1])]
     ratios = [1.0] + [p.get("ctr_over_top", float("nan")) for p in positions[1:]]
-    pos_ok = any(_identified([lo - 1.0, hi - 1.0]) for lo, hi in
-                 (p["ctr_over_top_ci95"] for p in positions[1:] if "ctr_over_top_ci95" in p))
+    pos_ok = any(_excludes(p.get("ctr_over_top_ci95"), 1.0) for p in positions[1:])
     world["slot_factors"] = [r / max(ratios) for r in ratios] if pos_ok else [1.0] * N_SLOTS
     spread = stats["item_spread"]
-    spread_ok = _identified(spread["ci95"]) and spread["between_cv"] > 0
+    spread_ok = _excludes(spread["ci95"], 0.0) and spread["between_cv"] > 0
     evidence = {"log_item_cv": spread["between_cv"], "log_item_cv_ci95": spread["ci95"]}
     scale = base.world.creative_scale
     if spread_ok:

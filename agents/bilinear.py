@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from adsim.validation import check_float, check_int
+from adsim.validation import check_choice, check_float, check_int
 from agents.arm_tables import check_feedback, check_obs
 from agents.base import Obs, Policy
 from agents.features import DIM, candidate_features
@@ -88,8 +88,6 @@ class BilinearUCB(Policy):
 
     def __init__(self, alpha: float = 0.3, prior_precision: float = 1.0, newton_steps: int = 10,
                  request: str = "interests"):
-        from adsim.validation import check_choice
-
         check_choice("request", request, tuple(REQUEST_FIELDS))
         self.request = request
         check_float("alpha", alpha, 0.0, 100.0)

@@ -1,6 +1,6 @@
 """Checks a study passes in the parent before its first run, beyond the config's own validation:
-policy × reward compatibility, learned CTR models loaded and matched to their world, and a rough
-the memory of the parallel workers, and a rough plan (runs, impressions, time) for ``--dry-run``."""
+policy × reward compatibility, learned CTR models loaded and matched to their world, the memory of
+the parallel workers, and a rough plan (runs, impressions, time) for ``--dry-run``."""
 
 from __future__ import annotations
 
@@ -69,12 +69,11 @@ def worker_bytes(config: BenchConfig, stack: bool = True) -> int:
     libraries (:data:`adsim.memory.WORKER_BYTES`), the scenario's world and its (stacked) run."""
     from adsim.memory import WORKER_BYTES, run_bytes, world_bytes
 
-    need = 0
+    need, n_seeds = 0, len(config.seeds) if stack else 1
     for i, sc in enumerate(config.scenarios):
         steps, batch = config.size(i)
         env_cfg = sc.env_config(config.seeds[0], steps)
         world = getattr(env_cfg, "world", None)
-        n_seeds = len(config.seeds) if stack else 1
         need = max(need, (world_bytes(world) if world is not None else 0) * n_seeds
                    + run_bytes(env_cfg, steps, batch, n_seeds))
     return WORKER_BYTES + need
