@@ -57,8 +57,11 @@ class WorldConfig:
     """Mean browse events per user in the behaviour history."""
     target_ctr: float = 0.03
     """Mean click-through rate of a uniformly random policy (calibrates β0), in [0.001, 0.30]."""
-    creative_scale: float = 1.0
-    """Scale of creatives' hidden effects: larger means larger gaps between creatives."""
+    creative_scale: float = 0.28
+    """Scale of creatives' hidden effects — their parts' appeal, goal fit and the discount gain:
+    larger means larger gaps between creatives. The default keeps the best creative the lexicon
+    allows for a request at about 2× the mean template creative (``adsim scenario``), as real
+    creative sets differ by tens of percent, not multiples; 1.0 is the uncalibrated ``easy`` world."""
     interest_strength: float = 6.0
     """β: weight of the user-interest × creative affinity in the click logit."""
     context_strength: float = 0.5
@@ -157,8 +160,8 @@ class EnvConfig:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
-    "easy": {"creative_scale": 3.0},
-    "hard": {"creative_scale": 0.3},
+    "easy": {"creative_scale": 1.0},
+    "hard": {"creative_scale": 0.1},
     "personalized": {"mode": "personalized"},
     "drifting": {"drift_amplitude": 1.0},
     # `adsim calibrate --obd-sample --target-ctr 0.0035`: the Open Bandit Dataset's uniform-random
@@ -168,8 +171,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 0.48); each page shows all three positions, so each slot gets a third of the impressions
     "obd": {"target_ctr": 0.0035, "slot_factors": (1.0, 1.0, 1.0), "slot_shares": (1 / 3, 1 / 3, 1 / 3)},
 }
-"""Named scenarios. ``default`` has modest gaps between a pool's creatives (close arms, as in real
-creative sets); ``easy`` has large gaps and ``hard`` near-ties; ``obd`` is calibrated to the Open
+"""Named scenarios. ``default`` has close gaps between a pool's creatives, as in real creative sets
+(the best creative the lexicon allows about 2× the mean template creative); ``easy`` has large gaps
+(8×: the world before that calibration, for teaching) and ``hard`` near-ties; ``obd`` is calibrated to the Open
 Bandit Dataset (``adsim calibrate``)."""
 
 

@@ -17,7 +17,8 @@ from adsim.world import POSITION_FACTOR, World
 QUALITY_PENALTY = np.array([1.5, 1.0, 0.5, 0.4])
 """Logit penalty per unit of (off_product, missing_product, duplicate_roles, unparsed tokens)."""
 DISCOUNT_GAIN = 1.2
-"""Logit gain of a discount phrase for a fully price-sensitive user."""
+"""Logit gain of a discount phrase for a fully price-sensitive user at ``creative_scale`` 1 (the
+gain is ``creative_scale · DISCOUNT_GAIN``: :func:`discount_gain`)."""
 ITEM_WEIGHT = 0.5
 
 
@@ -93,6 +94,12 @@ def item_interest(world: World, theta_ctx, product, topic: np.ndarray | None = N
     return prod.sum(-1)
 
 
+def discount_gain(world: World) -> float:
+    """Logit gain of a discount phrase for a fully price-sensitive user: a creative effect, so it
+    scales with ``creative_scale`` like the parts' appeal and goal fit."""
+    return DISCOUNT_GAIN * world.config.creative_scale
+
+
 def click_logits(world: World, theta_ctx, user, device, item, affinity, discount, static) -> np.ndarray:
     """Click logits without the intercept β0 and without fatigue, (..., K).
 
@@ -107,7 +114,7 @@ def click_logits(world: World, theta_ctx, user, device, item, affinity, discount
     beta = world.config.interest_strength
     user_term = world.user_bias[user] + world.context.device_bias[device] + beta * ITEM_WEIGHT * item
     user_term = user_term[..., None]
-    gain = (DISCOUNT_GAIN * world.user_price_sens[user])[..., None] * discount
+    gain = (discount_gain(world) * world.user_price_sens[user])[..., None] * discount
     logits = beta * affinity
     if logits.shape != np.broadcast_shapes(logits.shape, user_term.shape, np.shape(static), gain.shape):
         return user_term + logits + static + gain

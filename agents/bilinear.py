@@ -77,7 +77,11 @@ class BilinearUCB(Policy):
 
     Args:
         alpha: posterior standard deviations added to each candidate's logit, in [0, 100].
-        prior_precision: precision of the zero-mean Gaussian prior on every weight, in (0, 1e6].
+        prior_precision: precision of the zero-mean Gaussian prior on the main effects — the weights of
+            the request vector's bias, one per part (and the intercept) — in (0, 1e6].
+        interaction_precision: precision of the prior on every other weight (part × request field),
+            in (0, 1e6]; ``None`` takes ``prior_precision``. Interactions are many (parts × fields)
+            and small, so a prior that holds them near 0 until the data says otherwise explores less.
         newton_steps: L-BFGS iterations per batch of feedback (the MAP of the batch's log
             posterior), in [1, 200].
         request: what the request vector holds, ``"interests"`` or ``"all"`` (:data:`REQUEST_FIELDS`).
@@ -87,11 +91,15 @@ class BilinearUCB(Policy):
     stackable = True
 
     def __init__(self, alpha: float = 0.3, prior_precision: float = 1.0, newton_steps: int = 10,
-                 request: str = "interests"):
+                 request: str = "interests", interaction_precision: float | None = None):
         check_choice("request", request, tuple(REQUEST_FIELDS))
         self.request = request
         check_float("alpha", alpha, 0.0, 100.0)
         check_float("prior_precision", prior_precision, 0.0, 1e6, open_low=True)
+        if interaction_precision is None:
+            interaction_precision = prior_precision
+        check_float("interaction_precision", interaction_precision, 0.0, 1e6, open_low=True)
+        self.interaction_precision = float(interaction_precision)
         check_int("newton_steps", newton_steps, 1, 200)
         self.alpha, self.prior_precision, self.newton_steps = float(alpha), float(prior_precision), int(newton_steps)
 
@@ -108,7 +116,8 @@ class BilinearUCB(Policy):
             raise ValueError(f"obs has {m.shape[1]} candidates, policy was reset for K == {self.n_actions}")
         if self.mean is None:
             shape = (self.n_groups, DIM - 1, r.shape[1])
-            self.mean, self.precision = np.zeros(shape), np.full(shape, self.prior_precision)
+            self.mean, self.precision = np.zeros(shape), np.full(shape, self.interaction_precision)
+            self.precision[:, :, 0] = self.prior_precision  # the request vector's bias: main effects
         elif r.shape[1] != self.mean.shape[2]:
             raise ValueError(f"request vectors have {r.shape[1]} entries, the model was sized for {self.mean.shape[2]}")
         B = self.groups.group_size(r.shape[0])

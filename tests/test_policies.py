@@ -18,12 +18,16 @@ from agents.registry import POLICIES, make_policy
 
 ENV_ID = "adsim/CreativeSelection-v0"
 K = 8
+# Known scenarios with large effects (creative_scale fixed: the default world is calibrated to real,
+# close creative sets, too close for short tests to tell learners apart).
 # Users' preferences differ strongly (interest_strength), so personalising pays.
-POOL_PREFERENCES = dict(preset="easy", campaign=0, n_users=500, target_ctr=0.1, interest_strength=12.0)
+POOL_PREFERENCES = dict(preset="easy", campaign=0, n_users=500, target_ctr=0.1, interest_strength=12.0,
+                        creative_scale=3.0)
 PERSONALIZED = dict(preset="personalized", campaign=0, n_users=500, target_ctr=0.1, interest_strength=20.0,
-                    n_segments=3)
+                    n_segments=3, creative_scale=1.0)
 # Weak personal effects, high CTR: the arms' population means are well separated.
-STATIONARY_POOL = dict(preset="easy", campaign=0, n_users=500, target_ctr=0.3, interest_strength=6.0)
+STATIONARY_POOL = dict(preset="easy", campaign=0, n_users=500, target_ctr=0.3, interest_strength=6.0,
+                       creative_scale=3.0)
 RL_AGENTS = ("ppo", "a2c", "dqn")  # trained with learn(); tested in tests/test_rl.py
 BANDITS = [n for n in POLICIES if n not in RL_AGENTS]
 LEARNERS = [n for n in BANDITS if n not in ("random", "oracle", "greedy")]
@@ -108,8 +112,8 @@ def test_fixed_arm_regret_is_sublinear(name):
 
 
 def test_fixed_epsilon_greedy_fixed_arm_regret_is_linear():
-    # it keeps exploring at rate ε forever; measured slope ≈ 0.89 over the last 3/4 of the run
-    assert fixed_arm_slope("epsilon_greedy", epsilon=0.2) > 0.85  # UCB1 0.34, Thompson 0.16 here
+    # it keeps exploring at rate ε forever: its regret against the best fixed arm stays linear
+    assert fixed_arm_slope("epsilon_greedy", epsilon=0.3) > 0.85  # measured 0.91; UCB1 0.43, Thompson 0.14 here
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from adsim.ctr.data import Impressions
 from adsim.ctr.features import Encoded, FeatureSpec
 from adsim.ctr.models import ModelConfig
 from adsim.ctr.predictor import CTRPredictor
-from adsim.validation import check_device, check_float, check_int, check_seed
+from adsim.validation import check_choice, check_device, check_float, check_int, check_seed
 
 EVAL_BATCH = 1 << 16
 
@@ -66,7 +66,14 @@ class TrainConfig:
         object.__setattr__(self, "device", check_device(self.device))  # "auto" is stored resolved
 
 
-def _check_xy(enc: Encoded, y: np.ndarray, spec: FeatureSpec) -> None:
+LABELS = ("clicks", "truth")
+"""What a model is trained on: the logged clicks, or (``truth``) each impression's true click
+probability — a soft label with the same minimiser of the log loss, ``E[p | features]``, and far
+less noise: a model fitted to the truth of millions of impressions shows how well *any* policy
+could choose from the observed features alone (the observable-feature bound)."""
+
+
+def _check_xy(enc: Encoded, y: np.ndarray, spec: FeatureSpec, labels: str = "clicks") -> None:
     if not isinstance(enc, Encoded):
         raise TypeError(f"enc must be an Encoded, got {type(enc).__name__}")
     if enc.idx.ndim != 2 or enc.idx.shape != enc.val.shape or enc.idx.shape[1] != spec.n_slots:
@@ -75,8 +82,10 @@ def _check_xy(enc: Encoded, y: np.ndarray, spec: FeatureSpec) -> None:
         raise ValueError("no training rows (M == 0)")
     if y.shape != (enc.idx.shape[0],):
         raise ValueError(f"labels have shape {y.shape}, expected ({enc.idx.shape[0]},)")
-    if not np.isin(y, (0, 1)).all():
-        raise ValueError("labels must be 0 or 1")
+    if labels == "clicks" and not np.isin(y, (0, 1)).all():
+        raise ValueError("labels must be 0 or 1 (clicks); pass labels='truth' for probabilities")
+    if labels == "truth" and not (np.all(y >= 0) and np.all(y <= 1)):
+        raise ValueError("labels must be probabilities in [0, 1] (labels='truth')")
     if not np.isfinite(enc.val).all():
         raise ValueError("encoded feature values contain NaN or infinity")
 
@@ -93,8 +102,8 @@ def _log_loss(model, idx, val, y) -> float:
 
 def fit(spec: FeatureSpec, model_config: ModelConfig, enc: Encoded, y: np.ndarray,
         config: TrainConfig = TrainConfig(), *, init: CTRPredictor | None = None,
-        progress: bool = False) -> tuple[CTRPredictor, list[dict]]:
-    """Train a model on encoded rows (M, S) with labels (M,) in {0, 1}.
+        progress: bool = False, labels: str = "clicks") -> tuple[CTRPredictor, list[dict]]:
+    """Train a model on encoded rows (M, S) with labels (M,) in {0, 1} (or in [0, 1]: ``labels``).
 
     Args:
         spec, model_config: features and architecture (ignored in favour of ``init``'s if given).
@@ -102,6 +111,7 @@ def fit(spec: FeatureSpec, model_config: ModelConfig, enc: Encoded, y: np.ndarra
         config: optimisation settings.
         init: fine-tune a copy of this predictor instead of a fresh model.
         progress: tqdm bar over epochs.
+        labels: ``"clicks"`` (0/1) or ``"truth"`` (true click probabilities, :data:`LABELS`).
 
     Returns:
         The predictor with the best validation weights, and the history (one dict per epoch:
@@ -110,7 +120,8 @@ def fit(spec: FeatureSpec, model_config: ModelConfig, enc: Encoded, y: np.ndarra
     y = np.asarray(y)
     if init is not None:
         spec, model_config = init.spec, init.model_config
-    _check_xy(enc, y, spec)
+    check_choice("labels", labels, LABELS)
+    _check_xy(enc, y, spec, labels)
     device = torch.device(config.device)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         # ---- seeding: every random draw of training comes from these three sources
@@ -211,21 +222,24 @@ def intercept_shift(logits: np.ndarray, y: np.ndarray) -> float:
 
 
 def train_on_impressions(imp: Impressions, model: str | ModelConfig = "deepfm", config: TrainConfig = TrainConfig(),
-                         *, spec: FeatureSpec | None = None, progress: bool = False):
+                         *, spec: FeatureSpec | None = None, progress: bool = False, labels: str = "clicks"):
     """Encode logged impressions and :func:`fit` a model on them.
 
     Args:
-        imp: logged impressions (``oracle_click_prob`` is never used).
+        imp: logged impressions (``oracle_click_prob`` is used only with ``labels="truth"``).
         model: a model name or a :class:`ModelConfig`.
         config: optimisation settings.
         spec: feature spec (default: inferred from the impressions' user width and logging metadata).
+        labels: train on the ``"clicks"`` or on the true click probabilities (``"truth"``, :data:`LABELS`).
 
     The model's ``meta["world"]`` is the log's world fingerprint (``None`` if the log has none).
     """
+    check_choice("labels", labels, LABELS)
     mc = model if isinstance(model, ModelConfig) else ModelConfig(name=model)
     spec = spec if spec is not None else spec_for(imp)
     enc = CTRPredictor(spec, mc).encode_impressions(imp)
-    pred, history = fit(spec, mc, enc, imp.click, config, progress=progress)
+    y = imp.click if labels == "clicks" else imp.oracle_click_prob
+    pred, history = fit(spec, mc, enc, y, config, progress=progress, labels=labels)
     pred.meta["world"] = imp.metadata.get("world")  # the world of the log: checked where the model is used
     return pred, history
 

@@ -19,7 +19,7 @@ import numpy as np
 from adsim.creative.lexicon import MAX_PHRASES, ROLES
 from adsim.creative.parser import HeadlineParser
 from adsim.creative.sampler import CREATIVE_SLOTS, creative_parts, creative_quality
-from adsim.response import (DISCOUNT_GAIN, click_logits, click_prob, creative_affinity, creative_static_logit,
+from adsim.response import (click_logits, click_prob, creative_affinity, creative_static_logit, discount_gain,
                             has_discount, interests_in_context, item_interest)
 from adsim.world import World
 
@@ -51,7 +51,7 @@ def oracle_creatives(world: World, req: dict[str, np.ndarray]) -> np.ndarray:
     for r in roles:  # best phrase of each non-product role (a handful of roles, not a loop over users)
         ids = lex.phrases_by_role[ROLES[r]]
         s = phrase[:, ids]
-        bonus = DISCOUNT_GAIN * world.user_price_sens[req["user"]][:, None] if ROLES[r] == "discount" else 0.0
+        bonus = discount_gain(world) * world.user_price_sens[req["user"]][:, None] if ROLES[r] == "discount" else 0.0
         j = np.argmax(s + bonus, 1)
         best.append(ids[j])
         gain.append(s[np.arange(n), j] + (bonus[:, 0] if ROLES[r] == "discount" else 0.0))

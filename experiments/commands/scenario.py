@@ -10,11 +10,30 @@ def register(sub) -> None:
     p.add_argument("--preset", default="default")
     p.add_argument("--requests", type=int, default=100_000, help="requests to sample")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
+                   help="override one env or world field of the preset, TOML values: --set creative_scale=0.5 "
+                        "--set slot_factors=[1.0,0.9,0.8] (repeatable)")
     p.set_defaults(func=run)
 
 
-def describe(preset: str, requests: int = 100_000, seed: int = 0) -> dict:
-    """Truth-based statistics of a scenario, from exactly ``requests`` sampled requests."""
+def overrides(sets: list[str]) -> dict:
+    """``--set key=value`` items as config-field overrides (``ValueError`` naming a malformed item)."""
+    from experiments.runner.spec import parse_value
+
+    out = {}
+    for item in sets:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip() or "." in key:
+            raise ValueError(f"--set {item!r}: expected field=value with an env or world field, "
+                             "e.g. creative_scale=0.5")
+        value = parse_value(text.strip())
+        out[key.strip()] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
+def describe(preset: str, requests: int = 100_000, seed: int = 0, **fields) -> dict:
+    """Truth-based statistics of a scenario, from exactly ``requests`` sampled requests; ``fields``
+    override the preset's env or world fields."""
     import numpy as np
 
     from adsim import make_config
@@ -23,7 +42,8 @@ def describe(preset: str, requests: int = 100_000, seed: int = 0) -> dict:
 
     check_int("--requests", requests, 1, 10**8)
     n = min(1024, requests)
-    core = SelectionCore(make_config(preset, horizon=-(-requests // n)), n)
+    config = make_config(preset, **fields)  # bad fields raise before any sampling
+    core = SelectionCore(config.replace(horizon=-(-requests // n)), n)
     core.seed(seed)
     core.start_episode()
     probs, campaigns = [], core.campaign
@@ -36,6 +56,7 @@ def describe(preset: str, requests: int = 100_000, seed: int = 0) -> dict:
     p, campaigns = p[keep][None], slot_campaign[None]  # (1, requests, K): one row of requests
     out = {
         "preset": preset,
+        "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()},
         "mode": core.config.mode,
         "requests": int(p.shape[0] * p.shape[1]),
         "target_ctr": core.config.world.target_ctr,
@@ -63,5 +84,5 @@ def describe(preset: str, requests: int = 100_000, seed: int = 0) -> dict:
 
 
 def run(args) -> int:
-    print(json.dumps(describe(args.preset, args.requests, args.seed), indent=2))
+    print(json.dumps(describe(args.preset, args.requests, args.seed, **overrides(args.sets)), indent=2))
     return 0

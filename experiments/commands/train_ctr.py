@@ -37,6 +37,9 @@ def register(sub) -> None:
     p.add_argument("--held-out-users", type=float, default=0.2,
                    help="share of users kept out of training: metrics are also reported for the test rows of "
                         "users the models saw and of users they never saw (0: no user split)")
+    p.add_argument("--labels", default="clicks",
+                   help="train on the logged clicks, or on each impression's true click probability (truth): "
+                        "the greedy lift of a flexible model trained on the truth is the observable-feature bound")
     p.add_argument("--epochs", type=int, default=30, help="max epochs (early stopping on 10%% validation)")
     p.add_argument("--batch-size", type=int, default=2048)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
@@ -141,7 +144,7 @@ def repeated_gains(args, names: list[str], first: dict[str, float]) -> dict:
         cfg = TrainConfig(lr=args.lr, batch_size=args.batch_size, max_epochs=args.epochs, seed=seed,
                           device=args.device)
         for n in names:
-            model, _ = train_on_impressions(train, n, cfg)
+            model, _ = train_on_impressions(train, n, cfg, labels=args.labels)
             aucs[n].append(float(roc_auc_score(test.click, model.predict_impressions(test))))
         print(f"repeat seed {seed}: " + ", ".join(f"{n} {aucs[n][-1]:.4f}" for n in names), file=sys.stderr)
     gains = {}
@@ -184,6 +187,10 @@ def run(args) -> int:
     from adsim.validation import check_float
 
     check_float("--held-out-users", args.held_out_users, 0.0, 0.9)
+    from adsim.ctr.train import LABELS
+    from adsim.validation import check_choice
+
+    check_choice("--labels", args.labels, LABELS)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -197,7 +204,7 @@ def run(args) -> int:
     preds, histories, training, models = {}, {}, {}, {}
     for name in names:
         t = time.perf_counter()
-        model, hist = train_on_impressions(train, name, cfg, progress=args.progress)
+        model, hist = train_on_impressions(train, name, cfg, progress=args.progress, labels=args.labels)
         model.save(out / name)
         preds[name], histories[name], models[name] = model.predict_impressions(test), hist, model
         training[name] = {"epochs": len(hist), "best_val_log_loss": min(h["val_log_loss"] for h in hist),

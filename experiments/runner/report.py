@@ -112,6 +112,35 @@ def paired_difference(final: pd.DataFrame, policy: str, reference: str, column: 
     return (float(diff.mean()) if diff.size else np.nan, float(low), float(high))
 
 
+def separation(metrics: pd.DataFrame, truth: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Per scenario, one sentence saying which policies the seeds tell apart.
+
+    The policies that do not read the truth (``truth``: the oracle) are ordered by mean final
+    regret; each neighbour pair is joined by ``<`` where the paired 95 % bootstrap interval of
+    their difference in final regret (:func:`paired_difference`, common random numbers) excludes
+    0, by ``≈`` where it does not. The best policy is then compared with every other one: the
+    sentence names those it is not distinguishable from."""
+    final = final_rows(metrics)
+    out = {}
+    for scenario, g in final.groupby("scenario", sort=False):
+        g = g[~g["policy"].isin(truth)]
+        means = g.groupby("policy", sort=False)["cum_regret"].mean().sort_values(kind="stable")
+        order = list(means.index)
+        if len(order) < 2:
+            continue
+        chain = f"`{order[0]}`"
+        for a, b in zip(order, order[1:]):
+            low = paired_difference(g, b, a, "cum_regret")[1]
+            chain += (" < " if low > 0 else " ≈ ") + f"`{b}`"
+        ties = [p for p in order[1:] if not paired_difference(g, p, order[0], "cum_regret")[1] > 0]
+        best = (f"`{order[0]}` is distinguishable from every other policy" if not ties else
+                f"`{order[0]}` is not distinguishable from " + ", ".join(f"`{p}`" for p in ties))
+        seeds = g["seed"].nunique()
+        out[scenario] = (f"Ordered by final regret over {seeds} seeds: {chain} (`<`: the paired 95 % interval of "
+                         f"the neighbours' difference in final regret excludes 0; `≈`: it does not); {best}.")
+    return out
+
+
 def summary_frame(metrics: pd.DataFrame, references: dict[str, str | None] | None = None) -> pd.DataFrame:
     """Per (scenario, policy): final values with 95 % CIs over seeds, log-log slopes, decisions/s;
     then percentile-bootstrap intervals and the paired difference to the scenario's reference."""
@@ -154,8 +183,8 @@ def _interval(mean: float, low: float, high: float, digits: int) -> str:
     return f"{mean:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
 
 
-def summary_markdown(summary: pd.DataFrame, title: str) -> str:
-    """One Markdown table per scenario (GitHub pipe tables)."""
+def summary_markdown(summary: pd.DataFrame, title: str, sentences: dict[str, str] | None = None) -> str:
+    """One Markdown table per scenario (GitHub pipe tables), each after its :func:`separation` sentence."""
     lines = [f"# {title}", ""]
     head = ["policy", "regret (95% CI)", "fixed-arm regret", "CTR %", "regret slope", "fixed slope", "decisions/s",
             "Δ regret vs ref. (paired 95% CI)", "Δ CTR % vs ref."]
@@ -163,7 +192,8 @@ def summary_markdown(summary: pd.DataFrame, title: str) -> str:
         g = g.sort_values("regret_mean")
         ref = g["reference"].iloc[0]
         lines += [f"## {scenario} — {int(g['impressions'].iloc[0]):,} impressions × {int(g['seeds'].iloc[0])} seeds",
-                  "", f"Reference policy of the paired differences: `{ref}`." if isinstance(ref, str) else "", "",
+                  "", (sentences or {}).get(scenario, ""), "",
+                  f"Reference policy of the paired differences: `{ref}`." if isinstance(ref, str) else "", "",
                   "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for _, r in g.iterrows():
             cells = [r["policy"], _fmt(r["regret_mean"], r["regret_ci95"], 1),
@@ -202,7 +232,8 @@ def write_outputs(out: Path, config: BenchConfig, jobs: list[Job], results: list
     truth = frozenset(p.label for p in config.policies if p.make().reference)
     summary = summary_frame(metrics, choose_references(metrics, config.reference, truth))
     summary.to_csv(out / "summary.csv", index=False)
-    (out / "summary.md").write_text(summary_markdown(summary, f"Benchmark {config.name!r}") + "\n")
+    sentences = separation(metrics, truth)
+    (out / "summary.md").write_text(summary_markdown(summary, f"Benchmark {config.name!r}", sentences) + "\n")
     meta = {"config": config.to_dict(), "fingerprint": config.fingerprint(), "run": run_info, **provenance(),
             "written_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": platform.machine()}
     (out / "config.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
