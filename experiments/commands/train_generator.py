@@ -107,7 +107,7 @@ class _EvalSet:
 
         self.world, self.beta0, self.K, self.seed = world, beta0, K, seed
         rng = np.random.default_rng(np.random.SeedSequence([seed, 23]))
-        self.req = sample_requests(world, n, rng)
+        self.req = sample_requests(world, n, rng)  # drawn first: _EvalSet.users relies on it
         self.values = request_values(world, self.req)
         self.template = teacher(world, world.config.n_interest_tags).candidates(
             rng.random((n, K, 9)), self.req["goal"], self.req["category"], world.user_features[self.req["user"]])
@@ -141,6 +141,15 @@ class _EvalSet:
                          "well_formed_before": well_formedness(pre[name][rows], req["category"]),
                          "well_formed_after": well_formedness(post[name][rows], req["category"])}
         return out
+
+    @staticmethod
+    def users(world, n: int, seed: int):
+        """(n,) the users of the ``n`` evaluation requests of ``seed`` (without building the set)."""
+        import numpy as np
+
+        from adsim.generator.conditioning import sample_requests
+
+        return sample_requests(world, n, np.random.default_rng(np.random.SeedSequence([seed, 23])))["user"]
 
     def held_out(self, fraction: float, seed: int):
         """(n,) bool: whether each evaluation request's user is held out (``adsim.users``)."""
@@ -281,6 +290,20 @@ def _check_options(args) -> None:
                              f"--held-out-users 0)")
 
 
+def _check_eval_split(args, world) -> None:
+    """With a user split, the evaluation requests must hold users of both splits (checked on the
+    world, before training)."""
+    if args.held_out_users == 0:
+        return
+    from adsim.users import held_out_users
+
+    users = _EvalSet.users(world, args.eval_requests, args.seed)
+    n_held = int(held_out_users(world.user_features[users], args.held_out_users, args.seed).sum())
+    if n_held in (0, args.eval_requests):
+        raise ValueError(f"--eval-requests {args.eval_requests} gives {n_held} requests of held-out users "
+                         f"(--held-out-users {args.held_out_users}): both splits need some, raise --eval-requests")
+
+
 def by_users(args, ev: _EvalSet, pre: dict, post: dict | None) -> dict | None:
     """Every evaluation figure again on the evaluation requests of the users seen in training and of
     the held-out users (None without a user split)."""
@@ -334,23 +357,21 @@ def run(args) -> int:
     from adsim.selection import SelectionCore
     from adsim.generator.finetune import FinetuneConfig, finetune
     from adsim.users import seen_user_ids
+    from adsim.world import cached_world
 
     check_device_arg(args)
     _check_options(args)
+    config = make_config(args.preset)
+    _check_eval_split(args, cached_world(config.world))
     torch.set_num_threads(args.threads)
     t_start = time.time()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    config = make_config(args.preset)
     core = SelectionCore(config, 1)  # the world and the env's calibrated β0 (truth, for evaluation only)
     ev = _EvalSet(core.world, core.beta0, config.n_candidates, args.eval_requests, args.seed)
-    seen = None
-    if args.held_out_users > 0:  # training never draws a held-out user; evaluation draws every user
+    seen = None  # training never draws a held-out user; evaluation draws every user
+    if args.held_out_users > 0:
         seen = seen_user_ids(core.world.user_features, args.held_out_users, args.seed)
-        n_held = int(ev.held_out(args.held_out_users, args.seed).sum())
-        if n_held in (0, args.eval_requests):
-            raise ValueError(f"--eval-requests {args.eval_requests} gives {n_held} requests of held-out users: "
-                             f"both splits need some (raise --eval-requests)")
     users_doc = _training_users(args, core.world)
     model, train_cfg, report = _pretrain_stage(args, config, core.world, out, seen)
     report = {"pretrain": report}
