@@ -151,11 +151,13 @@ def test_a_model_trained_at_setup_never_sees_held_out_users(config, monkeypatch)
 
     monkeypatch.setattr(ctr_train, "train_on_impressions", record)
     _trained_predictor.cache_clear()
-    est = LearnedCTR.from_arg(config, "lr:2000", held_out_users=0.3, split_seed=4)
-    LearnedCTR.from_arg(config, "lr:2000")  # no split: every user, trained anew (another cache entry)
-    (split, full), logged = fitted, log_impressions(config, 2000, seed=10**9)
-    assert not held_out_users(split, 0.3, seed=4).any() and held_out_users(full, 0.3, seed=4).any()
-    assert len(full) == 2000 and len(split) == int((~held_out_users(logged.user, 0.3, seed=4)).sum())
+    one_epoch = dataclasses.replace(FAST, max_epochs=1)
+    est = LearnedCTR.from_arg(config, "lr:2000", held_out_users=0.3, split_seed=4, train=one_epoch)
+    LearnedCTR.from_arg(config, "lr:2000", train=one_epoch)  # no split: every user (another cache entry)
+    split, full = fitted
+    held = held_out_users(full, 0.3, seed=4)
+    assert len(full) == 2000 and 0.2 < held.mean() < 0.4  # the same log: the split drops exactly those rows
+    assert np.array_equal(split, full[~held]) and not held_out_users(split, 0.3, seed=4).any()
     assert est.initial.meta["held_out_users"] == {"fraction": 0.3, "seed": 4}
     with pytest.raises(ValueError, match="held_out_users == 0.95, must be in"):
         LearnedCTR.from_arg(config, "lr:2000", held_out_users=0.95)

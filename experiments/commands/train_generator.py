@@ -97,17 +97,10 @@ class _EvalSet:
     evaluated; the same uniforms for every model compared (common random numbers)."""
 
     def __init__(self, world, beta0: float, K: int, n: int, seed: int):
-        import numpy as np
-
-        from adsim.generator.conditioning import (
-            request_values,
-            sample_requests,
-            teacher,
-        )
+        from adsim.generator.conditioning import request_values, teacher
 
         self.world, self.beta0, self.K, self.seed = world, beta0, K, seed
-        rng = np.random.default_rng(np.random.SeedSequence([seed, 23]))
-        self.req = sample_requests(world, n, rng)  # drawn first: _EvalSet.users relies on it
+        self.req, rng = self._draw(world, n, seed)
         self.values = request_values(world, self.req)
         self.template = teacher(world, world.config.n_interest_tags).candidates(
             rng.random((n, K, 9)), self.req["goal"], self.req["category"], world.user_features[self.req["user"]])
@@ -143,13 +136,20 @@ class _EvalSet:
         return out
 
     @staticmethod
-    def users(world, n: int, seed: int):
-        """(n,) the users of the ``n`` evaluation requests of ``seed`` (without building the set)."""
+    def _draw(world, n: int, seed: int):
+        """The ``n`` evaluation requests of ``seed``, and the generator that drew them (it goes on to
+        draw the template candidates' uniforms)."""
         import numpy as np
 
         from adsim.generator.conditioning import sample_requests
 
-        return sample_requests(world, n, np.random.default_rng(np.random.SeedSequence([seed, 23])))["user"]
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 23]))
+        return sample_requests(world, n, rng), rng
+
+    @staticmethod
+    def users(world, n: int, seed: int):
+        """(n,) the users of the ``n`` evaluation requests of ``seed`` (without building the set)."""
+        return _EvalSet._draw(world, n, seed)[0]["user"]
 
     def held_out(self, fraction: float, seed: int):
         """(n,) bool: whether each evaluation request's user is held out (``adsim.users``)."""
@@ -221,10 +221,10 @@ def _reward_model(args, config, world, ft_cfg, out: Path):
     t0 = time.time()
     shown, clicks = log_impressions(config, args.log_steps, args.log_envs, args.seed + 100)
     logged = len(clicks)
-    users = held_out_users(shown.user_features, args.held_out_users, args.seed)  # all False without a split
+    held_mask = held_out_users(shown.user_features, args.held_out_users, args.seed)  # all False without a split
     take = lambda rows: type(shown)(*(f[rows] for f in shown))  # noqa: E731
-    other, other_clicks = take(users), clicks[users]  # impressions of held-out users: never fitted
-    shown, clicks = take(~users), clicks[~users]
+    other, other_clicks = take(held_mask), clicks[held_mask]  # impressions of held-out users: never fitted
+    shown, clicks = take(~held_mask), clicks[~held_mask]
     n_fit = int(0.8 * len(clicks))
     fit, held = take(slice(None, n_fit)), take(slice(n_fit, None))
     if args.reward_model == "logistic":
