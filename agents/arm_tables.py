@@ -254,25 +254,26 @@ class ArmPolicy(Policy):
     def _one_slot(self, obs: Obs) -> int | None:
         """Table row of a well-formed batch of one request (unstacked), or None: take the batched path
         (which also raises the precise error for bad input)."""
-        if obs is self._one_obs:  # the request just decided on (update after select): its campaign
-            campaign = obs.get("campaign")  # array and contents unchanged give the same row
-            if campaign is self._one_campaign and campaign.tobytes() == self._one_key:
-                return self._one_last
-        if type(obs) is not dict or self.n_groups != 1:
+        if type(obs) is not dict:
             return None
-        est, campaign = obs.get("ctr_estimate"), obs.get("campaign")
-        if (type(est) is not np.ndarray or est.shape != self._one_shape or type(campaign) is not np.ndarray
-                or campaign.ndim != 2 or campaign.shape[0] != 1
+        campaign = obs.get("campaign")
+        if obs is self._one_obs and campaign is self._one_campaign and campaign.tobytes() == self._one_key:
+            return self._one_last  # the request just decided on (update after select), unchanged
+        est = obs.get("ctr_estimate")
+        if (type(campaign) is not np.ndarray or campaign.ndim != 2 or campaign.shape[0] != 1
+                or type(est) is not np.ndarray or est.shape != self._one_shape or self.n_groups != 1
                 or "user" not in obs or "context" not in obs or "candidates" not in obs):
             return None
         key = campaign.tobytes()
-        slot = self.index._rows.get(key)
-        if slot is None:  # a new campaign (every path that makes a row grows the tables after it)
-            slot = self.index.row_id(campaign[0])
-            if slot >= self.counts.shape[0]:
-                self._grow(len(self.index))
-        self._one_obs, self._one_campaign, self._one_key, self._one_last = obs, campaign, key, slot
-        return slot
+        if key != self._one_key:  # another campaign than the last request's
+            slot = self.index._rows.get(key)
+            if slot is None:  # a new campaign (every path that makes a row grows the tables after it)
+                slot = self.index.row_id(campaign[0])
+                if slot >= self.counts.shape[0]:
+                    self._grow(len(self.index))
+            self._one_key, self._one_last = key, slot
+        self._one_obs, self._one_campaign = obs, campaign
+        return self._one_last
 
     def _one_row(self, slot: int) -> OneRow:
         """The :class:`OneRow` of a campaign row (made on first use)."""

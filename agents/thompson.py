@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from itertools import compress
+from itertools import accumulate, compress
 from operator import ge
 from typing import Any
 
@@ -253,28 +253,33 @@ class _PosteriorRow:
         self.cols = cols.tolist()
 
     def set(self, policy: BetaThompson, row, k: int, reward: float) -> None:
-        a0, b0 = self.a[k], self.b[k]
-        self._params(policy, row, k)
-        if self.mu[k] > self.mu[self.lead]:
+        A, B = self.a, self.b
+        a0, b0 = A[k], B[k]
+        n, s = row.counts[k], row.sums[k]
+        A[k] = a = policy.alpha0 + s  # posterior()'s operations, in the same order (as _params)
+        B[k] = b = policy.beta0 + n - s
+        mu = self.mu
+        mu[k] = m = a / (a + b)
+        lead = self.lead
+        if m > mu[lead]:
             self._thresholds()
             return
         steps = self.steps[k] + 1
         if steps < _EXACT_EVERY and (reward == 1.0 or reward == 0.0):
             c = math.lgamma(a0 + b0) - math.lgamma(a0) - math.lgamma(b0)  # −log B(a, b)
+            exp = math.exp
             if reward == 1.0:  # a → a + 1
                 c -= math.log(a0)
-                F = [f - math.exp(a0 * x + b0 * y + c) for f, x, y in zip(self.F[k], self.lx, self.l1x)]
+                F = [f - exp(a0 * x + b0 * y + c) for f, x, y in zip(self.F[k], self.lx, self.l1x)]
             else:  # b → b + 1
                 c -= math.log(b0)
-                F = [f + math.exp(a0 * x + b0 * y + c) for f, x, y in zip(self.F[k], self.lx, self.l1x)]
+                F = [f + exp(a0 * x + b0 * y + c) for f, x, y in zip(self.F[k], self.lx, self.l1x)]
         else:
             steps = 0
-            F = _special.betainc(self.a[k], self.b[k], self.theta).tolist()
+            F = _special.betainc(a, b, self.theta).tolist()
         self.steps[k] = steps
-        for i in range(1, len(F)):  # nondecreasing, as the exact CDF (rounding could break it)
-            if F[i] < F[i - 1]:
-                F[i] = F[i - 1]
-        if k == self.lead:
+        F = list(accumulate(F, max))  # nondecreasing, as the exact CDF (rounding could break it)
+        if k == lead:
             if F[0] > 0.05 or F[-1] < 0.95:  # the leader moved off its thresholds
                 self._thresholds()
                 return
