@@ -184,6 +184,10 @@ class CampaignIndex:
         return ids[inv.reshape(-1)]
 
 
+_NOT_AN_ARRAY = object()
+"""What the one-request path's last campaign array is before the first request (no obs value is it)."""
+
+
 class OneRow:
     """One campaign row of the arm tables for the one-request path: ``counts`` and ``sums`` are
     memoryviews of the tables' row (the same memory, read and written as Python floats), ``cums``
@@ -222,7 +226,8 @@ class ArmPolicy(Policy):
         """(campaigns, K) summed rewards per arm."""
         self.n_updates = 0
         self._one_shape = (1, self.n_actions)
-        self._one_obs = self._one_campaign = self._one_key = self._one_last = None
+        self._one_obs = self._one_cshape = self._one_key = self._one_last = None
+        self._one_campaign: Any = _NOT_AN_ARRAY
         """The last request the one-request path checked, its campaign array, bytes and table row."""
         self._one_rows: dict[int, OneRow] = {}
         """:class:`OneRow` of the rows the one-request path used."""
@@ -259,9 +264,11 @@ class ArmPolicy(Policy):
         campaign = obs.get("campaign")
         if obs is self._one_obs and campaign is self._one_campaign and campaign.tobytes() == self._one_key:
             return self._one_last  # the request just decided on (update after select), unchanged
+        if campaign is not self._one_campaign or campaign.shape != self._one_cshape:  # else: checked before
+            if type(campaign) is not np.ndarray or campaign.ndim != 2 or campaign.shape[0] != 1 or self.n_groups != 1:
+                return None
         est = obs.get("ctr_estimate")
-        if (type(campaign) is not np.ndarray or campaign.ndim != 2 or campaign.shape[0] != 1
-                or type(est) is not np.ndarray or est.shape != self._one_shape or self.n_groups != 1
+        if (type(est) is not np.ndarray or est.shape != self._one_shape
                 or "user" not in obs or "context" not in obs or "candidates" not in obs):
             return None
         key = campaign.tobytes()
@@ -272,7 +279,7 @@ class ArmPolicy(Policy):
                 if slot >= self.counts.shape[0]:
                     self._grow(len(self.index))
             self._one_key, self._one_last = key, slot
-        self._one_obs, self._one_campaign = obs, campaign
+        self._one_obs, self._one_campaign, self._one_cshape = obs, campaign, campaign.shape
         return self._one_last
 
     def _one_row(self, slot: int) -> OneRow:

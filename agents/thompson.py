@@ -31,7 +31,7 @@ from agents.arm_tables import (
     check_obs,
     check_unit_rewards,
 )
-from agents.base import Obs, Policy
+from agents.base import UNIFORM_BLOCK, Obs, Policy
 from agents.quadrature import NODES, beta_argmax
 
 SAMPLING = ("propensities", "posterior")
@@ -127,12 +127,12 @@ class BetaThompson(ArmPolicy):
             cache = row.cache = _PosteriorRow(self, row)
         K = self.n_actions
         block = self._u_block
-        if len(block) >= K:  # the next K uniforms of the stream, in order (Policy.uniform_one, inline)
+        if len(block) >= K:  # the next K uniforms of the stream, in order (Policy.uniforms_one, inline)
             u = block[:-K - 1:-1]
             del block[-K:]
             self._u_taken += K
         else:
-            u = [self.uniform_one() for _ in range(K)]
+            u = self.uniforms_one(K)
         F, lead = cache.F, cache.lead
         top = bisect_left(F[lead], u[lead] - _MARGIN)  # the leader's draw is surely above θ_top
         if top:  # the other arms not surely below θ_top (the leader's column entry is +inf)
@@ -156,9 +156,47 @@ class BetaThompson(ArmPolicy):
         x = _special.betaincinv([a[k] for k in rivals], [b[k] for k in rivals], [u[k] for k in rivals]).tolist()
         return rivals[x.index(max(x))]  # the first of equal draws, as argmax
 
-    def _one_update(self, row, arm: int, reward: float) -> None:
-        if row.cache is not None:
-            row.cache.set(self, row, arm, reward)
+    def _one_update(self, row, k: int, reward: float) -> None:
+        """Bring the row's :class:`_PosteriorRow` up to date after arm ``k``'s update by ``reward``."""
+        cache = row.cache
+        if cache is None:
+            return
+        A, B = cache.a, cache.b
+        a0, b0 = A[k], B[k]
+        n, s = row.counts[k], row.sums[k]
+        A[k] = a = self.alpha0 + s  # posterior()'s operations, in the same order (as _PosteriorRow._params)
+        B[k] = b = self.beta0 + n - s
+        mu = cache.mu
+        mu[k] = m = a / (a + b)
+        lead = cache.lead
+        if m > mu[lead]:
+            cache._thresholds()
+            return
+        steps = cache.steps[k] + 1
+        F = cache.F[k]
+        if steps < _EXACT_EVERY and (reward == 1.0 or reward == 0.0):  # the recurrence, in place
+            c = math.lgamma(a0 + b0) - math.lgamma(a0) - math.lgamma(b0)  # −log B(a, b)
+            if reward == 1.0:  # a → a + 1: minus the term
+                c -= math.log(a0)
+                sign = -1.0
+            else:  # b → b + 1: plus the term
+                c -= math.log(b0)
+                sign = 1.0
+            exp, lx, l1x = math.exp, cache.lx, cache.l1x
+            prev = -math.inf
+            for i in range(len(F)):  # nondecreasing, as the exact CDF (rounding could break it)
+                f = F[i] + sign * exp(a0 * lx[i] + b0 * l1x[i] + c)
+                F[i] = prev = f if f > prev else prev
+        else:
+            steps = 0
+            F[:] = accumulate(_special.betainc(a, b, cache.theta).tolist(), max)
+        cache.steps[k] = steps
+        if k == lead:
+            if F[0] > 0.05 or F[-1] < 0.95:  # the leader moved off its thresholds
+                cache._thresholds()
+        else:
+            for col, f in zip(cache.cols, F):
+                col[k] = f - _MARGIN
 
     def _check_rewards(self, rewards: np.ndarray) -> None:
         check_unit_rewards(rewards, "thompson")
@@ -189,6 +227,8 @@ class BetaThompson(ArmPolicy):
 
     def reset(self, n_actions: int, seed=None, group_seeds=None) -> None:
         super().reset(n_actions, seed, group_seeds)
+        if self.sampling == "posterior":  # K uniforms a decision: blocks of K · UNIFORM_BLOCK (the same stream)
+            self._u_size = UNIFORM_BLOCK * self.n_actions
         self._cached_p = np.zeros((0, self.n_actions))
         """(rows, K) propensities last computed per campaign row, from these counts and sums:"""
         self._cached_counts = np.zeros((0, self.n_actions))
@@ -202,7 +242,7 @@ _MARGIN = 1e-9
 the error of the recurrence below, are far smaller)."""
 _LEVELS = (0.02, 0.15, 0.4, 0.6, 0.85, 0.98)
 """The thresholds' quantile levels in the leading arm's posterior."""
-_EXACT_EVERY = 16
+_EXACT_EVERY = 64
 """An arm's CDFs at the thresholds are recomputed by ``betainc`` after this many recurrence steps."""
 
 
@@ -216,7 +256,7 @@ class _PosteriorRow:
     recurrences of the regularised incomplete beta function (DLMF 8.17.20–21),
     ``I_x(a+1, b) = I_x(a, b) − x^a (1−x)^b / (a B(a, b))`` and
     ``I_x(a, b+1) = I_x(a, b) + x^a (1−x)^b / (b B(a, b))``: a few ``math.exp`` instead of a
-    ``betainc`` call. Every ``_EXACT_EVERY`` steps of an arm, and for any other reward, its CDFs are
+    ``betainc`` call. Every ``_EXACT_EVERY`` (64) steps of an arm, and for any other reward, its CDFs are
     recomputed by ``betainc``; the recurrence's error stays below 1e-11 (tested), far inside the
     margin, so the CDFs only decide which inverse CDFs are evaluated, never the action."""
 
@@ -251,42 +291,6 @@ class _PosteriorRow:
         cols = (np.array(self.F) - _MARGIN).T
         cols[:, lead] = math.inf
         self.cols = cols.tolist()
-
-    def set(self, policy: BetaThompson, row, k: int, reward: float) -> None:
-        A, B = self.a, self.b
-        a0, b0 = A[k], B[k]
-        n, s = row.counts[k], row.sums[k]
-        A[k] = a = policy.alpha0 + s  # posterior()'s operations, in the same order (as _params)
-        B[k] = b = policy.beta0 + n - s
-        mu = self.mu
-        mu[k] = m = a / (a + b)
-        lead = self.lead
-        if m > mu[lead]:
-            self._thresholds()
-            return
-        steps = self.steps[k] + 1
-        if steps < _EXACT_EVERY and (reward == 1.0 or reward == 0.0):
-            c = math.lgamma(a0 + b0) - math.lgamma(a0) - math.lgamma(b0)  # −log B(a, b)
-            exp = math.exp
-            if reward == 1.0:  # a → a + 1
-                c -= math.log(a0)
-                F = [f - exp(a0 * x + b0 * y + c) for f, x, y in zip(self.F[k], self.lx, self.l1x)]
-            else:  # b → b + 1
-                c -= math.log(b0)
-                F = [f + exp(a0 * x + b0 * y + c) for f, x, y in zip(self.F[k], self.lx, self.l1x)]
-        else:
-            steps = 0
-            F = _special.betainc(a, b, self.theta).tolist()
-        self.steps[k] = steps
-        F = list(accumulate(F, max))  # nondecreasing, as the exact CDF (rounding could break it)
-        if k == lead:
-            if F[0] > 0.05 or F[-1] < 0.95:  # the leader moved off its thresholds
-                self._thresholds()
-                return
-        else:
-            for col, f in zip(self.cols, F):
-                col[k] = f - _MARGIN
-        self.F[k] = F
 
 
 class HybridThompson(PosteriorDraws, Policy):
