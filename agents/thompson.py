@@ -192,8 +192,8 @@ class BetaThompson(ArmPolicy):
             F[:] = accumulate(_special.betainc(a, b, cache.theta).tolist(), max)
         cache.steps[k] = steps
         if k == lead:
-            if F[0] > 0.05 or F[-1] < 0.95:  # the leader moved off its thresholds
-                cache._thresholds()
+            if F[0] > 0.05 or F[-1] < 0.95 or (F[0] < _NARROW and F[-1] > 1.0 - _NARROW):
+                cache._thresholds()  # the leader moved off its thresholds, or they are far in its tails
         else:
             for col, f in zip(cache.cols, F):
                 col[k] = f - _MARGIN
@@ -242,6 +242,9 @@ _MARGIN = 1e-9
 the error of the recurrence below, are far smaller)."""
 _LEVELS = (0.02, 0.15, 0.4, 0.6, 0.85, 0.98)
 """The thresholds' quantile levels in the leading arm's posterior."""
+_NARROW = 0.01
+"""The thresholds are re-chosen when the leader's CDF is below this at the lowest and above 1 − this
+at the highest (its posterior has narrowed since: they would rule out few arms)."""
 _EXACT_EVERY = 64
 """An arm's CDFs at the thresholds are recomputed by ``betainc`` after this many recurrence steps."""
 
