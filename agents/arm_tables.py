@@ -185,7 +185,8 @@ class CampaignIndex:
 
 
 _NOT_AN_ARRAY = object()
-"""What the one-request path's last campaign array is before the first request (no obs value is it)."""
+"""What the one-request path's last request and campaign array are before the first request (no
+argument is this object)."""
 
 
 class OneRow:
@@ -226,7 +227,8 @@ class ArmPolicy(Policy):
         """(campaigns, K) summed rewards per arm."""
         self.n_updates = 0
         self._one_shape = (1, self.n_actions)
-        self._one_obs = self._one_cshape = self._one_key = self._one_last = None
+        self._one_cshape = self._one_key = self._one_last = None
+        self._one_obs: Any = _NOT_AN_ARRAY  # never a request (nor None)
         self._one_campaign: Any = _NOT_AN_ARRAY
         """The last request the one-request path checked, its campaign array, bytes and table row."""
         self._one_rows: dict[int, OneRow] = {}
@@ -237,7 +239,7 @@ class ArmPolicy(Policy):
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_one_rows"] = {}  # memoryviews do not pickle; remade on use
-        state["_one_obs"] = None
+        state["_one_obs"] = _NOT_AN_ARRAY
         return state
 
     def _grow(self, n_rows: int) -> None:
@@ -333,7 +335,11 @@ class ArmPolicy(Policy):
         raise NotImplementedError
 
     def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
-        slot = self._one_slot(obs)
+        if (obs is self._one_obs and (campaign := obs.get("campaign")) is self._one_campaign
+                and campaign.tobytes() == self._one_key):  # the request just decided on (_one_slot, inline)
+            slot = self._one_last
+        else:
+            slot = self._one_slot(obs)
         if slot is not None:  # one request: scalar updates, equal to the bincounts below
             if not (type(actions) is np.ndarray and actions.shape == (1,) and type(rewards) is np.ndarray
                     and rewards.shape == (1,) and type(a1 := actions.item()) is int and 0 <= a1 < self.n_actions
