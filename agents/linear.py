@@ -288,18 +288,6 @@ class _SharedLinear(Policy):
     def _changed(self, blocks: np.ndarray) -> None:
         """Called after an update of the ridge ``blocks`` (N,)."""
 
-    def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
-        seg, z = self.features(obs)
-        out = np.empty(z.shape[:2])
-        for s in np.unique(seg):  # one iteration per user segment present (at most a few)
-            rows = np.flatnonzero(seg == s)
-            out[rows] = self._segment_probabilities(int(s), z, rows)
-        return out
-
-    def _segment_probabilities(self, s: int, z: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """(len(rows), K) probabilities of the requests ``rows`` of ``z`` (N, K, DIM), all in ridge block ``s``."""
-        raise NotImplementedError
-
 
 class LinUCBShared(_SharedLinear):
     """LinUCB with one model shared by all candidates: works when candidates change every request.
@@ -412,31 +400,48 @@ class LinearTS(PosteriorDraws, _SharedLinear):
 
     def posterior_draws(self, s: int) -> np.ndarray:
         """(samples, DIM) draws of ridge block ``s``'s θ from its posterior (fixed until the next update)."""
-        cov = self.ridge.A_inv[s]
-        chol = np.linalg.cholesky(0.5 * (cov + cov.T))
-        group, segment = divmod(s, self.n_segments)
-        xi = np.random.Generator(np.random.PCG64([self._draw_keys[group], self.n_updates, segment])).standard_normal(
-            (self.samples, cov.shape[0]))
-        return self.ridge.theta[s] + self.v * xi @ chol.T
+        return self._draws(np.array([s]))[0]
 
-    def _segment_probabilities(self, s: int, z: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Shares of the draws in which each candidate scores highest (the first of equal scores,
-        as ``argmax``). The scores come out of one product, (samples, DIM) · (DIM, K·m), laid out
-        (samples, K, m) so that each candidate's scores are a contiguous block: the winners are
-        found by comparing K blocks, not by an argmax over rows of K."""
-        m, k, d = rows.shape[0], z.shape[1], z.shape[2]
-        zk = z.transpose(1, 0, 2)[:, rows].reshape(k * m, d)  # candidate-major
-        score = (self.posterior_draws(s) @ zk.T).reshape(self.samples, k, m)
+    def _draws(self, blocks: np.ndarray) -> np.ndarray:
+        """(len(blocks), samples, DIM): :meth:`posterior_draws` of several blocks, in one pass."""
+        cov = self.ridge.A_inv[blocks]
+        chol = np.linalg.cholesky(0.5 * (cov + cov.transpose(0, 2, 1)))
+        xi = np.stack([
+            np.random.Generator(np.random.PCG64([self._draw_keys[group], self.n_updates, segment])).standard_normal(
+                (self.samples, cov.shape[1]))
+            for group, segment in (divmod(int(s), self.n_segments) for s in blocks)])
+        return self.ridge.theta[blocks][:, None, :] + self.v * xi @ chol.transpose(0, 2, 1)
+
+    def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
+        """Per ridge block present, the shares of its posterior draws in which each candidate scores
+        highest (the first of equal scores, as ``argmax``). A block's scores come out of one product,
+        (samples, DIM) · (DIM, K·m), laid out (samples, K, m) so that each candidate's scores are a
+        contiguous block: the winners are found by comparing K blocks, not by an argmax over rows of K."""
+        _, _, blocks, cols, ctr, _ = self._sparse(obs)
+        n, k = ctr.shape
+        out = np.empty((n, k))
+        present = np.unique(blocks)
+        for s, theta in zip(present.tolist(), self._draws(present)):  # at most a few blocks
+            rows = np.flatnonzero(blocks == s) if present.size > 1 else np.arange(n)
+            zk = dense_features(cols[:, rows].transpose(0, 2, 1), ctr[rows].T)  # (K, m, DIM), candidate-major
+            score = (theta @ zk.reshape(k * rows.size, DIM).T).reshape(self.samples, k, rows.size)
+            out[rows] = self._winners(score)
+        return out
+
+    def _winners(self, score: np.ndarray) -> np.ndarray:
+        """(m, K) shares of the draws in which each candidate has the largest of ``score`` (samples, K, m)."""
+        samples, k, m = score.shape
         best = score[:, 0].copy()
         for j in range(1, k):
             np.maximum(best, score[:, j], out=best)
         if np.isnan(best).any():  # NaN scores: argmax's rule (the first NaN wins)
             return argmax_frequencies(score.transpose(2, 0, 1))
-        out = np.empty((m, k))
-        taken = np.zeros((self.samples, m), dtype=bool)
-        for j in range(k):
-            win = score[:, j] == best
-            win &= ~taken
-            taken |= win
-            out[:, j] = win.sum(axis=0)
-        return out / self.samples
+        win = score == best[:, None]
+        counts = win.sum(axis=0)  # (K, m)
+        if counts.sum() != samples * m:  # ties: only the first of the equal scores wins
+            taken = np.zeros((samples, m), dtype=bool)
+            for j in range(k):
+                win[:, j] &= ~taken
+                taken |= win[:, j]
+            counts = win.sum(axis=0)
+        return counts.T / samples
