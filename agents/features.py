@@ -79,7 +79,8 @@ def candidate_columns(obs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarra
     parts = creative_parts(cand.reshape(n, -1, CREATIVE_SLOTS))  # (N, K, P), 0 = empty
     k, n_slots = parts.shape[1], parts.shape[2]
     slots = np.ascontiguousarray(parts.reshape(n * k, n_slots).T)  # (P, N·K): each slot contiguous
-    cols = np.where(slots > 0, slots + 1, DIM)
+    cols = slots + 1
+    cols[slots == 0] = DIM
     for p in range(1, n_slots):  # a part shown twice is one 1 of the multi-hot
         repeat = cols[0] == cols[p]
         for q in range(1, p):
@@ -96,8 +97,8 @@ def dense_features(cols: np.ndarray, ctr: np.ndarray) -> np.ndarray:
     shape = ctr.shape
     m = ctr.size
     z = np.zeros((m, DIM))
-    # empty slots (column DIM) write the bias column, which is set to 1 below anyway
-    flat = np.where(cols == DIM, 0, cols).reshape(-1, m) + np.arange(0, m * DIM, DIM)
+    # empty slots (column DIM, here DIM % DIM = 0) write the bias column, which is set to 1 below anyway
+    flat = (cols % DIM).reshape(-1, m) + np.arange(0, m * DIM, DIM)
     z.ravel()[flat.ravel()] = 1.0
     z[:, 0] = 1.0
     z[:, 1] = ctr.ravel()
