@@ -21,6 +21,10 @@ user's strongest interest tag (``by="tag"``), the top category of the user's beh
 feature vector is ``z ⊗ onehot(segment)`` — every part gets its own weight per segment — and
 since its Gram matrix is then block diagonal, the policies keep one ``DIM``-sized block per
 segment: the cost per decision is that of a ``DIM``-dimensional model, not ``DIM × segments``.
+
+``candidate_columns`` gives the same features in sparse form — each candidate's few part
+columns and its CTR value — from which ``candidate_features`` builds the dense array; shared
+LinUCB scores from the sparse form directly (a quadratic form over the ≈ 9 columns in use).
 """
 
 from __future__ import annotations

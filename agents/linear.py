@@ -1,5 +1,6 @@
 """Linear contextual bandits: LinUCB (disjoint per arm, and shared over candidate features) and
-linear Thompson sampling. All keep their ridge inverses by rank-one updates (``agents.ridge``).
+linear Thompson sampling. All keep their ridge inverses up to date by Sherman–Morrison and
+Woodbury updates or, for a large batch of one regression, by recomputing it (``agents.ridge``).
 """
 
 from __future__ import annotations
