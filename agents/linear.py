@@ -420,13 +420,19 @@ class LinearTS(PosteriorDraws, _SharedLinear):
         contiguous block: the winners are found by comparing K blocks, not by an argmax over rows of K."""
         _, _, blocks, cols, ctr, _ = self._sparse(obs)
         n, k = ctr.shape
+        order = np.argsort(blocks, kind="stable")  # requests by block, each block's rows contiguous
+        present, starts, sizes = np.unique(blocks[order], return_index=True, return_counts=True)
+        # the dense features of all blocks at once, block by block, each block candidate-major:
+        # request order[i] (block start s, size m) candidate j goes to row s·K + j·m + (i − s)
+        first = np.repeat(starts, sizes)
+        dest = first[:, None] * k + np.arange(k) * np.repeat(sizes, sizes)[:, None] + (np.arange(n) - first)[:, None]
+        src = np.empty(n * k, dtype=np.int64)
+        src[dest.ravel()] = (order[:, None] * k + np.arange(k)).ravel()
+        z = dense_features(cols.reshape(cols.shape[0], n * k)[:, src], ctr.reshape(n * k)[src])
         out = np.empty((n, k))
-        present = np.unique(blocks)
-        for s, theta in zip(present.tolist(), self._draws(present)):  # at most a few blocks
-            rows = np.flatnonzero(blocks == s) if present.size > 1 else np.arange(n)
-            zk = dense_features(cols[:, rows].transpose(0, 2, 1), ctr[rows].T)  # (K, m, DIM), candidate-major
-            score = (theta @ zk.reshape(k * rows.size, DIM).T).reshape(self.samples, k, rows.size)
-            out[rows] = self._winners(score)
+        for s0, m, theta in zip(starts.tolist(), sizes.tolist(), self._draws(present)):  # at most a few blocks
+            score = (theta @ z[s0 * k:(s0 + m) * k].T).reshape(self.samples, k, m)
+            out[order[s0:s0 + m]] = self._winners(score)
         return out
 
     def _winners(self, score: np.ndarray) -> np.ndarray:

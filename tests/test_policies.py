@@ -192,6 +192,33 @@ def test_shared_linucb_sparse_scores_equal_the_dense_formula():
         np.testing.assert_allclose(policy.scores(obs), mean + 0.7 * width, rtol=1e-12, atol=1e-12)
 
 
+def test_lin_ts_propensities_are_argmax_shares_of_the_posterior_draws():
+    """lin_ts's propensities equal the shares of each block's ``posterior_draws`` in which a
+    candidate has the largest score by ``argmax`` — with duplicated candidates, whose ties go to
+    the first, and with stacked seeds."""
+    from agents.thompson import argmax_frequencies
+
+    data = record(PERSONALIZED, 4, 64)
+    obs = {key: v.copy() for key, v in data[3][0].items()}
+    cand = obs["candidates"].reshape(64, K, -1)
+    cand[:, 3] = cand[:, 1]  # candidate 3 repeats candidate 1 (same parts, same estimate)
+    obs["ctr_estimate"][:, 3] = obs["ctr_estimate"][:, 1]
+    for kwargs in ({"seed": 0}, {"group_seeds": [0, 1]}):
+        policy = make_policy("lin_ts", samples=32)
+        policy.reset(K, **kwargs)
+        for o, a, r in data[:3]:
+            policy.update(o, a, r)
+        p = policy.probabilities(obs)
+        blocks, z = policy.features(obs)
+        expected = np.empty_like(p)
+        for b in np.unique(blocks):
+            rows = np.flatnonzero(blocks == b)
+            expected[rows] = argmax_frequencies(np.einsum("nkd,sd->nsk", z[rows], policy.posterior_draws(int(b))))
+        np.testing.assert_array_equal(p, expected)
+        assert np.all(p[:, 3] == 0) and p[:, 1].sum() > 0  # the tie goes to the first
+        np.testing.assert_allclose(p.sum(axis=1), 1.0)
+
+
 def test_linucb_gram_matrices_are_the_data():
     policy = make_policy("linucb", reg=2.0)
     policy.reset(K, seed=0)
