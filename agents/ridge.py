@@ -72,17 +72,18 @@ class Ridge:
         g_sorted = groups[order]
         starts = np.flatnonzero(np.r_[True, g_sorted[1:] != g_sorted[:-1]])
         ends = np.r_[starts[1:], g_sorted.shape[0]]
+        Xs, rs = X[order], r[order]  # each group's rows contiguous: slices, not a gather per group
         refresh = []
         for s, e in zip(starts.tolist(), ends.tolist()):  # one iteration per group touched (arms), not per row
-            rows, g = order[s:e], int(g_sorted[s])
+            g = int(g_sorted[s])
             if e - s == 1:  # Sherman–Morrison, as for a batch of one
-                self.update_one(g, X[rows[0]], float(r[rows[0]]))
+                self.update_one(g, Xs[s], float(rs[s]))
             elif e - s < REFRESH * self.d:
-                self._update_group(g, X[rows], r[rows])
+                self._update_group(g, Xs[s:e], rs[s:e])
             else:
-                Xg = X[rows]
+                Xg = Xs[s:e]
                 self.A[g] += Xg.T @ Xg
-                self.b[g] += Xg.T @ r[rows]
+                self.b[g] += Xg.T @ rs[s:e]
                 refresh.append(g)
         if refresh:
             self._refresh(refresh)
