@@ -162,7 +162,8 @@ class RequestGenerator:
         w, pools = self.world, self.pools
         product = w.campaign_product[campaign]
         terms = {"goal": w.campaign_goal[campaign], "category": w.campaign_category[campaign], "product": product,
-                 "product_topic": w.product_topic[product]}
+                 "product_topic": w.product_topic[product], "product_tier": w.product_tier[product] / 2.0,
+                 "product_discount": w.product_discount[product]}
         if self.mode == "pool":
             # one campaign in every slot (a fixed campaign): a broadcast view, not an (N, K, d) gather
             phi = (np.broadcast_to(pools.phi[campaign[0]], (campaign.shape[0],) + pools.phi.shape[1:])
@@ -173,7 +174,8 @@ class RequestGenerator:
             terms.update(phi_k=np.ascontiguousarray(phi.transpose(1, 0, 2)) if phi.strides[0] else
                          np.broadcast_to(pools.phi[campaign[0]][:, None], (self.K,) + phi.shape[:1] + phi.shape[2:]),
                          static_k=np.ascontiguousarray(terms["static"].T)[..., None],
-                         discount_k=np.ascontiguousarray(terms["discount"].T)[..., None])
+                         # 0.0 / 1.0: gain · discount is the same product as with the bool cast, without the cast
+                         discount_k=np.ascontiguousarray(terms["discount"].T, dtype=np.float64)[..., None])
         for a in terms.values():
             if a.flags.writeable:
                 a.flags.writeable = False
@@ -219,7 +221,8 @@ class RequestGenerator:
             logits = click_logits(w, theta, user, device, item, affinity, discount, static)
         ctx_idx = (mult_idx * len(DEVICES) + device) * len(POSITION_FACTOR) + position
         blk = Block(t0, user, device, position, np.take(self.tables.features, ctx_idx, axis=0), u[..., S.CLICK],
-                    u[..., S.CONVERSION], cands, logits, conversion_prob(w, item, user, product))
+                    u[..., S.CONVERSION], cands, logits, conversion_prob(w, item, user, product, per_request("product_tier"),
+                                                  per_request("product_discount")))
         for a in blk[1:]:
             if a.flags.writeable:
                 a.flags.writeable = False

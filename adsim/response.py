@@ -126,12 +126,16 @@ def click_logits(world: World, theta_ctx, user, device, item, affinity, discount
     return logits
 
 
-def conversion_prob(world: World, item, user, product) -> np.ndarray:
-    """P(conversion | click), (...): interest in the item (:func:`item_interest`), price sensitivity, discount."""
+def conversion_prob(world: World, item, user, product, tier: np.ndarray | None = None,
+                    discount: np.ndarray | None = None) -> np.ndarray:
+    """P(conversion | click), (...): interest in the item (:func:`item_interest`), price sensitivity, discount.
+
+    ``tier`` and ``discount`` may carry ``world.product_tier[product] / 2.0`` and
+    ``world.product_discount[product]`` gathered already."""
     item = item * world.d
     ps = world.user_price_sens[user]
-    tier = world.product_tier[product] / 2.0
-    disc = world.product_discount[product]
+    tier = world.product_tier[product] / 2.0 if tier is None else tier
+    disc = world.product_discount[product] if discount is None else discount
     return sigmoid(-2.0 + 0.6 * item - 1.5 * ps * tier + 3.0 * ps * disc)
 
 
