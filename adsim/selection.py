@@ -119,8 +119,9 @@ class SelectionCore:
                 expected = expected * self.value[:, None]
         best = np.maximum.reduce(expected, axis=0)  # (N, T)
         optimal = np.zeros(best.shape, dtype=np.intp)
+        at_best = expected == best
         for k in range(expected.shape[0] - 1, -1, -1):  # the first k reaching the maximum (argmax's tie rule)
-            np.copyto(optimal, k, where=expected[k] == best)
+            np.copyto(optimal, k, where=at_best[k])
         step_major = probs.transpose(2, 1, 0)
         probs_t = np.ascontiguousarray(step_major)
         expected_t = probs_t if expected is probs else np.ascontiguousarray(expected.transpose(2, 1, 0))
