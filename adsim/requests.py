@@ -162,13 +162,20 @@ class RequestGenerator:
         w, pools = self.world, self.pools
         product = w.campaign_product[campaign]
         terms = {"goal": w.campaign_goal[campaign], "category": w.campaign_category[campaign], "product": product,
-                 "product_topic": w.product_topic[product]}
+                 "product_topic": w.product_topic[product], "product_tier": w.product_tier[product] / 2.0,
+                 "product_discount": w.product_discount[product]}
         if self.mode == "pool":
             # one campaign in every slot (a fixed campaign): a broadcast view, not an (N, K, d) gather
             phi = (np.broadcast_to(pools.phi[campaign[0]], (campaign.shape[0],) + pools.phi.shape[1:])
                    if (campaign == campaign[0]).all() else pools.phi[campaign])
             terms.update(creatives=pools.creatives[campaign], static=pools.static[campaign],
                          discount=pools.discount[campaign], phi=phi)
+            # candidate-first (K, N, ...) copies for the logits, computed with the candidates as rows
+            terms.update(phi_k=np.ascontiguousarray(phi.transpose(1, 0, 2)) if phi.strides[0] else
+                         np.broadcast_to(pools.phi[campaign[0]][:, None], (self.K,) + phi.shape[:1] + phi.shape[2:]),
+                         static_k=np.ascontiguousarray(terms["static"].T)[..., None],
+                         # 0.0 / 1.0: gain · discount is the same product as with the bool cast, without the cast
+                         discount_k=np.ascontiguousarray(terms["discount"].T, dtype=np.float64)[..., None])
         for a in terms.values():
             if a.flags.writeable:
                 a.flags.writeable = False
@@ -191,8 +198,12 @@ class RequestGenerator:
         theta = interests_in_context(w, user, arr.hour, arr.weekend, arr.location, arr.weather, time,
                                      multiplier=np.take(self.tables.multiplier, mult_idx, axis=0))
         if self.mode == "pool":
-            cands, static, discount = per_request("creatives"), per_request("static"), per_request("discount")
-            affinity = np.einsum("ntd,nkd->ntk", theta, terms["phi"])
+            cands = per_request("creatives")
+            # (K, N, T): each candidate's scores a contiguous row; the same dot products (θ·φ over d,
+            # the einsum's inner loop) as "ntd,nkd->ntk", so the same numbers
+            affinity = np.empty((K,) + user.shape)
+            np.einsum("ntd,knd->knt", theta, terms["phi_k"], out=affinity)
+            static, discount = terms["static_k"], terms["discount_k"]
         else:
             goal, category = per_request("goal"), per_request("category")
             draws = u[..., S.CANDIDATES:].reshape(user.shape + (K, DRAWS_PER_CREATIVE))
@@ -203,10 +214,15 @@ class RequestGenerator:
             discount = w.part_is_discount[parts].any(-1)
         product = per_request("product")
         item = item_interest(w, theta, product, topic=per_request("product_topic"))
-        logits = click_logits(w, theta, user, device, item, affinity, discount, static)
+        if self.mode == "pool":  # (K, N, T) computed, (N, T, K) a view of it
+            logits = click_logits(w, theta, user, device, item, affinity, discount, static, candidate_axis=0)
+            logits = logits.transpose(1, 2, 0)
+        else:
+            logits = click_logits(w, theta, user, device, item, affinity, discount, static)
         ctx_idx = (mult_idx * len(DEVICES) + device) * len(POSITION_FACTOR) + position
         blk = Block(t0, user, device, position, np.take(self.tables.features, ctx_idx, axis=0), u[..., S.CLICK],
-                    u[..., S.CONVERSION], cands, logits, conversion_prob(w, item, user, product))
+                    u[..., S.CONVERSION], cands, logits, conversion_prob(w, item, user, product, per_request("product_tier"),
+                                                  per_request("product_discount")))
         for a in blk[1:]:
             if a.flags.writeable:
                 a.flags.writeable = False
@@ -222,7 +238,7 @@ class RequestGenerator:
         time = rng.integers(0, max(w.config.drift_period, 1), size=(n, 1))
         blk = self.requests(u, campaign, time, t0=0)
         self._by_campaign = None  # the reference sample's campaign terms are not kept
-        return calibrate_intercept(blk.logits[:, 0], blk.position[:, 0], w.config.target_ctr, world_config=w.config)
+        return calibrate_intercept(np.ascontiguousarray(blk.logits[:, 0]), blk.position[:, 0], w.config.target_ctr, world_config=w.config)
 
 
 @functools.lru_cache(maxsize=32)

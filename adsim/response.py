@@ -100,7 +100,8 @@ def discount_gain(world: World) -> float:
     return DISCOUNT_GAIN * world.config.creative_scale
 
 
-def click_logits(world: World, theta_ctx, user, device, item, affinity, discount, static) -> np.ndarray:
+def click_logits(world: World, theta_ctx, user, device, item, affinity, discount, static,
+                 candidate_axis: int = -1) -> np.ndarray:
     """Click logits without the intercept β0 and without fatigue, (..., K).
 
     Args:
@@ -110,11 +111,18 @@ def click_logits(world: World, theta_ctx, user, device, item, affinity, discount
         affinity: (..., K) θ_ctx · φ(c) (:func:`creative_affinity`).
         discount: (..., K) bool, the creative carries a discount phrase.
         static: (..., K) from :func:`creative_static_logit`.
+        candidate_axis: -1 (default), or 0 where ``affinity``, ``discount``, ``static`` and the
+            result are laid out candidate-first, (K, ...): the same numbers, each of the K rows a
+            contiguous run (NumPy steps through long rows much faster than through K-wide ones).
     """
+    if candidate_axis not in (-1, 0):
+        raise ValueError(f"candidate_axis == {candidate_axis!r}, must be -1 or 0")
     beta = world.config.interest_strength
     user_term = world.user_bias[user] + world.context.device_bias[device] + beta * ITEM_WEIGHT * item
-    user_term = user_term[..., None]
-    gain = (discount_gain(world) * world.user_price_sens[user])[..., None] * discount
+    gain = discount_gain(world) * world.user_price_sens[user]
+    if candidate_axis == -1:
+        user_term, gain = user_term[..., None], gain[..., None]
+    gain = gain * discount
     logits = beta * affinity
     if logits.shape != np.broadcast_shapes(logits.shape, user_term.shape, np.shape(static), gain.shape):
         return user_term + logits + static + gain
@@ -125,26 +133,38 @@ def click_logits(world: World, theta_ctx, user, device, item, affinity, discount
     return logits
 
 
-def conversion_prob(world: World, item, user, product) -> np.ndarray:
-    """P(conversion | click), (...): interest in the item (:func:`item_interest`), price sensitivity, discount."""
+def conversion_prob(world: World, item, user, product, tier: np.ndarray | None = None,
+                    discount: np.ndarray | None = None) -> np.ndarray:
+    """P(conversion | click), (...): interest in the item (:func:`item_interest`), price sensitivity, discount.
+
+    ``tier`` and ``discount`` may carry ``world.product_tier[product] / 2.0`` and
+    ``world.product_discount[product]`` gathered already."""
     item = item * world.d
     ps = world.user_price_sens[user]
-    tier = world.product_tier[product] / 2.0
-    disc = world.product_discount[product]
+    tier = world.product_tier[product] / 2.0 if tier is None else tier
+    disc = world.product_discount[product] if discount is None else discount
     return sigmoid(-2.0 + 0.6 * item - 1.5 * ps * tier + 3.0 * ps * disc)
 
 
-def click_prob(logit_wo_intercept, beta0: float, position, slot_factors: np.ndarray = POSITION_FACTOR) -> np.ndarray:
+def click_prob(logit_wo_intercept, beta0: float, position, slot_factors: np.ndarray = POSITION_FACTOR,
+               candidate_axis: int = -1) -> np.ndarray:
     """(..., K) click probabilities from logits, the intercept and the ad slot (...): the slot's
-    factor (``world.context.position_factor``) times the sigmoid."""
-    p = logit_wo_intercept + beta0  # σ in place: 1 / (1 + exp(−x)), the same roundings
-    np.negative(p, out=p)
+    factor (``world.context.position_factor``) times the sigmoid. ``candidate_axis=0``: logits and
+    result laid out (K, ...), as in :func:`click_logits`."""
+    if candidate_axis not in (-1, 0):
+        raise ValueError(f"candidate_axis == {candidate_axis!r}, must be -1 or 0")
+    # σ in place: 1 / (1 + exp(−x)) with −x = −(logit + β0) = (−β0) − logit exactly (rounding is symmetric)
+    p = np.subtract(-beta0, logit_wo_intercept)
     with np.errstate(over="ignore"):
         np.exp(p, out=p)
     p += 1.0
     np.divide(1.0, p, out=p)
-    factor = slot_factors.take(position)[..., None]
-    if factor.shape[:-1] != p.shape[:-1]:  # positions of another (broadcast) shape
+    factor = slot_factors.take(position)
+    if candidate_axis == -1:
+        factor = factor[..., None]
+        if factor.shape[:-1] != p.shape[:-1]:  # positions of another (broadcast) shape
+            return p * factor
+    elif factor.shape != p.shape[1:]:
         return p * factor
     p *= factor
     return p

@@ -87,8 +87,13 @@ def key_uniforms(keys: np.ndarray, seed: int) -> np.ndarray:
     return (_mix64(np.asarray(keys, dtype=np.uint64) ^ key_from_seed(seed)) >> _S11) * _TO_UNIT
 
 
+_STREAM_STRIDE = 1 << 12  # stream indices per (episode, step) position
+_POS_GOLDEN = np.uint64((_STREAM_STRIDE * int(_GOLDEN)) % (1 << 64))
+
+
 def uniforms(
-    keys: np.ndarray, episode: np.ndarray, step: np.ndarray, n_streams: int, offset: int = 0
+    keys: np.ndarray, episode: np.ndarray, step: np.ndarray, n_streams: int, offset: int = 0,
+    streams_first: bool = False,
 ) -> np.ndarray:
     """Uniform numbers in [0, 1) for a batch of (key, episode, step) positions.
 
@@ -98,25 +103,95 @@ def uniforms(
         step: (N,) or (N, T) integer step index inside the episode.
         n_streams: how many independent numbers to draw at each position.
         offset: first stream index (to keep separate families of draws apart).
+        streams_first: lay the result out stream-major, (n_streams, N) or (n_streams, N, T), so that
+            each stream's numbers are one contiguous array (the same numbers).
 
     Returns:
-        (N, n_streams) or (N, T, n_streams) float64 uniforms in [0, 1).
+        (N, n_streams) or (N, T, n_streams) float64 uniforms in [0, 1) (``streams_first``:
+        (n_streams, N) or (n_streams, N, T)).
     """
     keys = np.asarray(keys, dtype=np.uint64)
     step = np.asarray(step, dtype=np.uint64)
     episode = np.asarray(episode, dtype=np.uint64)
     extra = (step.ndim - 1) * (1,)
     pos = episode.reshape((-1,) + extra) * np.uint64(MAX_EPISODE_STEPS) + step  # (N,) or (N, T)
-    k = keys.reshape((-1,) + extra + (1,))
-    z = pos[..., None] * np.uint64(1 << 12) + np.arange(offset + 1, offset + 1 + n_streams, dtype=np.uint64)
-    with np.errstate(over="ignore"):  # z = key + (base + 1) · golden (mod 2^64), then mixed, all in place
-        z *= _GOLDEN
-        z += k
-        _mix64(z)
+    # the c-th output of a slot's sequence is mix64(key + (c + 1)·golden), c = pos·4096 + stream index; mod
+    # 2^64 that is (key + pos·(4096·golden)) + (stream index + 1)·golden: one product per position
+    with np.errstate(over="ignore"):
+        base = pos * _POS_GOLDEN
+        base += keys.reshape((-1,) + extra)
+        per_stream = np.arange(offset + 1, offset + 1 + n_streams, dtype=np.uint64) * _GOLDEN
+        if streams_first:
+            z = per_stream.reshape((n_streams,) + base.ndim * (1,)) + base
+        else:
+            z = base[..., None] + per_stream
+        _mix64(z)  # in place
     z >>= _S11
     out = z.view(np.int64).astype(np.float64)  # < 2^53: exact either way, int64 converts faster
     out *= _TO_UNIT
     return out
+
+
+_BUCKET_BITS = (6, 8, 10, 12)
+_MIN_TABLE_DRAWS = 64  # fewer draws: one binary search each is as fast as the table
+
+
+class BucketedCDF:
+    """Inverse-CDF draws from one fixed CDF by table lookup: the same index as :func:`categorical`.
+
+    [0, 1) is cut into 2^b equal buckets; ``lo[k]`` counts the CDF entries at or below the bucket's
+    left end, and the few entries strictly inside a bucket (``edges``, at most one per bucket for
+    the smallest ``b`` of ``_BUCKET_BITS`` that allows it) are compared with ``u``. Every step is
+    exact: ``u · 2^b`` is exact, so the bucket is ``floor(u · 2^b)``, and the count of entries ≤ ``u``
+    is ``searchsorted(cdf, u, side="right")`` by construction.
+    """
+
+    def __init__(self, cdf: np.ndarray):
+        cdf = np.asarray(cdf, dtype=np.float64)
+        if cdf.ndim != 1 or cdf.size == 0:
+            raise ValueError(f"cdf must be a non-empty 1-D array, got shape {cdf.shape}")
+        self.n = cdf.shape[0]
+        for bits in _BUCKET_BITS:
+            B = 1 << bits
+            k = np.floor(cdf * B).astype(np.int64)
+            inside = (cdf * B != k) & (k < B)  # strictly inside bucket k (not on its left end, below 1)
+            per_bucket = np.bincount(k[inside], minlength=B)
+            if per_bucket.max(initial=0) <= 1:
+                break
+        self.scale = float(B)
+        left = np.arange(B, dtype=np.float64) / B
+        self.lo = np.searchsorted(cdf, left, side="right").astype(np.int64)
+        depth = int(per_bucket.max(initial=0))
+        self.edges = np.full((depth, B), 2.0)  # 2.0: above every u
+        fill = np.zeros(B, dtype=np.int64)
+        for i in np.flatnonzero(inside):
+            b = k[i]
+            self.edges[fill[b], b] = cdf[i]
+            fill[b] += 1
+        self.clip = bool(cdf[-1] < 1.0)  # u ≥ cdf[-1] possible: the index n must become n − 1
+
+    def __call__(self, u: np.ndarray) -> np.ndarray:
+        u = np.asarray(u, dtype=np.float64)
+        k = (u * self.scale).astype(np.int64)  # u in [0, 1): the bucket (clipped: memory-safe for any u)
+        idx = self.lo.take(k, mode="clip")
+        for e in self.edges:
+            idx += u >= e.take(k, mode="clip")
+        if self.clip:
+            np.minimum(idx, self.n - 1, out=idx)
+        return idx
+
+
+_TABLES: dict[bytes, BucketedCDF] = {}
+
+
+def _table(cdf: np.ndarray) -> BucketedCDF:
+    key = cdf.tobytes()
+    t = _TABLES.get(key)
+    if t is None:
+        if len(_TABLES) >= 256:
+            _TABLES.clear()
+        t = _TABLES[key] = BucketedCDF(cdf)
+    return t
 
 
 def categorical(u: np.ndarray, cdf: np.ndarray) -> np.ndarray:
@@ -128,6 +203,8 @@ def categorical(u: np.ndarray, cdf: np.ndarray) -> np.ndarray:
             leading shape matches ``u``.
     """
     if cdf.ndim == 1:
+        if np.size(u) >= _MIN_TABLE_DRAWS and cdf.dtype == np.float64 and np.asarray(u).dtype == np.float64:
+            return _table(cdf)(u)  # the same indices, by table lookup
         idx = np.searchsorted(cdf, u, side="right")
         return np.minimum(idx, cdf.shape[0] - 1)
     idx = (u[..., None] >= cdf).sum(axis=-1)

@@ -90,13 +90,42 @@ class SelectionCore:
         T = min(self._block_len, self.config.horizon + 1 - t0)
         steps = t0 + np.arange(T)
         ep = np.full(self.num_envs, self.episode)
-        u = crng.uniforms(self.keys, ep, np.broadcast_to(steps, (self.num_envs, T)), self.generator.n_draws)
+        pool = self.config.mode == "pool"  # pool requests read each stream whole: drawn stream-major, viewed (N, T, S)
+        u = crng.uniforms(self.keys, ep, np.broadcast_to(steps, (self.num_envs, T)), self.generator.n_draws,
+                          streams_first=pool)
+        if pool:
+            u = np.moveaxis(u, 0, -1)
         time = self.episode * self.config.horizon + steps
         self.block = b = self.generator.requests(u, self.campaign, np.broadcast_to(time, (self.num_envs, T)), t0)
         # without fatigue the truth of every request of the block is known now: one computation, not T,
         # step-major (T, N, ...) so that each step's rows are contiguous arrays, as if computed alone
-        self._block_truth = None if self.fatigue is not None else self._truth(
-            np.ascontiguousarray(b.logits.transpose(1, 0, 2)), b.position.T, b.p_conv.T)
+        # candidate-first (K, N, T): a view of the pool logits, which are computed so (a copy in personalised mode)
+        self._block_truth = None if self.fatigue is not None else self._block_truth_of(
+            np.ascontiguousarray(np.moveaxis(b.logits, -1, 0)), b.position, b.p_conv)
+
+    def _block_truth_of(self, logits: np.ndarray, position: np.ndarray, p_conv: np.ndarray) -> tuple[np.ndarray, ...]:
+        """:meth:`_truth` of a block, step-major — click probabilities and expected rewards (T, N, K),
+        optimal actions and their expected rewards (T, N), each step's rows contiguous — from its
+        logits laid out candidate-first (K, N, T), ad slots and conversion probabilities (N, T).
+
+        The same numbers as ``_truth`` of the (T, N, K) logits: σ and the reward are elementwise,
+        the maximum over K is exact, and the optimal action is the first candidate reaching it."""
+        probs = click_prob(logits, self.beta0, position, self.world.context.position_factor, candidate_axis=0)
+        if self.config.reward == "click":
+            expected = probs
+        else:
+            expected = probs * p_conv
+            if self.config.reward == "revenue":
+                expected = expected * self.value[:, None]
+        best = np.maximum.reduce(expected, axis=0)  # (N, T)
+        optimal = np.zeros(best.shape, dtype=np.intp)
+        at_best = expected == best
+        for k in range(expected.shape[0] - 1, -1, -1):  # the first k reaching the maximum (argmax's tie rule)
+            np.copyto(optimal, k, where=at_best[k])
+        step_major = probs.transpose(2, 1, 0)
+        probs_t = np.ascontiguousarray(step_major)
+        expected_t = probs_t if expected is probs else np.ascontiguousarray(expected.transpose(2, 1, 0))
+        return probs_t, expected_t, np.ascontiguousarray(optimal.T), np.ascontiguousarray(best.T)
 
     def _truth(self, logits: np.ndarray, position: np.ndarray, p_conv: np.ndarray) -> tuple[np.ndarray, ...]:
         """Click probabilities, expected rewards (..., N, K), optimal actions and their expected rewards

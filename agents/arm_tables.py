@@ -184,6 +184,11 @@ class CampaignIndex:
         return ids[inv.reshape(-1)]
 
 
+_NOT_AN_ARRAY = object()
+"""What the one-request path's last request and campaign array are before the first request (no
+argument is this object)."""
+
+
 class OneRow:
     """One campaign row of the arm tables for the one-request path: ``counts`` and ``sums`` are
     memoryviews of the tables' row (the same memory, read and written as Python floats), ``cums``
@@ -222,7 +227,9 @@ class ArmPolicy(Policy):
         """(campaigns, K) summed rewards per arm."""
         self.n_updates = 0
         self._one_shape = (1, self.n_actions)
-        self._one_obs = self._one_campaign = self._one_key = self._one_last = None
+        self._one_cshape = self._one_key = self._one_last = None
+        self._one_obs: Any = _NOT_AN_ARRAY  # never a request (nor None)
+        self._one_campaign: Any = _NOT_AN_ARRAY
         """The last request the one-request path checked, its campaign array, bytes and table row."""
         self._one_rows: dict[int, OneRow] = {}
         """:class:`OneRow` of the rows the one-request path used."""
@@ -232,7 +239,7 @@ class ArmPolicy(Policy):
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_one_rows"] = {}  # memoryviews do not pickle; remade on use
-        state["_one_obs"] = None
+        state["_one_obs"] = _NOT_AN_ARRAY
         return state
 
     def _grow(self, n_rows: int) -> None:
@@ -254,25 +261,28 @@ class ArmPolicy(Policy):
     def _one_slot(self, obs: Obs) -> int | None:
         """Table row of a well-formed batch of one request (unstacked), or None: take the batched path
         (which also raises the precise error for bad input)."""
-        if obs is self._one_obs:  # the request just decided on (update after select): its campaign
-            campaign = obs.get("campaign")  # array and contents unchanged give the same row
-            if campaign is self._one_campaign and campaign.tobytes() == self._one_key:
-                return self._one_last
-        if type(obs) is not dict or self.n_groups != 1:
+        if type(obs) is not dict:
             return None
-        est, campaign = obs.get("ctr_estimate"), obs.get("campaign")
-        if (type(est) is not np.ndarray or est.shape != self._one_shape or type(campaign) is not np.ndarray
-                or campaign.ndim != 2 or campaign.shape[0] != 1
+        campaign = obs.get("campaign")
+        if obs is self._one_obs and campaign is self._one_campaign and campaign.tobytes() == self._one_key:
+            return self._one_last  # the request just decided on (update after select), unchanged
+        if campaign is not self._one_campaign or campaign.shape != self._one_cshape:  # else: checked before
+            if type(campaign) is not np.ndarray or campaign.ndim != 2 or campaign.shape[0] != 1 or self.n_groups != 1:
+                return None
+        est = obs.get("ctr_estimate")
+        if (type(est) is not np.ndarray or est.shape != self._one_shape
                 or "user" not in obs or "context" not in obs or "candidates" not in obs):
             return None
         key = campaign.tobytes()
-        slot = self.index._rows.get(key)
-        if slot is None:  # a new campaign (every path that makes a row grows the tables after it)
-            slot = self.index.row_id(campaign[0])
-            if slot >= self.counts.shape[0]:
-                self._grow(len(self.index))
-        self._one_obs, self._one_campaign, self._one_key, self._one_last = obs, campaign, key, slot
-        return slot
+        if key != self._one_key:  # another campaign than the last request's
+            slot = self.index._rows.get(key)
+            if slot is None:  # a new campaign (every path that makes a row grows the tables after it)
+                slot = self.index.row_id(campaign[0])
+                if slot >= self.counts.shape[0]:
+                    self._grow(len(self.index))
+            self._one_key, self._one_last = key, slot
+        self._one_obs, self._one_campaign, self._one_cshape = obs, campaign, campaign.shape
+        return self._one_last
 
     def _one_row(self, slot: int) -> OneRow:
         """The :class:`OneRow` of a campaign row (made on first use)."""
@@ -325,7 +335,11 @@ class ArmPolicy(Policy):
         raise NotImplementedError
 
     def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
-        slot = self._one_slot(obs)
+        if (obs is self._one_obs and (campaign := obs.get("campaign")) is self._one_campaign
+                and campaign.tobytes() == self._one_key):  # the request just decided on (_one_slot, inline)
+            slot = self._one_last
+        else:
+            slot = self._one_slot(obs)
         if slot is not None:  # one request: scalar updates, equal to the bincounts below
             if not (type(actions) is np.ndarray and actions.shape == (1,) and type(rewards) is np.ndarray
                     and rewards.shape == (1,) and type(a1 := actions.item()) is int and 0 <= a1 < self.n_actions

@@ -51,6 +51,8 @@ class Policy(ABC):
     Off by default: a policy opts in once its state keeps groups apart."""
     _u_block: list[float] = []
     _u_taken = 0
+    _u_size = UNIFORM_BLOCK
+    """Uniforms per block (a policy taking several per decision may draw larger blocks: the stream is the same)."""
     reference: bool = False
     """Whether the policy is a reference that reads the env's ``info`` (the ground truth, e.g. true
     click probabilities). Runners give ``info`` only to reference policies (the oracle); any other
@@ -118,6 +120,16 @@ class Policy(ABC):
             return block.pop()
         return self._refill_uniforms()
 
+    def uniforms_one(self, n: int) -> list[float]:
+        """The next ``n`` uniforms of the (unstacked) policy's stream: :meth:`uniform_one` ``n`` times."""
+        block = self._u_block
+        if len(block) >= n:
+            out = block[:-n - 1:-1]
+            del block[-n:]
+            self._u_taken += n
+            return out
+        return [self.uniform_one() for _ in range(n)]
+
     def _refill_uniforms(self) -> float:
         if self._u_taken:
             self._sync_uniforms()
@@ -129,7 +141,7 @@ class Policy(ABC):
         if shadow is None:
             shadow = self._u_shadow = np.random.Generator(np.random.PCG64(0))
         shadow.bit_generator.state = bg.state
-        block = shadow.random(UNIFORM_BLOCK).tolist()
+        block = shadow.random(self._u_size).tolist()
         block.reverse()
         u = block.pop()
         self._u_block, self._u_taken = block, 1

@@ -21,6 +21,10 @@ user's strongest interest tag (``by="tag"``), the top category of the user's beh
 feature vector is ``z ⊗ onehot(segment)`` — every part gets its own weight per segment — and
 since its Gram matrix is then block diagonal, the policies keep one ``DIM``-sized block per
 segment: the cost per decision is that of a ``DIM``-dimensional model, not ``DIM × segments``.
+
+``candidate_columns`` gives the same features in sparse form — each candidate's few part
+columns and its CTR value — from which ``candidate_features`` builds the dense array; shared
+LinUCB scores from the sparse form directly (a quadratic form over the ≈ 9 columns in use).
 """
 
 from __future__ import annotations
@@ -68,18 +72,43 @@ def user_segment(user: np.ndarray, by: str) -> np.ndarray:
     return np.argmax(user[:, user_layout_for_width(user.shape[1])[field]], axis=1)
 
 
-def candidate_features(obs: dict[str, np.ndarray]) -> np.ndarray:
-    """(N, K, DIM) float64 features of every candidate of a batch of requests."""
+def candidate_columns(obs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The sparse form of :func:`candidate_features`: ``(cols, ctr)``, where ``cols`` (P, N, K)
+    int64 are the candidates' part columns of ``z``, slot by slot (2 … DIM − 1; ``DIM`` for an
+    empty slot or a part already counted in an earlier slot of the same creative), and ``ctr``
+    (N, K) are the relative CTR estimates: ``z = e_0 + ctr · e_1 + Σ_p e_{cols_p}`` (columns
+    ``DIM`` dropped)."""
     cand = np.asarray(obs["candidates"])
     n = cand.shape[0]
     parts = creative_parts(cand.reshape(n, -1, CREATIVE_SLOTS))  # (N, K, P), 0 = empty
-    k = parts.shape[1]
-    z = np.zeros((n * k, DIM + 1))  # one spare column takes the empty parts, dropped below
-    rows = np.repeat(np.arange(n * k), parts.shape[2])
-    cols = np.where(parts > 0, parts + 1, DIM).ravel()
-    z[rows, cols] = 1.0
-    z = z[:, :DIM].reshape(n, k, DIM)
+    k, n_slots = parts.shape[1], parts.shape[2]
+    slots = np.ascontiguousarray(parts.reshape(n * k, n_slots).T)  # (P, N·K): each slot contiguous
+    cols = slots + 1
+    cols[slots == 0] = DIM
+    for p in range(1, n_slots):  # a part shown twice is one 1 of the multi-hot
+        repeat = cols[0] == cols[p]
+        for q in range(1, p):
+            repeat |= cols[q] == cols[p]
+        cols[p][repeat] = DIM
     est = np.asarray(obs["ctr_estimate"], dtype=np.float64)
-    z[..., 0] = 1.0
-    z[..., 1] = est / np.maximum(est.mean(axis=1, keepdims=True), 1e-12) - 1.0
-    return z
+    ctr = est / np.maximum(est.mean(axis=1, keepdims=True), 1e-12) - 1.0
+    return cols.reshape(n_slots, n, k), ctr
+
+
+def dense_features(cols: np.ndarray, ctr: np.ndarray) -> np.ndarray:
+    """(..., DIM) float64 features ``z`` from their sparse form (:func:`candidate_columns`):
+    ``cols`` (P, ...) and ``ctr`` (...)."""
+    shape = ctr.shape
+    m = ctr.size
+    z = np.zeros((m, DIM))
+    # empty slots (column DIM, here DIM % DIM = 0) write the bias column, which is set to 1 below anyway
+    flat = (cols % DIM).reshape(-1, m) + np.arange(0, m * DIM, DIM)
+    z.ravel()[flat.ravel()] = 1.0
+    z[:, 0] = 1.0
+    z[:, 1] = ctr.ravel()
+    return z.reshape(shape + (DIM,))
+
+
+def candidate_features(obs: dict[str, np.ndarray]) -> np.ndarray:
+    """(N, K, DIM) float64 features of every candidate of a batch of requests."""
+    return dense_features(*candidate_columns(obs))

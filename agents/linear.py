@@ -1,5 +1,6 @@
 """Linear contextual bandits: LinUCB (disjoint per arm, and shared over candidate features) and
-linear Thompson sampling. All keep their ridge inverses by rank-one updates (``agents.ridge``).
+linear Thompson sampling. All keep their ridge inverses up to date by Sherman–Morrison and
+Woodbury updates or, for a large batch of one regression, by recomputing it (``agents.ridge``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from agents.base import Obs, Policy, draw_actions
 from agents.features import (
     DIM,
     SEGMENTS,
-    candidate_features,
+    candidate_columns,
+    dense_features,
     n_segments,
     request_features,
     user_segment,
@@ -241,47 +243,51 @@ class _SharedLinear(Policy):
         super().reset(n_actions, seed, group_seeds)
         self.ridge: Ridge | None = None  # one block per (group,) segment, sized on the first request
         self.n_updates = 0
-        self._last_features: tuple | None = None
-        """(obs, [(key, its array, a copy)], blocks, features) of the last batch: ``update`` after
-        ``select`` on the same, unchanged arrays reuses them."""
+        self._last_features: list | None = None
+        """[obs, [(key, its array, a copy)], blocks, cols, ctr, dense features or None] of the last
+        batch: ``update`` after ``select`` on the same, unchanged arrays reuses them."""
 
-    def features(self, obs: Obs) -> tuple[np.ndarray, np.ndarray]:
-        """Ridge blocks (N,) — the user segment, ``group · n_segments + segment`` when stacked — and
-        candidate features (N, K, DIM) of a batch."""
+    def _sparse(self, obs: Obs) -> list:
+        """The cache entry of a batch (see ``_last_features``): ridge blocks (N,), the candidates'
+        features in their sparse form (``agents.features.candidate_columns``) and, once asked for,
+        dense (:meth:`features`)."""
         n = check_obs(obs)
         last = self._last_features
         if last is not None and last[0] is obs and all(
                 obs.get(k) is arr and arr.shape == copy.shape and np.array_equal(arr, copy) for k, arr, copy in last[1]):
-            return last[2], last[3]
-        z = candidate_features(obs)
-        if z.shape[1] != self.n_actions:
-            raise ValueError(f"obs has {z.shape[1]} candidates, policy was reset for K == {self.n_actions}")
+            return last
+        cols, ctr = candidate_columns(obs)
+        if ctr.shape[1] != self.n_actions:
+            raise ValueError(f"obs has {ctr.shape[1]} candidates, policy was reset for K == {self.n_actions}")
         if self.ridge is None:
             self.n_segments = n_segments(self.segment_by, obs["user"].shape[1])
             self.ridge = Ridge(self.n_groups * self.n_segments, DIM, self.reg)
         seg = user_segment(obs["user"], self.segment_by)
         blocks = self.groups.key(self.group_rows(n), seg, self.n_segments)
         arrays = [(k, obs[k], np.array(obs[k], copy=True)) for k in _FEATURE_KEYS]
+        entry = [obs, arrays, blocks, cols, ctr, None]
         if all(isinstance(arr, np.ndarray) for _, arr, _ in arrays):
-            self._last_features = (obs, arrays, blocks, z)
-        return blocks, z
+            self._last_features = entry
+        return entry
+
+    def features(self, obs: Obs) -> tuple[np.ndarray, np.ndarray]:
+        """Ridge blocks (N,) — the user segment, ``group · n_segments + segment`` when stacked — and
+        candidate features (N, K, DIM) of a batch."""
+        entry = self._sparse(obs)
+        if entry[5] is None:
+            entry[5] = dense_features(entry[3], entry[4])
+        return entry[2], entry[5]
 
     def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
-        seg, z = self.features(obs)
-        a, r = check_feedback(actions, rewards, z.shape[0], self.n_actions)
-        self.ridge.update(seg, z[np.arange(a.shape[0]), a], r)
+        _, _, blocks, cols, ctr, _ = self._sparse(obs)
+        a, r = check_feedback(actions, rewards, ctr.shape[0], self.n_actions)
+        rows = np.arange(a.shape[0])
+        self.ridge.update(blocks, dense_features(cols[:, rows, a], ctr[rows, a]), r)
         self.n_updates += 1
+        self._changed(blocks)
 
-    def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
-        seg, z = self.features(obs)
-        out = np.empty(z.shape[:2])
-        for s in np.unique(seg):  # one iteration per user segment present (at most a few)
-            rows = np.flatnonzero(seg == s)
-            out[rows] = self._segment_probabilities(int(s), z[rows])
-        return out
-
-    def _segment_probabilities(self, s: int, z: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+    def _changed(self, blocks: np.ndarray) -> None:
+        """Called after an update of the ridge ``blocks`` (N,)."""
 
 
 class LinUCBShared(_SharedLinear):
@@ -305,11 +311,63 @@ class LinUCBShared(_SharedLinear):
         check_float("alpha", alpha, 0.0, 100.0)
         self.alpha = float(alpha)
 
-    def _segment_probabilities(self, s: int, z: np.ndarray) -> np.ndarray:
-        n, k, d = z.shape
-        flat = z.reshape(n * k, d)
-        width = np.sqrt(np.einsum("id,id->i", flat @ self.ridge.A_inv[s], flat))
-        score = (flat @ self.ridge.theta[s] + self.alpha * width).reshape(n, k)
+    def reset(self, n_actions: int, seed=None, group_seeds=None) -> None:
+        super().reset(n_actions, seed, group_seeds)
+        self._tables: tuple[np.ndarray, np.ndarray] | None = None
+        """(G·(DIM+1)², G·(DIM+1)) the ridge blocks' ``A⁻¹`` (symmetrised) and ``θ``, each padded with
+        a zero row and column DIM (the empty part slots of ``candidate_columns``), flattened."""
+        self._stale: np.ndarray | None = None  # blocks updated since the tables were (None: all)
+
+    def _changed(self, blocks: np.ndarray) -> None:
+        if self._stale is not None:
+            self._stale = np.union1d(self._stale, blocks)
+
+    def _padded(self) -> tuple[np.ndarray, np.ndarray]:
+        G, D1 = self.ridge.groups, DIM + 1
+        if self._tables is None:
+            self._tables, self._stale = (np.zeros(G * D1 * D1), np.zeros(G * D1)), None
+        if self._stale is None or self._stale.size:
+            g = slice(None) if self._stale is None else self._stale
+            M, th = self._tables[0].reshape(G, D1, D1), self._tables[1].reshape(G, D1)
+            A_inv = self.ridge.A_inv[g]
+            M[g, :DIM, :DIM] = 0.5 * (A_inv + A_inv.transpose(0, 2, 1))
+            th[g, :DIM] = self.ridge.theta[g]
+            self._stale = np.zeros(0, dtype=np.int64)
+        return self._tables
+
+    def scores(self, obs: Obs) -> np.ndarray:
+        """(N, K) upper confidence bounds ``θ_sᵀz + alpha · sqrt(zᵀA_s⁻¹z)``, from the features' sparse
+        form: ``z = e_0 + c·e_1 + Σ_p e_{u_p}`` makes the width a sum of ``A⁻¹`` entries over the pairs
+        of the few columns in use, ``Σ_{i,j∈U} M_ij + 2c Σ_{i∈U} M_1i + c² M_11`` with U the bias and
+        part columns (M symmetric, so each pair i < j once, doubled) and ``θᵀz`` one entry per column."""
+        _, _, blocks, cols, ctr, _ = self._sparse(obs)
+        M, th = self._padded()
+        n, k = ctr.shape
+        D1 = DIM + 1
+        u = cols.reshape(cols.shape[0], n * k)  # (P, N·K)
+        c = ctr.reshape(n * k)
+        blk = np.repeat(blocks, k)
+        t_row = blk * D1
+        mean = th.take(t_row) + c * th.take(t_row + 1)
+        row = t_row * D1  # offset of block's row 0 in M
+        starts = [row] + [row + D1 * u[p] for p in range(u.shape[0])]  # rows i ∈ U: bias, then parts
+        ends = [np.zeros_like(row)] + [u[p] for p in range(u.shape[0])]  # their columns
+        diag = np.zeros(n * k)
+        off = np.zeros(n * k)
+        cross = np.zeros(n * k)
+        ctr_row = row + D1
+        for i, (ri, ci) in enumerate(zip(starts, ends)):
+            diag += M.take(ri + ci)
+            cross += M.take(ctr_row + ci)
+            for cj in ends[i + 1:]:
+                off += M.take(ri + cj)
+            if i:
+                mean += th.take(t_row + ci)
+        width2 = diag + 2.0 * off + c * (2.0 * cross + c * M.take(ctr_row + 1))
+        return (mean + self.alpha * np.sqrt(np.maximum(width2, 0.0))).reshape(n, k)
+
+    def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
+        score = self.scores(obs)
         top = score == score.max(axis=1, keepdims=True)
         return top / top.sum(axis=1, keepdims=True)
 
@@ -343,14 +401,54 @@ class LinearTS(PosteriorDraws, _SharedLinear):
 
     def posterior_draws(self, s: int) -> np.ndarray:
         """(samples, DIM) draws of ridge block ``s``'s θ from its posterior (fixed until the next update)."""
-        cov = self.ridge.A_inv[s]
-        chol = np.linalg.cholesky(0.5 * (cov + cov.T))
-        group, segment = divmod(s, self.n_segments)
-        xi = np.random.Generator(np.random.PCG64([self._draw_keys[group], self.n_updates, segment])).standard_normal(
-            (self.samples, cov.shape[0]))
-        return self.ridge.theta[s] + self.v * xi @ chol.T
+        return self._draws(np.array([s]))[0]
 
-    def _segment_probabilities(self, s: int, z: np.ndarray) -> np.ndarray:
-        n, k, d = z.shape
-        score = (z.reshape(n * k, d) @ self.posterior_draws(s).T).reshape(n, k, self.samples)
-        return argmax_frequencies(score.transpose(0, 2, 1))
+    def _draws(self, blocks: np.ndarray) -> np.ndarray:
+        """(len(blocks), samples, DIM): :meth:`posterior_draws` of several blocks, in one pass."""
+        cov = self.ridge.A_inv[blocks]
+        chol = np.linalg.cholesky(0.5 * (cov + cov.transpose(0, 2, 1)))
+        xi = np.stack([
+            np.random.Generator(np.random.PCG64([self._draw_keys[group], self.n_updates, segment])).standard_normal(
+                (self.samples, cov.shape[1]))
+            for group, segment in (divmod(int(s), self.n_segments) for s in blocks)])
+        return self.ridge.theta[blocks][:, None, :] + self.v * xi @ chol.transpose(0, 2, 1)
+
+    def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
+        """Per ridge block present, the shares of its posterior draws in which each candidate scores
+        highest (the first of equal scores, as ``argmax``). A block's scores come out of one product,
+        (samples, DIM) · (DIM, K·m), laid out (samples, K, m) so that each candidate's scores are a
+        contiguous block: the winners are found by comparing K blocks, not by an argmax over rows of K."""
+        _, _, blocks, cols, ctr, _ = self._sparse(obs)
+        n, k = ctr.shape
+        order = np.argsort(blocks, kind="stable")  # requests by block, each block's rows contiguous
+        present, starts, sizes = np.unique(blocks[order], return_index=True, return_counts=True)
+        # the dense features of all blocks at once, block by block, each block candidate-major:
+        # request order[i] (block start s, size m) candidate j goes to row s·K + j·m + (i − s)
+        first = np.repeat(starts, sizes)
+        dest = first[:, None] * k + np.arange(k) * np.repeat(sizes, sizes)[:, None] + (np.arange(n) - first)[:, None]
+        src = np.empty(n * k, dtype=np.int64)
+        src[dest.ravel()] = (order[:, None] * k + np.arange(k)).ravel()
+        z = dense_features(cols.reshape(cols.shape[0], n * k)[:, src], ctr.reshape(n * k)[src])
+        out = np.empty((n, k))
+        for s0, m, theta in zip(starts.tolist(), sizes.tolist(), self._draws(present)):  # at most a few blocks
+            score = (theta @ z[s0 * k:(s0 + m) * k].T).reshape(self.samples, k, m)
+            out[order[s0:s0 + m]] = self._winners(score)
+        return out
+
+    def _winners(self, score: np.ndarray) -> np.ndarray:
+        """(m, K) shares of the draws in which each candidate has the largest of ``score`` (samples, K, m)."""
+        samples, k, m = score.shape
+        best = score[:, 0].copy()
+        for j in range(1, k):
+            np.maximum(best, score[:, j], out=best)
+        if np.isnan(best).any():  # NaN scores: argmax's rule (the first NaN wins)
+            return argmax_frequencies(score.transpose(2, 0, 1))
+        win = score == best[:, None]
+        counts = win.sum(axis=0)  # (K, m)
+        if counts.sum() != samples * m:  # ties: only the first of the equal scores wins
+            taken = np.zeros((samples, m), dtype=bool)
+            for j in range(k):
+                win[:, j] &= ~taken
+                taken |= win[:, j]
+            counts = win.sum(axis=0)
+        return counts.T / samples

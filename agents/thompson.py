@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from itertools import accumulate, compress
+from operator import ge
 from typing import Any
 
 import numpy as np
@@ -29,7 +31,7 @@ from agents.arm_tables import (
     check_obs,
     check_unit_rewards,
 )
-from agents.base import Obs, Policy
+from agents.base import UNIFORM_BLOCK, Obs, Policy
 from agents.quadrature import NODES, beta_argmax
 
 SAMPLING = ("propensities", "posterior")
@@ -111,27 +113,30 @@ class BetaThompson(ArmPolicy):
     def _one_posterior(self, slot: int) -> int:
         """:meth:`_posterior_select` of one request, with the same K uniforms and the same result,
         evaluating few inverse CDFs. The row keeps thresholds θ_1 < … < θ_m (quantiles of its leading
-        arm's posterior, ``_LEVELS``) and every arm's CDF at them, ``F_k(θ_i)`` (recomputed for an arm
-        when an update changes it): arm k's draw is above θ_i exactly when ``u_k > F_k(θ_i)``. The
-        highest threshold some arm's draw surely exceeds rules out every arm surely below it; when
-        one arm is left it has the largest draw, otherwise only the arms left have their inverse
-        CDFs evaluated. A margin of 1e-9 on the comparisons absorbs the CDFs' rounding."""
-        row = self._one_row(slot)
+        arm's posterior, ``_LEVELS``) and every arm's CDF at them, ``F_k(θ_i)`` (brought up to date
+        for an arm when an update changes it, see :class:`_PosteriorRow`): arm k's draw is above θ_i
+        exactly when ``u_k > F_k(θ_i)``. The highest threshold some arm's draw surely exceeds rules
+        out every arm surely below it; when one arm is left it has the largest draw, otherwise only
+        the arms left have their inverse CDFs evaluated. A margin of 1e-9 on the comparisons absorbs
+        the CDFs' rounding (and the updates' error, below 1e-11, tested)."""
+        row = self._one_rows.get(slot)
+        if row is None:
+            row = self._one_row(slot)
         cache = row.cache
         if cache is None:
             cache = row.cache = _PosteriorRow(self, row)
         K = self.n_actions
         block = self._u_block
-        if len(block) >= K:  # the next K uniforms of the stream, in order (Policy.uniform_one, inline)
+        if len(block) >= K:  # the next K uniforms of the stream, in order (Policy.uniforms_one, inline)
             u = block[:-K - 1:-1]
             del block[-K:]
             self._u_taken += K
         else:
-            u = [self.uniform_one() for _ in range(K)]
+            u = self.uniforms_one(K)
         F, lead = cache.F, cache.lead
         top = bisect_left(F[lead], u[lead] - _MARGIN)  # the leader's draw is surely above θ_top
-        if top:
-            rivals = [k for k in range(K) if k != lead and u[k] >= F[k][top - 1] - _MARGIN]
+        if top:  # the other arms not surely below θ_top (the leader's column entry is +inf)
+            rivals = list(compress(range(K), map(ge, u, cache.cols[top - 1])))
             if not rivals:
                 return lead
             best = top
@@ -147,13 +152,51 @@ class BetaThompson(ArmPolicy):
             rivals.sort()
         else:
             rivals = list(range(K))
-        x = _special.betaincinv(cache.a[rivals], cache.b[rivals], [u[k] for k in rivals]).tolist()
+        a, b = cache.a, cache.b
+        x = _special.betaincinv([a[k] for k in rivals], [b[k] for k in rivals], [u[k] for k in rivals]).tolist()
         return rivals[x.index(max(x))]  # the first of equal draws, as argmax
 
-    def _one_update(self, row, arm: int, reward: float) -> None:
-        if row.cache is not None:
-            row.cache.set(self, row, arm)
-
+    def _one_update(self, row, k: int, reward: float) -> None:
+        """Bring the row's :class:`_PosteriorRow` up to date after arm ``k``'s update by ``reward``."""
+        cache = row.cache
+        if cache is None:
+            return
+        A, B = cache.a, cache.b
+        a0, b0 = A[k], B[k]
+        n, s = row.counts[k], row.sums[k]
+        A[k] = a = self.alpha0 + s  # posterior()'s operations, in the same order (as _PosteriorRow._params)
+        B[k] = b = self.beta0 + n - s
+        mu = cache.mu
+        mu[k] = m = a / (a + b)
+        lead = cache.lead
+        if m > mu[lead]:
+            cache._thresholds()
+            return
+        steps = cache.steps[k] + 1
+        F = cache.F[k]
+        if steps < _EXACT_EVERY and (reward == 1.0 or reward == 0.0):  # the recurrence, in place
+            c = math.lgamma(a0 + b0) - math.lgamma(a0) - math.lgamma(b0)  # −log B(a, b)
+            if reward == 1.0:  # a → a + 1: minus the term
+                c -= math.log(a0)
+                sign = -1.0
+            else:  # b → b + 1: plus the term
+                c -= math.log(b0)
+                sign = 1.0
+            exp, lx, l1x = math.exp, cache.lx, cache.l1x
+            prev = -math.inf
+            for i in range(len(F)):  # nondecreasing, as the exact CDF (rounding could break it)
+                f = F[i] + sign * exp(a0 * lx[i] + b0 * l1x[i] + c)
+                F[i] = prev = f if f > prev else prev
+        else:
+            steps = 0
+            F[:] = accumulate(_special.betainc(a, b, cache.theta).tolist(), max)
+        cache.steps[k] = steps
+        if k == lead:
+            if F[0] > 0.05 or F[-1] < 0.95 or (F[0] < _NARROW and F[-1] > 1.0 - _NARROW):
+                cache._thresholds()  # the leader moved off its thresholds, or they are far in its tails
+        else:
+            for col, f in zip(cache.cols, F):
+                col[k] = f - _MARGIN
 
     def _check_rewards(self, rewards: np.ndarray) -> None:
         check_unit_rewards(rewards, "thompson")
@@ -184,6 +227,8 @@ class BetaThompson(ArmPolicy):
 
     def reset(self, n_actions: int, seed=None, group_seeds=None) -> None:
         super().reset(n_actions, seed, group_seeds)
+        if self.sampling == "posterior":  # K uniforms a decision: blocks of K · UNIFORM_BLOCK (the same stream)
+            self._u_size = UNIFORM_BLOCK * self.n_actions
         self._cached_p = np.zeros((0, self.n_actions))
         """(rows, K) propensities last computed per campaign row, from these counts and sums:"""
         self._cached_counts = np.zeros((0, self.n_actions))
@@ -193,25 +238,39 @@ class BetaThompson(ArmPolicy):
 _special = None
 """scipy.special, once a posterior row has imported it."""
 _MARGIN = 1e-9
-"""Uniforms this close to an arm's CDF at a threshold count as undecided (the CDFs' rounding is far smaller)."""
+"""Uniforms this close to an arm's CDF at a threshold count as undecided (the CDFs' rounding, and
+the error of the recurrence below, are far smaller)."""
 _LEVELS = (0.02, 0.15, 0.4, 0.6, 0.85, 0.98)
 """The thresholds' quantile levels in the leading arm's posterior."""
+_NARROW = 0.01
+"""The thresholds are re-chosen when the leader's CDF is below this at the lowest and above 1 − this
+at the highest (its posterior has narrowed since: they would rule out few arms)."""
+_EXACT_EVERY = 64
+"""An arm's CDFs at the thresholds are recomputed by ``betainc`` after this many recurrence steps."""
 
 
 class _PosteriorRow:
     """A campaign row's Beta posteriors for ``sampling="posterior"`` one request at a time: the
-    parameters (arrays, for the inverse CDFs), the thresholds and each arm's CDF at them, kept up
-    to date by each update of the row (the thresholds are re-chosen when the leading arm changes or
-    its posterior has moved away from them)."""
+    parameters, the thresholds and each arm's CDF at them (``F[k][i]``, and by threshold ``cols[i][k]
+    = F[k][i] − margin``, the leader's +inf), kept up to date by each update of the row (the
+    thresholds are re-chosen when the leading arm changes or its posterior has moved away from them).
 
-    __slots__ = ("a", "b", "theta", "F", "mu", "lead")
+    An update by a click or a non-click moves one parameter by one, and the CDFs follow from the
+    recurrences of the regularised incomplete beta function (DLMF 8.17.20–21),
+    ``I_x(a+1, b) = I_x(a, b) − x^a (1−x)^b / (a B(a, b))`` and
+    ``I_x(a, b+1) = I_x(a, b) + x^a (1−x)^b / (b B(a, b))``: a few ``math.exp`` instead of a
+    ``betainc`` call. Every ``_EXACT_EVERY`` (64) steps of an arm, and for any other reward, its CDFs are
+    recomputed by ``betainc``; the recurrence's error stays below 1e-11 (tested), far inside the
+    margin, so the CDFs only decide which inverse CDFs are evaluated, never the action."""
+
+    __slots__ = ("a", "b", "theta", "lx", "l1x", "F", "cols", "mu", "lead", "steps")
 
     def __init__(self, policy: BetaThompson, row):
         global _special
         if _special is None:  # imported on first use: importing agents stays light
             import scipy.special as _special
         K = policy.n_actions
-        self.a, self.b, self.mu = np.empty(K), np.empty(K), [0.0] * K
+        self.a, self.b, self.mu, self.steps = [0.0] * K, [0.0] * K, [0.0] * K, [0] * K
         for k in range(K):
             self._params(policy, row, k)
         self._thresholds()
@@ -224,23 +283,17 @@ class _PosteriorRow:
 
     def _thresholds(self) -> None:
         self.lead = lead = self.mu.index(max(self.mu))
-        self.theta = np.unique(_special.betaincinv(self.a[lead], self.b[lead], _LEVELS))
-        F = _special.betainc(self.a[:, None], self.b[:, None], self.theta)  # (K, m), rows nondecreasing
+        a, b = np.array(self.a), np.array(self.b)
+        theta = np.unique(_special.betaincinv(a[lead], b[lead], _LEVELS))
+        F = _special.betainc(a[:, None], b[:, None], theta)  # (K, m), rows nondecreasing
         self.F = np.maximum.accumulate(F, axis=1).tolist()
-
-    def set(self, policy: BetaThompson, row, k: int) -> None:
-        self._params(policy, row, k)
-        if self.mu[k] > self.mu[self.lead]:
-            self._thresholds()
-            return
-        F = _special.betainc(self.a[k], self.b[k], self.theta).tolist()
-        for i in range(1, len(F)):  # nondecreasing, as the exact CDF (rounding could break it)
-            if F[i] < F[i - 1]:
-                F[i] = F[i - 1]
-        if k == self.lead and (F[0] > 0.05 or F[-1] < 0.95):  # the leader moved off its thresholds
-            self._thresholds()
-        else:
-            self.F[k] = F
+        self.theta = theta = theta.tolist()
+        self.lx = [math.log(t) if t > 0.0 else -math.inf for t in theta]
+        self.l1x = [math.log1p(-t) if t < 1.0 else -math.inf for t in theta]
+        self.steps = [0] * len(self.a)
+        cols = (np.array(self.F) - _MARGIN).T
+        cols[:, lead] = math.inf
+        self.cols = cols.tolist()
 
 
 class HybridThompson(PosteriorDraws, Policy):

@@ -7,7 +7,9 @@ default), ``--jobs N`` (parallel workers; 1 = serial in this process), ``--backe
 ``--dry-run`` (print the resolved plan and an estimate of the time, run nothing; an OPE study
 processes one pilot log for it), ``--resume``,
 ``--overwrite``, ``--progress/--no-progress``. Commands that train or run a torch model
-(``train-ctr``, ``ctr-online``, ``train-generator``, ``generate``) share ``--device cpu|cuda|auto``.
+(``train-ctr``, ``ctr-online``, ``train-generator``, ``generate``) share ``--device cpu|cuda|auto``;
+those that train on the world's users and evaluate (``train-ctr``, ``train-generator``) share
+``--held-out-users F`` (``adsim.users``).
 """
 
 from __future__ import annotations
@@ -40,6 +42,28 @@ def check_device_arg(args) -> str:
     from adsim.validation import check_device
 
     return check_device(args.device, "--device")
+
+
+HELD_OUT_USERS_DEFAULT = 0.2
+"""``--held-out-users``'s default: ``adsim.users.DEFAULT_HELD_OUT_USERS`` (not imported here, so
+building the parser loads no part of ``adsim``; a test checks they agree)."""
+
+
+def add_held_out_users(p: argparse.ArgumentParser, reported: str) -> None:
+    """``--held-out-users F``: the share of the world's users kept out of all training data; the
+    command's evaluation is also reported for the users seen in training and for the held-out
+    ones (``reported`` says what is reported)."""
+    p.add_argument("--held-out-users", type=float, default=HELD_OUT_USERS_DEFAULT,
+                   help=f"share of users kept out of training: {reported} are also reported for the users "
+                        f"the models saw and for the users they never saw (0: no user split; at most 0.9; "
+                        f"default %(default)s)")
+
+
+def check_held_out_users_arg(args) -> float:
+    """``args.held_out_users`` validated before any work starts (``adsim.users.check_held_out_fraction``)."""
+    from adsim.users import check_held_out_fraction
+
+    return check_held_out_fraction(args.held_out_users, "--held-out-users")
 
 
 def add_study_options(p: argparse.ArgumentParser, default_config: str | None = None) -> None:

@@ -21,18 +21,126 @@ def test_every_subcommand_has_an_end_to_end_test():
     assert set(sub.choices) == tested
 
 
+GENERATOR_TINY = ["--corpus-size", "300", "--epochs", "1", "--eval-requests", "50", "--ft-steps", "1",
+                  "--log-steps", "8", "--log-envs", "64"]
+
+
 @pytest.fixture(scope="module")
-def generator(tmp_path_factory):
+def generator_run(tmp_path_factory):
+    """One tiny train-generator run (default held-out user split, fine-tuned), recording the users of
+    everything it trains on: the corpus, the reward model's fit and the fine-tuning requests."""
+    import contextlib
+    import io
+
+    import adsim.generator.finetune as ft
+    import adsim.generator.reward as rw
+    import adsim.generator.train as tr
+
     out = tmp_path_factory.mktemp("gen")
-    assert main(["train-generator", "--out", str(out), "--corpus-size", "300", "--epochs", "1", "--no-finetune",
-                 "--eval-requests", "50"]) == 0
-    return out
+    seen = {"corpus": [], "reward_fit": [], "finetune": []}
+    pretrain, fit, sample = tr.pretrain, rw.LogisticCTR.fit, ft.sample_requests
+
+    def rec_pretrain(corpus, *a, **k):
+        seen["corpus"].append(corpus.user)
+        return pretrain(corpus, *a, **k)
+
+    def rec_fit(self, shown, clicks):
+        seen["reward_fit"].append(shown.user_features)
+        return fit(self, shown, clicks)
+
+    def rec_sample(world, n, rng, *a, **k):
+        req = sample(world, n, rng, *a, **k)
+        seen["finetune"].append(req["user"])
+        return req
+
+    err = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stderr(err):
+        mp.setattr(tr, "pretrain", rec_pretrain)
+        mp.setattr(rw.LogisticCTR, "fit", rec_fit)
+        mp.setattr(ft, "sample_requests", rec_sample)
+        assert main(["train-generator", "--out", str(out), *GENERATOR_TINY]) == 0
+    return out, seen, err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def generator(generator_run):
+    return generator_run[0]
 
 
 def test_train_generator_writes_model_and_report(generator):
     report = json.loads((generator / "report.json").read_text())
     assert report["pretrain"]["n_params"] > 0 and "pretrained_vs_template" in report
+    assert {"finetuned_vs_template", "finetune_lift", "ctr_model"} <= set(report)
     assert (generator / "model.json").exists() and (generator / "training_curve.png").exists()
+
+
+def test_train_generator_reports_held_out_users_and_never_trains_on_them(generator_run):
+    import numpy as np
+
+    from adsim import make_config
+    from adsim.users import held_out_users
+    from adsim.world import cached_world
+
+    out, seen, err = generator_run
+    report = json.loads((out / "report.json").read_text())
+    users = report["users"]
+    assert users["fraction"] == 0.2  # the default, as train-ctr's
+    n = users["eval_requests"]
+    assert n["seen"] + n["held_out"] == 50 and 0 < n["held_out"] < 25
+    for split in ("seen", "held_out"):  # every evaluation figure again, per split, in the same layout
+        for key in ("pretrained_vs_template", "finetuned_vs_template", "finetune_lift"):
+            assert users[split][key].keys() == report[key].keys() == {"full", "env_source", "pool"}
+        full = users[split]["pretrained_vs_template"]["full"]
+        assert full["n_requests"] == n[split] and full.keys() == report["pretrained_vs_template"]["full"].keys()
+    # the splits partition the evaluation requests: their means weight back to the overall one
+    for key in ("pretrained_vs_template", "finetuned_vs_template"):
+        for who in ("generated", "template", "oracle_creative"):
+            parts = sum(n[s] * users[s][key]["full"]["true_ctr"][who] for s in ("seen", "held_out"))
+            assert parts / 50 == pytest.approx(report[key]["full"]["true_ctr"][who], rel=1e-9)
+    assert "held out (" in err and "fine-tuning lift" in err
+    ctr = report["ctr_model"]["users"]
+    assert ctr["test_impressions"]["held_out"] > 0 and 0 <= ctr["auc"]["seen"] <= 1
+    # no held-out user reached the corpus, the reward model's fit or the fine-tuning requests ...
+    world = cached_world(make_config("personalized").world)
+    held = held_out_users(world.user_features, 0.2, seed=0)
+    assert 0.15 < held.mean() < 0.25
+    for ids in (np.concatenate(seen["corpus"]), np.concatenate(seen["finetune"])):
+        assert len(ids) > 0 and not held[ids].any()
+    fitted = np.concatenate(seen["reward_fit"])
+    assert len(fitted) > 0 and not held_out_users(fitted, 0.2, seed=0).any()
+    assert len(np.unique(np.concatenate(seen["corpus"]))) > 100  # ... though the corpus drew many users
+    doc = json.loads((out / "pretrained" / "training_users.json").read_text())
+    assert doc == json.loads((out / "training_users.json").read_text())
+    assert doc["held_out_users"] == 0.2 and doc["split_seed"] == 0 and doc["n_held_out"] == int(held.sum())
+
+
+def test_train_generator_bad_held_out_users_stop_before_any_work(generator, tmp_path, capsys):
+    for extra, message in ((["--held-out-users", "1.5"], "--held-out-users == 1.5, must be in [0.0, 0.9]"),
+                           (["--held-out-users", "-0.1"], "--held-out-users == -0.1, must be in [0.0, 0.9]"),
+                           (["--held-out-users", "nan"], "--held-out-users == nan, must be a finite number"),
+                           (["--reward-model", str(generator / "ctr_model")], "whose training users are not known"),
+                           (["--pretrained", str(generator / "pretrained"), "--seed", "1"],
+                            "was trained with --held-out-users 0.2 --seed 0"),
+                           (["--pretrained", str(generator / "pretrained"), "--held-out-users", "0.3"],
+                            "was trained with --held-out-users 0.2 --seed 0"),
+                           (["--eval-requests", "2"], "requests of held-out users")):
+        out = tmp_path / "never"
+        assert main(["train-generator", "--out", str(out), *GENERATOR_TINY, *extra]) == 2
+        assert message in capsys.readouterr().err
+        assert not out.exists()  # checked before the output folder is made
+    from experiments.commands.train_generator import _check_options
+
+    args = build_parser().parse_args(["train-generator", "--out", "x"])
+    args.held_out_users = "0.2"  # programmatic callers: the type is checked too
+    with pytest.raises(TypeError, match="--held-out-users must be a number, got str"):
+        _check_options(args)
+
+
+def test_held_out_users_default_is_shared():
+    from adsim.users import DEFAULT_HELD_OUT_USERS
+
+    for cmd in ("train-ctr", "train-generator"):
+        assert build_parser().parse_args([cmd, "--out", "x"]).held_out_users == DEFAULT_HELD_OUT_USERS
 
 
 def test_generate_prints_parsed_candidates(generator, capsys):
@@ -63,8 +171,8 @@ def test_held_out_users_are_the_same_users_in_every_log():
 
     from adsim import make_config
     from adsim.ctr import log_impressions
-    from adsim.ctr.data import held_out_users
     from adsim.rng import row_keys
+    from adsim.users import held_out_users
 
     cfg = make_config("personalized")
     a, b = log_impressions(cfg, 4000, seed=1), log_impressions(cfg, 4000, seed=2)  # other request streams

@@ -137,6 +137,34 @@ def test_bad_arguments_raise(config, split):
 
 
 # ---------------------------------------------------------------- models
+def test_a_model_trained_at_setup_never_sees_held_out_users(config, monkeypatch):
+    import adsim.ctr.train as ctr_train
+    from adsim.ctr.learned import _trained_predictor
+    from adsim.users import held_out_users
+
+    fitted = []
+    real = ctr_train.train_on_impressions
+
+    def record(imp, *a, **k):
+        fitted.append(imp.user)
+        return real(imp, *a, **k)
+
+    monkeypatch.setattr(ctr_train, "train_on_impressions", record)
+    _trained_predictor.cache_clear()
+    one_epoch = dataclasses.replace(FAST, max_epochs=1)
+    est = LearnedCTR.from_arg(config, "lr:2000", held_out_users=0.3, split_seed=4, train=one_epoch)
+    LearnedCTR.from_arg(config, "lr:2000", train=one_epoch)  # no split: every user (another cache entry)
+    split, full = fitted
+    held = held_out_users(full, 0.3, seed=4)
+    assert len(full) == 2000 and 0.2 < held.mean() < 0.4  # the same log: the split drops exactly those rows
+    assert np.array_equal(split, full[~held]) and not held_out_users(split, 0.3, seed=4).any()
+    assert est.initial.meta["held_out_users"] == {"fraction": 0.3, "seed": 4}
+    with pytest.raises(ValueError, match="held_out_users == 0.95, must be in"):
+        LearnedCTR.from_arg(config, "lr:2000", held_out_users=0.95)
+    with pytest.raises(ValueError, match="whose training users are not known"):
+        LearnedCTR.from_arg(config, "/some/saved/model", held_out_users=0.2)
+
+
 @pytest.mark.parametrize("name", ["lr", "fm", "deepfm", "dcnv2"])
 def test_each_model_learns_the_planted_signal(split, name):
     train, test = split

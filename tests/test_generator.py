@@ -250,6 +250,81 @@ def test_finetune_moves_generator_towards_the_reward(world, trained, requests):
     assert ROLES[LEXICON.phrase_role[target]] == "urgency"
 
 
+def test_requests_and_corpus_keep_to_the_users_given(world):
+    from adsim.generator.conditioning import user_fields
+    from adsim.users import held_out_users, seen_user_ids
+
+    every = sample_requests(world, 300, np.random.default_rng(5))
+    same = sample_requests(world, 300, np.random.default_rng(5), users=np.arange(world.config.n_users))
+    assert all(np.array_equal(every[k], same[k]) for k in every)  # all the users: the very same draws
+    seen = seen_user_ids(world.user_features, 0.3, seed=2)
+    held = held_out_users(world.user_features, 0.3, seed=2)
+    assert np.array_equal(seen, np.flatnonzero(~held)) and 0.2 < held.mean() < 0.4
+    corpus = build_corpus(world, 2000, seed=1, users=seen)
+    assert not held[corpus.user].any() and held[build_corpus(world, 2000, seed=1).user].any()
+    assert len(np.unique(corpus.user)) > 0.8 * len(seen)  # drawn across the seen users
+    rows = corpus.values[:, 8] >= 0  # interests known: the conditioning is the recorded user's
+    assert np.array_equal(corpus.values[rows, 8:11], user_fields(world.user_features[corpus.user[rows]], 4)[:, 4:])
+    again = build_corpus(world, 2000, seed=1, users=seen)  # seeded
+    assert np.array_equal(again.values, corpus.values) and np.array_equal(again.user, corpus.user)
+    for users, error, match in (([0.5, 1.5], TypeError, "integer array of user ids"),
+                                (np.array([], dtype=int), ValueError, "non-empty 1-D"),
+                                (np.array([0, world.config.n_users]), ValueError, "must be in \\[0, 399\\]"),
+                                (np.array([3, 3]), ValueError, "repeated ids")):
+        with pytest.raises(error, match=match):
+            sample_requests(world, 5, np.random.default_rng(0), users=users)
+
+
+class _RecordingReward:
+    """A constant reward that records the user of every request it scores."""
+
+    def __init__(self):
+        self.users = []
+
+    def reset(self):
+        pass
+
+    def estimate(self, request: Request) -> np.ndarray:
+        self.users.append(request.user_features)
+        return np.full(request.candidates.shape[:2], 0.02)
+
+    def observe(self, request, actions, clicks):
+        pass
+
+
+def test_finetune_never_samples_held_out_users(world, trained):
+    from adsim.users import held_out_users, seen_user_ids
+
+    model, _ = trained
+    cfg = FinetuneConfig(steps=3, requests_per_step=64)
+    seen, kept = _RecordingReward(), _RecordingReward()
+    finetune(model, world, seen, cfg, progress=False, users=seen_user_ids(world.user_features, 0.3, seed=2))
+    finetune(model, world, kept, cfg, progress=False)
+    assert not held_out_users(np.concatenate(seen.users), 0.3, seed=2).any()
+    assert held_out_users(np.concatenate(kept.users), 0.3, seed=2).mean() > 0.15  # without: they do appear
+
+
+def test_held_out_fraction_and_split_validation(world):
+    from adsim.users import check_held_out_fraction, held_out_users, seen_user_ids
+
+    assert check_held_out_fraction(0) == 0.0 and check_held_out_fraction(0.9) == 0.9
+    for bad, error, match in ((0.95, ValueError, "held_out_users == 0.95, must be in \\[0.0, 0.9\\]"),
+                              (-0.1, ValueError, "held_out_users == -0.1, must be in"),
+                              (float("inf"), ValueError, "must be a finite number"),
+                              ("0.2", TypeError, "held_out_users must be a number, got str"),
+                              (True, TypeError, "held_out_users must be a number, got bool")):
+        with pytest.raises(error, match=match):
+            check_held_out_fraction(bad)
+    uf = world.user_features
+    assert np.array_equal(held_out_users(uf, 0.3, 7), held_out_users(uf, 0.3, 7))  # a pure function of the seed
+    assert not np.array_equal(held_out_users(uf, 0.3, 7), held_out_users(uf, 0.3, 8))
+    assert (held_out_users(uf, 0.2, 7) <= held_out_users(uf, 0.3, 7)).all()  # nested in the fraction
+    with pytest.raises(ValueError, match="holds out all 400 users"):
+        seen_user_ids(uf, 1.0)
+    with pytest.raises(TypeError, match="seed"):
+        held_out_users(uf, 0.2, 1.5)
+
+
 def test_synthetic_campaigns_cover_every_goal_and_category(world):
     req = sample_requests(world, 2000, np.random.default_rng(0), synthetic_campaigns=True)
     assert len(np.unique(req["goal"] * 100 + req["category"])) == len(GOALS) * 8

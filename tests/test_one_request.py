@@ -179,3 +179,42 @@ def test_shared_models_reuse_features_only_of_unchanged_arrays():
         np.testing.assert_array_equal(reuse.ridge.A_inv, fresh.ridge.A_inv)
         np.testing.assert_array_equal(reuse.ridge.b, fresh.ridge.b)
         assert np.abs(reuse.ridge.b).sum() > 0
+
+
+def test_posterior_rows_cdfs_follow_the_recurrence_within_its_bound():
+    """The one-request rows update their CDFs at the thresholds by the incomplete-beta recurrence
+    (a click or a non-click) or by ``betainc`` (any other reward, and every ``_EXACT_EVERY`` steps):
+    along a long stream of both kinds the kept CDFs stay within 1e-11 of ``betainc`` at the current
+    posteriors (the selection's margin is 1e-9), and the decisions are the batched path's."""
+    from scipy.special import betainc
+
+    k = 5
+    fast, slow = make_policy("thompson", sampling="posterior"), make_policy("thompson", sampling="posterior")
+    fast.reset(k, seed=21)
+    slow.reset(k, seed=21)
+    slow._one_slot = lambda obs: None
+    rng = np.random.default_rng(8)
+    ctr = np.array([0.30, 0.28, 0.2, 0.1, 0.29])
+    worst, recurrences = 0.0, 0
+    for t, (obs, _) in enumerate(_stream(6000, k, seed=3, campaigns=1)):
+        a = fast.select(obs)
+        assert a[0] == slow.select(obs)[0], t
+        r = float(rng.random() < ctr[a[0]]) if t % 7 else float(rng.random())  # now and then a fraction
+        row = fast._one_rows[0].cache
+        steps = list(row.steps)
+        fast.update(obs, a, np.array([r]))
+        slow.update(obs, a, np.array([r]))
+        recurrences += row is fast._one_rows[0].cache and row.steps[a[0]] > steps[a[0]]
+        if t % 25 == 0:
+            row = fast._one_rows[0].cache
+            assert row.a == (fast.alpha0 + fast.sums[0]).tolist()
+            exact = np.maximum.accumulate(betainc(np.array(row.a)[:, None], np.array(row.b)[:, None],
+                                                  np.array(row.theta)), axis=1)
+            worst = max(worst, float(np.abs(np.array(row.F) - exact).max()))
+            cols = np.array(row.cols)
+            lead = row.lead
+            np.testing.assert_array_equal(np.delete(cols, lead, axis=1), np.delete(np.array(row.F).T - 1e-9, lead, axis=1))
+            assert np.all(cols[:, lead] == np.inf)
+    assert worst < 1e-11, worst
+    assert recurrences > 3000  # most updates took the recurrence: the test has teeth
+    np.testing.assert_array_equal(fast.counts, slow.counts)

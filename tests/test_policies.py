@@ -139,7 +139,7 @@ def test_incremental_inverse_matches_direct_solve(name):
     scenario = PERSONALIZED if name == "linucb_shared" else {**POOL_PREFERENCES, "campaign": None}
     policy = make_policy(name)
     policy.reset(K, seed=0)
-    data = record(scenario, 30, 64) + record(scenario, 200, 1, seed=7)  # Woodbury batches, then rank-one
+    data = record(scenario, 30, 64) + record(scenario, 200, 1, seed=7)  # batch updates, then rank-one
     for obs, a, r in data:
         policy.select(obs)
         policy.update(obs, a, r)
@@ -148,6 +148,79 @@ def test_incremental_inverse_matches_direct_solve(name):
     for g in range(rd.groups):
         np.testing.assert_allclose(rd.theta[g], np.linalg.solve(rd.A[g], rd.b[g]), rtol=0, atol=1e-8)
         np.testing.assert_allclose(rd.A_inv[g] @ rd.A[g], np.eye(rd.d), rtol=0, atol=1e-8)
+
+
+def test_ridge_batch_paths_equal_sequential_rank_one_updates():
+    """Each path of ``Ridge.update`` — Sherman–Morrison (one row of a group), Woodbury (fewer than
+    REFRESH · d rows) and the recomputed inverse (more) — gives the state of one rank-one update
+    per row, and a recomputed inverse is the exact inverse of the accumulated Gram matrix."""
+    from agents.ridge import REFRESH, Ridge
+
+    rng = np.random.default_rng(4)
+    d, G = 20, 4
+    small, large = 3, int(REFRESH * d) + 5  # a Woodbury group and a recomputed one
+    sizes = {0: 1, 1: small, 2: large, 3: 2 * large}
+    groups = rng.permutation(np.concatenate([np.full(n, g) for g, n in sizes.items()]))
+    X = rng.normal(size=(groups.size, d))
+    r = rng.normal(size=groups.size)
+    batched, sequential = Ridge(G, d, 0.5), Ridge(G, d, 0.5)
+    for _ in range(2):  # the second batch starts from a learned state
+        batched.update(groups, X, r)
+        for i in range(groups.size):
+            sequential.update_one(int(groups[i]), X[i], float(r[i]))
+    np.testing.assert_allclose(batched.A, sequential.A, rtol=1e-12, atol=1e-12)  # the same sums
+    np.testing.assert_allclose(batched.A[2], 0.5 * np.eye(d) + 2 * X[groups == 2].T @ X[groups == 2])
+    for x, y in zip((batched.A_inv, batched.b, batched.theta), (sequential.A_inv, sequential.b, sequential.theta)):
+        np.testing.assert_allclose(x, y, rtol=1e-9, atol=1e-12)
+    for g in (2, 3):  # recomputed: symmetric, and the inverse of A to rounding
+        np.testing.assert_array_equal(batched.A_inv[g], batched.A_inv[g].T)
+        np.testing.assert_allclose(batched.A_inv[g] @ batched.A[g], np.eye(d), rtol=0, atol=1e-12)
+
+
+def test_shared_linucb_sparse_scores_equal_the_dense_formula():
+    """The shared LinUCB's scores, computed from the features' sparse form, equal
+    ``θ_sᵀz + alpha · sqrt(zᵀA_s⁻¹z)`` on the dense features of every candidate (stacked seeds too)."""
+    data = record(PERSONALIZED, 4, 64)
+    for kwargs in ({"seed": 0}, {"group_seeds": [0, 1]}):
+        policy = make_policy("linucb_shared", alpha=0.7)
+        policy.reset(K, **kwargs)
+        for obs, a, r in data[:3]:
+            policy.update(obs, a, r)
+        obs = data[3][0]
+        blocks, z = policy.features(obs)
+        assert np.unique(blocks).size > 1
+        rd = policy.ridge
+        mean = np.einsum("nkd,nd->nk", z, rd.theta[blocks])
+        width = np.sqrt(np.einsum("nkd,nde,nke->nk", z, rd.A_inv[blocks], z))
+        assert width.min() > 0 and np.abs(mean).max() > 0
+        np.testing.assert_allclose(policy.scores(obs), mean + 0.7 * width, rtol=1e-12, atol=1e-12)
+
+
+def test_lin_ts_propensities_are_argmax_shares_of_the_posterior_draws():
+    """lin_ts's propensities equal the shares of each block's ``posterior_draws`` in which a
+    candidate has the largest score by ``argmax`` — with duplicated candidates, whose ties go to
+    the first, and with stacked seeds."""
+    from agents.thompson import argmax_frequencies
+
+    data = record(PERSONALIZED, 4, 64)
+    obs = {key: v.copy() for key, v in data[3][0].items()}
+    cand = obs["candidates"].reshape(64, K, -1)
+    cand[:, 3] = cand[:, 1]  # candidate 3 repeats candidate 1 (same parts, same estimate)
+    obs["ctr_estimate"][:, 3] = obs["ctr_estimate"][:, 1]
+    for kwargs in ({"seed": 0}, {"group_seeds": [0, 1]}):
+        policy = make_policy("lin_ts", samples=32)
+        policy.reset(K, **kwargs)
+        for o, a, r in data[:3]:
+            policy.update(o, a, r)
+        p = policy.probabilities(obs)
+        blocks, z = policy.features(obs)
+        expected = np.empty_like(p)
+        for b in np.unique(blocks):
+            rows = np.flatnonzero(blocks == b)
+            expected[rows] = argmax_frequencies(np.einsum("nkd,sd->nsk", z[rows], policy.posterior_draws(int(b))))
+        np.testing.assert_array_equal(p, expected)
+        assert np.all(p[:, 3] == 0) and p[:, 1].sum() > 0  # the tie goes to the first
+        np.testing.assert_allclose(p.sum(axis=1), 1.0)
 
 
 def test_linucb_gram_matrices_are_the_data():

@@ -43,6 +43,7 @@ from adsim.config import EnvConfig
 from adsim.selection import SelectionCore
 from adsim.creative.sampler import CREATIVE_SLOTS
 from adsim.ope.log import BanditLog
+from adsim.users import held_out_users  # noqa: F401  (re-exported: the split is shared, adsim.users)
 from adsim.validation import check_choice, check_float, check_int, check_seed
 
 LOGGING_POLICIES = ("uniform", "egreedy")
@@ -78,18 +79,6 @@ class Impressions:
         """The impressions at ``rows`` (an index array)."""
         arrays = {f.name: getattr(self, f.name)[rows] for f in dataclasses.fields(self) if f.name != "metadata"}
         return Impressions(**arrays, metadata=self.metadata)
-
-
-def held_out_users(user: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
-    """(M,) bool: whether each row's user is in the held-out share ``fraction`` of users.
-
-    A user is identified by its observed vector (every user's is unique), so the split is the same
-    in every log of the world: a held-out user's rows can be dropped from training and evaluated
-    as users the model never saw."""
-    from adsim.rng import key_uniforms, row_keys
-
-    check_float("fraction", fraction, 0.0, 1.0)
-    return key_uniforms(row_keys(user), seed) < fraction
 
 
 def log_impressions(config: EnvConfig, n_impressions: int, *, policy: str = "uniform", epsilon: float = 0.1,

@@ -26,7 +26,7 @@ from adsim.config import EnvConfig
 from adsim.ctr.features import Encoded, FeatureSpec
 from adsim.ctr.predictor import CTRPredictor, load
 from adsim.ctr.train import TrainConfig, fit
-from adsim.validation import check_device, check_int
+from adsim.validation import check_device, check_int, check_seed
 
 SETUP_STREAM_SEED = 10**9
 """Request streams of impressions logged to train a model at set-up (far from the seeds runs use)."""
@@ -35,14 +35,33 @@ REFRESH_TRAIN = TrainConfig(max_epochs=3, patience=1, val_fraction=0.1, lr=1e-3)
 
 
 @functools.lru_cache(maxsize=16)
-def _trained_predictor(config: EnvConfig, model: str, impressions: int, seed: int, train: TrainConfig) -> CTRPredictor:
-    """``model`` trained on ``impressions`` uniform-random impressions of ``config`` (stream ``seed``)."""
+def _trained_predictor(config: EnvConfig, model: str, impressions: int, seed: int, train: TrainConfig,
+                       held_out_users: float = 0.0, split_seed: int = 0) -> CTRPredictor:
+    """``model`` trained on ``impressions`` uniform-random impressions of ``config`` (stream ``seed``),
+    less those of the held-out share ``held_out_users`` of users (``adsim.users``, split ``split_seed``)."""
     from adsim.ctr.data import log_impressions
     from adsim.ctr.train import train_on_impressions
+    from adsim.users import held_out_users as held_out
 
     imp = log_impressions(config, impressions, seed=seed)
+    if held_out_users > 0:
+        imp = imp.take(np.flatnonzero(~held_out(imp.user, held_out_users, split_seed)))
     pred, _ = train_on_impressions(imp, model, train, spec=FeatureSpec.from_config(config))
+    if held_out_users > 0:
+        pred.meta["held_out_users"] = {"fraction": held_out_users, "seed": split_seed}
     return pred
+
+
+def parse_ctr_arg(ctr_model: str | Path) -> tuple[str, int] | None:
+    """``(NAME, IMPRESSIONS)`` of a ``ctr_model="NAME:IMPRESSIONS"`` argument (a model to train at
+    set-up), or None for the path of a saved model; ``ValueError`` if IMPRESSIONS is not a number."""
+    text = str(ctr_model)
+    name, sep, budget = text.partition(":")
+    if not sep or Path(text).exists():
+        return None
+    if not budget.isdigit():
+        raise ValueError(f"ctr_model == {text!r}: expected a path or 'NAME:IMPRESSIONS', e.g. 'deepfm:50000'")
+    return name, int(budget)
 
 
 class LearnedCTR:
@@ -85,24 +104,37 @@ class LearnedCTR:
 
     @classmethod
     def trained(cls, config: EnvConfig, model: str = "deepfm", impressions: int = 100_000, *,
-                seed: int = SETUP_STREAM_SEED, train: TrainConfig = TrainConfig(), **kwargs) -> LearnedCTR:
-        """Log ``impressions`` uniform-random impressions of ``config`` (the vector env reset with ``seed``), train, wrap."""
+                seed: int = SETUP_STREAM_SEED, train: TrainConfig = TrainConfig(), held_out_users: float = 0.0,
+                split_seed: int = 0, **kwargs) -> LearnedCTR:
+        """Log ``impressions`` uniform-random impressions of ``config`` (the vector env reset with ``seed``), train, wrap.
+
+        ``held_out_users`` (in [0, 0.9]) drops the impressions of that share of the users
+        (``adsim.users.held_out_users`` with ``split_seed``) before training: they never reach the model."""
+        from adsim.users import check_held_out_fraction
+
+        held_out_users = check_held_out_fraction(held_out_users, "held_out_users")
+        split_seed = check_seed(split_seed, "split_seed", many=False, seed_sequence=False)
         if kwargs.get("device") is not None:  # train where it will predict
             train = dataclasses.replace(train, device=kwargs["device"])
         # a fresh copy of the model trained (once per process) on exactly these inputs: training is
         # seeded and deterministic, so several runs of one world share it instead of retraining
-        return cls(copy.deepcopy(_trained_predictor(config, model, impressions, seed, train)), **kwargs)
+        pred = _trained_predictor(config, model, impressions, seed, train, held_out_users, split_seed)
+        return cls(copy.deepcopy(pred), **kwargs)
 
     @classmethod
-    def from_arg(cls, config: EnvConfig, ctr_model: str | Path, **kwargs) -> LearnedCTR:
+    def from_arg(cls, config: EnvConfig, ctr_model: str | Path, *, held_out_users: float = 0.0, split_seed: int = 0,
+                 **kwargs) -> LearnedCTR:
         """The env's ``ctr_model=`` argument: a saved model's path, or ``"NAME:IMPRESSIONS"`` (e.g.
-        ``"deepfm:50000"``) to train that model at set-up on that many logged impressions."""
-        text = str(ctr_model)
-        name, sep, budget = text.partition(":")
-        if sep and not Path(text).exists():
-            if not budget.isdigit():
-                raise ValueError(f"ctr_model == {text!r}: expected a path or 'NAME:IMPRESSIONS', e.g. 'deepfm:50000'")
-            return cls.trained(config, name, int(budget), **kwargs)
+        ``"deepfm:50000"``) to train that model at set-up on that many logged impressions (less
+        those of the held-out users, see :meth:`trained`). A saved model's training users are not
+        known, so ``held_out_users > 0`` with a path is a ``ValueError``."""
+        parsed = parse_ctr_arg(ctr_model)
+        if parsed is not None:
+            return cls.trained(config, *parsed, held_out_users=held_out_users, split_seed=split_seed, **kwargs)
+        if held_out_users:
+            raise ValueError(f"ctr_model == {str(ctr_model)!r} is a saved model, whose training users are not known: "
+                             f"held_out_users == {held_out_users} needs a model trained here ('NAME:IMPRESSIONS', "
+                             f"e.g. 'deepfm:100000'), or 0 (no user split)")
         return cls(Path(ctr_model), **kwargs)
 
     @property
@@ -165,4 +197,4 @@ class LearnedCTR:
         return history
 
 
-__all__ = ["LearnedCTR", "REFRESH_TRAIN"]
+__all__ = ["LearnedCTR", "REFRESH_TRAIN", "parse_ctr_arg"]

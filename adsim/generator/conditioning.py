@@ -143,6 +143,7 @@ class Corpus:
 
     values: np.ndarray  # (M, N_FIELDS) field values
     creatives: np.ndarray  # (M, CREATIVE_SLOTS) teacher creatives
+    user: np.ndarray | None = None  # (M,) id of the user each pair was written for (None: not recorded)
 
 
 def teacher(world: World, n_interest_tags: int) -> TemplateSampler:
@@ -151,15 +152,35 @@ def teacher(world: World, n_interest_tags: int) -> TemplateSampler:
                            category_slice=user_layout(n_interest_tags)["category_shares"])
 
 
+def check_users(users, n_users: int) -> np.ndarray | None:
+    """``users`` validated as the ids requests may be drawn from: None (every user) or a non-empty
+    1-D integer array of distinct ids in [0, ``n_users`` − 1]; returned as int64."""
+    if users is None:
+        return None
+    arr = np.asarray(users)
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"users must be None or an integer array of user ids, got dtype {arr.dtype}")
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"users has shape {arr.shape}, must be a non-empty 1-D array of user ids")
+    if arr.min() < 0 or arr.max() >= n_users:
+        raise ValueError(f"users holds ids in [{arr.min()}, {arr.max()}], must be in [0, {n_users - 1}]")
+    if len(np.unique(arr)) != arr.size:
+        raise ValueError("users holds repeated ids: give each allowed user once")
+    return arr.astype(np.int64, copy=False)
+
+
 def sample_requests(world: World, n: int, rng: np.random.Generator,
-                    synthetic_campaigns: bool = False) -> dict[str, np.ndarray]:
+                    synthetic_campaigns: bool = False, users: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """``n`` random requests from the world's public distributions.
 
     Returns ids: ``user``, ``campaign``, ``product``, ``goal``, ``category``, and the context
     (``hour``, ``weekend``, ``location``, ``weather``, ``device``, ``position``). With
     ``synthetic_campaigns`` the advertised item is any catalog product with any goal (campaign id
-    −1), so every goal × category combination occurs, not only the world's campaigns.
+    −1), so every goal × category combination occurs, not only the world's campaigns. ``users``
+    (ids, e.g. :func:`adsim.users.seen_user_ids`) restricts the users to those, drawn uniformly;
+    None draws from every user. Either way the same draws of ``rng`` are made, in the same order.
     """
+    users = check_users(users, world.config.n_users)
     cm = world.context
     if synthetic_campaigns:
         campaign = np.full(n, -1)
@@ -172,7 +193,8 @@ def sample_requests(world: World, n: int, rng: np.random.Generator,
     def draw(cdf):
         return np.searchsorted(cdf, rng.random(n), side="right").clip(0, len(cdf) - 1)
 
-    return {"user": rng.integers(0, world.config.n_users, n), "campaign": campaign, "product": product,
+    user = rng.integers(0, world.config.n_users, n) if users is None else users[rng.integers(0, len(users), n)]
+    return {"user": user, "campaign": campaign, "product": product,
             "goal": goal, "category": world.product_category[product], "hour": draw(cm.hour_cdf),
             "weekend": (rng.random(n) < 2 / 7).astype(np.int64), "location": draw(cm.location_cdf),
             "weather": draw(cm.weather_cdf), "device": draw(cm.device_cdf), "position": draw(cm.position_cdf)}
@@ -222,8 +244,10 @@ def drop_groups(values: np.ndarray, rng: np.random.Generator, drop_prob: float) 
     return values, dropped["interests"]
 
 
-def build_corpus(world: World, size: int, seed: int, drop_prob: float = 0.3) -> Corpus:
-    """``size`` teacher pairs over random requests for any catalog item and goal; seeded.
+def build_corpus(world: World, size: int, seed: int, drop_prob: float = 0.3,
+                 users: np.ndarray | None = None) -> Corpus:
+    """``size`` teacher pairs over random requests for any catalog item and goal; seeded. ``users``:
+    the ids the requests' users are drawn from (None: every user; see :func:`sample_requests`).
 
     Each optional field group (price, demographics, interests, context; :data:`FIELD_GROUPS`) is
     unknown with probability ``drop_prob`` so the model also serves requests where it is (a
@@ -233,7 +257,7 @@ def build_corpus(world: World, size: int, seed: int, drop_prob: float = 0.3) -> 
     check_int("size", size, 1)
     check_float("drop_prob", drop_prob, 0.0, 1.0)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 5]))
-    req = sample_requests(world, size, rng, synthetic_campaigns=True)
+    req = sample_requests(world, size, rng, synthetic_campaigns=True, users=users)
     values, no_interests = drop_groups(request_values(world, req), rng, drop_prob)
     goal, cat = req["goal"], req["category"]
     u = rng.random((size, 1, DRAWS_PER_CREATIVE))
@@ -241,4 +265,4 @@ def build_corpus(world: World, size: int, seed: int, drop_prob: float = 0.3) -> 
     uf = world.user_features[req["user"]]
     creatives = teach.candidates(u, goal, cat, uf)[:, 0]
     plain = teach.candidates(u, goal, cat, None)[:, 0]
-    return Corpus(values, np.where(no_interests[:, None], plain, creatives))
+    return Corpus(values, np.where(no_interests[:, None], plain, creatives), req["user"])

@@ -83,14 +83,14 @@ def sequence_logp(model: CreativeTransformer, cond: torch.Tensor, tokens: torch.
 
 
 def _rollout(policy: CreativeTransformer, world: World, estimator: CTREstimator, config: FinetuneConfig,
-             rng: np.random.Generator, masks: torch.Tensor):
+             rng: np.random.Generator, masks: torch.Tensor, users: np.ndarray | None = None):
     """Sample K creatives for each of a batch of random requests; score them.
 
     Returns conditioning (B·K, N_FIELDS), tokens (B·K, MAX_DECODE), the learned model's estimates
     (B, K) and the number of public well-formedness flags of each creative (B, K).
     """
     B, K = config.requests_per_step, config.k
-    req = sample_requests(world, B, rng, synthetic_campaigns=config.synthetic_campaigns)
+    req = sample_requests(world, B, rng, synthetic_campaigns=config.synthetic_campaigns, users=users)
     values, _ = drop_groups(request_values(world, req), rng, config.drop_prob)  # as in pre-training
     dev = policy.device
     cond = torch.as_tensor(to_tokens(values, policy.vocab)).repeat_interleave(K, 0).to(dev)
@@ -105,13 +105,18 @@ def _rollout(policy: CreativeTransformer, world: World, estimator: CTREstimator,
 
 def finetune(model: CreativeTransformer, world: World, estimator: CTREstimator, config: FinetuneConfig,
              progress: bool = True, monitor: Callable[[CreativeTransformer], float] | None = None,
-             monitor_every: int = 25) -> tuple[CreativeTransformer, dict[str, list]]:
+             monitor_every: int = 25, users: np.ndarray | None = None) -> tuple[CreativeTransformer, dict[str, list]]:
     """Fine-tune a copy of ``model``; returns it (eval mode) and per-step curves.
 
-    ``world`` supplies only the public request distribution and observable tables. ``monitor``
-    (optional, for reporting only — e.g. true CTR on held-out requests) is called on the policy
-    every ``monitor_every`` steps; its value never reaches the gradient.
+    ``world`` supplies only the public request distribution and observable tables; ``users`` (ids,
+    e.g. :func:`adsim.users.seen_user_ids`) restricts the requests' users to those (None: every
+    user), so held-out users never reach the gradient. ``monitor`` (optional, for reporting only —
+    e.g. true CTR on held-out requests) is called on the policy every ``monitor_every`` steps; its
+    value never reaches the gradient.
     """
+    from adsim.generator.conditioning import check_users
+
+    users = check_users(users, world.config.n_users)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 19]))
     ref = copy.deepcopy(model).eval()
@@ -122,7 +127,7 @@ def finetune(model: CreativeTransformer, world: World, estimator: CTREstimator, 
     for step in tqdm(range(config.steps), desc="fine-tune generator", disable=not progress):
         if monitor is not None and step % monitor_every == 0:
             curve["monitor"].append((step, monitor(policy.eval())))
-        cond, tokens, est, flags = _rollout(policy, world, estimator, config, rng, masks)
+        cond, tokens, est, flags = _rollout(policy, world, estimator, config, rng, masks, users)
         policy.train()
         logp = sequence_logp(policy, cond, tokens, masks)
         with torch.no_grad():

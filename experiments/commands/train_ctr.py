@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from experiments.options import add_device, check_device_arg
+from experiments.options import add_device, add_held_out_users, check_device_arg, check_held_out_users_arg
 from experiments.provenance import provenance
 
 
@@ -34,9 +34,7 @@ def register(sub) -> None:
     p.add_argument("--test-impressions", type=int, default=0,
                    help="instead of a held-out share, evaluate on this many freshly logged impressions "
                         "(other request streams, same world); all --impressions then train")
-    p.add_argument("--held-out-users", type=float, default=0.2,
-                   help="share of users kept out of training: metrics are also reported for the test rows of "
-                        "users the models saw and of users they never saw (0: no user split)")
+    add_held_out_users(p, "metrics on the test rows")
     p.add_argument("--labels", default="clicks",
                    help="train on the logged clicks, or on each impression's true click probability (truth): "
                         "the greedy lift of a flexible model trained on the truth is the observable-feature bound")
@@ -102,7 +100,7 @@ def _without_held_out_users(train, args):
     """The training rows of the users not held out (``--held-out-users``)."""
     import numpy as np
 
-    from adsim.ctr.data import held_out_users
+    from adsim.users import held_out_users
 
     if args.held_out_users == 0:
         return train
@@ -112,7 +110,7 @@ def _without_held_out_users(train, args):
 def by_users(args, test, preds: dict) -> dict | None:
     """Metrics on the test rows of users seen in training and of held-out users, beside the overall ones."""
     from adsim.ctr import evaluate
-    from adsim.ctr.data import held_out_users
+    from adsim.users import held_out_users
 
     if args.held_out_users == 0:
         return None
@@ -184,9 +182,7 @@ def run(args) -> int:
     from experiments.ctr_plots import learning_curve, reliability_diagram
 
     check_device_arg(args)
-    from adsim.validation import check_float
-
-    check_float("--held-out-users", args.held_out_users, 0.0, 0.9)
+    check_held_out_users_arg(args)
     from adsim.ctr.train import LABELS
     from adsim.validation import check_choice
 

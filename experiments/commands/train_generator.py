@@ -5,6 +5,12 @@ Writes into ``--out``: ``model.pt`` / ``model.json`` (the final generator), ``pr
 pre-trained one), ``ctr_model/`` (the learned reward model: JSON and arrays, no pickle), ``config.json``, ``report.json``
 and the plots ``training_curve.png`` / ``finetune_curve.png``. With ``--results`` the small
 report and plots are also copied there (e.g. ``results/generator``).
+
+``--held-out-users F`` (default 0.2, as ``train-ctr``'s; ``adsim.users``) keeps a share F of the
+world's users out of the pre-training corpus, the fine-tuning requests and the reward model's logs;
+``report.json`` → ``users`` then holds every evaluation figure again for the evaluation requests of
+the users seen in training and of the held-out ones. Both generator directories get a
+``training_users.json`` recording the split, which ``--pretrained`` checks.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import shutil
 import time
 from pathlib import Path
 
-from experiments.options import add_device, check_device_arg
+from experiments.options import add_device, add_held_out_users, check_device_arg, check_held_out_users_arg
 from experiments.provenance import provenance
 
 
@@ -38,6 +44,8 @@ def register(sub) -> None:
                         "or an adsim.ctr model: a saved model's path or NAME:IMPRESSIONS, e.g. deepfm:100000")
     p.add_argument("--pretrained", default=None, help="reuse this pre-trained generator instead of training one")
     p.add_argument("--eval-requests", type=int, default=2000)
+    add_held_out_users(p, "the evaluation figures (true CTR vs template, fine-tuning lift, well-formedness, "
+                          "the reward model's AUC)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest for these tiny ops)")
     add_device(p)
     p.add_argument("--results", default=None, help="also copy report and plots here (e.g. results/generator)")
@@ -89,17 +97,10 @@ class _EvalSet:
     evaluated; the same uniforms for every model compared (common random numbers)."""
 
     def __init__(self, world, beta0: float, K: int, n: int, seed: int):
-        import numpy as np
-
-        from adsim.generator.conditioning import (
-            request_values,
-            sample_requests,
-            teacher,
-        )
+        from adsim.generator.conditioning import request_values, teacher
 
         self.world, self.beta0, self.K, self.seed = world, beta0, K, seed
-        rng = np.random.default_rng(np.random.SeedSequence([seed, 23]))
-        self.req = sample_requests(world, n, rng)
+        self.req, rng = self._draw(world, n, seed)
         self.values = request_values(world, self.req)
         self.template = teacher(world, world.config.n_interest_tags).candidates(
             rng.random((n, K, 9)), self.req["goal"], self.req["category"], world.user_features[self.req["user"]])
@@ -111,23 +112,50 @@ class _EvalSet:
         gen = CreativeGenerator(model)
         return {name: gen.candidates(v, self.K, seed=self.seed + 1) for name, v in self.views.items()}
 
-    def compare(self, cands: dict) -> dict:
+    def compare(self, cands: dict, rows=slice(None)) -> dict:
+        """Truth-based report per conditioning on the requests ``rows`` (default: all)."""
         from adsim.generator.evaluate import compare
 
-        return {name: compare(self.world, self.beta0, self.req, c, self.template, self.seed) for name, c in cands.items()}
+        req = {k: v[rows] for k, v in self.req.items()}
+        return {name: compare(self.world, self.beta0, req, c[rows], self.template[rows], self.seed)
+                for name, c in cands.items()}
 
-    def lift(self, pre: dict, post: dict) -> dict:
+    def lift(self, pre: dict, post: dict, rows=slice(None)) -> dict:
+        """True-CTR lift of ``post`` over ``pre`` per conditioning on the requests ``rows`` (default: all)."""
         from adsim.generator.evaluate import bootstrap_ratio, true_ctr, well_formedness
 
+        req = {k: v[rows] for k, v in self.req.items()}
         out = {}
         for name in self.views:
-            p_pre = true_ctr(self.world, self.beta0, self.req, pre[name]).mean(1)
-            p_post = true_ctr(self.world, self.beta0, self.req, post[name]).mean(1)
+            p_pre = true_ctr(self.world, self.beta0, req, pre[name][rows]).mean(1)
+            p_post = true_ctr(self.world, self.beta0, req, post[name][rows]).mean(1)
             out[name] = {"true_ctr_before": float(p_pre.mean()), "true_ctr_after": float(p_post.mean()),
                          **bootstrap_ratio(p_post, p_pre, self.seed),
-                         "well_formed_before": well_formedness(pre[name], self.req["category"]),
-                         "well_formed_after": well_formedness(post[name], self.req["category"])}
+                         "well_formed_before": well_formedness(pre[name][rows], req["category"]),
+                         "well_formed_after": well_formedness(post[name][rows], req["category"])}
         return out
+
+    @staticmethod
+    def _draw(world, n: int, seed: int):
+        """The ``n`` evaluation requests of ``seed``, and the generator that drew them (it goes on to
+        draw the template candidates' uniforms)."""
+        import numpy as np
+
+        from adsim.generator.conditioning import sample_requests
+
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 23]))
+        return sample_requests(world, n, rng), rng
+
+    @staticmethod
+    def users(world, n: int, seed: int):
+        """(n,) the users of the ``n`` evaluation requests of ``seed`` (without building the set)."""
+        return _EvalSet._draw(world, n, seed)[0]["user"]
+
+    def held_out(self, fraction: float, seed: int):
+        """(n,) bool: whether each evaluation request's user is held out (``adsim.users``)."""
+        from adsim.users import held_out_users
+
+        return held_out_users(self.world.user_features[self.req["user"]], fraction, seed)
 
     def true_monitor(self, n: int = 500):
         """True CTR of a model's candidates on the first ``n`` requests (for the plot only)."""
@@ -161,8 +189,9 @@ def _views(values):
     return {"full": values, "env_source": src, "pool": pool}
 
 
-def _pretrain_stage(args, config, world, out: Path):
-    """A pre-trained model (trained now, or loaded with ``--pretrained``) and its report entry."""
+def _pretrain_stage(args, config, world, out: Path, users=None):
+    """A pre-trained model (trained now, or loaded with ``--pretrained``) and its report entry;
+    ``users``: the ids the corpus may draw users from (None: all)."""
     from adsim.generator.conditioning import build_corpus
     from adsim.generator.model import CreativeTransformer, GeneratorConfig
     from adsim.generator.train import TrainConfig, pretrain
@@ -172,7 +201,7 @@ def _pretrain_stage(args, config, world, out: Path):
         model = CreativeTransformer.load(args.pretrained, args.device)
         return model, train_cfg, {"loaded_from": args.pretrained, "n_params": model.n_params}
     t0 = time.time()
-    corpus = build_corpus(world, train_cfg.corpus_size, train_cfg.seed)
+    corpus = build_corpus(world, train_cfg.corpus_size, train_cfg.seed, users=users)
     model, curve = pretrain(corpus, GeneratorConfig(n_interest_tags=config.world.n_interest_tags), train_cfg)
     _plot_pretrain(curve, out / "training_curve.png")
     return model, train_cfg, {"seconds": round(time.time() - t0, 1), "n_params": model.n_params,
@@ -185,23 +214,127 @@ def _reward_model(args, config, world, ft_cfg, out: Path):
 
     from adsim.generator.reward import LogisticCTR, log_impressions, save_reward_model
 
+    import numpy as np
+
+    from adsim.users import held_out_users
+
     t0 = time.time()
     shown, clicks = log_impressions(config, args.log_steps, args.log_envs, args.seed + 100)
+    logged = len(clicks)
+    held_mask = held_out_users(shown.user_features, args.held_out_users, args.seed)  # all False without a split
+    take = lambda rows: type(shown)(*(f[rows] for f in shown))  # noqa: E731
+    other, other_clicks = take(held_mask), clicks[held_mask]  # impressions of held-out users: never fitted
+    shown, clicks = take(~held_mask), clicks[~held_mask]
     n_fit = int(0.8 * len(clicks))
-    fit, held = (type(shown)(*(f[rows] for f in shown)) for rows in (slice(None, n_fit), slice(n_fit, None)))
+    fit, held = take(slice(None, n_fit)), take(slice(n_fit, None))
     if args.reward_model == "logistic":
         ctr = LogisticCTR(config.world.n_interest_tags).fit(fit, clicks[:n_fit])
         kind = "sklearn LogisticRegression on observable features (not the truth)"
     else:  # a model of adsim.ctr, trained on its own logs (keyed by campaign id: world campaigns only)
         from adsim.ctr import LearnedCTR
 
-        ctr = LearnedCTR.from_arg(config, args.reward_model, device=args.device)
+        ctr = LearnedCTR.from_arg(config, args.reward_model, device=args.device,
+                                  held_out_users=args.held_out_users, split_seed=args.seed)
         ft_cfg = dataclasses.replace(ft_cfg, synthetic_campaigns=False)
         kind = f"adsim.ctr {args.reward_model} (not the truth)"
     auc = roc_auc_score(clicks[n_fit:], ctr.estimate(held)[:, 0])
     save_reward_model(ctr, out / "ctr_model", world)
-    return ctr, ft_cfg, {"impressions": int(len(clicks)), "clicks": int(clicks.sum()), "heldout_auc": float(auc),
-                         "seconds": round(time.time() - t0, 1), "kind": kind}
+    entry = {"impressions": int(logged), "clicks": int(clicks.sum() + other_clicks.sum()), "heldout_auc": float(auc),
+             "seconds": round(time.time() - t0, 1), "kind": kind}
+    if args.held_out_users > 0:  # heldout_auc: later impressions of seen users; and the users never fitted
+        both = len(np.unique(other_clicks)) == 2
+        entry["users"] = {"fraction": args.held_out_users, "fit_impressions": n_fit,
+                          "test_impressions": {"seen": int(len(clicks) - n_fit), "held_out": int(len(other_clicks))},
+                          "auc": {"seen": float(auc),
+                                  "held_out": float(roc_auc_score(other_clicks, ctr.estimate(other)[:, 0]))
+                                  if both else None}}
+    return ctr, ft_cfg, entry
+
+
+TRAINING_USERS = "training_users.json"
+"""The held-out user split a generator was trained with, written beside its ``model.json``."""
+
+
+def _training_users(args, world) -> dict:
+    n_held = 0
+    if args.held_out_users > 0:
+        from adsim.users import held_out_users
+
+        n_held = int(held_out_users(world.user_features, args.held_out_users, args.seed).sum())
+    return {"held_out_users": args.held_out_users, "split_seed": args.seed, "n_users": int(len(world.user_features)),
+            "n_held_out": n_held}
+
+
+def _check_options(args) -> None:
+    """Everything that can be checked before any work: the held-out share, and that the reward model
+    and a ``--pretrained`` generator keep to the same split (their training users are known)."""
+    check_held_out_users_arg(args)
+    if args.held_out_users == 0:
+        return
+    if not args.no_finetune and args.reward_model != "logistic":
+        from adsim.ctr.learned import parse_ctr_arg
+
+        if parse_ctr_arg(args.reward_model) is None:
+            raise ValueError(f"--reward-model {args.reward_model!r} is a saved model, whose training users are not "
+                             f"known: with --held-out-users {args.held_out_users} give NAME:IMPRESSIONS (trained here "
+                             f"without the held-out users, e.g. deepfm:100000), or --held-out-users 0")
+    if args.pretrained:
+        path = Path(args.pretrained) / TRAINING_USERS
+        doc = json.loads(path.read_text()) if path.exists() else None
+        want = {"held_out_users": args.held_out_users, "split_seed": args.seed}
+        if doc is None or {k: doc.get(k) for k in want} != want:
+            got = "has no record of its training users" if doc is None else (
+                f"was trained with --held-out-users {doc.get('held_out_users')} --seed {doc.get('split_seed')}")
+            raise ValueError(f"--pretrained {args.pretrained!r} {got}: with --held-out-users {args.held_out_users} "
+                             f"--seed {args.seed} it must be one trained with that split (or pass "
+                             f"--held-out-users 0)")
+
+
+def _check_eval_split(args, world) -> None:
+    """With a user split, the evaluation requests must hold users of both splits (checked on the
+    world, before training)."""
+    if args.held_out_users == 0:
+        return
+    from adsim.users import held_out_users
+
+    users = _EvalSet.users(world, args.eval_requests, args.seed)
+    n_held = int(held_out_users(world.user_features[users], args.held_out_users, args.seed).sum())
+    if n_held in (0, args.eval_requests):
+        raise ValueError(f"--eval-requests {args.eval_requests} gives {n_held} requests of held-out users "
+                         f"(--held-out-users {args.held_out_users}): both splits need some, raise --eval-requests")
+
+
+def by_users(args, ev: _EvalSet, pre: dict, post: dict | None) -> dict | None:
+    """Every evaluation figure again on the evaluation requests of the users seen in training and of
+    the held-out users (None without a user split)."""
+    if args.held_out_users == 0:
+        return None
+    held = ev.held_out(args.held_out_users, args.seed)
+    out = {"fraction": args.held_out_users, "eval_requests": {"seen": int((~held).sum()), "held_out": int(held.sum())}}
+    for name, rows in (("seen", ~held), ("held_out", held)):
+        out[name] = {"pretrained_vs_template": ev.compare(pre, rows)}
+        if post is not None:
+            out[name]["finetuned_vs_template"] = ev.compare(post, rows)
+            out[name]["finetune_lift"] = ev.lift(pre, post, rows)
+    return out
+
+
+def _users_summary(u: dict) -> str:
+    """One line: the full-conditioning true CTRs on seen / held-out users."""
+    def pct(x):
+        return f"{100 * x:.2f} %"
+
+    s, h = u["seen"], u["held_out"]
+    parts = [f"template {pct(s['pretrained_vs_template']['full']['true_ctr']['template'])} / "
+             f"{pct(h['pretrained_vs_template']['full']['true_ctr']['template'])}",
+             f"pre-trained {pct(s['pretrained_vs_template']['full']['true_ctr']['generated'])} / "
+             f"{pct(h['pretrained_vs_template']['full']['true_ctr']['generated'])}"]
+    if "finetune_lift" in s:
+        parts += [f"fine-tuned {pct(s['finetuned_vs_template']['full']['true_ctr']['generated'])} / "
+                  f"{pct(h['finetuned_vs_template']['full']['true_ctr']['generated'])}",
+                  f"fine-tuning lift {s['finetune_lift']['full']['lift']:+.1%} / {h['finetune_lift']['full']['lift']:+.1%}"]
+    return (f"true CTR on users seen in training ({u['eval_requests']['seen']:,} requests) / held out "
+            f"({u['eval_requests']['held_out']:,} requests, {u['fraction']:.0%} of users): " + ", ".join(parts))
 
 
 def _write(args, out: Path, report: dict, meta: dict) -> None:
@@ -216,43 +349,59 @@ def _write(args, out: Path, report: dict, meta: dict) -> None:
 
 
 def run(args) -> int:
+    import sys
+
     import torch
 
     from adsim import make_config
     from adsim.selection import SelectionCore
     from adsim.generator.finetune import FinetuneConfig, finetune
+    from adsim.users import seen_user_ids
+    from adsim.world import cached_world
 
     check_device_arg(args)
+    _check_options(args)
+    config = make_config(args.preset)
+    _check_eval_split(args, cached_world(config.world))
     torch.set_num_threads(args.threads)
     t_start = time.time()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    config = make_config(args.preset)
     core = SelectionCore(config, 1)  # the world and the env's calibrated β0 (truth, for evaluation only)
-    model, train_cfg, report = _pretrain_stage(args, config, core.world, out)
+    ev = _EvalSet(core.world, core.beta0, config.n_candidates, args.eval_requests, args.seed)
+    seen = None  # training never draws a held-out user; evaluation draws every user
+    if args.held_out_users > 0:
+        seen = seen_user_ids(core.world.user_features, args.held_out_users, args.seed)
+    users_doc = _training_users(args, core.world)
+    model, train_cfg, report = _pretrain_stage(args, config, core.world, out, seen)
     report = {"pretrain": report}
     model.save(out / "pretrained")
-    ev = _EvalSet(core.world, core.beta0, config.n_candidates, args.eval_requests, args.seed)
+    (out / "pretrained" / TRAINING_USERS).write_text(json.dumps(users_doc, indent=2) + "\n")
     pre = ev.candidates(model)
     report["pretrained_vs_template"] = ev.compare(pre)
-    final, ft_cfg = model, FinetuneConfig(steps=args.ft_steps, kl_coef=args.kl_coef, guard_coef=args.guard_coef,
-                                          seed=args.seed)
+    final, ft_cfg, post = model, FinetuneConfig(steps=args.ft_steps, kl_coef=args.kl_coef,
+                                                guard_coef=args.guard_coef, seed=args.seed), None
     if not args.no_finetune:
         ctr, ft_cfg, report["ctr_model"] = _reward_model(args, config, core.world, ft_cfg, out)
         t0 = time.time()
-        final, ft_curve = finetune(model, core.world, ctr, ft_cfg, monitor=ev.true_monitor())
+        final, ft_curve = finetune(model, core.world, ctr, ft_cfg, monitor=ev.true_monitor(), users=seen)
         report["finetune_seconds"] = round(time.time() - t0, 1)
         post = ev.candidates(final)
         report["finetuned_vs_template"] = ev.compare(post)
         report["finetune_lift"] = ev.lift(pre, post)
         _plot_finetune(ft_curve, ft_curve["monitor"], out / "finetune_curve.png")
+    report["users"] = by_users(args, ev, pre, post)
     final.save(out)
+    (out / TRAINING_USERS).write_text(json.dumps(users_doc, indent=2) + "\n")
     report["total_seconds"] = round(time.time() - t_start, 1)
     meta = {**provenance(), "preset": args.preset, "generator": dataclasses.asdict(model.config),
             "pretrained_from": args.pretrained, "train": dataclasses.asdict(train_cfg),
             "finetune": None if args.no_finetune else dataclasses.asdict(ft_cfg),
             "reward_model": None if args.no_finetune else args.reward_model,
-            "eval_requests": args.eval_requests, "torch_threads": torch.get_num_threads()}
+            "eval_requests": args.eval_requests, "training_users": users_doc,
+            "torch_threads": torch.get_num_threads()}
     _write(args, out, report, meta)
     print(json.dumps(report, indent=2))
+    if report["users"]:
+        print(_users_summary(report["users"]), file=sys.stderr)
     return 0
