@@ -80,3 +80,17 @@ def test_rewards_outside_0_1_are_rejected():
     pol.reset(K, seed=0)
     with pytest.raises(ValueError, match=r"rewards must be in \[0, 1\]"):
         pol.update(obs, np.zeros(8, dtype=np.int64), np.full(8, 2.5))
+
+
+def test_interaction_precision_is_the_prior_of_every_weight_but_the_main_effects():
+    obs = _batch(16)
+    pol = BilinearUCB(prior_precision=5.0, interaction_precision=50.0)
+    pol.reset(K, seed=0)
+    pol.probabilities(obs)  # sizes the model
+    assert np.all(pol.precision[:, :, 0] == 5.0) and np.all(pol.precision[:, :, 1:] == 50.0)
+    same = BilinearUCB(prior_precision=5.0)
+    same.reset(K, seed=0)
+    same.probabilities(obs)
+    assert np.all(same.precision == 5.0)  # None: one prior for all
+    with pytest.raises(ValueError, match=r"interaction_precision == 0.0"):
+        BilinearUCB(interaction_precision=0.0)

@@ -25,6 +25,18 @@ def test_scenario_reports_calibrated_ctr_and_gaps(capsys):
     assert h["lexicon_best_over_mean_template"] == h["lexicon_best_ctr"] / h["mean_template_ctr"]
 
 
+def test_default_world_keeps_the_best_creative_within_2x_and_set_overrides_a_field(capsys):
+    assert main(["scenario", "--preset", "personalized", "--requests", "20000"]) == 0
+    calibrated = json.loads(capsys.readouterr().out)["creative_headroom"]
+    # issue 13: the best creative the lexicon allows at most ~2x the mean template (measured 1.96)
+    assert 1.5 < calibrated["lexicon_best_over_mean_template"] <= 2.0
+    assert 1.05 < calibrated["best_of_K_over_mean_template"] < 1.3  # tens of percent, not multiples
+    assert main(["scenario", "--preset", "personalized", "--requests", "20000", "--set", "creative_scale=1.0"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["overrides"] == {"creative_scale": 1.0}
+    assert out["creative_headroom"]["lexicon_best_over_mean_template"] > 6  # the uncalibrated world: 8.1x
+
+
 def test_perf_env_suite_prints_json(capsys, monkeypatch):
     import experiments.perf.env as env_perf
 
@@ -52,6 +64,9 @@ def test_unknown_command_exits_with_usage():
 
 @pytest.mark.parametrize("argv,message", [
     (["scenario", "--preset", "nope"], "adsim scenario: error: unknown preset 'nope'"),
+    (["scenario", "--set", "creative_scale"], "expected field=value with an env or world field"),
+    (["scenario", "--set", "creative_scal=0.5"], "unknown config key 'creative_scal'"),
+    (["scenario", "--set", "creative_scale=-1"], "creative_scale == -1"),
     (["demo", "--preset", "eazy"], "adsim demo: error: unknown preset 'eazy'; did you mean 'easy'?"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(argv, message, capsys):

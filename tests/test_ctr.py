@@ -32,7 +32,7 @@ FAST = TrainConfig(max_epochs=15, batch_size=512, seed=0)
 
 @pytest.fixture(scope="module")
 def config():
-    return make_config("easy", mode="personalized", **SMALL)
+    return make_config("easy", mode="personalized", creative_scale=3.0, **SMALL)  # large creative effects
 
 
 @pytest.fixture(scope="module")
@@ -348,3 +348,19 @@ def test_train_ctr_repeats_report_the_gain_over_lr_per_seed(tmp_path, capsys):
     assert rep["auc"]["lr"][1] != rep["auc"]["lr"][0]  # fresh data per seed
     assert main(["train-ctr", "--model", "fm", "--repeats", "2", "--out", str(tmp_path / "x")]) == 2
     assert "needs lr among the models" in capsys.readouterr().err
+
+
+def test_training_on_the_truth_fits_the_true_click_probabilities_better(split):
+    train, test = split
+    on_clicks, _ = train_on_impressions(train, "lr", FAST)
+    on_truth, _ = train_on_impressions(train, "lr", FAST, labels="truth")
+    err = {name: np.mean((m.predict_impressions(test) - test.oracle_click_prob) ** 2)
+           for name, m in (("clicks", on_clicks), ("truth", on_truth))}
+    assert err["truth"] < 0.7 * err["clicks"], err  # soft labels: the same target, far less noise
+    with pytest.raises(ValueError, match="unknown labels 'probs'"):
+        train_on_impressions(train, "lr", FAST, labels="probs")
+    enc = on_clicks.encode_impressions(train)
+    with pytest.raises(ValueError, match="labels must be 0 or 1"):
+        fit(on_clicks.spec, on_clicks.model_config, enc, train.oracle_click_prob, FAST)
+    with pytest.raises(ValueError, match=r"probabilities in \[0, 1\]"):
+        fit(on_clicks.spec, on_clicks.model_config, enc, train.oracle_click_prob + 1.0, FAST, labels="truth")

@@ -75,8 +75,8 @@ def test_a_bad_obd_file_is_rejected(tmp_path, edit, match):
 
 def test_calibration_recovers_a_known_world(tmp_path):
     """A log the simulator wrote with slot factors (1, 0.6, 0.3), shares (0.5, 0.3, 0.2) and
-    creative_scale 2: calibrate fits them back (within the log's intervals / the bisection's tolerance)."""
-    truth = make_config("default", slot_factors=(1.0, 0.6, 0.3), slot_shares=(0.5, 0.3, 0.2), creative_scale=2.0,
+    creative_scale 1: calibrate fits them back (within the log's intervals / the bisection's tolerance)."""
+    truth = make_config("default", slot_factors=(1.0, 0.6, 0.3), slot_shares=(0.5, 0.3, 0.2), creative_scale=1.0,
                         target_ctr=0.05, **SMALL)
     path = tmp_path / "log.csv"
     _write_obd(simulated_log(truth, 200_000, seed=1), path)
@@ -87,7 +87,7 @@ def test_calibration_recovers_a_known_world(tmp_path):
     assert abs(w["target_ctr"] - 0.05) < 0.002
     np.testing.assert_allclose(w["slot_shares"], (0.5, 0.3, 0.2), atol=0.005)
     np.testing.assert_allclose(w["slot_factors"], (1.0, 0.6, 0.3), atol=0.06)
-    assert 1.4 < w["creative_scale"] < 2.8 and abs(fit["evidence"]["simulated_item_cv"] - stats["item_spread"][
+    assert 0.7 < w["creative_scale"] < 1.4 and abs(fit["evidence"]["simulated_item_cv"] - stats["item_spread"][
         "between_cv"]) <= 0.03
 
 

@@ -59,7 +59,7 @@ def test_oracle_regret_is_exactly_zero(config, serial_results):
     oracle = m[m["policy"] == "oracle"]
     assert len(oracle) > 0 and (oracle["cum_regret"] == 0.0).all()
     random = m[(m["policy"] == "random") & (m["step"] == config.steps)]
-    assert (random["cum_regret"] > 0.5).all()  # 96 impressions of random choice lose real clicks
+    assert (random["cum_regret"] > 0.2).all()  # 96 impressions of random choice lose real clicks (≥ 0.42 here)
 
 
 def test_random_regret_matches_a_hand_loop_over_the_env(config):
@@ -325,13 +325,28 @@ def test_default_config_covers_the_main_job():
     policies = {label: table.get("policy", label) for label, table in doc["policies"].items()}
     issue3 = {"random", "oracle", "greedy", "epsilon_greedy", "ucb1", "kl_ucb", "thompson", "exp3", "linucb",
               "linucb_shared", "lin_ts", "hybrid"}
-    assert set(policies.values()) == issue3
+    assert set(policies.values()) == issue3 | {"bilinear_ucb"}  # and the structure-aware policy (issue 13)
     assert sum(1 for p in policies.values() if p == "epsilon_greedy") == 2  # fixed and decaying ε
     for table in doc["scenarios"].values():
         assert set(table.get("policies", [])) <= set(policies)
         table.pop("policies", None)
     cfg = parse_config({**doc, "policies": {"random": {}}})  # scenarios and run sizes validate
     assert len(cfg.seeds) >= 5 and {s.mode for s in cfg.scenarios} == {"pool", "personalized"}
+    assert doc["scenarios"]["pool"]["preset"] == "default"  # close arms, not the teaching preset
+
+
+def test_separation_sentence_orders_policies_and_marks_what_seeds_tell_apart():
+    from experiments.runner.report import separation
+
+    # per-seed final regrets: a is below b on every seed (distinguishable), b and c cross (not)
+    final = {"a": [1.0, 2.0, 3.0, 4.0], "b": [5.0, 6.0, 7.0, 8.0], "c": [7.0, 4.0, 9.0, 6.0], "oracle": [0.0] * 4}
+    rows = [{"scenario": "s", "policy": p, "seed": i, "step": 10, "cum_regret": v}
+            for p, vals in final.items() for i, v in enumerate(vals)]
+    sentence = separation(pd.DataFrame(rows), frozenset({"oracle"}))["s"]
+    assert "over 4 seeds: `a` < `b` ≈ `c`" in sentence and "`oracle`" not in sentence
+    assert sentence.endswith("`a` is distinguishable from every other policy.")
+    rows = [r for r in rows if r["policy"] != "a"]
+    assert separation(pd.DataFrame(rows), frozenset({"oracle"}))["s"].endswith("`b` is not distinguishable from `c`.")
 
 
 # ----------------------------------------------------------------------------- outputs and plots

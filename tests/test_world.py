@@ -45,7 +45,7 @@ def test_random_policy_ctr_is_calibrated(target):
 
 
 def test_interests_make_click_probabilities_vary_across_users():
-    core = SelectionCore(make_config(campaign=0), 2048)
+    core = SelectionCore(make_config("easy", campaign=0), 2048)  # large creative effects: the ranking differs
     core.seed(range(2048))
     core.start_episode()
     p = core.click_probs[:, 0]  # the same creative (arm 0 of campaign 0) for 2,048 requests
@@ -140,7 +140,7 @@ def test_demographics_correlate_with_segment_but_do_not_equal_it():
 
 def test_drift_changes_probabilities_over_time_only_when_enabled():
     def mean_p_at(time_offset, amp):
-        cfg = make_config(campaign=0, drift_amplitude=amp, drift_period=1000, horizon=1000)
+        cfg = make_config("easy", campaign=0, drift_amplitude=amp, drift_period=1000, horizon=1000)
         core = SelectionCore(cfg, 512)
         core.seed(range(512))
         core.start_episode()
