@@ -167,8 +167,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # `adsim calibrate --obd-sample --target-ctr 0.0035`: the Open Bandit Dataset's uniform-random
     # logger (ZOZOTOWN, ALL campaign) — its published full-data CTR 0.35 %; the 10,000-row sample
     # shows no position effect (every position ÷ top interval includes 1) and cannot pin down the
-    # creative spread (between-item CV 0.42, 95 % interval [0, 0.94]: today's creative_scale gives
-    # 0.48); each page shows all three positions, so each slot gets a third of the impressions
+    # creative spread (between-item CV 0.42, 95 % interval [0, 0.94]: the default creative_scale
+    # gives 0.14); each page shows all three positions, so each slot gets a third of the impressions
     "obd": {"target_ctr": 0.0035, "slot_factors": (1.0, 1.0, 1.0), "slot_shares": (1 / 3, 1 / 3, 1 / 3)},
 }
 """Named scenarios. ``default`` has close gaps between a pool's creatives, as in real creative sets
