@@ -31,6 +31,29 @@ def add_common(p: argparse.ArgumentParser, jobs: bool = True) -> None:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar")
 
 
+def add_field_overrides(p: argparse.ArgumentParser) -> None:
+    """``--set FIELD=VALUE`` (repeatable): override one env or world field of the command's preset."""
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="fields",
+                   help="override one env or world field of the preset, TOML values: --set creative_scale=0.5 "
+                        "--set slot_factors=[1.0,0.9,0.8] (repeatable)")
+
+
+def field_overrides(args) -> dict:
+    """``args.fields`` (``--set field=value`` items) as config-field overrides; a malformed item raises
+    ``ValueError`` naming it (an unknown field or value raises where the config is built)."""
+    from experiments.runner.spec import parse_value
+
+    out = {}
+    for item in args.fields:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip() or "." in key:
+            raise ValueError(f"--set {item!r}: expected field=value with an env or world field, "
+                             "e.g. creative_scale=0.5")
+        value = parse_value(text.strip())
+        out[key.strip()] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
 def add_device(p: argparse.ArgumentParser) -> None:
     """``--device``: the torch device of the command's models (``adsim.validation.check_device``)."""
     p.add_argument("--device", default="cpu",

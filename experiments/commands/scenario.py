@@ -4,31 +4,16 @@ from __future__ import annotations
 
 import json
 
+from experiments.options import add_field_overrides, field_overrides
+
 
 def register(sub) -> None:
     p = sub.add_parser("scenario", help="ground-truth statistics of a preset: CTR, gaps between creatives")
     p.add_argument("--preset", default="default")
     p.add_argument("--requests", type=int, default=100_000, help="requests to sample")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
-                   help="override one env or world field of the preset, TOML values: --set creative_scale=0.5 "
-                        "--set slot_factors=[1.0,0.9,0.8] (repeatable)")
+    add_field_overrides(p)
     p.set_defaults(func=run)
-
-
-def overrides(sets: list[str]) -> dict:
-    """``--set key=value`` items as config-field overrides (``ValueError`` naming a malformed item)."""
-    from experiments.runner.spec import parse_value
-
-    out = {}
-    for item in sets:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip() or "." in key:
-            raise ValueError(f"--set {item!r}: expected field=value with an env or world field, "
-                             "e.g. creative_scale=0.5")
-        value = parse_value(text.strip())
-        out[key.strip()] = tuple(value) if isinstance(value, list) else value
-    return out
 
 
 def describe(preset: str, requests: int = 100_000, seed: int = 0, **fields) -> dict:
@@ -84,5 +69,5 @@ def describe(preset: str, requests: int = 100_000, seed: int = 0, **fields) -> d
 
 
 def run(args) -> int:
-    print(json.dumps(describe(args.preset, args.requests, args.seed, **overrides(args.sets)), indent=2))
+    print(json.dumps(describe(args.preset, args.requests, args.seed, **field_overrides(args)), indent=2))
     return 0

@@ -14,7 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from experiments.options import add_device, add_held_out_users, check_device_arg, check_held_out_users_arg
+from experiments.options import (add_device, add_field_overrides, add_held_out_users, check_device_arg,
+                                 check_held_out_users_arg, field_overrides)
 from experiments.provenance import provenance
 
 
@@ -24,6 +25,7 @@ def register(sub) -> None:
     p.add_argument("--compare", default="", help="also train these models (comma-separated, e.g. lr,fm,dcnv2)")
     p.add_argument("--impressions", type=int, default=200_000, help="impressions to log")
     p.add_argument("--preset", default="personalized", help="scenario preset")
+    add_field_overrides(p)
     p.add_argument("--logging", default="uniform", help="logging policy: uniform or egreedy")
     p.add_argument("--epsilon", type=float, default=0.1, help="exploration of the egreedy logging policy")
     p.add_argument("--data", help="train on this Parquet file of impressions instead of logging new ones")
@@ -78,7 +80,7 @@ def _data(args, out: Path):
     from adsim.ctr import load_impressions, log_impressions, save_impressions
     from adsim.world import check_world
 
-    config = make_config(args.preset)
+    config = make_config(args.preset, **field_overrides(args))
     log = dict(policy=args.logging, epsilon=args.epsilon, progress=args.progress)
     if args.data:
         imp = load_impressions(args.data)
@@ -187,6 +189,7 @@ def run(args) -> int:
     from adsim.validation import check_choice
 
     check_choice("--labels", args.labels, LABELS)
+    make_config(args.preset, **field_overrides(args))  # bad --set fields raise before any work
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -209,7 +212,7 @@ def run(args) -> int:
         print(f"trained {name}: {len(hist)} epochs, {training[name]['seconds']:.1f} s", file=sys.stderr)
     res = evaluate.compare(test.click, preds, test.oracle_click_prob, n_boot=args.n_boot, seed=args.seed)
     users = by_users(args, test, preds)
-    sel = evaluate.selection(models, make_config(args.preset), args.selection_requests)
+    sel = evaluate.selection(models, make_config(args.preset, **field_overrides(args)), args.selection_requests)
     repeats = None
     if args.repeats > 1:  # checked before training: lr must be among the models
         repeats = repeated_gains(args, names, {n: m["auc"] for n, m in res["models"].items()})
