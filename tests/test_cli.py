@@ -68,6 +68,7 @@ def test_unknown_command_exits_with_usage():
     (["scenario", "--set", "creative_scal=0.5"], "unknown config key 'creative_scal'"),
     (["scenario", "--set", "creative_scale=-1"], "creative_scale == -1"),
     (["train-ctr", "--out", "/nonexistent/never-written", "--set", "creative_scal=1"], "unknown config key 'creative_scal'"),
+    (["train-ctr", "--out", "/nonexistent/never-written", "--labels", "probs"], "unknown --labels 'probs'"),
     (["demo", "--preset", "eazy"], "adsim demo: error: unknown preset 'eazy'; did you mean 'easy'?"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(argv, message, capsys):

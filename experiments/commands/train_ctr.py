@@ -72,15 +72,21 @@ TEST_STREAM_OFFSET = 10**6
 """Held-out impressions are logged with seed ``seed + 10**6``: other request streams than training's."""
 
 
+def _config(args):
+    """The scenario: ``--preset`` with its ``--set`` fields (bad ones raise ``ValueError``)."""
+    from adsim import make_config
+
+    return make_config(args.preset, **field_overrides(args))
+
+
 def _data(args, out: Path):
     """(train, test) impressions: a random split of one log, or a fresh log for testing."""
     import numpy as np
 
-    from adsim import make_config
     from adsim.ctr import load_impressions, log_impressions, save_impressions
     from adsim.world import check_world
 
-    config = make_config(args.preset, **field_overrides(args))
+    config = _config(args)
     log = dict(policy=args.logging, epsilon=args.epsilon, progress=args.progress)
     if args.data:
         imp = load_impressions(args.data)
@@ -179,7 +185,6 @@ def run(args) -> int:
     import numpy as np
     import torch
 
-    from adsim import make_config
     from adsim.ctr import TrainConfig, evaluate, train_on_impressions
     from experiments.ctr_plots import learning_curve, reliability_diagram
 
@@ -189,7 +194,7 @@ def run(args) -> int:
     from adsim.validation import check_choice
 
     check_choice("--labels", args.labels, LABELS)
-    make_config(args.preset, **field_overrides(args))  # bad --set fields raise before any work
+    config = _config(args)  # bad --set fields raise before any work
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -212,7 +217,7 @@ def run(args) -> int:
         print(f"trained {name}: {len(hist)} epochs, {training[name]['seconds']:.1f} s", file=sys.stderr)
     res = evaluate.compare(test.click, preds, test.oracle_click_prob, n_boot=args.n_boot, seed=args.seed)
     users = by_users(args, test, preds)
-    sel = evaluate.selection(models, make_config(args.preset, **field_overrides(args)), args.selection_requests)
+    sel = evaluate.selection(models, config, args.selection_requests)
     repeats = None
     if args.repeats > 1:  # checked before training: lr must be among the models
         repeats = repeated_gains(args, names, {n: m["auc"] for n, m in res["models"].items()})

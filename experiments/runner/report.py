@@ -191,9 +191,10 @@ def summary_markdown(summary: pd.DataFrame, title: str, sentences: dict[str, str
     for scenario, g in summary.groupby("scenario", sort=False):
         g = g.sort_values("regret_mean")
         ref = g["reference"].iloc[0]
-        lines += [f"## {scenario} — {int(g['impressions'].iloc[0]):,} impressions × {int(g['seeds'].iloc[0])} seeds",
-                  "", (sentences or {}).get(scenario, ""), "",
-                  f"Reference policy of the paired differences: `{ref}`." if isinstance(ref, str) else "", "",
+        lines += [f"## {scenario} — {int(g['impressions'].iloc[0]):,} impressions × {int(g['seeds'].iloc[0])} seeds", ""]
+        if (sentences or {}).get(scenario):
+            lines += [sentences[scenario], ""]
+        lines += [f"Reference policy of the paired differences: `{ref}`." if isinstance(ref, str) else "", "",
                   "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for _, r in g.iterrows():
             cells = [r["policy"], _fmt(r["regret_mean"], r["regret_ci95"], 1),
