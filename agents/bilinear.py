@@ -18,7 +18,11 @@ iterations, each stacked scenario seed on its own), then adds the batch's curvat
 deviations (optimism in the face of uncertainty, the variance taken diagonal as well); the policy
 is deterministic (ties share the probability), so its propensities are exact.
 
-Everything is dense matrix products per batch — no loop over requests or candidates. The defaults
+Every batch is a few matrix products and gathers — no loop over requests or candidates. A creative's
+part matrix is multi-hot (≈ 7 of its 89 rows are 1), so the policy works on its sparse form
+(:func:`part_rows`): a candidate's score is a gather-sum of its parts' terms, summed in ascending
+part order so that candidates with the same parts tie exactly, and the update's logits and gradients
+are sparse-dense products (``scipy.sparse``), 13× fewer flops than the dense ones. The defaults
 (``alpha`` 0.1, ``prior_precision`` 300: weights held near 0, as the world's creative effects are
 small) come from a pilot on the personalised preset (batches of 1,024, 256,000 impressions, seed 0,
 loaded machine): regret 962 against shared LinUCB's 1,088 and random's 1,338; the previous
@@ -31,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from adsim.creative.sampler import CREATIVE_SLOTS
 from adsim.validation import check_choice, check_float, check_int
 from agents.arm_tables import check_feedback, check_obs
 from agents.base import Obs, Policy
@@ -67,6 +72,22 @@ def part_matrix(obs: Obs) -> np.ndarray:
     """(N, K, 1 + parts): 1 (the request's own effect), then the multi-hot of each candidate's parts."""
     z = candidate_features(obs)  # bias, relative CTR estimate, parts multi-hot
     return np.concatenate([z[..., :1], z[..., 2:]], axis=-1)
+
+
+def part_rows(obs: Obs, actions: np.ndarray | None = None) -> np.ndarray:
+    """(N, K, P) int64: the sparse form of :func:`part_matrix` — each candidate's rows of ``W`` past
+    row 0 (its parts; part index ``v`` of ``creative_parts`` is row ``v``), ascending, 0 for an empty
+    slot or a part repeated in the creative; with ``actions`` (N,), only the shown candidate's (N, P).
+    Sorted, so candidates with the same parts sum the same terms in the same order and tie exactly."""
+    from adsim.creative.sampler import creative_parts
+
+    cand = np.asarray(obs["candidates"])
+    cand = cand.reshape(cand.shape[0], -1, CREATIVE_SLOTS)
+    if actions is not None:
+        cand = np.take_along_axis(cand, np.asarray(actions)[:, None, None], axis=1)[:, 0]
+    rows = np.sort(creative_parts(cand), axis=-1)
+    rows[..., 1:][rows[..., 1:] == rows[..., :-1]] = 0  # a part shown twice is one 1 of the multi-hot
+    return rows
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -110,29 +131,34 @@ class BilinearUCB(Policy):
         self.precision: np.ndarray | None = None
         self.n_updates = 0
 
-    def _inputs(self, obs: Obs) -> tuple[np.ndarray, np.ndarray]:
-        """Request vectors (G, B, d_r) and part matrices (G, B, K, 1 + parts) of a group-major batch."""
-        r, m = request_vector(obs, self.request), part_matrix(obs)
-        if m.shape[1] != self.n_actions:
-            raise ValueError(f"obs has {m.shape[1]} candidates, policy was reset for K == {self.n_actions}")
+    def _requests(self, obs: Obs) -> np.ndarray:
+        """Request vectors (G, B, d_r) of a group-major batch (the model is sized on the first)."""
+        r = request_vector(obs, self.request)
+        k = np.shape(obs["candidates"])[1] // CREATIVE_SLOTS
+        if k != self.n_actions:
+            raise ValueError(f"obs has {k} candidates, policy was reset for K == {self.n_actions}")
         if self.mean is None:
             shape = (self.n_groups, DIM - 1, r.shape[1])
             self.mean, self.precision = np.zeros(shape), np.full(shape, self.interaction_precision)
             self.precision[:, :, 0] = self.prior_precision  # the request vector's bias: main effects
         elif r.shape[1] != self.mean.shape[2]:
             raise ValueError(f"request vectors have {r.shape[1]} entries, the model was sized for {self.mean.shape[2]}")
-        B = self.groups.group_size(r.shape[0])
-        return r.reshape(self.n_groups, B, -1), m.reshape(self.n_groups, B, *m.shape[1:])
+        return r.reshape(self.n_groups, self.groups.group_size(r.shape[0]), -1)
 
     def scores(self, obs: Obs) -> tuple[np.ndarray, np.ndarray]:
         """(N, K) posterior-mean logits and posterior standard deviations of every candidate."""
-        r, m = self._inputs(obs)
-        mean_by_part = r @ self.mean.swapaxes(1, 2)  # (G, B, 1 + parts): each part's logit term
-        var_by_part = (r * r) @ (1.0 / self.precision).swapaxes(1, 2)
-        mu = (m @ mean_by_part[..., None])[..., 0]  # (G, B, K)
-        sd = np.sqrt((m @ var_by_part[..., None])[..., 0])  # m is 0/1: m² = m
-        n = mu.shape[0] * mu.shape[1]
-        return mu.reshape(n, -1), sd.reshape(n, -1)
+        r = self._requests(obs)
+        G, B = r.shape[:2]
+        rows = part_rows(obs).reshape(G, B, self.n_actions, -1)
+        by_part = np.empty((2, G, B, DIM - 1))  # each row's logit term and its variance, per request
+        np.matmul(r, self.mean.swapaxes(1, 2), out=by_part[0])
+        np.matmul(r * r, (1.0 / self.precision).swapaxes(1, 2), out=by_part[1])
+        own = by_part[..., :1].copy()  # row 0: the request's own effect, every candidate's
+        by_part[..., 0] = 0.0  # what an empty slot (row 0 in part_rows) adds
+        at = rows + (np.arange(G * B) * (DIM - 1)).reshape(G, B, 1, 1)  # positions in a flat by_part
+        mu, var = own + by_part.reshape(2, -1).take(at, axis=1).sum(axis=-1)  # sum over the parts
+        n = G * B
+        return mu.reshape(n, -1), np.sqrt(var).reshape(n, -1)
 
     def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
         mu, sd = self.scores(obs)
@@ -141,20 +167,28 @@ class BilinearUCB(Policy):
         return top / top.sum(axis=1, keepdims=True)
 
     def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
-        r, m = self._inputs(obs)
+        r = self._requests(obs)
         G, B = r.shape[:2]
         a, y = check_feedback(actions, rewards, G * B, self.n_actions)
         if np.any((y < 0) | (y > 1)):
             raise ValueError("rewards must be in [0, 1] (clicks or conversions): a logistic model of them")
-        shown = m[np.arange(G)[:, None], np.arange(B)[None, :], a.reshape(G, B)]  # (G, B, 1 + parts)
         y = y.reshape(G, B)
+        shown = part_rows(obs, a).reshape(G, B, -1)  # the shown creatives' parts
         from scipy.optimize import minimize
+        from scipy.sparse import csr_matrix
 
-        prior, q = self.mean, self.precision
-        r2, shown_t = r * r, shown.swapaxes(1, 2)  # shown_t: (G, 1 + parts, B)
+        prior, q, r2 = self.mean, self.precision, r * r
 
-        def solve(g: int) -> np.ndarray:  # group g's MAP: each group alone, as an unstacked policy
-            sh, sh_t, rg, yg, mg, qg = shown[g], shown_t[g], r[g], y[g], prior[g], q[g]
+        def solve(g: int) -> tuple[np.ndarray, np.ndarray]:  # group g's MAP and its curvature term
+            # the shown creatives' 0/1 rows of W, sparse: ≈ 7 of 89 are 1, so a logit is a sum of
+            # ≈ 7 rows of W and the gradient a scatter into ≈ 7 rows per request (13× fewer flops)
+            cols = np.concatenate([np.zeros((B, 1), dtype=shown.dtype), shown[g]], axis=1)  # row 0 and the parts
+            used = cols > 0
+            used[:, 0] = True
+            indptr = np.concatenate([[0], np.cumsum(used.sum(axis=1))])
+            sh = csr_matrix((np.ones(int(indptr[-1])), cols[used], indptr), shape=(B, DIM - 1))
+            sh_t = sh.T.tocsr()
+            rg, yg, mg, qg = r[g], y[g], prior[g], q[g]
 
             def objective(flat):  # the batch's negative log posterior and its gradient
                 w = flat.reshape(mg.shape)
@@ -165,13 +199,14 @@ class BilinearUCB(Policy):
 
             res = minimize(objective, mg.ravel(), jac=True, method="L-BFGS-B",
                            options={"maxiter": self.newton_steps, "gtol": 1e-8, "ftol": 1e-15})
-            return res.x.reshape(mg.shape)
+            w = res.x.reshape(mg.shape)
+            p = _sigmoid(((sh @ w) * rg).sum(-1))
+            return w, sh_t @ ((p * (1 - p))[:, None] * r2[g])
 
-        w = np.stack([solve(g) for g in range(G)])  # a loop over the (few) stacked scenario seeds
-        p = _sigmoid(((shown @ w) * r).sum(-1))
-        self.mean = w
-        self.precision = q + shown_t @ ((p * (1 - p))[..., None] * r2)
+        solved = [solve(g) for g in range(G)]  # a loop over the (few) stacked scenario seeds
+        self.mean = np.stack([w for w, _ in solved])
+        self.precision = q + np.stack([c for _, c in solved])
         self.n_updates += 1
 
 
-__all__ = ["BilinearUCB", "part_matrix", "request_vector"]
+__all__ = ["BilinearUCB", "part_matrix", "part_rows", "request_vector"]

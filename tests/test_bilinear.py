@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from agents.bilinear import BilinearUCB, part_matrix, request_vector
+from agents.bilinear import BilinearUCB, part_matrix, part_rows, request_vector
 from agents.features import DIM
 from tests.test_policies import K, PERSONALIZED, final_regret, make_env
 
@@ -53,6 +53,46 @@ def test_update_is_the_map_and_the_laplace_precision():
     # propensities: deterministic, ties share
     probs = pol.probabilities(obs)
     assert np.allclose(probs.sum(1), 1) and set(np.unique(probs)) <= {0.0, 0.5, 1 / 3, 0.25, 1.0}
+
+
+def test_sparse_scores_equal_the_dense_bilinear_form():
+    obs = _batch(128, seed=5)
+    pol = BilinearUCB()
+    pol.reset(K, seed=0)
+    pol.update(obs, np.zeros(128, dtype=np.int64), np.zeros(128))  # sizes the model
+    rng = np.random.default_rng(1)
+    pol.mean, pol.precision = rng.normal(size=pol.mean.shape), rng.random(pol.mean.shape) + 0.5
+    mu, sd = pol.scores(obs)
+    m, r = part_matrix(obs), request_vector(obs)
+    np.testing.assert_allclose(mu, np.einsum("nkp,pd,nd->nk", m, pol.mean[0], r), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(sd ** 2, np.einsum("nkp,pd,nd->nk", m, 1 / pol.precision[0], r * r), rtol=1e-12)
+    rows = part_rows(obs)  # each candidate's nonzero columns of m, ascending, 0-padded
+    for n, k in [(0, 0), (7, 3), (127, K - 1)]:
+        assert set(rows[n, k][rows[n, k] > 0]) == set(np.nonzero(m[n, k, 1:])[0] + 1)
+    a = rng.integers(0, K, 128)
+    np.testing.assert_array_equal(part_rows(obs, a), rows[np.arange(128), a])
+
+
+def test_candidates_with_the_same_parts_tie_exactly():
+    # the same creative with its phrase slots permuted is the same multi-hot: its scores must be equal
+    # bit for bit, so the tie shares the probability (a summation order that follows the slots would not)
+    obs = _batch(32, seed=2)
+    cand = obs["candidates"].reshape(32, K, -1).copy()
+    cand[:, 1] = cand[:, 0]
+    cand[:, 1, [0, 1, 2]] = cand[:, 0, [2, 0, 1]]  # the phrase slots rotated
+    obs = {**obs, "candidates": cand.reshape(32, -1)}
+    pol = BilinearUCB(alpha=0.0)
+    pol.reset(K, seed=0)
+    pol.update(obs, np.arange(32) % K, (np.arange(32) % 3 == 0).astype(float))
+    rng = np.random.default_rng(4)
+    # parts' terms of very different sizes, so that the order of their sum shows in its rounding
+    pol.mean = rng.normal(size=pol.mean.shape) * 10.0 ** rng.uniform(-6, 6, (1, DIM - 1, 1))
+    mu, sd = pol.scores(obs)
+    assert np.array_equal(mu[:, 0], mu[:, 1]) and np.array_equal(sd[:, 0], sd[:, 1])
+    probs = pol.probabilities(obs)
+    best = np.argmax(mu, axis=1)
+    tied = (best == 0) | (best == 1)
+    assert tied.any() and np.array_equal(probs[tied, 0], probs[tied, 1]) and np.all(probs[tied, 0] == 0.5)
 
 
 def test_bilinear_learns_on_the_personalised_scenario():
