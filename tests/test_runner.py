@@ -349,6 +349,34 @@ def test_separation_sentence_orders_policies_and_marks_what_seeds_tell_apart():
     assert separation(pd.DataFrame(rows), frozenset({"oracle"}))["s"].endswith("`b` is not distinguishable from `c`.")
 
 
+def test_margin_share_worked_by_hand():
+    from experiments.runner.report import margin_share
+
+    # seed 0: regret 10 of a random regret 40 → 75 %; over the last decade (from 100 impressions on):
+    # regret grew 10 − 6 = 4 while the random regret grew 40 − 20 = 20 → 80 %
+    # seed 1: regret equal to the random regret → 0 % (and 0 % late)
+    rows = [{"seed": s, "step": st, "impressions": 100 * st, "cum_regret": r, "cum_random_regret": q}
+            for s, series in ((0, [(1, 6.0, 20.0), (2, 10.0, 40.0)]), (1, [(1, 5.0, 5.0), (2, 9.0, 9.0)]))
+            for st, r, q in series]
+    runs = pd.DataFrame(rows)
+    np.testing.assert_allclose(margin_share(runs), [0.75, 0.0])
+    np.testing.assert_allclose(margin_share(runs, 0.5), [0.8, 0.0])
+    runs["cum_random_regret"] = 0.0  # no margin to recover: undefined, not 100 %
+    assert np.isnan(margin_share(runs)).all()
+
+
+def test_random_regret_is_the_requests_and_not_the_policys():
+    # every policy of a seed meets the same requests (no fatigue): the same random regret, bit for bit;
+    # the oracle keeps all of the margin, the random policy about none of it
+    cfg = parse_config(tiny(steps=60, batch_size=64, scenarios={"p": {"preset": "personalized", **SMALL_WORLD}},
+                            policies={"random": {}, "oracle": {}, "greedy": {}}))
+    runs = [run_job(Job(cfg, 0, p, seed=2)) for p in range(3)]
+    assert all(np.array_equal(r.cum_random_regret, runs[0].cum_random_regret) for r in runs)
+    rnd, orc, _ = runs
+    assert orc.cum_regret[-1] == 0.0 and rnd.cum_random_regret[-1] > 0
+    assert abs(1 - rnd.cum_regret[-1] / rnd.cum_random_regret[-1]) < 0.05  # 3,840 impressions: measured 0.006
+
+
 # ----------------------------------------------------------------------------- outputs and plots
 TINY_TOML = """
 seeds = [3, 4]

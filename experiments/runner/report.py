@@ -26,7 +26,7 @@ from experiments.runner.spec import BenchConfig
 from experiments.runner.stats import bootstrap_mean_ci, ci95_halfwidth, loglog_slope
 
 METRIC_COLUMNS = ("policy", "scenario", "seed", "step", "impressions", "cum_reward", "cum_expected_reward",
-                  "cum_regret", "cum_fixed_regret", "lai_robbins", "cum_clicks", "ctr", "bucket_ctr",
+                  "cum_regret", "cum_random_regret", "cum_fixed_regret", "lai_robbins", "cum_clicks", "ctr", "bucket_ctr",
                   "bucket_true_ctr", "cum_episodes", "cum_episode_return", "episode_return", "decisions_per_s")
 TIMING_COLUMNS = ("decisions_per_s",)
 """The only columns that depend on the machine and its load (everything else is reproducible)."""
@@ -41,6 +41,7 @@ def metrics_frame(jobs: list[Job], results: list[RunResult]) -> pd.DataFrame:
             "policy": cfg.policies[job.policy].label, "scenario": cfg.scenarios[job.scenario].name, "seed": job.seed,
             "step": r.step, "impressions": r.impressions, "cum_reward": r.cum_reward,
             "cum_expected_reward": r.cum_expected_reward, "cum_regret": r.cum_regret,
+            "cum_random_regret": r.cum_random_regret,
             "cum_fixed_regret": r.cum_fixed_regret, "lai_robbins": r.lai_robbins, "cum_clicks": r.cum_clicks,
             "ctr": r.cum_clicks / r.impressions, "bucket_ctr": r.bucket_ctr, "bucket_true_ctr": r.bucket_true_ctr,
             "cum_episodes": r.cum_episodes, "cum_episode_return": r.cum_episode_return,
@@ -141,6 +142,30 @@ def separation(metrics: pd.DataFrame, truth: frozenset[str] = frozenset()) -> di
     return out
 
 
+LAST_FRACTION = 0.1
+"""The window of the late columns: the last decade of impressions, as the regret slope's."""
+
+
+def margin_share(runs: pd.DataFrame, last_fraction: float = 0.0) -> np.ndarray:
+    """Per seed, the share of the oracle's margin over a uniformly random choice that the policy
+    recovered: ``1 − R / R_random``, where ``R_random`` is the regret a uniform choice would have
+    had on the same requests; with ``last_fraction`` > 0, over the impressions after the first
+    recording point at or past that fraction of the run (the increments of both regrets from
+    there), so a policy that is still learning shows its current rate, not its average.
+
+    ``runs``: one (scenario, policy)'s metrics rows, every seed. NaN where the random regret does
+    not grow (a scenario without a margin)."""
+    out = []
+    for _, g in runs.groupby("seed", sort=True):
+        g = g.sort_values("step")
+        imps, reg, rnd = (g[c].to_numpy(dtype=np.float64) for c in ("impressions", "cum_regret", "cum_random_regret"))
+        start = np.flatnonzero(imps >= last_fraction * imps[-1])[0] if last_fraction > 0 else None
+        base_reg, base_rnd = (reg[start], rnd[start]) if start is not None and start < len(imps) - 1 else (0.0, 0.0)
+        gain = rnd[-1] - base_rnd
+        out.append(1.0 - (reg[-1] - base_reg) / gain if gain > 0 else np.nan)
+    return np.asarray(out)
+
+
 def summary_frame(metrics: pd.DataFrame, references: dict[str, str | None] | None = None) -> pd.DataFrame:
     """Per (scenario, policy): final values with 95 % CIs over seeds, log-log slopes, decisions/s;
     then percentile-bootstrap intervals and the paired difference to the scenario's reference."""
@@ -158,6 +183,8 @@ def summary_frame(metrics: pd.DataFrame, references: dict[str, str | None] | Non
         row["regret_slope"] = loglog_slope(curve.index.to_numpy(), curve["cum_regret"].to_numpy())
         row["fixed_regret_slope"] = loglog_slope(curve.index.to_numpy(), curve["cum_fixed_regret"].to_numpy())
         row["decisions_per_s"] = final["decisions_per_s"].mean()
+        for name, share in (("margin", margin_share(g, 0.0)), ("margin_late", margin_share(g, LAST_FRACTION))):
+            row[f"{name}_mean"], row[f"{name}_ci95"] = share.mean(), ci95_halfwidth(share)
         for col, name in (("cum_regret", "regret"), ("ctr", "ctr")):
             row[f"{name}_low"], row[f"{name}_high"] = map(float, bootstrap_mean_ci(final[col].to_numpy()))
         row["episode_return_mean"] = float(final["episode_return"].mean())
@@ -186,7 +213,8 @@ def _interval(mean: float, low: float, high: float, digits: int) -> str:
 def summary_markdown(summary: pd.DataFrame, title: str, sentences: dict[str, str] | None = None) -> str:
     """One Markdown table per scenario (GitHub pipe tables), each after its :func:`separation` sentence."""
     lines = [f"# {title}", ""]
-    head = ["policy", "regret (95% CI)", "fixed-arm regret", "CTR %", "regret slope", "fixed slope", "decisions/s",
+    head = ["policy", "regret (95% CI)", "fixed-arm regret", "CTR %", "regret slope", "fixed slope",
+            "margin recovered %", "last decade %", "decisions/s",
             "Δ regret vs ref. (paired 95% CI)", "Δ CTR % vs ref."]
     for scenario, g in summary.groupby("scenario", sort=False):
         g = g.sort_values("regret_mean")
@@ -201,6 +229,8 @@ def summary_markdown(summary: pd.DataFrame, title: str, sentences: dict[str, str
                      _fmt(r["fixed_regret_mean"], r["fixed_regret_ci95"], 1),
                      _fmt(100 * r["ctr_mean"], 100 * r["ctr_ci95"], 3),
                      _fmt(r["regret_slope"], np.nan, 2), _fmt(r["fixed_regret_slope"], np.nan, 2),
+                     _fmt(100 * r["margin_mean"], 100 * r["margin_ci95"], 1),
+                     _fmt(100 * r["margin_late_mean"], 100 * r["margin_late_ci95"], 1),
                      f"{r['decisions_per_s']:,.0f}" if np.isfinite(r["decisions_per_s"]) else "–",
                      _interval(r["regret_diff"], r["regret_diff_low"], r["regret_diff_high"], 1),
                      _interval(100 * r["ctr_diff"], 100 * r["ctr_diff_low"], 100 * r["ctr_diff_high"], 3)]
@@ -211,6 +241,10 @@ def summary_markdown(summary: pd.DataFrame, title: str, sentences: dict[str, str
         "mean ± 95 % t-interval over seeds. Fixed-arm regret (pool scenarios): against always showing "
         "the creative with the highest population-mean reward. CTR: clicks / impressions. Slopes: "
         "log-log slope of the mean regret curve over the last decade of impressions (1 = linear). "
+        "Margin recovered: the share of the oracle's margin over a uniformly random choice on the same "
+        "requests that the policy kept, 1 − regret / random regret (100 % = the oracle, 0 % = random), "
+        "over the whole run and over its last decade of impressions (the rate it has reached), mean ± "
+        "95 % t-interval over seeds. "
         "Decisions/s: impressions per second of the policy's select + update. Δ vs ref.: the policy's "
         "value minus the reference policy's on the same seeds (common random numbers), mean over seeds "
         "with a paired 95 % percentile-bootstrap interval (negative Δ regret = better than the reference).",

@@ -94,6 +94,7 @@ class RunResult(NamedTuple):
     arm_means: np.ndarray  # (K,) population-mean expected reward per arm; empty outside pool mode
     cum_episodes: np.ndarray  # episodes (sessions) finished
     cum_episode_return: np.ndarray  # summed return of the finished episodes
+    cum_random_regret: np.ndarray  # the regret a uniformly random choice would have had on the same requests
 
 
 def bucket_steps(steps: int, n_buckets: int, spacing: str) -> np.ndarray:
@@ -203,7 +204,8 @@ def _simulate(jobs: Sequence[Job]) -> tuple[dict[str, np.ndarray], np.ndarray, n
         obs, info = env.reset(seed=[cfg.stream_seed(s) for s in seeds])
     sees_truth = bool(policy.reference)
     withheld = TruthWithheld(spec.label)
-    keys = ("reward", "expected", "regret", "clicks", "true_ctr", "seconds", "episodes", "episode_return")
+    keys = ("reward", "expected", "regret", "random_regret", "clicks", "true_ctr", "seconds", "episodes",
+            "episode_return")
     per_step = {k: np.zeros((G, steps)) for k in keys}
     counts = np.zeros((G, steps, K), dtype=np.int64)
     arm_sums = np.zeros((G, K))
@@ -226,6 +228,9 @@ def _simulate(jobs: Sequence[Job]) -> tuple[dict[str, np.ndarray], np.ndarray, n
         per_step["reward"][:, t] = reward.reshape(G, batch).sum(axis=1)
         per_step["expected"][:, t] = info["reward_expected"].reshape(G, batch).sum(axis=1)
         per_step["regret"][:, t] = info["regret"].reshape(G, batch).sum(axis=1)
+        # the best action's value is regret + the chosen one's; a uniform choice's is the candidates' mean
+        per_step["random_regret"][:, t] = (info["regret"] + info["reward_expected"]
+                                           - expected.mean(axis=1)).reshape(G, batch).sum(axis=1)
         per_step["clicks"][:, t] = info["clicked"].reshape(G, batch).sum(axis=1)
         per_step["true_ctr"][:, t] = click_probs[rows, actions].reshape(G, batch).sum(axis=1)
         per_step["seconds"][:, t] = seconds / G  # the batch's policy time, shared equally
@@ -291,4 +296,5 @@ def _result(env_config: Any, steps: int, batch: int, cfg: BenchConfig, per_step:
                      cum_regret=cum["regret"], cum_fixed_regret=fixed, lai_robbins=bound,
                      cum_clicks=cum["clicks"], bucket_ctr=bucket(cum["clicks"]),
                      bucket_true_ctr=bucket(cum["true_ctr"]), policy_seconds=cum["seconds"], arm_means=arm_means,
-                     cum_episodes=cum["episodes"], cum_episode_return=cum["episode_return"])
+                     cum_episodes=cum["episodes"], cum_episode_return=cum["episode_return"],
+                     cum_random_regret=cum["random_regret"])
