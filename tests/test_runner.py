@@ -377,6 +377,36 @@ def test_random_regret_is_the_requests_and_not_the_policys():
     assert abs(1 - rnd.cum_regret[-1] / rnd.cum_random_regret[-1]) < 0.05  # 3,840 impressions: measured 0.006
 
 
+def test_expected_feedback_gives_policies_the_true_expected_reward():
+    doc = tiny(steps=8, scenarios={"p": {"preset": "personalized", **SMALL_WORLD, "feedback": "expected"},
+                                   "q": {"preset": "personalized", **SMALL_WORLD}})
+    cfg = parse_config(doc)
+    seen: list[np.ndarray] = []
+
+    class Recorder(RandomPolicy):
+        def update(self, obs, actions, rewards):
+            seen.append(np.array(rewards))
+
+    registry.POLICIES["_recorder"] = Recorder
+    try:
+        cfg = parse_config({**doc, "policies": {"rec": {"policy": "_recorder"}}})
+        expected = run_job(Job(cfg, 0, 0, seed=3))
+        fed_expected, seen[:] = np.concatenate(seen), []
+        realised = run_job(Job(cfg, 1, 0, seed=3))
+        fed_realised = np.concatenate(seen)
+    finally:
+        del registry.POLICIES["_recorder"]
+    assert not set(np.unique(fed_expected)) <= {0.0, 1.0} and set(np.unique(fed_realised)) <= {0.0, 1.0}
+    # every step's feedback arrives (delay 1): what was fed sums to the expected reward the run earned
+    assert math.isclose(fed_expected.sum(), expected.cum_expected_reward[-1], rel_tol=1e-12)
+    assert math.isclose(fed_realised.sum(), realised.cum_reward[-1], rel_tol=1e-12)
+    assert np.array_equal(expected.cum_regret, realised.cum_regret)  # measured the same way
+    with pytest.raises(ValueError, match=r"scenarios\.p\.feedback"):
+        parse_config(tiny(scenarios={"p": {"feedback": "clicks", **SMALL_WORLD}}))
+    assert "feedback" not in parse_config(tiny()).to_dict()["scenarios"]["pers"]  # fingerprints kept
+    assert parse_config(doc).to_dict()["scenarios"]["p"]["feedback"] == "expected"
+
+
 # ----------------------------------------------------------------------------- outputs and plots
 TINY_TOML = """
 seeds = [3, 4]

@@ -203,6 +203,7 @@ def _simulate(jobs: Sequence[Job]) -> tuple[dict[str, np.ndarray], np.ndarray, n
         policy.reset(K, group_seeds=[policy_seed(s, spec.label) for s in seeds])
         obs, info = env.reset(seed=[cfg.stream_seed(s) for s in seeds])
     sees_truth = bool(policy.reference)
+    realised = cfg.scenarios[job.scenario].feedback == "realised"
     withheld = TruthWithheld(spec.label)
     keys = ("reward", "expected", "regret", "random_regret", "clicks", "true_ctr", "seconds", "episodes",
             "episode_return")
@@ -218,7 +219,7 @@ def _simulate(jobs: Sequence[Job]) -> tuple[dict[str, np.ndarray], np.ndarray, n
         seconds = time.perf_counter() - t0
         click_probs, expected = info["click_probs"], info["expected_reward"]
         next_obs, reward, terminated, truncated, info = env.step(actions)
-        pending.append((obs, actions, reward))
+        pending.append((obs, actions, reward if realised else info["reward_expected"]))
         if len(pending) >= cfg.delay:
             t0 = time.perf_counter()
             policy.update(*pending.popleft())

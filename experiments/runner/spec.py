@@ -15,7 +15,7 @@ Every study — the benchmark, bandits vs RL, your own — is a file of this one
     env = "adsim/CreativeSelection-v0"
     preset = "easy"          # the env's preset, plus any key of its config (EnvConfig / SessionConfig
     campaign = 0             # and WorldConfig fields), plus "steps" / "batch_size" to override
-    batch_size = 64          # the run size, "ctr_model", "policies" (a subset) and "horizon"
+    batch_size = 64          # the run size, "ctr_model", "policies" (a subset), "feedback" and "horizon"
 
     [policies.random]        # the table name is the label; "policy" names the registered
     [policies.eps_fixed]     # policy (or "package.module:ClassName", your own) when it differs
@@ -72,7 +72,8 @@ MAX_BATCH = 1 << 20
 
 SIZE_KEYS = ("steps", "batch_size")
 """Run-size keys a scenario may override."""
-EXTRA_KEYS = ("env", "ctr_model", "policies")
+EXTRA_KEYS = ("env", "ctr_model", "policies", "feedback")
+FEEDBACK = ("realised", "expected")
 """Scenario keys that are not env-config fields: the env id, its learned CTR model, a subset of policies."""
 
 
@@ -137,6 +138,12 @@ class ScenarioSpec:
     (``adsim.ctr.LearnedCTR``); ``None`` keeps the running-CTR estimate."""
     policies: tuple[str, ...] | None = None
     """Labels of the policies run on this scenario (``None``: all of them)."""
+    feedback: str = "realised"
+    """What a policy's ``update`` receives as rewards: ``"realised"`` — the clicks (or conversions,
+    revenue) the users gave, as in production; ``"expected"`` — each shown creative's true expected
+    reward (``info["reward_expected"]``), noise-free feedback: how well a policy's model class can
+    do when the data is not the limit (an ablation, not a deployable setting; regret is measured the
+    same way)."""
     env: str = DEFAULT_ENV
     """A registered Gymnasium id with a native vector env (``adsim/CreativeSelection-v0``, ``adsim/AdSession-v0``, …)."""
 
@@ -158,6 +165,7 @@ class ScenarioSpec:
             base = resolve_env_config(self.env, self.preset, self.overrides)
         except (TypeError, ValueError) as err:
             raise type(err)(f"scenarios.{self.name}: {err}") from None
+        check_choice(f"scenarios.{self.name}.feedback", self.feedback, FEEDBACK)
         if self.ctr_model is not None:
             if not env_accepts(self.env, "ctr_model"):
                 raise ValueError(f"scenarios.{self.name}.ctr_model: env {self.env!r} takes no ctr_model")
@@ -494,6 +502,9 @@ class BenchConfig:
                 if getattr(sc, key) is not None:
                     raise ValueError(f"scenarios.{sc.name}.{key} is not used by an OPE study (its logs have "
                                      f"[ope] sizes rounds, logged by [ope] logging); remove it")
+            if sc.feedback != "realised":
+                raise ValueError(f"scenarios.{sc.name}.feedback == {sc.feedback!r}: an OPE study's logs record "
+                                 "what users did; remove it")
             env_cfg = sc.log_config(self.seeds[0])
             if not isinstance(env_cfg, EnvConfig):
                 raise ValueError(f"scenarios.{sc.name}.env == {sc.env!r}: an OPE study logs "
@@ -530,6 +541,8 @@ class BenchConfig:
             scenarios[sc.name] = {"env": sc.env, "preset": sc.preset, "overrides": sc.overrides, "steps": steps,
                                   "batch_size": batch, "impressions_per_run": steps * batch, "resolved": env,
                                   "ctr_model": sc.ctr_model,
+                                  # only when set: the fingerprints of configs without it stay as they were
+                                  **({"feedback": sc.feedback} if sc.feedback != "realised" else {}),
                                   "policies": [self.policies[j].label for j in self.policy_indices(i)]}
         return {
             "name": self.name, "seeds": list(self.seeds), "steps": self.steps, "batch_size": self.batch_size,
