@@ -104,15 +104,19 @@ class BilinearUCB(Policy):
         interaction_precision: precision of the prior on every other weight (part × request field),
             in (0, 1e6]; ``None`` takes ``prior_precision``. Interactions are many (parts × fields)
             and small, so a prior that holds them near 0 until the data says otherwise explores less.
-        newton_steps: L-BFGS iterations per batch of feedback (the MAP of the batch's log
-            posterior), in [1, 200].
+        newton_steps: L-BFGS iterations per batch of feedback (toward the MAP of the batch's log
+            posterior), in [1, 200]. The default 3 is as good as 10 or 30 at half or a tenth of the
+            update's cost: on the personalised preset at 1,024,000 impressions per run (batches of
+            1,024, seeds 0–2) the final regrets were 3,454 (3), 3,468 (10) and 3,495 (30), the paired
+            difference of 3 and 30 −41 [−219, +188]; the posterior mean lags the batch's MAP a little
+            but catches up over the next batches.
         request: what the request vector holds, ``"interests"`` or ``"all"`` (:data:`REQUEST_FIELDS`).
     """
 
     name = "bilinear_ucb"
     stackable = True
 
-    def __init__(self, alpha: float = 0.1, prior_precision: float = 300.0, newton_steps: int = 10,
+    def __init__(self, alpha: float = 0.1, prior_precision: float = 300.0, newton_steps: int = 3,
                  request: str = "interests", interaction_precision: float | None = None):
         check_choice("request", request, tuple(REQUEST_FIELDS))
         self.request = request
