@@ -78,7 +78,8 @@ class EpsilonGreedy(ArmPolicy):
 
     def _one_select(self, slot: int) -> int:
         row = self._one_row(slot)
-        p, row.cache = self._one_fresh(row)
+        p, cache = self._one_fresh(row)
+        row.cache = cache if self.decay == 0.0 else None  # a decaying ε changes at every update
         row.cums = list(accumulate(p))  # the sequential sums draw_one forms
         return draw_cumulative(row.cums, self.uniform_one())
 
@@ -86,8 +87,8 @@ class EpsilonGreedy(ArmPolicy):
         """Keep the cached probabilities while ε and the set of best arms are unchanged: only
         ``arm``'s mean moved, so comparing it with the best and runner-up means decides."""
         cache = row.cache
-        if cache is None or row.cums is None or self.decay != 0.0:
-            row.cums = row.cache = None
+        if cache is None:  # nothing to decide it by (or a decaying ε)
+            row.cums = None
             return
         means, best, single, second = cache
         m = row.sums[arm] / row.counts[arm]
