@@ -193,7 +193,8 @@ class OneRow:
     """One campaign row of the arm tables for the one-request path: ``counts`` and ``sums`` are
     memoryviews of the tables' row (the same memory, read and written as Python floats), ``cums``
     the cumulative sums of the row's probabilities while a policy keeps them cached (else None),
-    ``cache`` whatever else the policy keeps."""
+    the last replaced by +inf (so the bisection of a uniform never passes the last arm, as
+    :func:`draw_cumulative`'s ``min``), ``cache`` whatever else the policy keeps."""
 
     __slots__ = ("counts", "sums", "cums", "cache")
 
@@ -329,7 +330,7 @@ class ArmPolicy(Policy):
             u = block.pop()
         else:
             u = self._refill_uniforms()
-        return self._actions[min(bisect_left(cums, u), self.n_actions - 1)].copy()
+        return self._actions[bisect_left(cums, u)].copy()
 
     def _select_batch(self, obs: Obs, info: dict[str, Any] | None) -> np.ndarray:
         """:meth:`select` of a batch (or of input the one-request path does not take)."""

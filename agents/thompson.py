@@ -150,8 +150,18 @@ class BetaThompson(ArmPolicy):
                 if len(rivals) == 1:
                     return rivals[0]
             rivals.sort()
-        else:
-            rivals = list(range(K))
+        else:  # the leader's draw is below every threshold: prune by the highest one any arm surely exceeds
+            best = 0
+            for k in range(K):
+                j = bisect_left(F[k], u[k] - _MARGIN)
+                if j > best:
+                    best = j
+            if best:
+                rivals = [k for k in range(K) if u[k] >= F[k][best - 1] - _MARGIN]
+                if len(rivals) == 1:
+                    return rivals[0]
+            else:
+                rivals = list(range(K))
         a, b = cache.a, cache.b
         x = _special.betaincinv([a[k] for k in rivals], [b[k] for k in rivals], [u[k] for k in rivals]).tolist()
         return rivals[x.index(max(x))]  # the first of equal draws, as argmax
