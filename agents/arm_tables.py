@@ -193,7 +193,8 @@ class OneRow:
     """One campaign row of the arm tables for the one-request path: ``counts`` and ``sums`` are
     memoryviews of the tables' row (the same memory, read and written as Python floats), ``cums``
     the cumulative sums of the row's probabilities while a policy keeps them cached (else None),
-    ``cache`` whatever else the policy keeps."""
+    the last replaced by +inf (so the bisection of a uniform never passes the last arm, as
+    :func:`draw_cumulative`'s ``min``), ``cache`` whatever else the policy keeps."""
 
     __slots__ = ("counts", "sums", "cums", "cache")
 
@@ -230,7 +231,9 @@ class ArmPolicy(Policy):
         self._one_cshape = self._one_key = self._one_last = None
         self._one_obs: Any = _NOT_AN_ARRAY  # never a request (nor None)
         self._one_campaign: Any = _NOT_AN_ARRAY
-        """The last request the one-request path checked, its campaign array, bytes and table row."""
+        self._one_est: Any = _NOT_AN_ARRAY
+        """The last request the one-request path checked, its campaign and estimate arrays, the
+        campaign's shape and bytes, and its table row."""
         self._one_rows: dict[int, OneRow] = {}
         """:class:`OneRow` of the rows the one-request path used."""
         self._actions = [np.array([k]) for k in range(self.n_actions)]
@@ -239,7 +242,7 @@ class ArmPolicy(Policy):
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_one_rows"] = {}  # memoryviews do not pickle; remade on use
-        state["_one_obs"] = _NOT_AN_ARRAY
+        state["_one_obs"] = state["_one_campaign"] = state["_one_est"] = _NOT_AN_ARRAY
         return state
 
     def _grow(self, n_rows: int) -> None:
@@ -281,7 +284,7 @@ class ArmPolicy(Policy):
                 if slot >= self.counts.shape[0]:
                     self._grow(len(self.index))
             self._one_key, self._one_last = key, slot
-        self._one_obs, self._one_campaign, self._one_cshape = obs, campaign, campaign.shape
+        self._one_obs, self._one_campaign, self._one_cshape, self._one_est = obs, campaign, campaign.shape, est
         return self._one_last
 
     def _one_row(self, slot: int) -> OneRow:
@@ -307,12 +310,19 @@ class ArmPolicy(Policy):
 
     def select(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
         """(N,) actions drawn from ``probabilities``; a batch of one request takes the lean path."""
-        slot = self._one_slot(obs)
-        if slot is None:
-            return super().select(obs, info)
+        if (type(obs) is dict and (campaign := obs.get("campaign")) is self._one_campaign
+                and (est := obs.get("ctr_estimate")) is self._one_est and campaign.tobytes() == self._one_key
+                and campaign.shape == self._one_cshape and est.shape == self._one_shape
+                and "user" in obs and "context" in obs and "candidates" in obs):
+            # the arrays :meth:`_one_slot` checked for the last request, unchanged: its checks hold
+            self._one_obs = obs
+            slot = self._one_last
+        else:
+            slot = self._one_slot(obs)
+            if slot is None:
+                return self._select_batch(obs, info)
         row = self._one_rows.get(slot)
-        cums = None if row is None else row.cums
-        if cums is None:
+        if row is None or (cums := row.cums) is None:
             return self._actions[self._one_select(slot)].copy()
         block = self._u_block  # Policy.uniform_one, inline
         if block:
@@ -320,7 +330,11 @@ class ArmPolicy(Policy):
             u = block.pop()
         else:
             u = self._refill_uniforms()
-        return self._actions[min(bisect_left(cums, u), self.n_actions - 1)].copy()
+        return self._actions[bisect_left(cums, u)].copy()
+
+    def _select_batch(self, obs: Obs, info: dict[str, Any] | None) -> np.ndarray:
+        """:meth:`select` of a batch (or of input the one-request path does not take)."""
+        return super().select(obs, info)
 
     def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
         check_obs(obs, n_actions=self.n_actions)
@@ -341,9 +355,13 @@ class ArmPolicy(Policy):
         else:
             slot = self._one_slot(obs)
         if slot is not None:  # one request: scalar updates, equal to the bincounts below
-            if not (type(actions) is np.ndarray and actions.shape == (1,) and type(rewards) is np.ndarray
-                    and rewards.shape == (1,) and type(a1 := actions.item()) is int and 0 <= a1 < self.n_actions
-                    and type(r1 := rewards.item()) is float and 0.0 <= r1 <= 1.0):  # else: check it all
+            try:  # (1,) arrays: one dimension, and item() finds one element (else ValueError)
+                ok = (type(actions) is np.ndarray and type(rewards) is np.ndarray and actions.ndim == 1 == rewards.ndim
+                      and type(a1 := actions.item()) is int and 0 <= a1 < self.n_actions
+                      and type(r1 := rewards.item()) is float and 0.0 <= r1 <= 1.0)
+            except ValueError:
+                ok = False
+            if not ok:  # check it all
                 a1, r1 = check_one_feedback(actions, rewards, self.n_actions)
                 if not 0.0 <= r1 <= 1.0:
                     self._check_rewards(np.array([r1]))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from itertools import accumulate
 from typing import Any
 
 import numpy as np
 
 from adsim.validation import check_float
-from agents.arm_tables import ArmPolicy, argmax_probabilities, check_obs, draw_cumulative
+from agents.arm_tables import ArmPolicy, argmax_probabilities, check_obs
 from agents.base import Obs, Policy
 
 
@@ -78,16 +79,19 @@ class EpsilonGreedy(ArmPolicy):
 
     def _one_select(self, slot: int) -> int:
         row = self._one_row(slot)
-        p, row.cache = self._one_fresh(row)
-        row.cums = list(accumulate(p))  # the sequential sums draw_one forms
-        return draw_cumulative(row.cums, self.uniform_one())
+        p, cache = self._one_fresh(row)
+        row.cache = cache if self.decay == 0.0 else None  # a decaying ε changes at every update
+        cums = list(accumulate(p))  # the sequential sums draw_one forms,
+        cums[-1] = math.inf  # the last +inf: the bisection stops at the last arm, as draw_one's min
+        row.cums = cums
+        return bisect_left(cums, self.uniform_one())
 
     def _one_update(self, row, arm: int, reward: float) -> None:
         """Keep the cached probabilities while ε and the set of best arms are unchanged: only
         ``arm``'s mean moved, so comparing it with the best and runner-up means decides."""
         cache = row.cache
-        if cache is None or row.cums is None or self.decay != 0.0:
-            row.cums = row.cache = None
+        if cache is None:  # nothing to decide it by (or a decaying ε)
+            row.cums = None
             return
         means, best, single, second = cache
         m = row.sums[arm] / row.counts[arm]

@@ -83,14 +83,11 @@ class BetaThompson(ArmPolicy):
         self.alpha0, self.beta0, self.nodes, self.sampling = float(alpha0), float(beta0), nodes, sampling
 
     # ------------------------------------------------------------------ sampling="posterior"
-    def select(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
-        """(N,) actions: drawn from ``probabilities`` (``sampling="propensities"``), or the arm with the
-        largest posterior draw (``sampling="posterior"``, see :meth:`_posterior_select`)."""
+    def _select_batch(self, obs: Obs, info: dict[str, Any] | None) -> np.ndarray:
+        """(N,) actions of a batch: drawn from ``probabilities`` (``sampling="propensities"``), or the arm
+        with the largest posterior draw (``sampling="posterior"``, see :meth:`_posterior_select`)."""
         if self.sampling == "propensities":
-            return super().select(obs, info)
-        slot = self._one_slot(obs)
-        if slot is not None:
-            return self._actions[self._one_posterior(slot)].copy()
+            return super()._select_batch(obs, info)
         check_obs(obs, n_actions=self.n_actions)
         a, b = self.posterior(self.slots(obs))
         return self._posterior_select(a, b, self.uniforms_matrix(a.shape[0]))
@@ -110,15 +107,18 @@ class BetaThompson(ArmPolicy):
 
         return betaincinv(a, b, u).argmax(axis=1)
 
-    def _one_posterior(self, slot: int) -> int:
-        """:meth:`_posterior_select` of one request, with the same K uniforms and the same result,
-        evaluating few inverse CDFs. The row keeps thresholds θ_1 < … < θ_m (quantiles of its leading
+    def _one_select(self, slot: int) -> int:
+        """The action of one request (``ArmPolicy.select``'s lean path): drawn from the propensities
+        (``sampling="propensities"``), or :meth:`_posterior_select` of one request, with the same K
+        uniforms and the same result, evaluating few inverse CDFs. The row keeps thresholds θ_1 < … < θ_m (quantiles of its leading
         arm's posterior, ``_LEVELS``) and every arm's CDF at them, ``F_k(θ_i)`` (brought up to date
         for an arm when an update changes it, see :class:`_PosteriorRow`): arm k's draw is above θ_i
         exactly when ``u_k > F_k(θ_i)``. The highest threshold some arm's draw surely exceeds rules
         out every arm surely below it; when one arm is left it has the largest draw, otherwise only
         the arms left have their inverse CDFs evaluated. A margin of 1e-9 on the comparisons absorbs
         the CDFs' rounding (and the updates' error, below 1e-11, tested)."""
+        if self.sampling != "posterior":
+            return super()._one_select(slot)
         row = self._one_rows.get(slot)
         if row is None:
             row = self._one_row(slot)
@@ -150,8 +150,18 @@ class BetaThompson(ArmPolicy):
                 if len(rivals) == 1:
                     return rivals[0]
             rivals.sort()
-        else:
-            rivals = list(range(K))
+        else:  # the leader's draw is below every threshold: prune by the highest one any arm surely exceeds
+            best = 0
+            for k in range(K):
+                j = bisect_left(F[k], u[k] - _MARGIN)
+                if j > best:
+                    best = j
+            if best:
+                rivals = [k for k in range(K) if u[k] >= F[k][best - 1] - _MARGIN]
+                if len(rivals) == 1:
+                    return rivals[0]
+            else:
+                rivals = list(range(K))
         a, b = cache.a, cache.b
         x = _special.betaincinv([a[k] for k in rivals], [b[k] for k in rivals], [u[k] for k in rivals]).tolist()
         return rivals[x.index(max(x))]  # the first of equal draws, as argmax
@@ -169,34 +179,38 @@ class BetaThompson(ArmPolicy):
         mu = cache.mu
         mu[k] = m = a / (a + b)
         lead = cache.lead
-        if m > mu[lead]:
-            cache._thresholds()
-            return
         steps = cache.steps[k] + 1
-        F = cache.F[k]
-        if steps < _EXACT_EVERY and (reward == 1.0 or reward == 0.0):  # the recurrence, in place
-            c = math.lgamma(a0 + b0) - math.lgamma(a0) - math.lgamma(b0)  # −log B(a, b)
-            if reward == 1.0:  # a → a + 1: minus the term
-                c -= math.log(a0)
-                sign = -1.0
-            else:  # b → b + 1: plus the term
-                c -= math.log(b0)
-                sign = 1.0
-            exp, lx, l1x = math.exp, cache.lx, cache.l1x
+        F, h = cache.F[k], cache.h[k]
+        if steps < _EXACT_EVERY and (reward == 1.0 or reward == 0.0):  # the recurrences, in place
+            # (the CDFs nondecreasing, as the exact CDF: rounding could break it)
+            if reward == 1.0:  # a → a + 1: I −= h / a, h ·= x (a + b) / a
+                d, g, x = -1.0 / a0, (a0 + b0) / a0, cache.theta
+            else:  # b → b + 1: I += h / b, h ·= (1 − x) (a + b) / b
+                d, g, x = 1.0 / b0, (a0 + b0) / b0, cache.theta1
             prev = -math.inf
-            for i in range(len(F)):  # nondecreasing, as the exact CDF (rounding could break it)
-                f = F[i] + sign * exp(a0 * lx[i] + b0 * l1x[i] + c)
+            for i in range(len(F)):
+                t = h[i]
+                f = F[i] + t * d
                 F[i] = prev = f if f > prev else prev
+                h[i] = t * x[i] * g
         else:
             steps = 0
             F[:] = accumulate(_special.betainc(a, b, cache.theta).tolist(), max)
+            h[:] = cache.terms(a, b)
         cache.steps[k] = steps
-        if k == lead:
-            if F[0] > 0.05 or F[-1] < 0.95 or (F[0] < _NARROW and F[-1] > 1.0 - _NARROW):
-                cache._thresholds()  # the leader moved off its thresholds, or they are far in its tails
-        else:
-            for col, f in zip(cache.cols, F):
-                col[k] = f - _MARGIN
+        if k != lead:
+            if m <= mu[lead]:
+                for col, f in zip(cache.cols, F):
+                    col[k] = f - _MARGIN
+                return
+            # k leads now: the thresholds stay (the pruning is exact whichever arm leads it), the
+            # old leader's column gets its CDFs and k's the +inf
+            for col, f in zip(cache.cols, cache.F[lead]):
+                col[lead] = f - _MARGIN
+                col[k] = math.inf
+            cache.lead = k
+        if F[0] > 0.05 or F[-1] < 0.95 or (F[0] < _NARROW and F[-1] > 1.0 - _NARROW):
+            cache._thresholds()  # the leader is off its thresholds, or they are far in its tails
 
     def _check_rewards(self, rewards: np.ndarray) -> None:
         check_unit_rewards(rewards, "thompson")
@@ -258,12 +272,14 @@ class _PosteriorRow:
     An update by a click or a non-click moves one parameter by one, and the CDFs follow from the
     recurrences of the regularised incomplete beta function (DLMF 8.17.20–21),
     ``I_x(a+1, b) = I_x(a, b) − x^a (1−x)^b / (a B(a, b))`` and
-    ``I_x(a, b+1) = I_x(a, b) + x^a (1−x)^b / (b B(a, b))``: a few ``math.exp`` instead of a
-    ``betainc`` call. Every ``_EXACT_EVERY`` (64) steps of an arm, and for any other reward, its CDFs are
-    recomputed by ``betainc``; the recurrence's error stays below 1e-11 (tested), far inside the
+    ``I_x(a, b+1) = I_x(a, b) + x^a (1−x)^b / (b B(a, b))``, whose terms ``h = x^a (1−x)^b / B(a, b)``
+    (``h``, per arm and threshold) follow by ``h(a+1, b) = h · x (a+b)/a`` and
+    ``h(a, b+1) = h · (1−x)(a+b)/b``: a few multiplications instead of a ``betainc`` call. Every
+    ``_EXACT_EVERY`` (64) steps of an arm, and for any other reward, its CDFs are recomputed by
+    ``betainc`` and its terms from ``math.lgamma``; the recurrence's error stays below 1e-11 (tested), far inside the
     margin, so the CDFs only decide which inverse CDFs are evaluated, never the action."""
 
-    __slots__ = ("a", "b", "theta", "lx", "l1x", "F", "cols", "mu", "lead", "steps")
+    __slots__ = ("a", "b", "theta", "theta1", "lx", "l1x", "F", "h", "cols", "mu", "lead", "steps")
 
     def __init__(self, policy: BetaThompson, row):
         global _special
@@ -289,11 +305,19 @@ class _PosteriorRow:
         self.F = np.maximum.accumulate(F, axis=1).tolist()
         self.theta = theta = theta.tolist()
         self.lx = [math.log(t) if t > 0.0 else -math.inf for t in theta]
+        self.theta1 = [1.0 - t for t in theta]
         self.l1x = [math.log1p(-t) if t < 1.0 else -math.inf for t in theta]
+        self.h = [self.terms(a, b) for a, b in zip(self.a, self.b)]
         self.steps = [0] * len(self.a)
         cols = (np.array(self.F) - _MARGIN).T
         cols[:, lead] = math.inf
         self.cols = cols.tolist()
+
+    def terms(self, a: float, b: float) -> list[float]:
+        """``x^a (1 − x)^b / B(a, b)`` at the thresholds x: the recurrences' terms (times a or b)."""
+        c = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)  # −log B(a, b)
+        exp = math.exp
+        return [exp(a * u + b * v + c) for u, v in zip(self.lx, self.l1x)]
 
 
 class HybridThompson(PosteriorDraws, Policy):

@@ -85,7 +85,7 @@ def test_epsilon_greedy_cached_probabilities_equal_fresh_ones():
         row = policy._one_rows[0]
         if row.cums is not None:  # the cached draw table is that of the current statistics
             p, _ = policy._one_fresh(row)
-            assert row.cums == list(np.cumsum(p))
+            assert row.cums[:-1] == list(np.cumsum(p))[:-1] and row.cums[-1] == np.inf  # +inf: the last arm
             np.testing.assert_array_equal(p, policy._slot_probabilities(np.array([0]))[0])
         policy.update(obs, a, clicks[a])
 
@@ -218,3 +218,28 @@ def test_posterior_rows_cdfs_follow_the_recurrence_within_its_bound():
     assert worst < 1e-11, worst
     assert recurrences > 3000  # most updates took the recurrence: the test has teeth
     np.testing.assert_array_equal(fast.counts, slow.counts)
+
+
+@pytest.mark.parametrize("name,hyper", [("epsilon_greedy", {}), ("thompson", {"sampling": "posterior"})])
+def test_inline_check_of_the_last_requests_arrays_still_catches_bad_input(name, hyper):
+    """``select`` re-checks a request holding the arrays it checked last request cheaply, but
+    still every call: a missing key, an estimate reshaped in place, a campaign changed in place,
+    and (1, 1) feedback arrays in ``update`` all get the batched path's errors or results."""
+    policy = make_policy(name, **hyper)
+    policy.reset(4, seed=0)
+    obs, _ = next(_stream(1, 4, seed=0, campaigns=1))
+    for _ in range(3):  # the second and third calls take the inline check
+        a = policy.select(dict(obs))
+        policy.update(obs, a, np.array([1.0]))
+    with pytest.raises(ValueError, match="lacks key 'user'"):
+        policy.select({k: v for k, v in obs.items() if k != "user"})
+    with pytest.raises(ValueError, match=r"expected \(1,\) each"):
+        policy.update(obs, a.reshape(1, 1), np.array([1.0]))
+    with pytest.raises(ValueError, match=r"expected \(1,\) each"):
+        policy.update(obs, a, np.array([[1.0]]))
+    obs["campaign"][:] = 7.0  # another campaign, in the same array: a new table row
+    policy.select(dict(obs))
+    assert policy.counts.shape[0] >= 2 and len(policy.index) == 2
+    obs["ctr_estimate"].shape = (4, 1)  # reshaped in place
+    with pytest.raises(ValueError, match="candidates"):
+        policy.select(dict(obs))
