@@ -241,6 +241,8 @@ class _SharedLinear(Policy):
     """Base of the shared-model policies: a ridge regression over candidate features per user segment."""
 
     stackable = True
+    _factors = False
+    """Whether the ridge keeps the Cholesky factors of its inverses (``agents.ridge.Ridge``)."""
 
     def __init__(self, reg: float, segment_by: str):
         check_float("reg", reg, 0.0, 1e6, open_low=True)
@@ -269,7 +271,7 @@ class _SharedLinear(Policy):
             raise ValueError(f"obs has {ctr.shape[1]} candidates, policy was reset for K == {self.n_actions}")
         if self.ridge is None:
             self.n_segments = n_segments(self.segment_by, obs["user"].shape[1])
-            self.ridge = Ridge(self.n_groups * self.n_segments, DIM, self.reg)
+            self.ridge = Ridge(self.n_groups * self.n_segments, DIM, self.reg, factors=self._factors)
         seg = user_segment(obs["user"], self.segment_by)
         blocks = self.groups.key(self.group_rows(n), seg, self.n_segments)
         arrays = [(k, obs[k], np.array(obs[k], copy=True)) for k in _FEATURE_KEYS]
@@ -396,6 +398,7 @@ class LinearTS(PosteriorDraws, _SharedLinear):
     """
 
     name = "lin_ts"
+    _factors = True
 
     def __init__(self, v: float = 0.1, reg: float = 1.0, segment_by: str = "tag", samples: int = 64):
         super().__init__(reg, segment_by)
@@ -413,11 +416,15 @@ class LinearTS(PosteriorDraws, _SharedLinear):
 
     def _draws(self, blocks: np.ndarray) -> np.ndarray:
         """(len(blocks), samples, DIM): :meth:`posterior_draws` of several blocks, in one pass."""
-        cov = self.ridge.A_inv[blocks]
-        chol = np.linalg.cholesky(0.5 * (cov + cov.transpose(0, 2, 1)))
+        rd = self.ridge
+        chol = rd.chol[blocks]  # the factors a recomputed inverse left, ...
+        stale = ~rd.chol_ok[blocks]
+        if stale.any():  # ... and a factorisation where the inverse was updated incrementally since
+            cov = rd.A_inv[blocks[stale]]
+            chol[stale] = np.linalg.cholesky(0.5 * (cov + cov.transpose(0, 2, 1)))
         xi = np.stack([
             np.random.Generator(np.random.PCG64([self._draw_keys[group], self.n_updates, segment])).standard_normal(
-                (self.samples, cov.shape[1]))
+                (self.samples, DIM))
             for group, segment in (divmod(int(s), self.n_segments) for s in blocks)])
         return self.ridge.theta[blocks][:, None, :] + self.v * xi @ chol.transpose(0, 2, 1)
 
