@@ -481,7 +481,7 @@ class LinearTS(PosteriorDraws, _SharedLinear):
         offset = np.repeat(np.arange(0, draws.shape[0] * DIM, DIM), sizes * k)  # block b's weights: rows b·DIM …
         indices = (c.T + offset[:, None])[active]
         indptr = np.zeros(nk + 1, dtype=indices.dtype)
-        np.cumsum(np.count_nonzero(active, axis=1), out=indptr[1:])
+        np.cumsum(np.add.reduce(active, axis=1, dtype=indptr.dtype), out=indptr[1:])
         weights = np.ascontiguousarray(draws.transpose(0, 2, 1)).reshape(-1, samples)  # (blocks·DIM, samples)
         _csr_matvecs(nk, weights.shape[0], samples, indptr, indices, np.ones(indices.size), weights.ravel(),
                      score.ravel())  # score += parts' 0/1 matrix · weights, row by row, entry by entry

@@ -84,8 +84,11 @@ class Ridge:
             return
         order = np.argsort(groups, kind="stable")
         g_sorted = groups[order]
-        starts = np.flatnonzero(np.r_[True, g_sorted[1:] != g_sorted[:-1]])
-        ends = np.r_[starts[1:], g_sorted.shape[0]]
+        new_group = np.empty(g_sorted.shape[0], dtype=bool)
+        new_group[0] = True
+        np.not_equal(g_sorted[1:], g_sorted[:-1], out=new_group[1:])
+        starts = np.flatnonzero(new_group)
+        ends = np.append(starts[1:], g_sorted.shape[0])
         Xs, rs = X[order], r[order]  # each group's rows contiguous: slices, not a gather per group
         refresh = []
         for s, e in zip(starts.tolist(), ends.tolist()):  # one iteration per group touched (arms), not per row
@@ -146,6 +149,7 @@ class Ridge:
         if self.factors:
             full = full[:, ::-1, ::-1]  # J (J A J)⁻¹ J
             self.chol[groups] = inv_factor.transpose(0, 2, 1)[:, ::-1, ::-1]  # L = J R⁻ᵀ J
+        full = np.ascontiguousarray(full)
         self.A_inv[groups] = full
         self.chol_ok[groups] = ok & self.factors
-        self.theta[groups] = np.matmul(self.A_inv[groups], self.b[groups][:, :, None])[:, :, 0]
+        self.theta[groups] = np.matmul(full, self.b[groups][:, :, None])[:, :, 0]

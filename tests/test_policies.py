@@ -236,6 +236,31 @@ def test_lin_ts_propensities_are_argmax_shares_of_the_posterior_draws():
         np.testing.assert_allclose(p.sum(axis=1), 1.0)
 
 
+def test_candidate_features_are_bias_relative_ctr_and_the_parts_multi_hot():
+    """``candidate_columns`` (and the dense features built from it) against the definition, on
+    creatives with empty phrase slots and a phrase repeated in two slots (one 1 of the multi-hot)."""
+    from adsim.creative.sampler import CREATIVE_SLOTS, creative_parts
+    from agents.features import DIM, candidate_columns, candidate_features
+
+    obs = {key: v.copy() for key, v in record(PERSONALIZED, 1, 64)[0][0].items()}
+    ids = obs["candidates"].reshape(64, K, CREATIVE_SLOTS)
+    ids[:, 2, 1] = ids[:, 2, 0]  # a repeated phrase
+    ids[:, 5, 2:4] = 0  # empty phrase slots
+    parts = creative_parts(ids)
+    est = obs["ctr_estimate"].astype(np.float64)
+    want = np.zeros((64, K, DIM))
+    want[..., 0] = 1.0
+    want[..., 1] = est / est.mean(axis=1, keepdims=True) - 1.0
+    n, k, p = np.nonzero(parts)
+    want[n, k, parts[n, k, p] + 1] = 1.0
+    assert (parts == 0).any() and (want[..., 2:].sum(-1) < (parts > 0).sum(-1)).any()
+    np.testing.assert_array_equal(candidate_features(obs), want)
+    cols, ctr = candidate_columns(obs)
+    assert cols.shape == (parts.shape[2], 64, K) and cols.dtype == np.int64
+    active = cols != DIM  # each part column once: as many as the multi-hot's ones
+    np.testing.assert_array_equal(active.sum(axis=0), want[..., 2:].sum(-1))
+
+
 def test_lin_ts_sparse_scores_equal_the_dense_product_and_keep_its_rules_for_infinite_draws():
     """lin_ts's scores from the sparse features equal the dense ``z · θ`` product of the posterior
     draws (the same operations in the same order: equal to rounding on any BLAS, exactly on one that
