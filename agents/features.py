@@ -32,7 +32,8 @@ from __future__ import annotations
 import numpy as np
 
 from adsim.creative.lexicon import CATEGORIES, LEXICON
-from adsim.creative.sampler import CREATIVE_SLOTS, creative_parts
+from adsim.creative.lexicon import MAX_PHRASES
+from adsim.creative.sampler import CREATIVE_SLOTS, N_ATTRS
 from adsim.observation import user_layout_for_width
 from adsim.validation import check_choice
 
@@ -41,6 +42,8 @@ N_PARTS = 1 + LEXICON.n_phrases + LEXICON.n_attr_values
 DIM = 2 + N_PARTS - 1
 """Dimension of a candidate's feature vector."""
 SEGMENTS = ("tag", "category", "none")
+_ATTR_COLUMN = 2 + LEXICON.n_phrases + LEXICON.attr_offsets
+"""Column of value 0 of each visual attribute (``creative_parts``' offsets, + 1)."""
 
 
 def request_features(obs: dict[str, np.ndarray], keys: tuple[str, ...]) -> np.ndarray:
@@ -80,11 +83,14 @@ def candidate_columns(obs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarra
     ``DIM`` dropped)."""
     cand = np.asarray(obs["candidates"])
     n = cand.shape[0]
-    parts = creative_parts(cand.reshape(n, -1, CREATIVE_SLOTS))  # (N, K, P), 0 = empty
-    k, n_slots = parts.shape[1], parts.shape[2]
-    slots = np.ascontiguousarray(parts.reshape(n * k, n_slots).T)  # (P, N·K): each slot contiguous
-    cols = slots + 1
-    cols[slots == 0] = DIM
+    ids = cand.reshape(-1, CREATIVE_SLOTS)  # (N·K, slots)
+    k, n_slots = ids.shape[0] // max(n, 1), MAX_PHRASES + N_ATTRS
+    # creative_parts(ids) + 1, written slot-major, (P, N·K), each slot contiguous: phrase ids, then
+    # the attribute values offset into the part index space (0 = empty)
+    cols = np.empty((n_slots, ids.shape[0]), dtype=np.result_type(ids, _ATTR_COLUMN))
+    np.add(ids[:, :MAX_PHRASES].T, 1, out=cols[:MAX_PHRASES])
+    np.add(ids[:, MAX_PHRASES:n_slots].T, _ATTR_COLUMN[:, None], out=cols[MAX_PHRASES:])
+    cols[cols == 1] = DIM  # empty slots
     for p in range(1, n_slots):  # a part shown twice is one 1 of the multi-hot
         repeat = cols[0] == cols[p]
         for q in range(1, p):

@@ -20,6 +20,7 @@ from agents.arm_tables import (
     draw_one,
 )
 from agents.base import Obs, Policy, draw_actions
+from adsim.creative.lexicon import MAX_PHRASES
 from agents.features import (
     DIM,
     SEGMENTS,
@@ -32,6 +33,13 @@ from agents.features import (
 from agents.quadrature import NODES, normal_argmax
 from agents.ridge import Ridge
 from agents.thompson import argmax_frequencies
+
+
+def _csr_matvecs(*args) -> None:
+    """SciPy's compiled CSR kernel ``Y += A · X`` (``scipy.sparse._sparsetools``), imported on first use."""
+    from scipy.sparse._sparsetools import csr_matvecs
+
+    csr_matvecs(*args)
 
 REQUEST_KEYS = ("user", "context", "campaign")
 _FEATURE_KEYS = ("candidates", "ctr_estimate", "user")
@@ -233,6 +241,8 @@ class _SharedLinear(Policy):
     """Base of the shared-model policies: a ridge regression over candidate features per user segment."""
 
     stackable = True
+    _factors = False
+    """Whether the ridge keeps the Cholesky factors of its inverses (``agents.ridge.Ridge``)."""
 
     def __init__(self, reg: float, segment_by: str):
         check_float("reg", reg, 0.0, 1e6, open_low=True)
@@ -261,7 +271,7 @@ class _SharedLinear(Policy):
             raise ValueError(f"obs has {ctr.shape[1]} candidates, policy was reset for K == {self.n_actions}")
         if self.ridge is None:
             self.n_segments = n_segments(self.segment_by, obs["user"].shape[1])
-            self.ridge = Ridge(self.n_groups * self.n_segments, DIM, self.reg)
+            self.ridge = Ridge(self.n_groups * self.n_segments, DIM, self.reg, factors=self._factors)
         seg = user_segment(obs["user"], self.segment_by)
         blocks = self.groups.key(self.group_rows(n), seg, self.n_segments)
         arrays = [(k, obs[k], np.array(obs[k], copy=True)) for k in _FEATURE_KEYS]
@@ -388,6 +398,7 @@ class LinearTS(PosteriorDraws, _SharedLinear):
     """
 
     name = "lin_ts"
+    _factors = True
 
     def __init__(self, v: float = 0.1, reg: float = 1.0, segment_by: str = "tag", samples: int = 64):
         super().__init__(reg, segment_by)
@@ -405,50 +416,91 @@ class LinearTS(PosteriorDraws, _SharedLinear):
 
     def _draws(self, blocks: np.ndarray) -> np.ndarray:
         """(len(blocks), samples, DIM): :meth:`posterior_draws` of several blocks, in one pass."""
-        cov = self.ridge.A_inv[blocks]
-        chol = np.linalg.cholesky(0.5 * (cov + cov.transpose(0, 2, 1)))
+        rd = self.ridge
+        chol = rd.chol[blocks]  # the factors a recomputed inverse left, ...
+        stale = ~rd.chol_ok[blocks]
+        if stale.any():  # ... and a factorisation where the inverse was updated incrementally since
+            cov = rd.A_inv[blocks[stale]]
+            chol[stale] = np.linalg.cholesky(0.5 * (cov + cov.transpose(0, 2, 1)))
         xi = np.stack([
             np.random.Generator(np.random.PCG64([self._draw_keys[group], self.n_updates, segment])).standard_normal(
-                (self.samples, cov.shape[1]))
+                (self.samples, DIM))
             for group, segment in (divmod(int(s), self.n_segments) for s in blocks)])
         return self.ridge.theta[blocks][:, None, :] + self.v * xi @ chol.transpose(0, 2, 1)
 
     def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
         """Per ridge block present, the shares of its posterior draws in which each candidate scores
-        highest (the first of equal scores, as ``argmax``). A block's scores come out of one product,
-        (samples, DIM) · (DIM, K·m), laid out (samples, K, m) so that each candidate's scores are a
-        contiguous block: the winners are found by comparing K blocks, not by an argmax over rows of K."""
+        highest (the first of equal scores, as ``argmax``).
+
+        The requests are taken block by block (each block's rows contiguous) and every candidate's
+        ``samples`` scores are one contiguous row of a (N·K, samples) array, so the winners are
+        found by comparing K rows per request. The scores come from the features' sparse form
+        (:meth:`_scores`): the bias and CTR terms by one (m·K, 2) · (2, samples) product per block,
+        then each active part column's sampled weight added in increasing column order — the same
+        operations, in the same order, as the dense (m·K, DIM) · (DIM, samples) product, without
+        its ≈ 80 zero terms per score."""
         _, _, blocks, cols, ctr, _ = self._sparse(obs)
         n, k = ctr.shape
         order = np.argsort(blocks, kind="stable")  # requests by block, each block's rows contiguous
         present, starts, sizes = np.unique(blocks[order], return_index=True, return_counts=True)
-        # the dense features of all blocks at once, block by block, each block candidate-major:
-        # request order[i] (block start s, size m) candidate j goes to row s·K + j·m + (i − s)
-        first = np.repeat(starts, sizes)
-        dest = first[:, None] * k + np.arange(k) * np.repeat(sizes, sizes)[:, None] + (np.arange(n) - first)[:, None]
-        src = np.empty(n * k, dtype=np.int64)
-        src[dest.ravel()] = (order[:, None] * k + np.arange(k)).ravel()
-        z = dense_features(cols.reshape(cols.shape[0], n * k)[:, src], ctr.reshape(n * k)[src])
+        score = self._scores(self._draws(present), cols[:, order], ctr[order], starts, sizes)
         out = np.empty((n, k))
-        for s0, m, theta in zip(starts.tolist(), sizes.tolist(), self._draws(present)):  # at most a few blocks
-            score = (theta @ z[s0 * k:(s0 + m) * k].T).reshape(self.samples, k, m)
-            out[order[s0:s0 + m]] = self._winners(score)
+        out[order] = self._winners(score.reshape(n, k, self.samples))
         return out
 
+    @staticmethod
+    def _scores(draws: np.ndarray, cols: np.ndarray, ctr: np.ndarray, starts: np.ndarray,
+                sizes: np.ndarray) -> np.ndarray:
+        """(N·K, samples) scores ``θᵀz`` of requests sorted by block (block b: rows ``starts[b]`` …,
+        ``sizes[b]`` of them, posterior draws ``draws[b]`` (samples, DIM)), from the sparse features
+        ``cols`` (P, N, K) and ``ctr`` (N, K) (``agents.features.candidate_columns``)."""
+        n, k = ctr.shape
+        nk, samples = n * k, draws.shape[1]
+        score = np.empty((nk, samples))
+        if not np.isfinite(draws).all():  # the dense product's rules (0 · inf = NaN) for non-finite draws
+            z = dense_features(cols, ctr).reshape(nk, DIM)
+            for b, (s0, m) in enumerate(zip(starts.tolist(), sizes.tolist())):
+                np.matmul(z[s0 * k:(s0 + m) * k], draws[b].T, out=score[s0 * k:(s0 + m) * k])
+            return score
+        z2 = np.empty((nk, 2))  # the bias and CTR columns, ...
+        z2[:, 0] = 1.0
+        z2[:, 1] = ctr.ravel()
+        for b, (s0, m) in enumerate(zip(starts.tolist(), sizes.tolist())):  # ... one product per block
+            np.matmul(z2[s0 * k:(s0 + m) * k], draws[b, :, :2].T, out=score[s0 * k:(s0 + m) * k])
+        # then the part columns, in increasing order (a dense product's order): the phrase slots
+        # sorted by a network of compare-exchanges; the attribute slots' columns come after every
+        # phrase column and increase slot by slot (agents.features); DIM (empty) is dropped
+        c = cols.reshape(cols.shape[0], nk)
+        for i, j in ((0, 1), (2, 3), (0, 2), (1, 3), (1, 2)) if MAX_PHRASES == 4 else ():
+            lo = np.minimum(c[i], c[j])
+            np.maximum(c[i], c[j], out=c[j])
+            c[i] = lo
+        if MAX_PHRASES != 4:
+            c[:MAX_PHRASES] = np.sort(c[:MAX_PHRASES], axis=0)
+        active = (c != DIM).T  # (N·K, P)
+        offset = np.repeat(np.arange(0, draws.shape[0] * DIM, DIM), sizes * k)  # block b's weights: rows b·DIM …
+        indices = (c.T + offset[:, None])[active]
+        indptr = np.zeros(nk + 1, dtype=indices.dtype)
+        np.cumsum(np.add.reduce(active, axis=1, dtype=indptr.dtype), out=indptr[1:])
+        weights = np.ascontiguousarray(draws.transpose(0, 2, 1)).reshape(-1, samples)  # (blocks·DIM, samples)
+        _csr_matvecs(nk, weights.shape[0], samples, indptr, indices, np.ones(indices.size), weights.ravel(),
+                     score.ravel())  # score += parts' 0/1 matrix · weights, row by row, entry by entry
+        return score
+
     def _winners(self, score: np.ndarray) -> np.ndarray:
-        """(m, K) shares of the draws in which each candidate has the largest of ``score`` (samples, K, m)."""
-        samples, k, m = score.shape
+        """(N, K) shares of the draws in which each candidate has the largest of ``score`` (N, K, samples)."""
+        n, k, samples = score.shape
         best = score[:, 0].copy()
         for j in range(1, k):
             np.maximum(best, score[:, j], out=best)
         if np.isnan(best).any():  # NaN scores: argmax's rule (the first NaN wins)
-            return argmax_frequencies(score.transpose(2, 0, 1))
+            return argmax_frequencies(score.transpose(0, 2, 1))
         win = score == best[:, None]
-        counts = win.sum(axis=0)  # (K, m)
-        if counts.sum() != samples * m:  # ties: only the first of the equal scores wins
-            taken = np.zeros((samples, m), dtype=bool)
+        counts = np.add.reduce(win, axis=2, dtype=np.int32)  # (N, K); twice as fast as count_nonzero here
+        if counts.sum() != samples * n:  # ties: only the first of the equal scores wins
+            taken = np.zeros((n, samples), dtype=bool)
             for j in range(k):
                 win[:, j] &= ~taken
                 taken |= win[:, j]
-            counts = win.sum(axis=0)
-        return counts.T / samples
+            counts = np.add.reduce(win, axis=2, dtype=np.int32)
+        return counts / samples

@@ -9,6 +9,13 @@ d×d inverse is the cheaper (Woodbury costs about 5 d² flops per row, an invers
 group's ``A`` takes the batch's Gram matrix ``XᵀX`` and ``A⁻¹`` is recomputed from it by
 Cholesky factorisation (exactly symmetric). All three equal the sequential rank-one updates up to
 rounding (tested); the recomputed inverse also drops the rounding the updates had accumulated.
+
+With ``factors=True`` (linear Thompson sampling, which draws ``θ ~ N(θ̂, v² A⁻¹)``) a recomputed
+inverse also leaves the lower Cholesky factor ``L`` of ``A⁻¹`` (``A⁻¹ = L Lᵀ``) in ``chol``, so
+the draws need no factorisation of their own: with ``J`` the order-reversing permutation and
+``R Rᵀ = J A J`` (``potrf``), ``A⁻¹ = J R⁻ᵀ R⁻¹ J`` (``trtri``, ``lauum``: the same work as
+``potri``) and ``L = J R⁻ᵀ J`` is lower triangular. A group updated incrementally since (or never
+refreshed) has ``chol_ok`` False.
 """
 
 from __future__ import annotations
@@ -29,14 +36,18 @@ class Ridge:
         A_inv: (G, d, d) their inverses, updated incrementally.
         b: (G, d) reward-weighted feature sums.
         theta: (G, d) ridge estimates ``A⁻¹ b``.
+        chol: (G, d, d) with ``factors``: the lower Cholesky factors of ``A_inv`` where ``chol_ok``.
+        chol_ok: (G,) bool, whether ``chol[g]`` is ``A_inv[g]``'s factor (always False without ``factors``).
     """
 
-    def __init__(self, groups: int, d: int, reg: float):
-        self.d, self.reg = d, float(reg)
+    def __init__(self, groups: int, d: int, reg: float, factors: bool = False):
+        self.d, self.reg, self.factors = d, float(reg), bool(factors)
         self.A = np.zeros((0, d, d))
         self.A_inv = np.zeros((0, d, d))
         self.b = np.zeros((0, d))
         self.theta = np.zeros((0, d))
+        self.chol = np.zeros((0, d, d) if self.factors else (0, 0, 0))
+        self.chol_ok = np.zeros(0, dtype=bool)
         self.grow(groups)
 
     @property
@@ -53,6 +64,8 @@ class Ridge:
         self.A_inv = np.concatenate([self.A_inv, eye / self.reg])
         self.b = np.concatenate([self.b, np.zeros((extra, self.d))])
         self.theta = np.concatenate([self.theta, np.zeros((extra, self.d))])
+        self.chol = np.concatenate([self.chol, np.zeros((extra,) + self.chol.shape[1:])])
+        self.chol_ok = np.concatenate([self.chol_ok, np.zeros(extra, dtype=bool)])
 
     def update_one(self, g: int, x: np.ndarray, r: float) -> None:
         """Sherman–Morrison update of group ``g`` with one observation ``x`` (d,), reward ``r``."""
@@ -62,6 +75,7 @@ class Ridge:
         self.A[g] += x[:, None] * x
         b += r * x
         self.theta[g] = A_inv @ b
+        self.chol_ok[g] = False
 
     def update(self, groups: np.ndarray, X: np.ndarray, r: np.ndarray) -> None:
         """Add observations ``X`` (m, d) with rewards ``r`` (m,) to ``groups`` (m,)."""
@@ -70,8 +84,11 @@ class Ridge:
             return
         order = np.argsort(groups, kind="stable")
         g_sorted = groups[order]
-        starts = np.flatnonzero(np.r_[True, g_sorted[1:] != g_sorted[:-1]])
-        ends = np.r_[starts[1:], g_sorted.shape[0]]
+        new_group = np.empty(g_sorted.shape[0], dtype=bool)
+        new_group[0] = True
+        np.not_equal(g_sorted[1:], g_sorted[:-1], out=new_group[1:])
+        starts = np.flatnonzero(new_group)
+        ends = np.append(starts[1:], g_sorted.shape[0])
         Xs, rs = X[order], r[order]  # each group's rows contiguous: slices, not a gather per group
         refresh = []
         for s, e in zip(starts.tolist(), ends.tolist()):  # one iteration per group touched (arms), not per row
@@ -98,21 +115,41 @@ class Ridge:
         self.A[g] += X.T @ X
         self.b[g] += X.T @ r
         self.theta[g] = A_inv @ self.b[g]
+        self.chol_ok[g] = False
 
     def _refresh(self, groups: list[int]) -> None:
         """Recompute ``A⁻¹`` (LAPACK ``potrf``/``potri``: Cholesky, then the inverse of the factor)
-        and ``θ`` of ``groups`` from their ``A`` and ``b``."""
+        and ``θ`` of ``groups`` from their ``A`` and ``b`` (with ``factors``, by the reversed
+        factorisation of the module docstring, which also gives ``chol``)."""
         from scipy.linalg import lapack  # imported on first use: importing agents stays light
 
-        upper = np.empty((len(groups), self.d, self.d))
+        tri = np.empty((len(groups), self.d, self.d))
+        ok = np.ones(len(groups), dtype=bool)
+        if self.factors:
+            inv_factor = np.empty((len(groups), self.d, self.d))
         for i, g in enumerate(groups):
-            c, info = lapack.dpotrf(self.A[g], lower=0, clean=1)  # zeros below the diagonal
-            if info == 0:
-                upper[i], info = lapack.dpotri(c, lower=0)  # A⁻¹'s upper triangle, zeros below
+            if self.factors:  # R Rᵀ = J A J, R⁻¹, then R⁻ᵀR⁻¹ = (J A J)⁻¹: lower triangles, zeros above
+                c, info = lapack.dpotrf(self.A[g][::-1, ::-1], lower=1, clean=1)
+                if info == 0:
+                    inv_factor[i], info = lapack.dtrtri(c, lower=1)
+                if info == 0:
+                    tri[i], info = lapack.dlauum(inv_factor[i], lower=1)
+            else:
+                c, info = lapack.dpotrf(self.A[g], lower=0, clean=1)  # zeros below the diagonal
+                if info == 0:
+                    tri[i], info = lapack.dpotri(c, lower=0)  # A⁻¹'s upper triangle, zeros below
             if info != 0:  # not positive definite in floating point (a tiny reg): LU instead
-                upper[i] = np.triu(np.linalg.inv(self.A[g]))
-        full = upper + upper.transpose(0, 2, 1)
+                tri[i] = np.triu(np.linalg.inv(self.A[g]))
+                if self.factors:
+                    tri[i] = tri[i][::-1, ::-1].copy()  # (J A⁻¹ J)'s lower triangle, as above
+                ok[i] = False
+        full = tri + tri.transpose(0, 2, 1)
         diag = np.arange(self.d)
         full[:, diag, diag] *= 0.5  # the diagonal counted twice (exact: a power of two)
+        if self.factors:
+            full = full[:, ::-1, ::-1]  # J (J A J)⁻¹ J
+            self.chol[groups] = inv_factor.transpose(0, 2, 1)[:, ::-1, ::-1]  # L = J R⁻ᵀ J
+        full = np.ascontiguousarray(full)
         self.A_inv[groups] = full
+        self.chol_ok[groups] = ok & self.factors
         self.theta[groups] = np.matmul(full, self.b[groups][:, :, None])[:, :, 0]

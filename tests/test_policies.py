@@ -150,10 +150,13 @@ def test_incremental_inverse_matches_direct_solve(name):
         np.testing.assert_allclose(rd.A_inv[g] @ rd.A[g], np.eye(rd.d), rtol=0, atol=1e-8)
 
 
-def test_ridge_batch_paths_equal_sequential_rank_one_updates():
+@pytest.mark.parametrize("factors", [False, True])
+def test_ridge_batch_paths_equal_sequential_rank_one_updates(factors):
     """Each path of ``Ridge.update`` — Sherman–Morrison (one row of a group), Woodbury (fewer than
     REFRESH · d rows) and the recomputed inverse (more) — gives the state of one rank-one update
-    per row, and a recomputed inverse is the exact inverse of the accumulated Gram matrix."""
+    per row, and a recomputed inverse is the exact inverse of the accumulated Gram matrix; with
+    ``factors`` (the reversed factorisation) a recomputed group also has its inverse's lower
+    Cholesky factor, and the incrementally updated ones are marked as having none."""
     from agents.ridge import REFRESH, Ridge
 
     rng = np.random.default_rng(4)
@@ -163,11 +166,12 @@ def test_ridge_batch_paths_equal_sequential_rank_one_updates():
     groups = rng.permutation(np.concatenate([np.full(n, g) for g, n in sizes.items()]))
     X = rng.normal(size=(groups.size, d))
     r = rng.normal(size=groups.size)
-    batched, sequential = Ridge(G, d, 0.5), Ridge(G, d, 0.5)
+    batched, sequential = Ridge(G, d, 0.5, factors=factors), Ridge(G, d, 0.5)
     for _ in range(2):  # the second batch starts from a learned state
         batched.update(groups, X, r)
         for i in range(groups.size):
             sequential.update_one(int(groups[i]), X[i], float(r[i]))
+        np.testing.assert_array_equal(batched.chol_ok, [False, False, factors, factors])
     np.testing.assert_allclose(batched.A, sequential.A, rtol=1e-12, atol=1e-12)  # the same sums
     np.testing.assert_allclose(batched.A[2], 0.5 * np.eye(d) + 2 * X[groups == 2].T @ X[groups == 2])
     for x, y in zip((batched.A_inv, batched.b, batched.theta), (sequential.A_inv, sequential.b, sequential.theta)):
@@ -175,6 +179,15 @@ def test_ridge_batch_paths_equal_sequential_rank_one_updates():
     for g in (2, 3):  # recomputed: symmetric, and the inverse of A to rounding
         np.testing.assert_array_equal(batched.A_inv[g], batched.A_inv[g].T)
         np.testing.assert_allclose(batched.A_inv[g] @ batched.A[g], np.eye(d), rtol=0, atol=1e-12)
+        if factors:  # the factor: lower triangular, L Lᵀ = A⁻¹, numpy's Cholesky of A⁻¹ to rounding
+            L = batched.chol[g]
+            np.testing.assert_array_equal(L, np.tril(L))
+            np.testing.assert_allclose(L @ L.T, batched.A_inv[g], rtol=0, atol=1e-14)
+            np.testing.assert_allclose(L, np.linalg.cholesky(batched.A_inv[g]), rtol=0, atol=1e-13)
+            assert np.all(np.diag(L) > 0)
+    if factors:  # an incremental update of a refreshed group drops its factor
+        batched.update(np.array([2, 2]), X[:2], r[:2])
+        np.testing.assert_array_equal(batched.chol_ok, [False, False, False, True])
 
 
 def test_shared_linucb_sparse_scores_equal_the_dense_formula():
@@ -221,6 +234,68 @@ def test_lin_ts_propensities_are_argmax_shares_of_the_posterior_draws():
         np.testing.assert_array_equal(p, expected)
         assert np.all(p[:, 3] == 0) and p[:, 1].sum() > 0  # the tie goes to the first
         np.testing.assert_allclose(p.sum(axis=1), 1.0)
+
+
+def test_candidate_features_are_bias_relative_ctr_and_the_parts_multi_hot():
+    """``candidate_columns`` (and the dense features built from it) against the definition, on
+    creatives with empty phrase slots and a phrase repeated in two slots (one 1 of the multi-hot)."""
+    from adsim.creative.sampler import CREATIVE_SLOTS, creative_parts
+    from agents.features import DIM, candidate_columns, candidate_features
+
+    obs = {key: v.copy() for key, v in record(PERSONALIZED, 1, 64)[0][0].items()}
+    ids = obs["candidates"].reshape(64, K, CREATIVE_SLOTS)
+    ids[:, 2, 1] = ids[:, 2, 0]  # a repeated phrase
+    ids[:, 5, 2:4] = 0  # empty phrase slots
+    parts = creative_parts(ids)
+    est = obs["ctr_estimate"].astype(np.float64)
+    want = np.zeros((64, K, DIM))
+    want[..., 0] = 1.0
+    want[..., 1] = est / est.mean(axis=1, keepdims=True) - 1.0
+    n, k, p = np.nonzero(parts)
+    want[n, k, parts[n, k, p] + 1] = 1.0
+    assert (parts == 0).any() and (want[..., 2:].sum(-1) < (parts > 0).sum(-1)).any()
+    np.testing.assert_array_equal(candidate_features(obs), want)
+    cols, ctr = candidate_columns(obs)
+    assert cols.shape == (parts.shape[2], 64, K) and cols.dtype == np.int64
+    active = cols != DIM  # each part column once: as many as the multi-hot's ones
+    np.testing.assert_array_equal(active.sum(axis=0), want[..., 2:].sum(-1))
+
+
+def test_lin_ts_sparse_scores_equal_the_dense_product_and_keep_its_rules_for_infinite_draws():
+    """lin_ts's scores from the sparse features equal the dense ``z · θ`` product of the posterior
+    draws (the same operations in the same order: equal to rounding on any BLAS, exactly on one that
+    sums in column order), and with an infinite posterior weight the dense product's rules hold
+    (0 · inf = NaN for a candidate without that part, then ``argmax``'s: the first NaN wins)."""
+    from agents.features import dense_features
+    from agents.thompson import argmax_frequencies
+
+    data = record(PERSONALIZED, 4, 64)
+    obs = data[3][0]
+    for kwargs in ({"seed": 0}, {"group_seeds": [0, 1]}):
+        policy = make_policy("lin_ts", samples=16)
+        policy.reset(K, **kwargs)
+        for o, a, r in data[:3]:
+            policy.update(o, a, r)
+        _, _, blocks, cols, ctr, _ = policy._sparse(obs)
+        order = np.argsort(blocks, kind="stable")
+        present, starts, sizes = np.unique(blocks[order], return_index=True, return_counts=True)
+        assert present.size > 1
+        draws = policy._draws(present)
+        z = dense_features(cols[:, order], ctr[order])  # (N, K, DIM), requests by block
+        dense = np.concatenate([(z[s:s + m].reshape(m * K, -1) @ d.T) for s, m, d in zip(starts, sizes, draws)])
+        sparse = policy._scores(draws, cols[:, order], ctr[order], starts, sizes)
+        np.testing.assert_allclose(sparse, dense, rtol=1e-13, atol=1e-13)
+        policy.ridge.theta[present[1], 40] = np.inf  # one block's draws infinite in one part column
+        p = policy.probabilities(obs)
+        blocks, z = policy.features(obs)
+        expected = np.empty_like(p)
+        for b in np.unique(blocks):
+            rows = np.flatnonzero(blocks == b)
+            expected[rows] = argmax_frequencies(np.einsum("nkd,sd->nsk", z[rows], policy.posterior_draws(int(b))))
+        np.testing.assert_array_equal(p, expected)
+        rows = np.flatnonzero(blocks == present[1])  # every score NaN (0 · inf) but those with part 40 (inf):
+        first_nan = np.argmax(z[rows, :, 40] == 0, axis=1)  # the first NaN wins
+        np.testing.assert_array_equal(p[rows, first_nan], 1.0)
 
 
 def test_linucb_gram_matrices_are_the_data():
