@@ -32,6 +32,7 @@ from adsim.response import (
     conversion_prob,
     creative_affinity,
     creative_static_logit,
+    has_discount,
     interests_in_context,
     item_interest,
 )
@@ -208,10 +209,10 @@ class RequestGenerator:
             goal, category = per_request("goal"), per_request("category")
             draws = u[..., S.CANDIDATES:].reshape(user.shape + (K, DRAWS_PER_CREATIVE))
             cands = self.sampler.candidates(draws, goal, category, w.user_features[user])
-            static = creative_static_logit(w, cands, goal, category)
-            parts = creative_parts(cands, w.lexicon)
+            parts = creative_parts(cands, w.lexicon)  # once, for the static logit, affinity and discount
+            static = creative_static_logit(w, cands, goal, category, parts=parts)
             affinity = creative_affinity(w, theta, parts)
-            discount = w.part_is_discount[parts].any(-1)
+            discount = has_discount(w, cands, parts=parts)
         product = per_request("product")
         item = item_interest(w, theta, product, topic=per_request("product_topic"))
         if self.mode == "pool":  # (K, N, T) computed, (N, T, K) a view of it

@@ -55,11 +55,24 @@ def interests_in_context(world: World, user, hour, weekend, location, weather, t
     return theta
 
 
-def creative_static_logit(world: World, ids: np.ndarray, goal, category) -> np.ndarray:
-    """User-independent part of a creative's logit (goal fit + quality), (..., K)."""
-    parts = creative_parts(ids, world.lexicon)
+def _parts_in_range(parts: np.ndarray, n_parts: int) -> bool:
+    """Whether every part index is in ``0 .. n_parts-1`` (then flat gathers read what the
+    multi-index gathers read)."""
+    return parts.size == 0 or (int(parts.min()) >= 0 and int(parts.max()) < n_parts)
+
+
+def creative_static_logit(world: World, ids: np.ndarray, goal, category, parts: np.ndarray | None = None) -> np.ndarray:
+    """User-independent part of a creative's logit (goal fit + quality), (..., K).
+
+    ``parts`` may carry ``creative_parts(ids, world.lexicon)`` computed already."""
+    if parts is None:
+        parts = creative_parts(ids, world.lexicon)
     goal = np.asarray(goal)[..., None, None]
-    fit = world.part_goal[parts, goal].sum(-1)
+    if _parts_in_range(parts, world.n_parts):
+        # part_goal[parts, goal] as one take from the goal-major table: the same numbers, summed alike
+        fit = world.part_goal_by_goal.take(parts + goal * world.n_parts).sum(-1)
+    else:  # negative (wrapping) part indices: the general gather
+        fit = world.part_goal[parts, goal].sum(-1)
     quality = creative_quality(ids, category, world.lexicon) @ QUALITY_PENALTY
     return fit - quality
 
@@ -73,8 +86,14 @@ def creative_affinity(world: World, theta_ctx: np.ndarray, parts: np.ndarray) ->
     """
     scores = theta_ctx @ world.part_appeal.T  # (..., n_parts)
     lead = scores.shape[:-1]
-    flat = parts.reshape(lead + (-1,))
-    return np.take_along_axis(scores, flat, axis=-1).reshape(parts.shape).sum(-1)
+    n = scores.shape[-1]
+    if parts.shape[: len(lead)] != lead or not _parts_in_range(parts, n):
+        # broadcast leading shapes or wrapping indices: the general gather
+        flat = parts.reshape(lead + (-1,))
+        return np.take_along_axis(scores, flat, axis=-1).reshape(parts.shape).sum(-1)
+    # each request's row of scores gathered by one flat take: the same numbers, summed alike
+    row = (np.arange(int(np.prod(lead)), dtype=parts.dtype) * n).reshape(lead + (1,) * (parts.ndim - len(lead)))
+    return scores.reshape(-1).take(parts + row).sum(-1)
 
 
 def creative_phi(world: World, ids: np.ndarray) -> np.ndarray:
@@ -82,9 +101,14 @@ def creative_phi(world: World, ids: np.ndarray) -> np.ndarray:
     return world.part_appeal[creative_parts(ids, world.lexicon)].sum(-2)
 
 
-def has_discount(world: World, ids: np.ndarray) -> np.ndarray:
-    """(..., K) whether a creative carries a discount phrase."""
-    return world.part_is_discount[creative_parts(ids, world.lexicon)].any(-1)
+def has_discount(world: World, ids: np.ndarray, parts: np.ndarray | None = None) -> np.ndarray:
+    """(..., K) whether a creative carries a discount phrase; ``parts`` may carry ``creative_parts``."""
+    if parts is None:
+        parts = creative_parts(ids, world.lexicon)
+    flags = world.part_is_discount.take(parts)  # (..., K, P) bool
+    if flags.shape[-1] == 8 and flags.flags.c_contiguous:  # each creative's 8 flags one 8-byte word
+        return flags.view(np.uint64)[..., 0] != 0
+    return flags.any(-1)
 
 
 def item_interest(world: World, theta_ctx, product, topic: np.ndarray | None = None) -> np.ndarray:

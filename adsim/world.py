@@ -120,6 +120,14 @@ class World:
     def campaign_dim(self) -> int:
         return int(self.campaign_features.shape[1])
 
+    @functools.cached_property
+    def part_goal_by_goal(self) -> np.ndarray:
+        """``part_goal`` goal-major and flat, (n_goals · n_parts,): entry ``g · n_parts + v`` is
+        ``part_goal[v, g]`` (one ``take`` gathers a goal's fit of many parts)."""
+        table = np.ascontiguousarray(self.part_goal.T).reshape(-1)
+        table.flags.writeable = False
+        return table
+
     @property
     def campaign_category(self) -> np.ndarray:
         return self.product_category[self.campaign_product]

@@ -80,50 +80,110 @@ class TemplateSampler:
         self.category_slice = category_slice
         self.personal_audience = personal_audience
         self._audience_role = ROLES.index("audience")
+        self._build_tables()
+
+    def _build_tables(self) -> None:
+        """Flat lookups of :meth:`candidates`, one row per (category, goal, pattern), one column per slot:
+        the phrase-table offset of the slot's role, its phrase count (1 for an empty slot, whose draw
+        is not used) and whether it is the audience slot; the phrase table holds ``phrase id + 1``,
+        a leading copy of each role's last entry (so that a pick of −1, a role without phrases, reads
+        what ``roles[c, r, -1]`` read) and a zero entry for the empty slots."""
+        n_cat, n_roles, width = self.roles.shape
+        n_goals, n_pat, _ = self.patterns.shape
+        padded = np.concatenate([self.roles[..., -1:], self.roles], axis=-1) + 1  # (C, R, 1 + width)
+        self._phrase_table = np.append(padded.reshape(-1), 0)
+        empty_at = self._phrase_table.shape[0] - 1
+        role = np.broadcast_to(self.patterns[None], (n_cat,) + self.patterns.shape)  # (C, G, n_pat, L)
+        cat = np.arange(n_cat)[:, None, None, None]
+        role_safe = np.maximum(role, 0)
+        base = (cat * n_roles + role_safe) * (1 + width) + 1
+        self._slot_base = np.where(role >= 0, base, empty_at).reshape(-1, MAX_PHRASES)
+        self._slot_count = np.where(role >= 0, self.role_counts[cat, role_safe], 1).reshape(-1, MAX_PHRASES)
+        self._slot_audience = (role == self._audience_role).reshape(-1, MAX_PHRASES)
+        self._attr_cap = self.attr_sizes - 1
 
     def candidates(self, u, goal, category, user_features=None) -> np.ndarray:
-        """Creatives from uniforms ``u`` (..., K, DRAWS_PER_CREATIVE); see :class:`CandidateSource`."""
-        goal = np.asarray(goal)[..., None]
-        category = np.asarray(category)[..., None]
-        n_pat = self.patterns.shape[1]
-        pat = np.minimum((u[..., 0] * n_pat).astype(np.int64), n_pat - 1)
-        role = self.patterns[goal[..., None], pat[..., None], np.arange(MAX_PHRASES)]  # (..., K, L)
-        role_safe = np.maximum(role, 0)
-        cat = np.broadcast_to(category[..., None], role.shape)
-        count = self.role_counts[cat, role_safe]
+        """Creatives from uniforms ``u`` (..., K, DRAWS_PER_CREATIVE); see :class:`CandidateSource`.
+
+        Pattern ``⌊u₀·n_pat⌋``; slot ``l`` of the pattern's role ``r`` takes phrase ``⌊u_l·count⌋`` of
+        the category's role-``r`` phrases (the audience slot, with user features, the user's audience
+        when the fraction of ``u_l·count`` is below ``personal_audience``); attribute ``a`` takes value
+        ``⌊u·size_a⌋``. Gathers from the flat tables of :meth:`_build_tables`."""
+        n_goals, n_pat = self.patterns.shape[:2]
+        pat = (u[..., 0] * n_pat).astype(np.int64)
+        np.minimum(pat, n_pat - 1, out=pat)
+        row = ((np.asarray(category) * n_goals + np.asarray(goal)) * n_pat)[..., None] + pat  # (..., K)
+        count = self._slot_count.take(row, axis=0)  # (..., K, L)
         scaled = u[..., 1 : 1 + MAX_PHRASES] * count
-        pick = np.minimum(scaled.astype(np.int64), count - 1)
-        phrase = self.roles[cat, role_safe, pick]
+        pick = scaled.astype(np.int64)
+        count -= 1
+        np.minimum(pick, count, out=pick)
+        pick += self._slot_base.take(row, axis=0)
+        out = np.empty(pick.shape[:-1] + (CREATIVE_SLOTS,), dtype=np.int64)
+        slots = out[..., :MAX_PHRASES]
+        np.take(self._phrase_table, pick, out=slots, mode="clip")  # every index is in range by construction
         if user_features is not None and self.audience_by_category is not None:
             top = np.argmax(user_features[..., self.category_slice], axis=-1)  # (...)
-            personal = self.audience_by_category[top][..., None, None]
+            personal = (self.audience_by_category[top] + 1)[..., None, None]
             frac = scaled - np.floor(scaled)  # a fresh uniform, independent of ``pick``
-            use = (role == self._audience_role) & (frac < self.personal_audience)
-            phrase = np.where(use, personal, phrase)
-        slots = np.where(role >= 0, phrase + 1, 0)
-        attrs = np.minimum((u[..., 1 + MAX_PHRASES :] * self.attr_sizes).astype(np.int64), self.attr_sizes - 1)
-        unparsed = np.zeros(slots.shape[:-1] + (1,), dtype=np.int64)
-        return np.concatenate([slots, attrs, unparsed], axis=-1)
+            use = frac < self.personal_audience
+            use &= self._slot_audience.take(row, axis=0)
+            np.copyto(slots, personal, where=use)
+        attrs = out[..., MAX_PHRASES : MAX_PHRASES + N_ATTRS]
+        attrs[...] = u[..., 1 + MAX_PHRASES :] * self.attr_sizes  # truncated, as by astype
+        np.minimum(attrs, self._attr_cap, out=attrs)
+        out[..., -1] = 0
+        return out
 
 
 def creative_parts(ids: np.ndarray, lexicon: Lexicon = LEXICON) -> np.ndarray:
     """Part indices (..., N_PARTS_PER_CREATIVE) into the world's part tables (0 = empty)."""
     offsets = 1 + lexicon.n_phrases + lexicon.attr_offsets
-    return np.concatenate([ids[..., :MAX_PHRASES], ids[..., MAX_PHRASES : MAX_PHRASES + N_ATTRS] + offsets], axis=-1)
+    out = np.empty(ids.shape[:-1] + (N_PARTS_PER_CREATIVE,), dtype=np.result_type(ids.dtype, offsets.dtype))
+    out[..., :MAX_PHRASES] = ids[..., :MAX_PHRASES]
+    np.add(ids[..., MAX_PHRASES : MAX_PHRASES + N_ATTRS], offsets, out=out[..., MAX_PHRASES:])
+    return out
+
+
+def _slot_tables(lexicon: Lexicon) -> tuple[np.ndarray, np.ndarray]:
+    """Role and product category (−1 when not a product phrase) of each phrase-slot value, int8,
+    −1 for the empty slot 0 (cached on the lexicon)."""
+    tables = lexicon.__dict__.get("_slot_tables")
+    if tables is None:
+        role = np.concatenate([[-1], lexicon.phrase_role]).astype(np.int8)
+        pcat = np.concatenate([[-1], lexicon.phrase_category]).astype(np.int8)
+        tables = (role, pcat)
+        object.__setattr__(lexicon, "_slot_tables", tables)  # a frozen dataclass: a private cache entry
+    return tables
 
 
 def creative_quality(ids: np.ndarray, category: np.ndarray, lexicon: Lexicon = LEXICON) -> np.ndarray:
     """Public quality flags of creatives (..., K): (off_product, missing_product, duplicate_roles, unparsed).
 
+    ``duplicate_roles`` counts the phrases whose role an earlier phrase of the headline has already.
     Returns a (..., K, 4) float array; the hidden model turns it into a logit penalty.
     """
-    slots = ids[..., :MAX_PHRASES]
-    role = np.where(slots > 0, lexicon.phrase_role[np.maximum(slots - 1, 0)], -1)
-    pcat = np.where(slots > 0, lexicon.phrase_category[np.maximum(slots - 1, 0)], -1)
+    slot_role, slot_cat = _slot_tables(lexicon)
+    slots = np.maximum(ids[..., :MAX_PHRASES], 0)  # slot values <= 0 are empty
+    role = slot_role.take(slots)  # (..., K, L) int8, -1 empty
     is_prod = role == 0
-    cat = np.asarray(category)[..., None, None]
-    off = (is_prod & (pcat != cat)).any(-1)
-    missing = ~is_prod.any(-1)
-    srt = np.sort(np.where(role >= 0, role, -np.arange(1, MAX_PHRASES + 1)), axis=-1)
-    dup = (np.diff(srt, axis=-1) == 0).sum(-1)
-    return np.stack([off, missing, dup, ids[..., -1]], axis=-1).astype(np.float64)
+    off_l = slot_cat.take(slots) != np.asarray(category)[..., None, None]
+    off_l &= is_prod
+    r = [role[..., i] for i in range(MAX_PHRASES)]
+    out = np.empty(ids.shape[:-1] + (4,))
+    off, missing = off_l[..., 0], is_prod[..., 0].copy()
+    dup = np.zeros(role.shape[:-1], dtype=np.int8)
+    for i in range(1, MAX_PHRASES):  # over the L slots of a headline (not over creatives)
+        off = off | off_l[..., i]
+        missing |= is_prod[..., i]
+        seen = r[i] == r[0]
+        for j in range(1, i):
+            seen |= r[i] == r[j]
+        seen &= r[i] >= 0
+        dup += seen
+    out[..., 0] = off
+    np.logical_not(missing, out=missing)
+    out[..., 1] = missing
+    out[..., 2] = dup
+    out[..., 3] = ids[..., -1]
+    return out
