@@ -213,8 +213,6 @@ def test_lin_ts_propensities_are_argmax_shares_of_the_posterior_draws():
     """lin_ts's propensities equal the shares of each block's ``posterior_draws`` in which a
     candidate has the largest score by ``argmax`` — with duplicated candidates, whose ties go to
     the first, and with stacked seeds."""
-    from agents.thompson import argmax_frequencies
-
     data = record(PERSONALIZED, 4, 64)
     obs = {key: v.copy() for key, v in data[3][0].items()}
     cand = obs["candidates"].reshape(64, K, -1)
@@ -226,14 +224,23 @@ def test_lin_ts_propensities_are_argmax_shares_of_the_posterior_draws():
         for o, a, r in data[:3]:
             policy.update(o, a, r)
         p = policy.probabilities(obs)
-        blocks, z = policy.features(obs)
-        expected = np.empty_like(p)
-        for b in np.unique(blocks):
-            rows = np.flatnonzero(blocks == b)
-            expected[rows] = argmax_frequencies(np.einsum("nkd,sd->nsk", z[rows], policy.posterior_draws(int(b))))
+        expected, blocks, z = _dense_lin_ts_probabilities(policy, obs)
         np.testing.assert_array_equal(p, expected)
         assert np.all(p[:, 3] == 0) and p[:, 1].sum() > 0  # the tie goes to the first
         np.testing.assert_allclose(p.sum(axis=1), 1.0)
+
+
+def _dense_lin_ts_probabilities(policy, obs):
+    """lin_ts's propensities worked out from the dense features and its posterior draws, block by
+    block; also the requests' blocks and features."""
+    from agents.thompson import argmax_frequencies
+
+    blocks, z = policy.features(obs)
+    expected = np.empty(z.shape[:2])
+    for b in np.unique(blocks):
+        rows = np.flatnonzero(blocks == b)
+        expected[rows] = argmax_frequencies(np.einsum("nkd,sd->nsk", z[rows], policy.posterior_draws(int(b))))
+    return expected, blocks, z
 
 
 def test_candidate_features_are_bias_relative_ctr_and_the_parts_multi_hot():
@@ -267,7 +274,6 @@ def test_lin_ts_sparse_scores_equal_the_dense_product_and_keep_its_rules_for_inf
     sums in column order), and with an infinite posterior weight the dense product's rules hold
     (0 · inf = NaN for a candidate without that part, then ``argmax``'s: the first NaN wins)."""
     from agents.features import dense_features
-    from agents.thompson import argmax_frequencies
 
     data = record(PERSONALIZED, 4, 64)
     obs = data[3][0]
@@ -287,11 +293,7 @@ def test_lin_ts_sparse_scores_equal_the_dense_product_and_keep_its_rules_for_inf
         np.testing.assert_allclose(sparse, dense, rtol=1e-13, atol=1e-13)
         policy.ridge.theta[present[1], 40] = np.inf  # one block's draws infinite in one part column
         p = policy.probabilities(obs)
-        blocks, z = policy.features(obs)
-        expected = np.empty_like(p)
-        for b in np.unique(blocks):
-            rows = np.flatnonzero(blocks == b)
-            expected[rows] = argmax_frequencies(np.einsum("nkd,sd->nsk", z[rows], policy.posterior_draws(int(b))))
+        expected, blocks, z = _dense_lin_ts_probabilities(policy, obs)
         np.testing.assert_array_equal(p, expected)
         rows = np.flatnonzero(blocks == present[1])  # every score NaN (0 · inf) but those with part 40 (inf):
         first_nan = np.argmax(z[rows, :, 40] == 0, axis=1)  # the first NaN wins
