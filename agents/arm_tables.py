@@ -214,7 +214,8 @@ class ArmPolicy(Policy):
     probabilities (subclasses compute them in Python floats with the same operations, see
     :meth:`_one_probabilities`), the same uniform, the same inverse-CDF draw, the same additions to
     ``counts`` and ``sums``. ``counts`` and ``sums`` are changed only by :meth:`update` (which keeps
-    that path's cached probabilities in step).
+    that path's cached probabilities in step). Its action is a shared read-only (1,) array
+    (one per action: no copy per decision); copy it to write to it.
     """
 
     stackable = True
@@ -237,13 +238,23 @@ class ArmPolicy(Policy):
         self._one_rows: dict[int, OneRow] = {}
         """:class:`OneRow` of the rows the one-request path used."""
         self._actions = [np.array([k]) for k in range(self.n_actions)]
-        """(1,) action arrays, copied for each one-request decision."""
+        for a in self._actions:
+            a.flags.writeable = False
+        self._action_ids = {id(a): k for k, a in enumerate(self._actions)}
+        """(1,) read-only action arrays, one per action: what a one-request decision returns (read-only,
+        so :meth:`update` knows such an array still holds its action without checking it)."""
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_one_rows"] = {}  # memoryviews do not pickle; remade on use
         state["_one_obs"] = state["_one_campaign"] = state["_one_est"] = _NOT_AN_ARRAY
+        state["_action_ids"] = {}  # ids of this process's arrays: remade for the copies
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if "_actions" in state:
+            self._action_ids = {id(a): k for k, a in enumerate(self._actions)}
 
     def _grow(self, n_rows: int) -> None:
         """Called when the tables need ``n_rows`` rows; subclasses with more tables extend it."""
@@ -304,8 +315,9 @@ class ArmPolicy(Policy):
         uniform (subclasses that cache probabilities set ``row.cums``, which :meth:`select` uses)."""
         return draw_one(self._one_probabilities(slot), self.uniform_one())
 
-    def _one_update(self, row: OneRow, arm: int, reward: float) -> None:
-        """Hook after one request's feedback added to ``row`` (``arm``'s count and sum): refresh caches."""
+    def _one_update(self, row: OneRow, arm: int, reward: float, count: float, total: float) -> None:
+        """Hook after one request's feedback added to ``row``: ``arm``'s count and reward sum are now
+        ``count`` and ``total``; refresh caches."""
         row.cums = None
 
     def select(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
@@ -323,14 +335,14 @@ class ArmPolicy(Policy):
                 return self._select_batch(obs, info)
         row = self._one_rows.get(slot)
         if row is None or (cums := row.cums) is None:
-            return self._actions[self._one_select(slot)].copy()
+            return self._actions[self._one_select(slot)]
         block = self._u_block  # Policy.uniform_one, inline
         if block:
             self._u_taken += 1
             u = block.pop()
         else:
             u = self._refill_uniforms()
-        return self._actions[bisect_left(cums, u)].copy()
+        return self._actions[bisect_left(cums, u)]
 
     def _select_batch(self, obs: Obs, info: dict[str, Any] | None) -> np.ndarray:
         """:meth:`select` of a batch (or of input the one-request path does not take)."""
@@ -355,9 +367,12 @@ class ArmPolicy(Policy):
         else:
             slot = self._one_slot(obs)
         if slot is not None:  # one request: scalar updates, equal to the bincounts below
-            try:  # (1,) arrays: one dimension, and item() finds one element (else ValueError)
-                ok = (type(actions) is np.ndarray and type(rewards) is np.ndarray and actions.ndim == 1 == rewards.ndim
-                      and type(a1 := actions.item()) is int and 0 <= a1 < self.n_actions
+            try:  # (1,) arrays: one dimension, and item() finds one element (else ValueError); an
+                # action array of the one-request path is read-only, so it still holds its action
+                ok = (((a1 := self._action_ids.get(id(actions))) is not None
+                       or (type(actions) is np.ndarray and actions.ndim == 1
+                           and type(a1 := actions.item()) is int and 0 <= a1 < self.n_actions))
+                      and type(rewards) is np.ndarray and rewards.ndim == 1
                       and type(r1 := rewards.item()) is float and 0.0 <= r1 <= 1.0)
             except ValueError:
                 ok = False
@@ -371,10 +386,11 @@ class ArmPolicy(Policy):
                 self.counts[slot, a1] += 1.0
                 self.sums[slot, a1] += r1
             else:  # the same float additions, through the row's memoryviews
-                row.counts[a1] += 1.0
-                row.sums[a1] += r1
+                counts, sums = row.counts, row.sums
+                counts[a1] = n1 = counts[a1] + 1.0
+                sums[a1] = s1 = sums[a1] + r1
                 if row.cums is not None or row.cache is not None:
-                    self._one_update(row, a1, r1)
+                    self._one_update(row, a1, r1, n1, s1)
             return
         self._one_rows = {}  # a batched update: cached probabilities are stale
         n = check_obs(obs, n_actions=self.n_actions)

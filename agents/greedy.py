@@ -86,7 +86,7 @@ class EpsilonGreedy(ArmPolicy):
         row.cums = cums
         return bisect_left(cums, self.uniform_one())
 
-    def _one_update(self, row, arm: int, reward: float) -> None:
+    def _one_update(self, row, arm: int, reward: float, count: float, total: float) -> None:
         """Keep the cached probabilities while ε and the set of best arms are unchanged: only
         ``arm``'s mean moved, so comparing it with the best and runner-up means decides."""
         cache = row.cache
@@ -94,7 +94,7 @@ class EpsilonGreedy(ArmPolicy):
             row.cums = None
             return
         means, best, single, second = cache
-        m = row.sums[arm] / row.counts[arm]
+        m = total / count
         if arm == single and m > second:  # still the unique best
             means[arm] = cache[1] = m
         elif means[arm] != best and m < best:  # not a best arm before, and still below the best

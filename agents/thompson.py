@@ -166,14 +166,13 @@ class BetaThompson(ArmPolicy):
         x = _special.betaincinv([a[k] for k in rivals], [b[k] for k in rivals], [u[k] for k in rivals]).tolist()
         return rivals[x.index(max(x))]  # the first of equal draws, as argmax
 
-    def _one_update(self, row, k: int, reward: float) -> None:
+    def _one_update(self, row, k: int, reward: float, n: float, s: float) -> None:
         """Bring the row's :class:`_PosteriorRow` up to date after arm ``k``'s update by ``reward``."""
         cache = row.cache
         if cache is None:
             return
         A, B = cache.a, cache.b
         a0, b0 = A[k], B[k]
-        n, s = row.counts[k], row.sums[k]
         A[k] = a = self.alpha0 + s  # posterior()'s operations, in the same order (as _PosteriorRow._params)
         B[k] = b = self.beta0 + n - s
         mu = cache.mu

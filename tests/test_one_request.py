@@ -109,6 +109,32 @@ def test_one_request_update_validates_like_the_batched_path():
         make_policy("thompson", sampling="quadrature")
 
 
+@pytest.mark.parametrize("name", ["epsilon_greedy", "thompson"])
+def test_one_request_actions_are_read_only_and_update_the_arm_they_hold(name):
+    """The one-request path returns a shared read-only (1,) array per action: writing to it raises,
+    and update reads the arm from it — also from an array of another policy or of the policy before
+    a pickle round trip (the arrays' ids are remade, never matched to the wrong arm)."""
+    import pickle
+
+    policy = make_policy(name)
+    policy.reset(4, seed=0)
+    obs, _ = next(_stream(1, 4, seed=0))
+    a = policy.select(obs)
+    assert a.shape == (1,) and not a.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        a[0] = 0
+    policy.update(obs, a, np.array([1.0]))
+    assert policy.counts[0, a[0]] == 1.0 and policy.counts.sum() == 1.0
+    copy_ = pickle.loads(pickle.dumps(policy))
+    assert copy_._action_ids and set(copy_._action_ids) != set(policy._action_ids)
+    other = policy._actions[(a[0] + 1) % 4]  # the old policy's array of another arm
+    b = copy_.select(obs)
+    copy_.update(obs, other, np.array([0.0]))
+    assert copy_.counts[0, other[0]] == 1.0 and copy_.counts.sum() == 2.0
+    copy_.update(obs, b, np.array([0.0]))
+    assert copy_.counts[0, b[0]] >= 1.0 and copy_.counts.sum() == 3.0
+
+
 def test_posterior_sampling_draws_from_the_thompson_distribution():
     """``select`` frequencies over many decisions from one state match ``probabilities`` (quadrature,
     error <= 1e-4) within Monte-Carlo error, one request at a time and batched alike."""
