@@ -237,24 +237,27 @@ class ArmPolicy(Policy):
         campaign's shape and bytes, and its table row."""
         self._one_rows: dict[int, OneRow] = {}
         """:class:`OneRow` of the rows the one-request path used."""
-        self._actions = [np.array([k]) for k in range(self.n_actions)]
-        for a in self._actions:
-            a.flags.writeable = False
-        self._action_ids = {id(a): k for k, a in enumerate(self._actions)}
-        """(1,) read-only action arrays, one per action: what a one-request decision returns (read-only,
-        so :meth:`update` knows such an array still holds its action without checking it)."""
+        self._make_actions()
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_one_rows"] = {}  # memoryviews do not pickle; remade on use
         state["_one_obs"] = state["_one_campaign"] = state["_one_est"] = _NOT_AN_ARRAY
-        state["_action_ids"] = {}  # ids of this process's arrays: remade for the copies
+        state["_action_ids"] = {}  # ids of this object's arrays: remade for the copy
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        if "_actions" in state:
-            self._action_ids = {id(a): k for k, a in enumerate(self._actions)}
+        if "_actions" in state:  # unpickled arrays are writeable copies: made anew
+            self._make_actions()
+
+    def _make_actions(self) -> None:
+        """The (1,) read-only action arrays, one per action, that one-request decisions return:
+        views of immutable bytes, which can never be made writeable, so :meth:`update` knows such an
+        array (found by its id) still holds its action without checking it."""
+        held = np.frombuffer(np.arange(self.n_actions, dtype=np.int64).tobytes(), dtype=np.int64)
+        self._actions = [held[k:k + 1] for k in range(self.n_actions)]
+        self._action_ids = {id(a): k for k, a in enumerate(self._actions)}
 
     def _grow(self, n_rows: int) -> None:
         """Called when the tables need ``n_rows`` rows; subclasses with more tables extend it."""

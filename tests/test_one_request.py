@@ -123,10 +123,13 @@ def test_one_request_actions_are_read_only_and_update_the_arm_they_hold(name):
     assert a.shape == (1,) and not a.flags.writeable
     with pytest.raises(ValueError, match="read-only"):
         a[0] = 0
+    with pytest.raises(ValueError):  # nor can it be made writeable
+        a.flags.writeable = True
     policy.update(obs, a, np.array([1.0]))
     assert policy.counts[0, a[0]] == 1.0 and policy.counts.sum() == 1.0
     copy_ = pickle.loads(pickle.dumps(policy))
     assert copy_._action_ids and set(copy_._action_ids) != set(policy._action_ids)
+    assert not any(x.flags.writeable for x in copy_._actions)
     other = policy._actions[(a[0] + 1) % 4]  # the old policy's array of another arm
     b = copy_.select(obs)
     copy_.update(obs, other, np.array([0.0]))
