@@ -119,9 +119,13 @@ class ClickModel:
         """(…, K, L) the probability that candidate k is clicked at position l when no position above
         l was clicked: ``e_l · a_k`` (PBM, clicks independent of the rest), ``a_k`` (cascade, DCM:
         an unclicked prefix is always scanned through)."""
-        if self.stop is None:
-            return attraction[..., :, None] * self.examination
-        return np.repeat(attraction[..., :, None], self.slate_size, axis=-1)
+        out = np.empty(attraction.shape + (self.slate_size,))
+        for l in range(self.slate_size):  # one position at a time: much faster than broadcasting over L
+            if self.stop is None:
+                np.multiply(attraction, self.examination[l], out=out[..., l])
+            else:
+                out[..., l] = attraction
+        return out
 
     def likelihood(self, a: np.ndarray, clicks: np.ndarray) -> np.ndarray:
         """(…) the probability of the click vectors ``clicks`` (…, L) bool on slates with attractions

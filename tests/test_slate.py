@@ -302,3 +302,19 @@ def test_bad_slate_raises_naming_the_value(slate, match):
     venv.reset(seed=0)
     with pytest.raises(ValueError, match="slate \\[3, 4, 3\\] of sub-env 1 shows candidate 3 twice"):
         venv.step(np.array([[0, 1, 2], [3, 4, 3]]))
+
+
+def test_perf_slate_suite_prints_json(capsys, monkeypatch):
+    import json
+
+    import experiments.perf.slate as slate_perf
+    from experiments.cli import main
+
+    monkeypatch.setattr(slate_perf, "_vector", lambda cm, mode, n=4096: lambda: n)  # chunks doing nothing
+    monkeypatch.setattr(slate_perf, "_single", lambda cm: lambda: 500)
+    assert main(["perf", "--suite", "slate", "--quick"]) == 0
+    out = json.loads(capsys.readouterr().out)["slate"]
+    assert out["config"] == {"N": 4096, "K": 20, "L": 3, "horizon": 1000}
+    assert set(out["meets_target"]) == {"pbm", "cascade", "dcm"}
+    assert out["vector_pool_dcm_N4096_slates_per_s"]["repeats"] == 3
+    assert out["meets_target"]["pbm"]["cpu"]  # a chunk that does nothing outruns the target
