@@ -318,3 +318,23 @@ def test_perf_slate_suite_prints_json(capsys, monkeypatch):
     assert set(out["meets_target"]) == {"pbm", "cascade", "dcm"}
     assert out["vector_pool_dcm_N4096_slates_per_s"]["repeats"] == 3
     assert out["meets_target"]["pbm"]["cpu"]  # a chunk that does nothing outruns the target
+
+
+@pytest.mark.parametrize("mode", ["pool", "personalized"])
+def test_attraction_is_creative_selections_click_probability_without_the_slot_factor(mode):
+    """One core: in one seed the slate env serves CreativeSelection's requests (users, candidates,
+    β0), and its attraction times the request's slot factor is CreativeSelection's click probability."""
+    from adsim.observation import ad_slot
+
+    cs = gym.make_vec("adsim/CreativeSelection-v0", num_envs=16, vectorization_mode="vector_entry_point",
+                      **SMALL, mode=mode, horizon=4)
+    sl = vec(16, mode=mode, horizon=4)
+    (o1, i1), (o2, i2) = cs.reset(seed=2), sl.reset(seed=2)
+    factors = np.array(make_config().world.slot_factors)
+    for t in range(6):
+        assert np.array_equal(o1["candidates"], o2["candidates"]) and np.array_equal(o1["user"], o2["user"])
+        assert np.array_equal(i1["click_probs"], i2["attraction"] * factors[ad_slot(o1["context"])][:, None])
+        assert np.all(ad_slot(o2["context"]) == 0)  # the page's context: its top slot
+        assert np.array_equal(i1["optimal_action"], i2["oracle_slate"][:, 0])  # PBM: the best at the top
+        o1, *_, i1 = cs.step(i2["oracle_slate"][:, 0])
+        o2, *_, i2 = sl.step(i2["oracle_slate"])
