@@ -129,14 +129,15 @@ class WorldConfig:
 
 @dataclass(frozen=True)
 class EnvConfig:
-    """One CreativeSelection scenario: a world plus how requests and candidates arrive."""
+    """One CreativeSelection (or SlateSelection) scenario: a world plus how requests and candidates
+    arrive (and, for slates, the page and its click model)."""
 
     world: WorldConfig = field(default_factory=WorldConfig)
     """The hidden world."""
     mode: str = "pool"
     """``"pool"``: K persistent creatives per campaign; ``"personalized"``: K fresh per request."""
     n_candidates: int = 8
-    """K, candidates per request (the action space is ``Discrete(K)``)."""
+    """K, candidates per request (the action space is ``Discrete(K)``; for slates ``Slate(K, L)``)."""
     horizon: int = 1000
     """Impressions per episode before truncation."""
     reward: str = "click"

@@ -215,6 +215,8 @@ def test_common_random_numbers_across_policies(click_model):
         # the page's clicks: position l's uniform of stream CLICK + l at (key, episode 0, step t)
         u = crng.uniforms(keys, np.zeros(n, np.int64), np.full(n, t), 3, offset=SlateStreams.CLICK)
         a = np.take_along_axis(i2["attraction"], s2, axis=1)
+        assert np.array_equal(env.click_model.expected_clicks(a), n2["reward_expected"])  # the env's model scores slates
+        assert np.array_equal(env.click_model.position_probs(a), n2["slate_click_probs"])
         if click_model == "pbm":
             assert np.array_equal(n2["clicks"], u < a * np.array(make_config().slate_examination))
         else:  # the first position is always scanned

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from adsim.click_models import ClickModel
 from adsim.config import EnvConfig, make_config
 from adsim.envs.base import BatchedVectorEnv, SingleEnvView, resolve_config
 from adsim.envs.creative_selection import _resolve_estimator, _stacked_estimators
@@ -73,6 +74,10 @@ class SlateSelectionEnv(SingleEnvView):
     geometrically below (``EnvConfig.slate_examination``); the DCM's continuation to the ratios of
     that examination, made non-increasing (``EnvConfig.slate_continuation``).
 
+    The env's ``click_model`` (``adsim.click_models.ClickModel``) scores any slates offline: the
+    expected clicks of slates ``s`` (…, L) of the returned requests are
+    ``env.click_model.expected_clicks(np.take_along_axis(info["attraction"], s, axis=-1))``.
+
     ## Vectorized environment
     ``gymnasium.make_vec("adsim/SlateSelection-v0", num_envs=N, vectorization_mode="vector_entry_point")``
     returns :class:`SlateSelectionVectorEnv` (actions (N, L), ``adsim.envs.spaces.SlateBatch``), with
@@ -93,6 +98,7 @@ class SlateSelectionEnv(SingleEnvView):
         config = resolve_config(config, EnvConfig, make_config, preset, overrides)
         check_slate_config(config)
         core = SlateCore(config, 1, estimator=_resolve_estimator(config, estimator, ctr_model))
+        self.click_model = core.click_model
         self._init_view(core, slate_observation_space(core.world, config.n_candidates, config.slate_size), render_mode)
 
 
@@ -101,7 +107,8 @@ class SlateSelectionVectorEnv(BatchedVectorEnv):
 
     See :class:`SlateSelectionEnv` for spaces and semantics. ``info`` holds batched arrays:
     ``attraction`` (N, K), ``click_probs`` (N, K, L), ``oracle_slate`` (N, L), ``oracle_reward``,
-    ``regret``, ``reward_expected``, ``clicked`` (N,), ``clicks`` and ``slate_click_probs`` (N, L).
+    ``regret``, ``reward_expected``, ``clicked`` (N,), ``clicks`` and ``slate_click_probs`` (N, L);
+    ``click_model`` is the env's :class:`adsim.click_models.ClickModel`.
     """
 
     def __init__(self, num_envs: int = 1, config: EnvConfig | None = None, preset: str = "default",
@@ -119,4 +126,5 @@ class SlateSelectionVectorEnv(BatchedVectorEnv):
             core = StackedCore(config, [SlateCore(config.replace(seed=s), B, estimator=e)
                                         for s, e in zip(seeds, estimators)])
             world = core.worlds[0]
+        self.click_model = ClickModel.from_config(config)  # every stacked world's: they share the config
         self._init_vector(core, slate_observation_space(world, config.n_candidates, config.slate_size), render_mode)
