@@ -4,6 +4,7 @@ Importing ``adsim`` registers the Gymnasium environments:
 
 * ``adsim/CreativeSelection-v0`` (single env and native vector env)
 * ``adsim/AdSession-v0`` (single env and native vector env)
+* ``adsim/SlateSelection-v0`` (single env and native vector env)
 """
 
 from gymnasium.envs.registration import register, registry
@@ -11,6 +12,8 @@ from gymnasium.envs.registration import register, registry
 from adsim.config import EnvConfig, WorldConfig, make_config, PRESETS
 from adsim.selection import SelectionCore
 from adsim.session import SESSION_PRESETS, SessionConfig, SessionCore, make_session_config
+
+from adsim.slate import SlateCore
 
 __version__ = "0.1.0"
 
@@ -28,5 +31,12 @@ if "adsim/AdSession-v0" not in registry:
         vector_entry_point="adsim.envs.ad_session:AdSessionVectorEnv",
     )
 
+if "adsim/SlateSelection-v0" not in registry:
+    register(
+        id="adsim/SlateSelection-v0",
+        entry_point="adsim.envs.slate_selection:SlateSelectionEnv",
+        vector_entry_point="adsim.envs.slate_selection:SlateSelectionVectorEnv",
+    )
+
 __all__ = ["EnvConfig", "WorldConfig", "make_config", "PRESETS", "SelectionCore", "SessionConfig",
-           "SessionCore", "make_session_config", "SESSION_PRESETS", "__version__"]
+           "SessionCore", "SlateCore", "make_session_config", "SESSION_PRESETS", "__version__"]

@@ -15,6 +15,8 @@ from adsim.validation import check_choice, check_float, check_int, check_seed, s
 MODES = ("pool", "personalized")
 REWARDS = ("click", "conversion", "revenue")
 TAGGERS = ("kmeans", "lda")
+CLICK_MODELS = ("pbm", "cascade", "dcm")
+MAX_SLATE_SIZE = 10
 CTR_TARGET_RANGE = (0.001, 0.30)
 
 
@@ -31,6 +33,27 @@ def _slot_tuple(name: str, value, low: float, closed: bool) -> tuple[float, ...]
     for i, v in enumerate(value):
         check_float(f"{name}[{i}]", v, low, 1.0, open_low=not closed)
     return tuple(value)
+
+
+def position_factors(slot_factors: tuple[float, ...], n: int) -> tuple[float, ...]:
+    """The first ``n`` positions' factors of a page: the N_SLOTS ``slot_factors``, then a geometric
+    continuation with the ratio of the last two, capped at 1 (``f_l = f_{l−1} · min(1, f_2 / f_1)``)."""
+    f = list(slot_factors[:n])
+    ratio = min(1.0, slot_factors[-1] / slot_factors[-2])
+    while len(f) < n:
+        f.append(f[-1] * ratio)
+    return tuple(f)
+
+
+def _position_tuple(name: str, value, n: int, low: float, closed: bool) -> tuple[float, ...]:
+    """A per-position list (a TOML array) or tuple of ``n`` (= slate_size) numbers in [low, 1]
+    (``(low, 1]`` unless ``closed``), stored as a tuple so the config stays hashable."""
+    if not isinstance(value, (list, tuple)) or len(value) != n:
+        raise TypeError(f"{name} must be a list of slate_size == {n} numbers (one per position), got "
+                        f"{type(value).__name__} {value!r}")
+    for i, v in enumerate(value):
+        check_float(f"{name}[{i}]", v, low, 1.0, open_low=not closed)
+    return tuple(float(v) for v in value)
 
 
 @dataclass(frozen=True)
@@ -106,14 +129,15 @@ class WorldConfig:
 
 @dataclass(frozen=True)
 class EnvConfig:
-    """One CreativeSelection scenario: a world plus how requests and candidates arrive."""
+    """One CreativeSelection (or SlateSelection) scenario: a world plus how requests and candidates
+    arrive (and, for slates, the page and its click model)."""
 
     world: WorldConfig = field(default_factory=WorldConfig)
     """The hidden world."""
     mode: str = "pool"
     """``"pool"``: K persistent creatives per campaign; ``"personalized"``: K fresh per request."""
     n_candidates: int = 8
-    """K, candidates per request (the action space is ``Discrete(K)``)."""
+    """K, candidates per request (the action space is ``Discrete(K)``; for slates ``Slate(K, L)``)."""
     horizon: int = 1000
     """Impressions per episode before truncation."""
     reward: str = "click"
@@ -128,6 +152,19 @@ class EnvConfig:
     """Half-life, in impressions of the env, of remembered exposure."""
     estimate_prior_strength: float = 20.0
     """Pseudo-impressions behind the running CTR estimate's prior (see ``adsim.running_ctr``)."""
+    slate_size: int = 3
+    """``adsim/SlateSelection-v0`` only: L, the ad positions a page fills, in [1, 10] (and at most
+    ``n_candidates``, checked by the slate env)."""
+    click_model: str = "pbm"
+    """``adsim/SlateSelection-v0`` only: how a page's clicks arise (``adsim.click_models``):
+    ``"pbm"`` (position-based), ``"cascade"`` or ``"dcm"`` (dependent click model)."""
+    examination: tuple[float, ...] | None = None
+    """``click_model="pbm"`` only: the examination probability of each of the L positions, each in
+    (0, 1]; ``None`` derives them from ``slot_factors`` (:attr:`slate_examination`)."""
+    continuation: tuple[float, ...] | None = None
+    """``click_model="dcm"`` only: λ_l, the probability that a user who clicked at position l goes on
+    scanning, each in [0, 1] and non-increasing down the page (what makes the descending top-L slate
+    the exact oracle); ``None`` derives them from ``slot_factors`` (:attr:`slate_continuation`)."""
 
     def __post_init__(self):
         if not isinstance(self.world, WorldConfig):
@@ -144,6 +181,45 @@ class EnvConfig:
         check_float("fatigue_strength", self.fatigue_strength, 0.0, 10.0)
         check_float("fatigue_halflife", self.fatigue_halflife, 0.0, 1e9, open_low=True)
         check_float("estimate_prior_strength", self.estimate_prior_strength, 0.0, 1e9, open_low=True)
+        check_int("slate_size", self.slate_size, 1, MAX_SLATE_SIZE)
+        check_choice("click_model", self.click_model, CLICK_MODELS)
+        for name, model, low, closed in (("examination", "pbm", 0.0, False), ("continuation", "dcm", 0.0, True)):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if self.click_model != model:
+                raise ValueError(f"{name} applies to click_model {model!r} only, got click_model == "
+                                 f"{self.click_model!r}; drop {name} or set click_model={model!r}")
+            object.__setattr__(self, name, _position_tuple(name, value, self.slate_size, low, closed))
+        if self.continuation is not None and any(b > a for a, b in zip(self.continuation, self.continuation[1:])):
+            raise ValueError(f"continuation == {list(self.continuation)}, must be non-increasing down the page "
+                             f"(users who clicked keep scanning no more eagerly further down)")
+
+    @property
+    def slate_examination(self) -> tuple[float, ...]:
+        """The PBM examination probability of each of the L positions: ``examination`` if given, else
+        the world's ``slot_factors`` for positions 0–2 and, further down, a geometric continuation
+        with the ratio of the last two slots: ``e_l = e_{l−1} · min(1, f_2 / f_1)`` for l >= 3
+        (``(1, 0.75, 0.55)`` → 0.403, 0.296, …)."""
+        if self.examination is not None:
+            return self.examination
+        return position_factors(self.world.slot_factors, self.slate_size)
+
+    @property
+    def slate_continuation(self) -> tuple[float, ...]:
+        """The DCM continuation probability λ_l after a click at each of the L positions:
+        ``continuation`` if given, else the ratios of the PBM examination (:attr:`slate_examination`
+        extended one position further) made non-increasing: ``λ_l = min_{j <= l} min(1, e_{j+1} / e_j)``
+        (``(1, 0.75, 0.55)`` → 0.75, 0.733, 0.733, …). A clicked position's user goes on with the
+        chance a PBM user at that position goes on to examine the next one."""
+        if self.continuation is not None:
+            return self.continuation
+        e = position_factors(self.world.slot_factors, self.slate_size + 1)
+        lam, out = 1.0, []
+        for a, b in zip(e, e[1:]):
+            lam = min(lam, b / a)
+            out.append(lam)
+        return tuple(out)
 
     def replace(self, **changes) -> EnvConfig:
         """A copy with some fields changed; keys of ``WorldConfig`` go to ``world``."""
@@ -169,6 +245,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # shows no position effect (every position ÷ top interval includes 1) and cannot pin down the
     # creative spread (between-item CV 0.42, 95 % interval [0, 0.94]: the default creative_scale
     # gives 0.14); each page shows all three positions, so each slot gets a third of the impressions
+    # a page of 3 ad positions filled from 20 candidates (adsim/SlateSelection-v0; for CreativeSelection: K = 20)
+    "slate": {"n_candidates": 20, "slate_size": 3},
     "obd": {"target_ctr": 0.0035, "slot_factors": (1.0, 1.0, 1.0), "slot_shares": (1 / 3, 1 / 3, 1 / 3)},
 }
 """Named scenarios. ``default`` has close gaps between a pool's creatives, as in real creative sets

@@ -52,6 +52,15 @@ class SelectionStreams:
     CAMPAIGN = 4000
 
 
+class SlateStreams:
+    """Stream indices a SlateSelection request ``(episode, step)`` draws besides its
+    :class:`SelectionStreams`: position l's click uniform ``CLICK + l`` and, for the dependent click
+    model, its continuation uniform ``CONTINUE + l`` (l < 10, after ``SelectionStreams.CAMPAIGN``)."""
+
+    CLICK = 4001
+    CONTINUE = 4011
+
+
 class SessionStreams:
     """Stream indices of an AdSession slot: a session (episode) draws its user, context and campaign
     at step 0 from ``USER .. CAMPAIGN``; impression ``t`` draws ``SLOT``, ``CLICK`` and ``LEAVE`` at step t."""
@@ -259,4 +268,4 @@ def clear_scenario_caches() -> None:
 
 
 __all__ = ["Arrivals", "Block", "CALIBRATION_REQUESTS", "ContextTables", "RequestGenerator", "SelectionStreams",
-           "SessionStreams", "ad_slots", "arrivals", "campaigns", "clear_scenario_caches", "scenario_intercept"]
+           "SessionStreams", "SlateStreams", "ad_slots", "arrivals", "campaigns", "clear_scenario_caches", "scenario_intercept"]

@@ -170,6 +170,19 @@ def conversion_prob(world: World, item, user, product, tier: np.ndarray | None =
     return sigmoid(-2.0 + 0.6 * item - 1.5 * ps * tier + 3.0 * ps * disc)
 
 
+def attraction_prob(logit_wo_intercept: np.ndarray, beta0: float) -> np.ndarray:
+    """σ(logit + β0), any shape: the click probability before the ad slot's factor — a creative's
+    *attraction* in a slate's click model (``adsim.click_models``), and at the top slot (factor 1 by
+    default) its click probability. A new array."""
+    # σ in place: 1 / (1 + exp(−x)) with −x = −(logit + β0) = (−β0) − logit exactly (rounding is symmetric)
+    p = np.subtract(-beta0, logit_wo_intercept)
+    with np.errstate(over="ignore"):
+        np.exp(p, out=p)
+    p += 1.0
+    np.divide(1.0, p, out=p)
+    return p
+
+
 def click_prob(logit_wo_intercept, beta0: float, position, slot_factors: np.ndarray = POSITION_FACTOR,
                candidate_axis: int = -1) -> np.ndarray:
     """(..., K) click probabilities from logits, the intercept and the ad slot (...): the slot's
@@ -177,12 +190,7 @@ def click_prob(logit_wo_intercept, beta0: float, position, slot_factors: np.ndar
     result laid out (K, ...), as in :func:`click_logits`."""
     if candidate_axis not in (-1, 0):
         raise ValueError(f"candidate_axis == {candidate_axis!r}, must be -1 or 0")
-    # σ in place: 1 / (1 + exp(−x)) with −x = −(logit + β0) = (−β0) − logit exactly (rounding is symmetric)
-    p = np.subtract(-beta0, logit_wo_intercept)
-    with np.errstate(over="ignore"):
-        np.exp(p, out=p)
-    p += 1.0
-    np.divide(1.0, p, out=p)
+    p = attraction_prob(logit_wo_intercept, beta0)
     factor = slot_factors.take(position)
     if candidate_axis == -1:
         factor = factor[..., None]

@@ -205,11 +205,15 @@ class SelectionCore:
             self.click_probs, self.expected, self.optimal, self.best = self._truth(logits, b.position[:, j],
                                                                                     b.p_conv[:, j])
         else:
-            probs, expected, optimal, best = self._block_truth
-            self.click_probs, self.expected, self.optimal, self.best = probs[j], expected[j], optimal[j], best[j]
+            self._take_truth(j)
         self.request = Request(self.campaign, self.world.user_features.take(self.user, axis=0), b.context[:, j],
                                self.campaign_features, self.candidates)
         self.ctr_estimate = self.estimator.estimate(self.request)
+
+    def _take_truth(self, j: int) -> None:
+        """Make step ``j`` of the block's truth (:meth:`_block_truth_of`) current."""
+        probs, expected, optimal, best = self._block_truth
+        self.click_probs, self.expected, self.optimal, self.best = probs[j], expected[j], optimal[j], best[j]
 
     def observation(self) -> dict[str, np.ndarray]:
         """The current request of every slot, batched; new arrays on every call."""

@@ -119,6 +119,10 @@ class StackedCore:
         self.num_envs = len(self.cores) * B
         self.worlds = tuple(c.world for c in self.cores)
         self.OUTCOME_INFO = self.cores[0].OUTCOME_INFO
+        # a core's own action space and check (``adsim.envs.base``), where it declares them
+        self.action_space = getattr(self.cores[0], "action_space", None)
+        if self.action_space is not None:
+            self.check_actions = self.cores[0].check_actions
 
     @property
     def keys(self) -> np.ndarray | None:

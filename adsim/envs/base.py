@@ -12,7 +12,12 @@ small interface, and the two classes here turn it into Gymnasium envs:
   request current (true click probabilities, request, CTR estimate);
 * ``step(actions) -> outcome`` with ``reward``, ``terminated`` and ``truncated`` (N,) among its fields;
 * ``observation()``, ``info(outcome=None)`` (batched dicts), ``final(rows, outcome)`` (the
-  observation of the ended rows and the final info), ``render(row)`` (ANSI text).
+  observation of the ended rows and the final info), ``render(row)`` (ANSI text);
+* optionally its own action space: ``action_space`` (one sub-env's space) and
+  ``check_actions(actions, num_envs)`` (validated actions with leading axis N; ``num_envs`` None for
+  the single env's one action). A core without them has ``Discrete(K)`` actions checked by
+  :func:`adsim.envs.spaces.check_actions` (CreativeSelection, AdSession); the slate core declares
+  ``Slate(K, L)``.
 
 :class:`BatchedVectorEnv` does reset, step, same-step autoreset per sub-env, action checks and
 seeding; :class:`SingleEnvView` is the batch of one as a ``gym.Env``. Both treat seeds alike in
@@ -21,6 +26,7 @@ every environment.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -31,6 +37,16 @@ from gymnasium.vector.utils import batch_space
 
 from adsim.envs.spaces import check_actions
 from adsim.validation import check_seed
+
+
+def core_actions(core) -> tuple[spaces.Space, Callable]:
+    """A core's single action space and action check (see the module docstring): its own, or
+    ``Discrete(K)`` and :func:`adsim.envs.spaces.check_actions`."""
+    space = getattr(core, "action_space", None)
+    if space is None:
+        K = core.config.n_candidates
+        return spaces.Discrete(K), lambda actions, num_envs: check_actions(actions, K, num_envs)
+    return space, core.check_actions
 
 
 def resolve_config(config, config_type: type, make, preset: str, overrides: dict):
@@ -59,7 +75,8 @@ class SingleEnvView(gym.Env):
         self.core, self.render_mode = core, render_mode
         self.config = core.config
         self.n_candidates = core.config.n_candidates
-        self.action_space = spaces.Discrete(self.n_candidates)
+        self.action_space, self._check_actions = core_actions(core)
+        self._discrete = isinstance(self.action_space, spaces.Discrete)
         self.observation_space = observation_space
         self._rows = np.arange(1)
         self._done = True
@@ -71,10 +88,10 @@ class SingleEnvView(gym.Env):
         return {k: v[0] if v.ndim > 1 else v.item() for k, v in self.core.info(outcome).items()}
 
     def step(self, action):
-        if type(action) is int and 0 <= action < self.n_candidates:  # the common case, checked cheaply
+        if self._discrete and type(action) is int and 0 <= action < self.n_candidates:  # the common case, cheaply
             a = np.array([action], dtype=np.int64)
         else:
-            a = check_actions(action, self.n_candidates, None)
+            a = self._check_actions(action, None)
         if self._done:
             raise RuntimeError("the episode is over (terminated or truncated) or never started: call reset() before step()")
         core = self.core
@@ -141,14 +158,14 @@ class BatchedVectorEnv(VectorEnv):
         self.core, self.render_mode = core, None
         self.config, self.num_envs = core.config, core.num_envs
         self.n_candidates = core.config.n_candidates
-        self.single_action_space = spaces.Discrete(self.n_candidates)
+        self.single_action_space, self._check_actions = core_actions(core)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.single_observation_space = single_observation_space
         self.observation_space = batch_space(single_observation_space, self.num_envs)
         self._all = np.arange(self.num_envs)
 
     def step(self, actions):
-        a = check_actions(actions, self.n_candidates, self.num_envs)
+        a = self._check_actions(actions, self.num_envs)
         core = self.core
         if core.keys is None:
             raise RuntimeError("call reset() before step()")
@@ -184,4 +201,4 @@ class BatchedVectorEnv(VectorEnv):
         return core.observation(), core.info()
 
 
-__all__ = ["BatchedVectorEnv", "SingleEnvView", "resolve_config"]
+__all__ = ["BatchedVectorEnv", "SingleEnvView", "core_actions", "resolve_config"]

@@ -1,9 +1,13 @@
-"""Observation and action spaces shared by the CreativeSelection envs."""
+"""Observation and action spaces shared by the envs: CreativeSelection's request, AdSession's and
+SlateSelection's extensions of it, and the slate action space :class:`Slate`."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 from gymnasium import spaces
+from gymnasium.vector.utils import batch_space
 
 from adsim.creative.parser import MAX_UNPARSED
 from adsim.world import CONTEXT_DIM
@@ -39,6 +43,111 @@ def check_actions(actions, n_candidates: int, num_envs: int | None) -> np.ndarra
         bad = a[(a < 0) | (a >= n_candidates)].flat[0]
         raise ValueError(f"action == {bad}, must be in [0, {n_candidates - 1}] (K = {n_candidates})")
     return a.reshape(-1).astype(np.int64)
+
+
+class Slate(spaces.MultiDiscrete):
+    """An ordered slate of L distinct candidates out of K: ``MultiDiscrete([K] * L)`` without repeats.
+
+    Entry l is the candidate shown at position l (0 = top). ``sample()`` draws L distinct candidates
+    uniformly (every ordered slate equally likely); ``contains()`` rejects a slate that shows a
+    candidate twice. The vector env's space is :class:`SlateBatch` (``batch_space`` of this).
+
+    Args:
+        n_candidates: K >= 1.
+        slate_size: L, 1 <= L <= K.
+    """
+
+    def __init__(self, n_candidates: int, slate_size: int, seed: int | np.random.Generator | None = None):
+        if not 1 <= slate_size <= n_candidates:
+            raise ValueError(f"slate_size == {slate_size}, must be in [1, n_candidates == {n_candidates}]")
+        self.n_candidates, self.slate_size = int(n_candidates), int(slate_size)
+        super().__init__(np.full(self.slate_size, self.n_candidates), dtype=np.int64, seed=seed)
+
+    def sample(self, mask=None, probability=None) -> np.ndarray:
+        """L distinct candidates in random order (masks are not supported: a slate has no per-entry mask)."""
+        if mask is not None or probability is not None:
+            raise NotImplementedError("Slate.sample() takes no mask or probability")
+        return self.np_random.permutation(self.n_candidates)[: self.slate_size].astype(np.int64)
+
+    def contains(self, x) -> bool:
+        if not super().contains(np.asarray(x) if isinstance(x, (list, tuple)) else x):
+            return False
+        return bool(np.unique(x).size == self.slate_size)
+
+    def __repr__(self) -> str:
+        return f"Slate(n_candidates={self.n_candidates}, slate_size={self.slate_size})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Slate) and (other.n_candidates, other.slate_size) == (self.n_candidates, self.slate_size)
+
+
+class SlateBatch(spaces.MultiDiscrete):
+    """N slates (N, L) of a vector env: each row an ordered slate of L distinct candidates out of K."""
+
+    def __init__(self, n_candidates: int, slate_size: int, n: int, seed: int | np.random.Generator | None = None):
+        self.n_candidates, self.slate_size, self.n = int(n_candidates), int(slate_size), int(n)
+        super().__init__(np.full((self.n, self.slate_size), self.n_candidates), dtype=np.int64, seed=seed)
+
+    def sample(self, mask=None, probability=None) -> np.ndarray:
+        """(N, L): each row L distinct candidates in random order (the top L of a random ranking)."""
+        if mask is not None or probability is not None:
+            raise NotImplementedError("SlateBatch.sample() takes no mask or probability")
+        keys = self.np_random.random((self.n, self.n_candidates))
+        return np.argsort(keys, axis=1)[:, : self.slate_size].astype(np.int64)
+
+    def contains(self, x) -> bool:
+        if not super().contains(np.asarray(x) if isinstance(x, (list, tuple)) else x):
+            return False
+        s = np.sort(x, axis=1)
+        return bool(not (s[:, 1:] == s[:, :-1]).any())
+
+    def __repr__(self) -> str:
+        return f"SlateBatch(n_candidates={self.n_candidates}, slate_size={self.slate_size}, n={self.n})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, SlateBatch) and ((other.n_candidates, other.slate_size, other.n)
+                                                  == (self.n_candidates, self.slate_size, self.n))
+
+
+@batch_space.register(Slate)
+def _batch_slate(space: Slate, n: int = 1) -> SlateBatch:
+    return SlateBatch(space.n_candidates, space.slate_size, n, seed=copy.deepcopy(space.np_random))
+
+
+def check_slates(actions, n_candidates: int, slate_size: int, num_envs: int | None) -> np.ndarray:
+    """Validate slates: integers in [0, K), shape (L,) (single env) or (N, L), no candidate twice in a
+    slate. Returns them as (N, L) int64 (N = 1 for the single env). Raises instead of repairing."""
+    a = np.asarray(actions)
+    if not np.issubdtype(a.dtype, np.integer):
+        if a.dtype == bool or not np.issubdtype(a.dtype, np.number) or not np.all(a == np.round(a)):
+            raise TypeError(f"slate must be integer candidate indices, got {a.dtype} {actions!r}")
+        a = a.astype(np.int64)
+    expected = (slate_size,) if num_envs is None else (num_envs, slate_size)
+    if a.shape != expected:
+        raise ValueError(f"slate shape {a.shape}, expected {expected} (slate_size L = {slate_size} distinct "
+                         f"candidates{'' if num_envs is None else ' per sub-env'})")
+    a = a.reshape(-1, slate_size).astype(np.int64, copy=False)
+    if a.min() < 0 or a.max() >= n_candidates:
+        bad = a[(a < 0) | (a >= n_candidates)].flat[0]
+        raise ValueError(f"slate entry == {bad}, must be in [0, {n_candidates - 1}] (K = {n_candidates})")
+    if slate_size > 1:
+        s = np.sort(a, axis=1)
+        dup = s[:, 1:] == s[:, :-1]
+        if dup.any():
+            row = int(np.flatnonzero(dup.any(axis=1))[0])
+            value = int(s[row, 1:][dup[row]][0])
+            where = "" if num_envs is None else f" of sub-env {row}"
+            raise ValueError(f"slate {a[row].tolist()}{where} shows candidate {value} twice; a slate holds "
+                             f"{slate_size} distinct candidates")
+    return a
+
+
+def slate_observation_space(world, n_candidates: int, slate_size: int) -> spaces.Dict:
+    """CreativeSelection's Dict space plus the ``page`` Box: each position's ad-slot one-hot (L·3,)."""
+    from adsim.config import N_SLOTS
+
+    base = observation_space(world, n_candidates)
+    return spaces.Dict({**base.spaces, "page": spaces.Box(0.0, 1.0, (slate_size * N_SLOTS,), np.float32)})
 
 
 def render_candidates(language: str, header: str, candidates: np.ndarray, probs: np.ndarray,
