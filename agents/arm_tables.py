@@ -402,7 +402,7 @@ class ArmPolicy(Policy):
         self.n_updates += 1
         self._add(s[rows], actions, rewards)
 
-    def index(self, obs: Obs) -> np.ndarray:
+    def candidate_index(self, obs: Obs) -> np.ndarray:
         """(N, K) per-candidate index of the requests (policies with one, as UCB: :meth:`_slot_index`)."""
         check_obs(obs, n_actions=self.n_actions)
         uniq, inv = np.unique(self.slots(obs), return_inverse=True)

@@ -164,13 +164,13 @@ class BilinearUCB(Policy):
         n = G * B
         return mu.reshape(n, -1), np.sqrt(var).reshape(n, -1)
 
-    def index(self, obs: Obs) -> np.ndarray:
+    def candidate_index(self, obs: Obs) -> np.ndarray:
         """(N, K) every candidate's optimistic logit: posterior mean plus ``alpha`` standard deviations."""
         mu, sd = self.scores(obs)
         return mu + self.alpha * sd
 
     def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
-        score = self.index(obs)
+        score = self.candidate_index(obs)
         top = score == score.max(axis=1, keepdims=True)
         return top / top.sum(axis=1, keepdims=True)
 

@@ -67,6 +67,7 @@ POLICIES: PolicyRegistry = PolicyRegistry({
     "lin_ts_arms": "agents.linear:LinTSArms",
     "hybrid": "agents.thompson:HybridThompson",
     "bilinear_ucb": "agents.bilinear:BilinearUCB",
+    "random_slate": "agents.slate:RandomSlate",
     "top_ucb1": "agents.slate:TopUCB1",
     "top_kl_ucb": "agents.slate:TopKLUCB",
     "top_thompson": "agents.slate:TopThompson",

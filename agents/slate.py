@@ -215,12 +215,38 @@ class SlatePolicy(Policy):
         self.update_slate(obs, a, r)
 
 
+class RandomSlate(SlatePolicy):
+    """Uniformly random slates: an ordered choice of L of the K candidates, each of the K!/(K−L)!
+    equally likely (the first L of a random order, from K uniforms a request)."""
+
+    name = "random_slate"
+    stackable = True
+
+    def select_slate(self, obs, info=None):
+        n = check_obs(obs, n_actions=self.n_actions)
+        return np.argsort(self.rng.random((n, self.n_actions)), axis=1)[:, :self.slate_size]
+
+    def marginals(self, obs, info=None):
+        n = check_obs(obs, n_actions=self.n_actions)
+        return np.full((n, self.n_actions, self.slate_size), 1.0 / self.n_actions)
+
+    def slate_propensities(self, obs, info=None, slates=None):
+        n = check_obs(obs, n_actions=self.n_actions)
+        check_slates(slates, n, self.n_actions, self.slate_size)
+        K, L = self.n_actions, self.slate_size
+        p = 1.0 / np.prod(np.arange(K - L + 1, K + 1, dtype=np.float64))
+        return SlatePropensities(np.full(n, p), self.marginals(obs, info))
+
+    def update_pairs(self, obs, rows, actions, rewards) -> None:
+        """Learns nothing."""
+
+
 # ---------------------------------------------------------------------------------------------- top L by index
 class _TopIndex(SlatePolicy):
     """Top L of a deterministic per-candidate index, ties in a uniformly random order (exact propensities)."""
 
     def _index(self, obs: Obs) -> np.ndarray:
-        return self.index(obs)
+        return self.candidate_index(obs)
 
     def select_slate(self, obs, info=None):
         index = self._index(obs)
@@ -470,6 +496,6 @@ class CascadeLinTS(TopLinTS):
         super().__init__(v, reg, segment_by, samples, feedback="cascade")
 
 
-__all__ = ["CascadeKLUCB", "CascadeLinTS", "CascadeUCB1", "FEEDBACK", "MAX_SLATE", "SlatePolicy", "SlatePropensities",
+__all__ = ["CascadeKLUCB", "CascadeLinTS", "CascadeUCB1", "FEEDBACK", "MAX_SLATE", "RandomSlate", "SlatePolicy", "SlatePropensities",
            "TopBilinearUCB", "TopKLUCB", "TopLinTS", "TopLinUCB", "TopThompson", "TopUCB1", "cascade_examined",
            "check_slates", "rank_slates", "tie_propensities"]
