@@ -137,15 +137,23 @@ def _richardson(integral, *arrays: np.ndarray) -> np.ndarray:
     return (4.0 * fine - coarse) / 3.0
 
 
-def stieltjes_slate(F: np.ndarray, slates: np.ndarray) -> np.ndarray:
-    """(N,) P(the draws of ``slates`` (N, L) are the L largest, in that order) from the CDFs ``F``
-    (N, K, M) on each row's sorted grid covering the support."""
-    n, k, _ = F.shape
-    rows = np.arange(n)
+SLATE_CHUNK = 256
+"""Slates integrated at once by :func:`stieltjes_slate` (bounds its (chunk, K, M) temporaries)."""
+
+
+def stieltjes_slate(F: np.ndarray, slates: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """(P,) P(the draws of ``slates`` (P, L) are the L largest, in that order) from the CDFs ``F``
+    (U, K, M) on each row's sorted grid covering the support; slate i's draws are those of row
+    ``rows[i]`` of ``F`` (default: row i)."""
+    rows = np.arange(slates.shape[0]) if rows is None else np.asarray(rows)
+    if slates.shape[0] > SLATE_CHUNK:
+        return np.concatenate([stieltjes_slate(F, slates[i:i + SLATE_CHUNK], rows[i:i + SLATE_CHUNK])
+                               for i in range(0, slates.shape[0], SLATE_CHUNK)])
+    n, k = slates.shape[0], F.shape[1]
     rest = np.ones((n, k), dtype=bool)
-    rest[rows[:, None], slates] = False
-    H = np.where(rest[:, :, None], F, 1.0).prod(axis=1)  # (N, M) every other draw below x
-    Fs = F[rows[:, None], slates]  # (N, L, M)
+    rest[np.arange(n)[:, None], slates] = False
+    H = np.where(rest[:, :, None], F[rows], 1.0).prod(axis=1)  # (P, M) every other draw below x
+    Fs = F[rows[:, None], slates]  # (P, L, M)
 
     def nested(Fs: np.ndarray, H: np.ndarray) -> np.ndarray:
         g = H
@@ -186,9 +194,11 @@ def stieltjes_ranks(F: np.ndarray, L: int) -> np.ndarray:
     return p / p.sum(axis=1, keepdims=True)
 
 
-def beta_slate(a: np.ndarray, b: np.ndarray, slates: np.ndarray, nodes: int = NODES) -> np.ndarray:
-    """(N,) P(the top L of independent ``Beta(a, b)`` draws (N, K) is ``slates`` (N, L), in order)."""
-    return stieltjes_slate(beta_cdfs(a, b, nodes), slates)
+def beta_slate(a: np.ndarray, b: np.ndarray, slates: np.ndarray, nodes: int = NODES,
+               rows: np.ndarray | None = None) -> np.ndarray:
+    """(P,) P(the top L of independent ``Beta(a, b)`` draws is ``slates`` (P, L), in order); the draws
+    of slate i have the parameters of row ``rows[i]`` of ``a``, ``b`` (U, K) (default: row i)."""
+    return stieltjes_slate(beta_cdfs(a, b, nodes), slates, rows)
 
 
 def beta_ranks(a: np.ndarray, b: np.ndarray, L: int, nodes: int = NODES) -> np.ndarray:

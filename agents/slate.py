@@ -60,7 +60,7 @@ from agents.arm_tables import check_obs
 from agents.base import Obs, Policy
 from agents.bilinear import BilinearUCB
 from agents.linear import LinearTS, LinUCBShared
-from agents.quadrature import NODES, SLATE_ERROR_BOUND, beta_ranks, beta_slate
+from agents.quadrature import NODES, SLATE_ERROR_BOUND, beta_cdfs, beta_ranks, stieltjes_ranks, stieltjes_slate
 from agents.thompson import BetaThompson
 from agents.ucb import KLUCB, UCB1
 
@@ -369,10 +369,10 @@ class TopThompson(SlatePolicy, BetaThompson):
     def slate_propensities(self, obs, info=None, slates=None):
         a, b, inv = self._posteriors(obs)
         s = check_slates(slates, inv.shape[0], self.n_actions, self.slate_size)
-        keys, first, back = np.unique(np.concatenate([inv[:, None], s], axis=1), axis=0, return_index=True,
-                                      return_inverse=True)  # distinct (posterior, slate) pairs
-        p = beta_slate(a[keys[:, 0]], b[keys[:, 0]], keys[:, 1:], self.nodes)[back.reshape(-1)]
-        return SlatePropensities(p, beta_ranks(a, b, self.slate_size, self.nodes)[inv])
+        keys, back = np.unique(np.concatenate([inv[:, None], s], axis=1), axis=0, return_inverse=True)
+        F = beta_cdfs(a, b, self.nodes)  # (U, K, M): each distinct posterior once
+        p = stieltjes_slate(F, keys[:, 1:], keys[:, 0])[back.reshape(-1)]  # each distinct (posterior, slate) once
+        return SlatePropensities(p, stieltjes_ranks(F, self.slate_size)[inv])
 
 
 # ---------------------------------------------------------------------------------------------- linear TS
