@@ -21,7 +21,9 @@ says which positions the user looked at; only those are learned from (each exami
 position) is one observation of its candidate's attraction, fed to the base learner as the
 one-slot feedback of that candidate). ``examined=None`` derives it from the policy's ``feedback``:
 ``"cascade"`` (the cascade model: the user scans down and stops at the first click, so positions
-up to and including the first click are examined, all L without a click) or ``"all"`` (every
+up to and including the first click are examined, all L without a click), ``"dcm"`` (the
+dependent click model, where a user may go on after a click: positions up to and including the
+last click, all L without a click; Katariya et al., "DCM Bandits", ICML 2016) or ``"all"`` (every
 position examined: position-based feedback used as is, the position's examination probability not
 divided out — a candidate shown low is underrated by the examination factor, the same for every
 candidate at that position, so rankings at one position stay comparable; kept simple).
@@ -66,7 +68,7 @@ from agents.ucb import KLUCB, UCB1
 
 MAX_SLATE = 10
 """Largest slate size L."""
-FEEDBACK = ("cascade", "all")
+FEEDBACK = ("cascade", "dcm", "all")
 """How ``update_slate`` derives the examined positions when none are given (module docstring)."""
 
 
@@ -101,6 +103,13 @@ def cascade_examined(clicks: np.ndarray) -> np.ndarray:
     """(N, L) positions a cascade user examined: up to and including the first click (all without one)."""
     c = clicks > 0
     return (np.cumsum(c, axis=1) - c) == 0
+
+
+def dcm_examined(clicks: np.ndarray) -> np.ndarray:
+    """(N, L) positions a dependent-click-model user surely examined: up to and including the last
+    click (all without one: the user only leaves after a click)."""
+    c = clicks > 0
+    return (np.cumsum(c[:, ::-1], axis=1)[:, ::-1] > 0) | ~c.any(axis=1, keepdims=True)
 
 
 def rank_slates(index: np.ndarray, u: np.ndarray, slate_size: int) -> np.ndarray:
@@ -183,7 +192,8 @@ class SlatePolicy(Policy):
             bad = c[~np.isfinite(c) | (c < 0) | (c > 1)][0]
             raise ValueError(f"clicks holds {bad}, must be in [0, 1] (clicks per position)")
         if examined is None:
-            e = cascade_examined(c) if self.feedback == "cascade" else np.ones(s.shape, dtype=bool)
+            e = (cascade_examined(c) if self.feedback == "cascade" else dcm_examined(c) if self.feedback == "dcm"
+                 else np.ones(s.shape, dtype=bool))
         else:
             e = np.asarray(examined)
             if e.shape != s.shape or e.dtype != bool:
@@ -266,7 +276,7 @@ class TopUCB1(_TopIndex, UCB1):
 
     Args:
         c: exploration coefficient, in (0, 100].
-        feedback: examined positions when ``update_slate`` is given none, "cascade" or "all".
+        feedback: examined positions when ``update_slate`` is given none, "cascade", "dcm" or "all".
     """
 
     name = "top_ucb1"
@@ -282,7 +292,7 @@ class TopKLUCB(_TopIndex, KLUCB):
     Args:
         c: coefficient of the ``ln ln n`` term, in [0, 10].
         iters: bisection steps, in [10, 60].
-        feedback: examined positions when ``update_slate`` is given none, "cascade" or "all".
+        feedback: examined positions when ``update_slate`` is given none, "cascade", "dcm" or "all".
     """
 
     name = "top_kl_ucb"
@@ -299,7 +309,7 @@ class TopLinUCB(_TopIndex, LinUCBShared):
         alpha: width of the confidence bonus, in [0, 100].
         reg: ridge regularisation, in (0, 1e6].
         segment_by: user segmentation, "tag", "category" or "none".
-        feedback: examined positions when ``update_slate`` is given none, "cascade" or "all".
+        feedback: examined positions when ``update_slate`` is given none, "cascade", "dcm" or "all".
     """
 
     name = "top_linucb"
@@ -317,7 +327,7 @@ class TopBilinearUCB(_TopIndex, BilinearUCB):
     each update is one Laplace step over the batch's examined pairs.
 
     Args: those of :class:`agents.bilinear.BilinearUCB`, and
-        feedback: examined positions when ``update_slate`` is given none, "cascade" or "all".
+        feedback: examined positions when ``update_slate`` is given none, "cascade", "dcm" or "all".
     """
 
     name = "top_bilinear_ucb"
@@ -338,7 +348,7 @@ class TopThompson(SlatePolicy, BetaThompson):
         alpha0: prior pseudo-clicks, in (0, 1e6].
         beta0: prior pseudo-non-clicks, in (0, 1e6].
         nodes: quadrature grid points per arm, in [8, 1024].
-        feedback: examined positions when ``update_slate`` is given none, "cascade" or "all".
+        feedback: examined positions when ``update_slate`` is given none, "cascade", "dcm" or "all".
     """
 
     name = "top_thompson"
@@ -387,7 +397,7 @@ class TopLinTS(SlatePolicy, LinearTS):
         reg: ridge regularisation, in (0, 1e6].
         segment_by: user segmentation, "tag", "category" or "none".
         samples: posterior draws per block and update, in [1, 4096].
-        feedback: examined positions when ``update_slate`` is given none, "cascade" or "all".
+        feedback: examined positions when ``update_slate`` is given none, "cascade", "dcm" or "all".
     """
 
     name = "top_lin_ts"
@@ -497,5 +507,5 @@ class CascadeLinTS(TopLinTS):
 
 
 __all__ = ["CascadeKLUCB", "CascadeLinTS", "CascadeUCB1", "FEEDBACK", "MAX_SLATE", "RandomSlate", "SlatePolicy", "SlatePropensities",
-           "TopBilinearUCB", "TopKLUCB", "TopLinTS", "TopLinUCB", "TopThompson", "TopUCB1", "cascade_examined",
+           "TopBilinearUCB", "TopKLUCB", "TopLinTS", "TopLinUCB", "TopThompson", "TopUCB1", "cascade_examined", "dcm_examined",
            "check_slates", "rank_slates", "tie_propensities"]
