@@ -251,6 +251,42 @@ class RandomSlate(SlatePolicy):
         """Learns nothing."""
 
 
+class OracleSlate(SlatePolicy):
+    """Shows the env's oracle slate, ``info["oracle_slate"]`` (N, L) (the slate of most expected
+    clicks, ``adsim/SlateSelection-v0``; a reference policy: it reads the truth). With L = 1 and no
+    oracle slate in ``info`` it is :class:`agents.base.OraclePolicy` (the best ``expected_reward``)."""
+
+    name = "oracle_slate"
+    stackable = True
+    reference = True
+
+    def _oracle(self, obs: Obs, info: dict[str, Any] | None) -> np.ndarray:
+        n = check_obs(obs, n_actions=self.n_actions)
+        if info is not None and "oracle_slate" not in info and "expected_reward" in info and self.slate_size == 1:
+            return np.argmax(np.asarray(info["expected_reward"]), axis=1)[:, None]  # a one-slot env
+        if info is None or "oracle_slate" not in info:
+            raise ValueError("the slate oracle needs the env's info with 'oracle_slate' (ground truth)")
+        return check_slates(info["oracle_slate"], n, self.n_actions, self.slate_size, "info['oracle_slate']")
+
+    def select_slate(self, obs, info=None):
+        return self._oracle(obs, info).copy()
+
+    def marginals(self, obs, info=None):
+        best = self._oracle(obs, info)
+        n, L = best.shape
+        m = np.zeros((n, self.n_actions, L))
+        m[np.arange(n)[:, None], best, np.arange(L)] = 1.0
+        return m
+
+    def slate_propensities(self, obs, info=None, slates=None):
+        best = self._oracle(obs, info)
+        s = check_slates(slates, best.shape[0], self.n_actions, self.slate_size)
+        return SlatePropensities((s == best).all(axis=1).astype(np.float64), self.marginals(obs, info))
+
+    def update_pairs(self, obs, rows, actions, rewards) -> None:
+        """Learns nothing."""
+
+
 # ---------------------------------------------------------------------------------------------- top L by index
 class _TopIndex(SlatePolicy):
     """Top L of a deterministic per-candidate index, ties in a uniformly random order (exact propensities)."""
@@ -506,6 +542,6 @@ class CascadeLinTS(TopLinTS):
         super().__init__(v, reg, segment_by, samples, feedback="cascade")
 
 
-__all__ = ["CascadeKLUCB", "CascadeLinTS", "CascadeUCB1", "FEEDBACK", "MAX_SLATE", "RandomSlate", "SlatePolicy", "SlatePropensities",
+__all__ = ["CascadeKLUCB", "CascadeLinTS", "CascadeUCB1", "FEEDBACK", "MAX_SLATE", "OracleSlate", "RandomSlate", "SlatePolicy", "SlatePropensities",
            "TopBilinearUCB", "TopKLUCB", "TopLinTS", "TopLinUCB", "TopThompson", "TopUCB1", "cascade_examined", "dcm_examined",
            "check_slates", "rank_slates", "tie_propensities"]

@@ -163,6 +163,18 @@ def test_slate_propensities_sum_to_one_and_agree_with_the_marginals(name):
     np.testing.assert_allclose(policy.probabilities(batch(2)), m[None, :, 0].repeat(2, 0))
 
 
+def test_the_slate_oracle_shows_the_info_slate():
+    policy = make_policy("oracle_slate")
+    policy.reset(K, seed=0, slate_size=L)
+    best = np.array([[4, 0, 7], [1, 2, 3]])
+    np.testing.assert_array_equal(policy.select_slate(batch(2), {"oracle_slate": best}), best)
+    p = policy.slate_propensities(batch(2), {"oracle_slate": best}, np.array([[4, 0, 7], [1, 3, 2]]))
+    np.testing.assert_array_equal(p.slate, [1.0, 0.0])
+    assert p.marginal[0, 7, 2] == 1.0 and p.marginal.sum() == 2 * L
+    with pytest.raises(ValueError, match="the slate oracle needs the env's info with 'oracle_slate'"):
+        policy.select_slate(batch(2))
+
+
 def test_an_untried_index_policy_draws_uniform_slates():
     for name in ("top_ucb1", "cascade_klucb"):
         policy = make_policy(name)
@@ -326,14 +338,14 @@ def env_regret(name: str, click_model: str, steps: int = 300, n: int = 64) -> fl
     env = gym.make_vec(SLATE_ENV, num_envs=n, vectorization_mode="vector_entry_point", horizon=10**7,
                        click_model=click_model, **SLATE_SCENARIO)
     obs, info = env.reset(seed=0)
-    policy = make_policy(name, **({} if name.startswith(("cascade", "random")) else
+    policy = make_policy(name, **({} if name.startswith(("cascade", "random", "oracle")) else
                                   {"feedback": "all" if click_model == "pbm" else click_model}))
     policy.reset(obs["ctr_estimate"].shape[1], seed=1, slate_size=L)
     regret = 0.0
     for t in range(steps):
-        s = policy.select(obs, info)  # (N, L) slates
+        s = policy.select(obs, info if policy.reference else None)  # (N, L) slates
         if t == steps - 1:  # the slate shown has a positive propensity
-            assert (policy.slate_propensities(obs, info, s).slate > 0).all()
+            assert (policy.slate_propensities(obs, info if policy.reference else None, s).slate > 0).all()
         next_obs, clicks, _, _, info = env.step(s)
         np.testing.assert_array_equal(clicks, info["clicks"].sum(axis=1))
         policy.update_slate(obs, s, info["clicks"])
@@ -350,6 +362,7 @@ def test_slate_policies_learn_in_the_slate_env(click_model):
     # 2,655; CascadeLinTS 1,899 / 2,764 / 2,561; top-L bilinear UCB 1,152 / 1,764 / 1,561 (it
     # personalises). The top-L policies learn from the model's examined positions (feedback
     # "cascade", "all" for PBM, "dcm"); the cascade bandits always from cascade feedback.
+    assert env_regret("oracle_slate", click_model, steps=20) == 0.0
     rnd = env_regret("random_slate", click_model)
     for name in ("cascade_ucb1", "cascade_klucb", "top_thompson", "cascade_lints"):
         assert env_regret(name, click_model) < 0.9 * rnd, name
