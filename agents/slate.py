@@ -157,6 +157,8 @@ class SlatePolicy(Policy):
     def reset(self, n_actions: int, seed: int | np.random.SeedSequence | None = None, group_seeds=None,
               slate_size: int = 1) -> None:
         """Forget everything learned; reseed; show ``slate_size`` L candidates per request (1 ≤ L ≤ min(10, K))."""
+        if isinstance(slate_size, np.integer):
+            slate_size = int(slate_size)
         check_int("slate_size", slate_size, 1, MAX_SLATE)
         if not isinstance(n_actions, bool) and isinstance(n_actions, (int, np.integer)) and slate_size > n_actions:
             raise ValueError(f"slate_size == {slate_size} > n_actions == {n_actions}: a slate shows each of the "

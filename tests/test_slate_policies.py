@@ -151,7 +151,7 @@ def test_slate_propensities_sum_to_one_and_agree_with_the_marginals(name):
     policy = trained(name)
     n = ALL_SLATES.shape[0]
     p = policy.slate_propensities(batch(n), None, ALL_SLATES)
-    tol = 20 * SLATE_ERROR_BOUND if name == "top_thompson" else 1e-12  # quadrature, else exact
+    tol = SLATE_ERROR_BOUND if name == "top_thompson" else 1e-12  # quadrature (measured 1e-7), else exact
     assert p.slate.shape == (n,) and p.marginal.shape == (n, K, L)
     assert abs(p.slate.sum() - 1.0) < tol, p.slate.sum()
     m = p.marginal[0]
@@ -197,7 +197,7 @@ def test_select_slate_frequencies_match_the_propensities(name):
     p = policy.slate_propensities(batch(uniq.size), None, slates[first])
     se = np.sqrt(p.slate * (1 - p.slate) / n)
     assert (np.abs(counts / n - p.slate) < 5 * se + 1e-3).all()
-    assert p.slate.sum() > 0.999 or name == "random_slate"  # every slate drawn has its probability
+    assert p.slate.sum() > 0.999  # the slates drawn carry (almost) all the probability
     m = policy.marginals(batch(1))[0]
     freq = np.stack([np.bincount(slates[:, l], minlength=K) / n for l in range(L)], axis=1)
     np.testing.assert_allclose(freq, m, atol=5 * 0.5 / np.sqrt(n))
@@ -258,7 +258,7 @@ def test_same_seed_same_slates(name):
 
 
 @pytest.mark.parametrize("name", ["top_ucb1", "top_thompson", "cascade_klucb", "top_lin_ts", "cascade_lints",
-                                  "top_linucb", "random_slate"])
+                                  "top_linucb", "top_bilinear_ucb", "random_slate"])
 def test_stacked_groups_reproduce_unstacked_runs(name):
     seeds, B = [4, 8, 15], 8
     stacked = make_policy(name)
