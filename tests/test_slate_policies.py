@@ -354,7 +354,7 @@ def env_regret(name: str, click_model: str, steps: int = 300, n: int = 64) -> fl
     return regret
 
 
-@pytest.mark.skipif(SLATE_ENV not in gym.registry, reason="the slate env is on its own branch until merged")
+@pytest.mark.skipif(SLATE_ENV not in gym.registry, reason="needs adsim/SlateSelection-v0 (main has it since the slate_env merge)")
 @pytest.mark.parametrize("click_model", ["cascade", "pbm", "dcm"])
 def test_slate_policies_learn_in_the_slate_env(click_model):
     # 19,200 pages; measured (cascade / pbm / dcm): random 3,073 / 3,714 / 3,797; CascadeUCB1
