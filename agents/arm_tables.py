@@ -401,10 +401,34 @@ class ArmPolicy(Policy):
         self._check_rewards(r)
         s = self.slots(obs)
         self.n_updates += 1
-        flat = s * self.n_actions + a
+        self._add(s, a, r)
+
+    def _add(self, slots: np.ndarray, a: np.ndarray, r: np.ndarray) -> None:
+        """Add feedback to the tables: ``a`` (P,) arms shown in campaign rows ``slots`` (P,), rewards ``r`` (P,)."""
+        flat = slots * self.n_actions + a
         size = self.counts.size
         self.counts += np.bincount(flat, minlength=size).reshape(self.counts.shape)
         self.sums += np.bincount(flat, weights=r, minlength=size).reshape(self.sums.shape)
+
+    def update_pairs(self, obs: Obs, rows: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
+        """Learn from feedback on (request, candidate) pairs of a batch, one update: candidate
+        ``actions[i]`` shown to request ``rows[i]`` earned ``rewards[i]`` (each (P,), any number of
+        pairs per request, e.g. the examined positions of slates; ``agents.slate``)."""
+        check_obs(obs, n_actions=self.n_actions)
+        self._check_rewards(rewards)
+        self._one_rows = {}  # cached probabilities are stale
+        s = self.slots(obs)
+        self.n_updates += 1
+        self._add(s[rows], actions, rewards)
+
+    def candidate_index(self, obs: Obs) -> np.ndarray:
+        """(N, K) per-candidate index of the requests (policies with one, as UCB: :meth:`_slot_index`)."""
+        check_obs(obs, n_actions=self.n_actions)
+        uniq, inv = np.unique(self.slots(obs), return_inverse=True)
+        return self._slot_index(uniq)[inv.reshape(-1)]
+
+    def _slot_index(self, slots: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"policy {self.name!r} has no per-candidate index")
 
     def _check_rewards(self, rewards: np.ndarray) -> None:
         """Hook for policies that need rewards in a range."""

@@ -164,9 +164,13 @@ class BilinearUCB(Policy):
         n = G * B
         return mu.reshape(n, -1), np.sqrt(var).reshape(n, -1)
 
-    def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
+    def candidate_index(self, obs: Obs) -> np.ndarray:
+        """(N, K) every candidate's optimistic logit: posterior mean plus ``alpha`` standard deviations."""
         mu, sd = self.scores(obs)
-        score = mu + self.alpha * sd
+        return mu + self.alpha * sd
+
+    def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
+        score = self.candidate_index(obs)
         top = score == score.max(axis=1, keepdims=True)
         return top / top.sum(axis=1, keepdims=True)
 
@@ -178,21 +182,44 @@ class BilinearUCB(Policy):
             raise ValueError("rewards must be in [0, 1] (clicks or conversions): a logistic model of them")
         y = y.reshape(G, B)
         shown = part_rows(obs, a).reshape(G, B, -1)  # the shown creatives' parts
+        self._fit([(r[g], shown[g], y[g]) for g in range(G)])
+
+    def update_pairs(self, obs: Obs, rows: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
+        """Learn from feedback on (request, candidate) pairs of a batch, one update (each group's MAP
+        step over its pairs): candidate ``actions[i]`` shown to request ``rows[i]`` earned
+        ``rewards[i]`` (each (P,), rewards in [0, 1]; ``agents.slate``)."""
+        r = self._requests(obs)
+        G, B = r.shape[:2]
+        y = np.asarray(rewards, dtype=np.float64)
+        if np.any((y < 0) | (y > 1)):
+            raise ValueError("rewards must be in [0, 1] (clicks or conversions): a logistic model of them")
+        shown = part_rows(obs)[rows, actions]  # (P, parts) the shown creatives' parts
+        group = rows // B
+        r = r.reshape(G * B, -1)
+        self._fit([(r[rows[group == g]], shown[group == g], y[group == g]) for g in range(G)])
+
+    def _fit(self, batches: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
+        """One Laplace step per group from its batch (request vectors (B_g, d_r), the shown creatives'
+        part rows (B_g, P), rewards (B_g,)); a group without feedback keeps its posterior."""
         from scipy.optimize import minimize
         from scipy.sparse import csr_matrix
 
-        prior, q, r2 = self.mean, self.precision, r * r
+        prior, q = self.mean, self.precision
 
         def solve(g: int) -> tuple[np.ndarray, np.ndarray]:  # group g's MAP and its curvature term
             # the shown creatives' 0/1 rows of W, sparse: ≈ 7 of 89 are 1, so a logit is a sum of
             # ≈ 7 rows of W and the gradient a scatter into ≈ 7 rows per request (13× fewer flops)
-            cols = np.concatenate([np.zeros((B, 1), dtype=shown.dtype), shown[g]], axis=1)  # row 0 and the parts
+            rg, shown_g, yg = batches[g]
+            B = rg.shape[0]
+            if B == 0:
+                return prior[g], np.zeros_like(q[g])
+            cols = np.concatenate([np.zeros((B, 1), dtype=shown_g.dtype), shown_g], axis=1)  # row 0 and the parts
             used = cols > 0
             used[:, 0] = True
             indptr = np.concatenate([[0], np.cumsum(used.sum(axis=1))])
             sh = csr_matrix((np.ones(int(indptr[-1])), cols[used], indptr), shape=(B, DIM - 1))
             sh_t = sh.T.tocsr()
-            rg, yg, mg, qg = r[g], y[g], prior[g], q[g]
+            mg, qg = prior[g], q[g]
 
             def objective(flat):  # the batch's negative log posterior and its gradient
                 w = flat.reshape(mg.shape)
@@ -205,9 +232,9 @@ class BilinearUCB(Policy):
                            options={"maxiter": self.newton_steps, "gtol": 1e-8, "ftol": 1e-15})
             w = res.x.reshape(mg.shape)
             p = _sigmoid(((sh @ w) * rg).sum(-1))
-            return w, sh_t @ ((p * (1 - p))[:, None] * r2[g])
+            return w, sh_t @ ((p * (1 - p))[:, None] * (rg * rg))
 
-        solved = [solve(g) for g in range(G)]  # a loop over the (few) stacked scenario seeds
+        solved = [solve(g) for g in range(len(batches))]  # a loop over the (few) stacked scenario seeds
         self.mean = np.stack([w for w, _ in solved])
         self.precision = q + np.stack([c for _, c in solved])
         self.n_updates += 1

@@ -296,6 +296,14 @@ class _SharedLinear(Policy):
         self.n_updates += 1
         self._changed(blocks)
 
+    def update_pairs(self, obs: Obs, rows: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
+        """Learn from feedback on (request, candidate) pairs of a batch, one update: candidate
+        ``actions[i]`` shown to request ``rows[i]`` earned ``rewards[i]`` (each (P,); ``agents.slate``)."""
+        _, _, blocks, cols, ctr, _ = self._sparse(obs)
+        self.ridge.update(blocks[rows], dense_features(cols[:, rows, actions], ctr[rows, actions]), rewards)
+        self.n_updates += 1
+        self._changed(blocks[rows])
+
     def _changed(self, blocks: np.ndarray) -> None:
         """Called after an update of the ridge ``blocks`` (N,)."""
 
@@ -439,13 +447,26 @@ class LinearTS(PosteriorDraws, _SharedLinear):
         then each active part column's sampled weight added in increasing column order — the same
         operations, in the same order, as the dense (m·K, DIM) · (DIM, samples) product, without
         its ≈ 80 zero terms per score."""
-        _, _, blocks, cols, ctr, _ = self._sparse(obs)
-        n, k = ctr.shape
-        order = np.argsort(blocks, kind="stable")  # requests by block, each block's rows contiguous
-        present, starts, sizes = np.unique(blocks[order], return_index=True, return_counts=True)
-        score = self._scores(self._draws(present), cols[:, order], ctr[order], starts, sizes)
+        order, score = self._sorted_scores(obs)
+        n, k = order.shape[0], self.n_actions
         out = np.empty((n, k))
         out[order] = self._winners(score.reshape(n, k, self.samples))
+        return out
+
+    def _sorted_scores(self, obs: Obs) -> tuple[np.ndarray, np.ndarray]:
+        """The requests sorted by ridge block, ``order`` (N,), and the candidates' scores under each
+        posterior draw in that order, (N·K, samples) (:meth:`_scores`)."""
+        _, _, blocks, cols, ctr, _ = self._sparse(obs)
+        order = np.argsort(blocks, kind="stable")  # requests by block, each block's rows contiguous
+        present, starts, sizes = np.unique(blocks[order], return_index=True, return_counts=True)
+        return order, self._scores(self._draws(present), cols[:, order], ctr[order], starts, sizes)
+
+    def sampled_scores(self, obs: Obs) -> np.ndarray:
+        """(N, K, samples) every candidate's score under each of its block's posterior draws (the
+        draws ``probabilities`` counts winners of)."""
+        order, score = self._sorted_scores(obs)
+        out = np.empty((order.shape[0], self.n_actions, self.samples))
+        out[order] = score.reshape(order.shape[0], self.n_actions, self.samples)
         return out
 
     @staticmethod

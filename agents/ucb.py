@@ -27,11 +27,16 @@ class UCB1(ArmPolicy):
         self.c = float(c)
 
     def _slot_probabilities(self, slots: np.ndarray) -> np.ndarray:
+        return argmax_probabilities(self._slot_index(slots))
+
+    def _slot_index(self, slots: np.ndarray, n: np.ndarray | None = None) -> np.ndarray:
+        """(U, K) indices ``mean_k + sqrt(c · ln n / n_k)`` of U campaign rows (+inf for untried arms);
+        ``n`` (U, 1) replaces the rows' impressions (a slate policy counts rounds instead)."""
         n_k = self.counts[slots]
-        log_n = np.log(np.maximum(n_k.sum(axis=1, keepdims=True), 1.0))
+        log_n = np.log(np.maximum(n_k.sum(axis=1, keepdims=True) if n is None else n, 1.0))
         with np.errstate(divide="ignore", invalid="ignore"):
             bonus = np.sqrt(self.c * log_n / n_k)
-        return argmax_probabilities(np.where(n_k > 0, self.means(slots) + bonus, np.inf))
+        return np.where(n_k > 0, self.means(slots) + bonus, np.inf)
 
     def _one_probabilities(self, slot: int) -> list[float]:
         """:meth:`_slot_probabilities` of one row in Python floats (the same operations, so equal)."""
@@ -89,11 +94,16 @@ class KLUCB(ArmPolicy):
         check_unit_rewards(rewards, "kl_ucb")
 
     def _slot_probabilities(self, slots: np.ndarray) -> np.ndarray:
+        return argmax_probabilities(self._slot_index(slots))
+
+    def _slot_index(self, slots: np.ndarray, n: np.ndarray | None = None) -> np.ndarray:
+        """(U, K) KL upper confidence bounds of U campaign rows (+inf for untried arms); ``n`` (U, 1)
+        replaces the rows' impressions in the budget (a slate policy counts rounds instead)."""
         n_k = self.counts[slots]
-        n = np.maximum(n_k.sum(axis=1, keepdims=True), 1.0)
+        n = np.maximum(n_k.sum(axis=1, keepdims=True) if n is None else n, 1.0)
         budget = np.log(n) + self.c * np.log(np.maximum(np.log(n), 1.0))
         tried = n_k > 0
         mean = np.where(tried, self.sums[slots] / np.where(tried, n_k, 1.0), 0.0)
         level = budget / np.where(tried, n_k, 1.0)
         index = kl_upper_bound(mean, level, self.iters)
-        return argmax_probabilities(np.where(tried, index, np.inf))
+        return np.where(tried, index, np.inf)

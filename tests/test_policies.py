@@ -30,7 +30,7 @@ STATIONARY_POOL = dict(preset="easy", campaign=0, n_users=500, target_ctr=0.3, i
                        creative_scale=3.0)
 RL_AGENTS = ("ppo", "a2c", "dqn")  # trained with learn(); tested in tests/test_rl.py
 BANDITS = [n for n in POLICIES if n not in RL_AGENTS]
-LEARNERS = [n for n in BANDITS if n not in ("random", "oracle", "greedy")]
+LEARNERS = [n for n in BANDITS if n not in ("random", "oracle", "greedy", "random_slate", "oracle_slate")]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -358,7 +358,7 @@ def policy_state(policy) -> list[np.ndarray]:
 
 # exp3 weighs by the probabilities a batch was drawn from; bilinear_ucb's Laplace approximation takes
 # each batch's MAP from the previous posterior, so its posterior depends on the batching by design
-@pytest.mark.parametrize("name", [n for n in LEARNERS if n not in ("exp3", "bilinear_ucb")])
+@pytest.mark.parametrize("name", [n for n in LEARNERS if n not in ("exp3", "bilinear_ucb", "top_bilinear_ucb")])
 def test_batched_update_equals_sequential_updates(name):
     data = record(PERSONALIZED if name in ("linucb_shared", "lin_ts") else POOL_PREFERENCES, 3, 48)
     batched, sequential = make_policy(name), make_policy(name)
