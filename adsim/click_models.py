@@ -152,6 +152,35 @@ class ClickModel:
             lik = lik * np.where(before, f_before, np.where(at, f_at, 1.0))
         return lik
 
+    def random_clicks(self, attraction: np.ndarray) -> np.ndarray:
+        """(…) the expected clicks of a uniformly random ordered slate (every ordered choice of L
+        distinct candidates equally likely) on requests with attractions ``attraction`` (…, K): the
+        baseline of a random policy, exact.
+
+        Position l's click probability is ``a_{s_l} Π_{j<l} (1 − c_j a_{s_j})`` (``c = stop``; PBM:
+        ``e_l a_{s_l}``). Expanding the product, each term is a product of m + 1 attractions of
+        distinct uniformly random candidates, whose mean is ``E_{m+1}(a) / C(K, m+1)`` (``E_m`` the
+        elementary symmetric polynomials of the K attractions, from their power sums by Newton's
+        identities: a loop over positions, not candidates), so
+        ``E[P(click at l)] = Σ_{m<=l} (−1)^m E_m(c_0 … c_{l−1}) E_{m+1}(a) / C(K, m+1)``."""
+        from math import comb
+
+        a = np.asarray(attraction, dtype=np.float64)
+        K, L = a.shape[-1], self.slate_size
+        if self.stop is None:
+            return self.examination.sum() * a.mean(axis=-1)
+        power = [None] + [np.sum(a ** i, axis=-1) for i in range(1, L + 1)]  # p_i = Σ_k a_k^i
+        e = [np.ones(a.shape[:-1])]  # E_0 … E_L of the attractions
+        for m in range(1, L + 1):
+            e.append(sum((-1) ** (i - 1) * e[m - i] * power[i] for i in range(1, m + 1)) / m)
+        total = np.zeros(a.shape[:-1])
+        sig = [1.0]  # E_m of the stop probabilities above position l
+        for l in range(L):
+            total = total + sum((-1) ** m * sig[m] * e[m + 1] / comb(K, m + 1) for m in range(l + 1))
+            c = float(self.stop[l])
+            sig = [1.0] + [sig[m] + c * sig[m - 1] for m in range(1, len(sig))] + [c * sig[-1]]
+        return total
+
     # ----------------------------------------------------------------- simulation and oracle
     def simulate(self, a: np.ndarray, u: np.ndarray, v: np.ndarray | None = None) -> np.ndarray:
         """(…, L) bool clicks of slates with attractions ``a`` (…, L), from click uniforms ``u`` (…, L)

@@ -240,13 +240,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     "hard": {"creative_scale": 0.1},
     "personalized": {"mode": "personalized"},
     "drifting": {"drift_amplitude": 1.0},
+    # a page of 3 ad positions filled from 20 candidates (adsim/SlateSelection-v0; for CreativeSelection: K = 20)
+    "slate": {"n_candidates": 20, "slate_size": 3},
     # `adsim calibrate --obd-sample --target-ctr 0.0035`: the Open Bandit Dataset's uniform-random
     # logger (ZOZOTOWN, ALL campaign) — its published full-data CTR 0.35 %; the 10,000-row sample
     # shows no position effect (every position ÷ top interval includes 1) and cannot pin down the
     # creative spread (between-item CV 0.42, 95 % interval [0, 0.94]: the default creative_scale
     # gives 0.14); each page shows all three positions, so each slot gets a third of the impressions
-    # a page of 3 ad positions filled from 20 candidates (adsim/SlateSelection-v0; for CreativeSelection: K = 20)
-    "slate": {"n_candidates": 20, "slate_size": 3},
     "obd": {"target_ctr": 0.0035, "slot_factors": (1.0, 1.0, 1.0), "slot_shares": (1 / 3, 1 / 3, 1 / 3)},
 }
 """Named scenarios. ``default`` has close gaps between a pool's creatives, as in real creative sets

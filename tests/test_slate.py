@@ -340,3 +340,21 @@ def test_attraction_is_creative_selections_click_probability_without_the_slot_fa
         assert np.array_equal(i1["optimal_action"], i2["oracle_slate"][:, 0])  # PBM: the best at the top
         o1, *_, i1 = cs.step(i2["oracle_slate"][:, 0])
         o2, *_, i2 = sl.step(i2["oracle_slate"])
+
+
+@pytest.mark.parametrize("name,kw", [("pbm", {"examination": [1.0, 0.7, 0.5, 0.3, 0.3]}), ("cascade", {}),
+                                     ("dcm", {"continuation": [0.9, 0.6, 0.6, 0.2, 0.0]})])
+def test_random_clicks_is_the_mean_over_every_ordered_slate(name, kw):
+    """The random-slate baseline, worked out by brute force over all K!/(K−L)! ordered slates, with
+    attractions both large and CTR-sized (where Newton's identities could lose digits)."""
+    import itertools
+
+    from adsim.click_models import ClickModel
+
+    rng = np.random.default_rng(5)
+    cm = ClickModel(name, 5, **kw)
+    for K, scale in ((5, 1.0), (8, 1.0), (8, 0.05)):
+        a = rng.uniform(0, scale, (7, K))
+        brute = np.mean([cm.expected_clicks(a[:, list(s)]) for s in itertools.permutations(range(K), 5)], axis=0)
+        np.testing.assert_allclose(cm.random_clicks(a), brute, rtol=1e-11, atol=0)
+    assert cm.random_clicks(rng.uniform(0, 1, (2, 3, 8))).shape == (2, 3)

@@ -111,6 +111,9 @@ class SlateSelectionVectorEnv(BatchedVectorEnv):
     ``click_model`` is the env's :class:`adsim.click_models.ClickModel`.
     """
 
+    pages = True
+    """A slate env: each request is a page of ``slate_size`` positions (what runners check)."""
+
     def __init__(self, num_envs: int = 1, config: EnvConfig | None = None, preset: str = "default",
                  render_mode: str | None = None, estimator=None, ctr_model: str | None = None,
                  world_seeds=None, **overrides: Any):

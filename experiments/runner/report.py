@@ -210,8 +210,11 @@ def _interval(mean: float, low: float, high: float, digits: int) -> str:
     return f"{mean:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
 
 
-def summary_markdown(summary: pd.DataFrame, title: str, sentences: dict[str, str] | None = None) -> str:
-    """One Markdown table per scenario (GitHub pipe tables), each after its :func:`separation` sentence."""
+def summary_markdown(summary: pd.DataFrame, title: str, sentences: dict[str, str] | None = None,
+                     pages: dict[str, int] | None = None) -> str:
+    """One Markdown table per scenario (GitHub pipe tables), each after its :func:`separation` sentence;
+    ``pages`` maps slate scenarios to their positions per page L."""
+    pages = pages or {}
     lines = [f"# {title}", ""]
     head = ["policy", "regret (95% CI)", "fixed-arm regret", "CTR %", "regret slope", "fixed slope",
             "margin recovered %", "last decade %", "decisions/s",
@@ -219,7 +222,8 @@ def summary_markdown(summary: pd.DataFrame, title: str, sentences: dict[str, str
     for scenario, g in summary.groupby("scenario", sort=False):
         g = g.sort_values("regret_mean")
         ref = g["reference"].iloc[0]
-        lines += [f"## {scenario} — {int(g['impressions'].iloc[0]):,} impressions × {int(g['seeds'].iloc[0])} seeds", ""]
+        unit = f"pages of {pages[scenario]} positions" if scenario in pages else "impressions"
+        lines += [f"## {scenario} — {int(g['impressions'].iloc[0]):,} {unit} × {int(g['seeds'].iloc[0])} seeds", ""]
         if (sentences or {}).get(scenario):
             lines += [sentences[scenario], ""]
         lines += [f"Reference policy of the paired differences: `{ref}`." if isinstance(ref, str) else "", "",
@@ -247,7 +251,10 @@ def summary_markdown(summary: pd.DataFrame, title: str, sentences: dict[str, str
         "95 % t-interval over seeds. "
         "Decisions/s: impressions per second of the policy's select + update. Δ vs ref.: the policy's "
         "value minus the reference policy's on the same seeds (common random numbers), mean over seeds "
-        "with a paired 95 % percentile-bootstrap interval (negative Δ regret = better than the reference).",
+        "with a paired 95 % percentile-bootstrap interval (negative Δ regret = better than the reference)."
+        + (" Slate scenarios: an impression is a page of L ad positions; its reward, regret and CTR count "
+           "the page's clicks (CTR: clicks per page), the oracle is the exact best slate under the click "
+           "model and the random baseline a uniformly random slate; decisions/s counts pages." if pages else ""),
         ""]
     return "\n".join(lines)
 
@@ -268,7 +275,8 @@ def write_outputs(out: Path, config: BenchConfig, jobs: list[Job], results: list
     summary = summary_frame(metrics, choose_references(metrics, config.reference, truth))
     summary.to_csv(out / "summary.csv", index=False)
     sentences = separation(metrics, truth)
-    (out / "summary.md").write_text(summary_markdown(summary, f"Benchmark {config.name!r}", sentences) + "\n")
+    pages = {sc.name: sc.slate_size for sc in config.scenarios if sc.slate_size is not None}
+    (out / "summary.md").write_text(summary_markdown(summary, f"Benchmark {config.name!r}", sentences, pages) + "\n")
     meta = {"config": config.to_dict(), "fingerprint": config.fingerprint(), "run": run_info, **provenance(),
             "written_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": platform.machine()}
     (out / "config.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")

@@ -9,7 +9,12 @@ t reaches the policy (``update``) before it chooses batch ``t + delay``.
 Per step the run records (vectorised over the batch, summed in a fixed order, so a run's numbers
 do not depend on where it executes): reward, expected reward of the chosen creatives, pseudo-regret
 against the per-request oracle (``info["regret"]``), clicks, true click probability of the chosen
-creatives, and the wall time spent in the policy's ``select`` and ``update``. In pool mode it also
+creatives, and the wall time spent in the policy's ``select`` and ``update``. On a slate env
+(``adsim/SlateSelection-v0``: the action space has a ``slate_size`` L) the policy is reset with
+``slate_size=L``, chooses (N, L) slates and learns from the clicks per position (``info["clicks"]``,
+or ``info["slate_click_probs"]`` with expected feedback); a request is a page, its reward and
+"true CTR" its clicks and expected clicks, the random baseline a uniformly random slate's expected
+clicks (``ClickModel.random_clicks``), and the shown candidates' counts include every position. In pool mode it also
 counts choices per arm and sums each arm's true expected reward over all requests of the run,
 from which the fixed-arm regret and the Lai–Robbins bound follow (see :func:`fixed_arm_regret`).
 
@@ -190,17 +195,17 @@ def _simulate(jobs: Sequence[Job]) -> tuple[dict[str, np.ndarray], np.ndarray, n
     spec = cfg.policies[job.policy]
     steps, batch = cfg.size(job.scenario)
     policy = spec.make()
+    env = scenario_env(job) if G == 1 else scenario_env(job, tuple(seeds))
+    K = int(getattr(env, "n_candidates", None) or env.single_action_space.n)
+    L = getattr(env.single_action_space, "slate_size", None)  # a slate env: pages of L positions
+    size = {} if L is None else {"slate_size": L}
     if G == 1:
-        env = scenario_env(job)
-        K = int(env.single_action_space.n)
-        policy.reset(K, seed=policy_seed(job.seed, spec.label))
+        policy.reset(K, seed=policy_seed(job.seed, spec.label), **size)
         if callable(getattr(policy, "learn", None)):
             _train(policy, env, job)
         obs, info = env.reset(seed=cfg.stream_seed(job.seed))
     else:
-        env = scenario_env(job, tuple(seeds))
-        K = int(env.single_action_space.n)
-        policy.reset(K, group_seeds=[policy_seed(s, spec.label) for s in seeds])
+        policy.reset(K, group_seeds=[policy_seed(s, spec.label) for s in seeds], **size)
         obs, info = env.reset(seed=[cfg.stream_seed(s) for s in seeds])
     sees_truth = bool(policy.reference)
     realised = cfg.scenarios[job.scenario].feedback == "realised"
@@ -209,7 +214,7 @@ def _simulate(jobs: Sequence[Job]) -> tuple[dict[str, np.ndarray], np.ndarray, n
             "episode_return")
     per_step = {k: np.zeros((G, steps)) for k in keys}
     counts = np.zeros((G, steps, K), dtype=np.int64)
-    arm_sums = np.zeros((G, K))
+    arm_sums = np.zeros((G, K)) if L is None else None
     rows, group_arm = np.arange(G * batch), np.repeat(np.arange(G) * K, batch)
     ret = np.zeros(G * batch)
     pending: deque = deque()
@@ -217,9 +222,18 @@ def _simulate(jobs: Sequence[Job]) -> tuple[dict[str, np.ndarray], np.ndarray, n
         t0 = time.perf_counter()
         actions = policy.select(obs, info if sees_truth else withheld)
         seconds = time.perf_counter() - t0
-        click_probs, expected = info["click_probs"], info["expected_reward"]
-        next_obs, reward, terminated, truncated, info = env.step(actions)
-        pending.append((obs, actions, reward if realised else info["reward_expected"]))
+        if L is None:
+            click_probs, expected = info["click_probs"], info["expected_reward"]
+            next_obs, reward, terminated, truncated, info = env.step(actions)
+            feedback = reward if realised else info["reward_expected"]
+            random_value = expected.mean(axis=1)  # a uniform choice's expected reward
+        else:  # pages: the policy's (N, L) slate ((N,) for L = 1), feedback per position
+            random_value = env.click_model.random_clicks(info["attraction"])  # a uniform slate's expected clicks
+            next_obs, reward, terminated, truncated, info = env.step(actions.reshape(-1, L))
+            feedback = info["clicks"].astype(np.float64) if realised else info["slate_click_probs"]
+            if L == 1:
+                feedback = feedback[:, 0]
+        pending.append((obs, actions, feedback))
         if len(pending) >= cfg.delay:
             t0 = time.perf_counter()
             policy.update(*pending.popleft())
@@ -229,17 +243,25 @@ def _simulate(jobs: Sequence[Job]) -> tuple[dict[str, np.ndarray], np.ndarray, n
         per_step["reward"][:, t] = reward.reshape(G, batch).sum(axis=1)
         per_step["expected"][:, t] = info["reward_expected"].reshape(G, batch).sum(axis=1)
         per_step["regret"][:, t] = info["regret"].reshape(G, batch).sum(axis=1)
-        # the best action's value is regret + the chosen one's; a uniform choice's is the candidates' mean
+        # the best action's value is regret + the chosen one's
         per_step["random_regret"][:, t] = (info["regret"] + info["reward_expected"]
-                                           - expected.mean(axis=1)).reshape(G, batch).sum(axis=1)
-        per_step["clicks"][:, t] = info["clicked"].reshape(G, batch).sum(axis=1)
-        per_step["true_ctr"][:, t] = click_probs[rows, actions].reshape(G, batch).sum(axis=1)
+                                           - random_value).reshape(G, batch).sum(axis=1)
+        if L is None:
+            per_step["clicks"][:, t] = info["clicked"].reshape(G, batch).sum(axis=1)
+            per_step["true_ctr"][:, t] = click_probs[rows, actions].reshape(G, batch).sum(axis=1)
+        else:  # a page's clicks, and its expected clicks as its true CTR
+            per_step["clicks"][:, t] = reward.reshape(G, batch).sum(axis=1)
+            per_step["true_ctr"][:, t] = info["reward_expected"].reshape(G, batch).sum(axis=1)
         per_step["seconds"][:, t] = seconds / G  # the batch's policy time, shared equally
         per_step["episodes"][:, t] = done.reshape(G, batch).sum(axis=1)
         per_step["episode_return"][:, t] = np.where(done, ret, 0.0).reshape(G, batch).sum(axis=1)
         ret[done] = 0.0
-        counts[:, t] = np.bincount(group_arm + actions, minlength=G * K).reshape(G, K)
-        arm_sums += expected.reshape(G, batch, K).sum(axis=1)
+        if L is None:
+            counts[:, t] = np.bincount(group_arm + actions, minlength=G * K).reshape(G, K)
+            arm_sums += expected.reshape(G, batch, K).sum(axis=1)
+        else:  # every shown candidate counts
+            counts[:, t] = np.bincount((group_arm[:, None] + actions.reshape(-1, L)).ravel(),
+                                       minlength=G * K).reshape(G, K)
         obs = next_obs
     return per_step, counts, arm_sums, env.config
 
@@ -269,13 +291,14 @@ def run_stack(jobs: Sequence[Job]) -> list[RunResult]:
     steps, batch = cfg.size(job.scenario)
     with threadpool_limits(1):  # identical BLAS results wherever the job runs
         per_step, counts, arm_sums, env_config = _simulate(jobs)
-    return [_result(env_config, steps, batch, cfg, {k: v[g] for k, v in per_step.items()}, counts[g], arm_sums[g])
-            for g in range(len(jobs))]
+    return [_result(env_config, steps, batch, cfg, {k: v[g] for k, v in per_step.items()}, counts[g],
+                    None if arm_sums is None else arm_sums[g]) for g in range(len(jobs))]
 
 
 def _result(env_config: Any, steps: int, batch: int, cfg: BenchConfig, per_step: dict[str, np.ndarray],
-            counts: np.ndarray, arm_sums: np.ndarray) -> RunResult:
-    """Bucketed cumulative metrics of one run from its per-step sums."""
+            counts: np.ndarray, arm_sums: np.ndarray | None) -> RunResult:
+    """Bucketed cumulative metrics of one run from its per-step sums (``arm_sums`` None: a slate
+    run, whose fixed-arm regret and Lai–Robbins bound are not defined)."""
     at = bucket_steps(steps, cfg.n_buckets, cfg.buckets) - 1
     cum = {k: np.cumsum(v)[at] for k, v in per_step.items()}
     imps = (at + 1) * batch
@@ -287,7 +310,7 @@ def _result(env_config: Any, steps: int, batch: int, cfg: BenchConfig, per_step:
 
     nan = np.full(at.shape, np.nan)
     fixed, bound, arm_means = nan, nan, np.empty(0)
-    if getattr(env_config, "mode", None) == "pool":  # persistent arms: the best fixed arm is defined
+    if arm_sums is not None and getattr(env_config, "mode", None) == "pool":  # persistent arms: the best fixed arm is defined
         arm_means = arm_sums / (steps * batch)
         if getattr(env_config, "fatigue_strength", None) == 0:  # with fatigue the arms' means depend on past actions
             fixed = np.cumsum(fixed_arm_regret(counts, arm_means))[at]

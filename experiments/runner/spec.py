@@ -189,6 +189,14 @@ class ScenarioSpec:
         return getattr(resolve_env_config(self.env, self.preset, self.overrides), "mode", None)
 
     @property
+    def slate_size(self) -> int | None:
+        """L, the positions of a page, on a slate env (``adsim/SlateSelection-v0``: its vector env's
+        ``pages = True``); ``None`` on a one-creative env."""
+        if not getattr(env_class(self.env), "pages", False):
+            return None
+        return int(resolve_env_config(self.env, self.preset, self.overrides).slate_size)
+
+    @property
     def stackable(self) -> bool:
         """Whether the env stacks scenario seeds (takes ``world_seeds``): a capability, not a name."""
         return env_accepts(self.env, "world_seeds")
@@ -485,6 +493,15 @@ class BenchConfig:
             if self.delay > steps:
                 raise ValueError(f"delay == {self.delay}, must be <= steps ({steps} in scenario {sc.name!r})")
             env_cfg = sc.env_config(self.seeds[0], steps)  # every env value validated now
+            L = sc.slate_size
+            for j in self.policy_indices(i) if L is not None else ():
+                policy = self.policies[j].make()
+                if not callable(getattr(policy, "select_slate", None)):
+                    raise ValueError(f"policies.{self.policies[j].label} ({describe(self.policies[j])}) is not a "
+                                     f"slate policy, and scenarios.{sc.name} shows pages of slate_size == {L} "
+                                     f"(env {sc.env!r}); use a slate policy of agents.slate (e.g. "
+                                     f"'random_slate', 'oracle_slate', 'top_ucb1', 'cascade_klucb') or "
+                                     f"leave it out of the scenario (scenarios.{sc.name}.policies)")
             check_memory(run_bytes(env_cfg, steps, self.size(i)[1], len(self.seeds)),
                          f"scenario {sc.name!r} with steps == {steps}, batch_size == {self.size(i)[1]} and "
                          f"{len(self.seeds)} seeds", "steps, batch_size or the number of seeds")
