@@ -43,6 +43,20 @@ def _stacked_estimators(config: EnvConfig, seeds: tuple[int, ...], estimator, ct
     return [_resolve_estimator(config.replace(seed=s), e, ctr_model) for s, e in zip(seeds, given)]
 
 
+def vector_core(core_class: type, config: EnvConfig, num_envs: int, estimator, ctr_model, world_seeds):
+    """The core of a vector env over ``config`` and the world its spaces are read from: one
+    ``core_class`` (a :class:`SelectionCore` or a subclass) of ``num_envs`` slots, or with
+    ``world_seeds`` a :class:`StackedCore` of one per world seed (each with its own CTR estimator)."""
+    if world_seeds is None:
+        core = core_class(config, num_envs, estimator=_resolve_estimator(config, estimator, ctr_model))
+        return core, core.world
+    seeds = check_world_seeds(world_seeds, num_envs)
+    estimators = _stacked_estimators(config, seeds, estimator, ctr_model) or [None] * len(seeds)
+    B = num_envs // len(seeds)
+    core = StackedCore(config, [core_class(config.replace(seed=s), B, estimator=e) for s, e in zip(seeds, estimators)])
+    return core, core.worlds[0]  # spaces only: every stacked world has the same shapes
+
+
 class CreativeSelectionEnv(SingleEnvView):
     """
     ## Description
@@ -138,16 +152,7 @@ class CreativeSelectionVectorEnv(BatchedVectorEnv):
                  render_mode: str | None = None, estimator=None, ctr_model: str | None = None,
                  world_seeds=None, **overrides: Any):
         config = resolve_config(config, EnvConfig, make_config, preset, overrides)
-        if world_seeds is None:
-            core = SelectionCore(config, num_envs, estimator=_resolve_estimator(config, estimator, ctr_model))
-            world = core.world
-        else:
-            seeds = check_world_seeds(world_seeds, num_envs)
-            estimators = _stacked_estimators(config, seeds, estimator, ctr_model) or [None] * len(seeds)
-            B = num_envs // len(seeds)
-            core = StackedCore(config, [SelectionCore(config.replace(seed=s), B, estimator=e)
-                                        for s, e in zip(seeds, estimators)])
-            world = core.worlds[0]  # spaces only: every stacked world has the same shapes
+        core, world = vector_core(SelectionCore, config, num_envs, estimator, ctr_model, world_seeds)
         self._init_vector(core, observation_space(world, config.n_candidates), render_mode)
 
 

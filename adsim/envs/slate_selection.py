@@ -7,10 +7,9 @@ from typing import Any
 from adsim.click_models import ClickModel
 from adsim.config import EnvConfig, make_config
 from adsim.envs.base import BatchedVectorEnv, SingleEnvView, resolve_config
-from adsim.envs.creative_selection import _resolve_estimator, _stacked_estimators
+from adsim.envs.creative_selection import _resolve_estimator, vector_core
 from adsim.envs.spaces import slate_observation_space
 from adsim.slate import SlateCore, check_slate_config
-from adsim.stacking import StackedCore, check_world_seeds
 
 
 class SlateSelectionEnv(SingleEnvView):
@@ -119,15 +118,6 @@ class SlateSelectionVectorEnv(BatchedVectorEnv):
                  world_seeds=None, **overrides: Any):
         config = resolve_config(config, EnvConfig, make_config, preset, overrides)
         check_slate_config(config)
-        if world_seeds is None:
-            core = SlateCore(config, num_envs, estimator=_resolve_estimator(config, estimator, ctr_model))
-            world = core.world
-        else:
-            seeds = check_world_seeds(world_seeds, num_envs)
-            estimators = _stacked_estimators(config, seeds, estimator, ctr_model) or [None] * len(seeds)
-            B = num_envs // len(seeds)
-            core = StackedCore(config, [SlateCore(config.replace(seed=s), B, estimator=e)
-                                        for s, e in zip(seeds, estimators)])
-            world = core.worlds[0]
+        core, world = vector_core(SlateCore, config, num_envs, estimator, ctr_model, world_seeds)
         self.click_model = ClickModel.from_config(config)  # every stacked world's: they share the config
         self._init_vector(core, slate_observation_space(world, config.n_candidates, config.slate_size), render_mode)
