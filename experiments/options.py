@@ -9,8 +9,8 @@ processes one pilot log for it), ``--resume``,
 ``--overwrite``, ``--progress/--no-progress``. Commands that train or run a torch model
 (``train-ctr``, ``ctr-online``, ``train-generator``, ``generate``) share ``--device cpu|cuda|auto``;
 those that train on the world's users and evaluate (``train-ctr``, ``train-generator``) share
-``--held-out-users F`` (``adsim.users``); those built on one preset (``scenario``, ``train-ctr``) share
-``--set field=value`` for the preset's env and world fields.
+``--held-out-users F`` (``adsim.users``); those built on one preset (``scenario``, ``train-ctr``,
+``train-generator``) share ``--set field=value`` for the preset's env and world fields.
 """
 
 from __future__ import annotations

@@ -21,6 +21,8 @@ def test_every_subcommand_has_an_end_to_end_test():
     assert set(sub.choices) == tested
 
 
+GENERATOR_USERS = 1500
+"""The tiny run's world (``--set n_users=1500``): a smaller population than the preset's 4,000."""
 GENERATOR_TINY = ["--corpus-size", "300", "--epochs", "1", "--eval-requests", "50", "--ft-steps", "1",
                   "--log-steps", "8", "--log-envs", "64"]
 
@@ -58,7 +60,7 @@ def generator_run(tmp_path_factory):
         mp.setattr(tr, "pretrain", rec_pretrain)
         mp.setattr(rw.LogisticCTR, "fit", rec_fit)
         mp.setattr(ft, "sample_requests", rec_sample)
-        assert main(["train-generator", "--out", str(out), *GENERATOR_TINY]) == 0
+        assert main(["train-generator", "--out", str(out), *GENERATOR_TINY, "--set", f"n_users={GENERATOR_USERS}"]) == 0
     return out, seen, err.getvalue()
 
 
@@ -101,11 +103,13 @@ def test_train_generator_reports_held_out_users_and_never_trains_on_them(generat
     ctr = report["ctr_model"]["users"]
     assert ctr["test_impressions"]["held_out"] > 0 and 0 <= ctr["auc"]["seen"] <= 1
     # no held-out user reached the corpus, the reward model's fit or the fine-tuning requests ...
-    world = cached_world(make_config("personalized").world)
+    world = cached_world(make_config("personalized", n_users=GENERATOR_USERS).world)
     held = held_out_users(world.user_features, 0.2, seed=0)
     assert 0.15 < held.mean() < 0.25
     for ids in (np.concatenate(seen["corpus"]), np.concatenate(seen["finetune"])):
         assert len(ids) > 0 and not held[ids].any()
+        assert 1000 < ids.max() < GENERATOR_USERS  # the --set world's users (the preset has 4,000)
+    assert json.loads((out / "config.json").read_text())["fields"] == {"n_users": GENERATOR_USERS}
     fitted = np.concatenate(seen["reward_fit"])
     assert len(fitted) > 0 and not held_out_users(fitted, 0.2, seed=0).any()
     assert len(np.unique(np.concatenate(seen["corpus"]))) > 100  # ... though the corpus drew many users
@@ -123,7 +127,9 @@ def test_train_generator_bad_held_out_users_stop_before_any_work(generator, tmp_
                             "was trained with --held-out-users 0.2 --seed 0"),
                            (["--pretrained", str(generator / "pretrained"), "--held-out-users", "0.3"],
                             "was trained with --held-out-users 0.2 --seed 0"),
-                           (["--eval-requests", "2"], "requests of held-out users")):
+                           (["--eval-requests", "2"], "requests of held-out users"),
+                           (["--set", "n_user=10"], "unknown config key 'n_user'"),
+                           (["--set", "n_users"], "expected field=value")):
         out = tmp_path / "never"
         assert main(["train-generator", "--out", str(out), *GENERATOR_TINY, *extra]) == 2
         assert message in capsys.readouterr().err

@@ -21,7 +21,8 @@ import shutil
 import time
 from pathlib import Path
 
-from experiments.options import add_device, add_held_out_users, check_device_arg, check_held_out_users_arg
+from experiments.options import (add_device, add_field_overrides, add_held_out_users, check_device_arg,
+                                 check_held_out_users_arg, field_overrides)
 from experiments.provenance import provenance
 
 
@@ -29,6 +30,7 @@ def register(sub) -> None:
     p = sub.add_parser("train-generator", help="train the Transformer creative generator (CPU, minutes)")
     p.add_argument("--out", required=True, help="output directory (weights, config, curves, report)")
     p.add_argument("--preset", default="personalized", help="env preset whose world is used")
+    add_field_overrides(p)
     p.add_argument("--corpus-size", type=int, default=40000)
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
@@ -361,7 +363,7 @@ def run(args) -> int:
 
     check_device_arg(args)
     _check_options(args)
-    config = make_config(args.preset)
+    config = make_config(args.preset, **field_overrides(args))
     _check_eval_split(args, cached_world(config.world))
     torch.set_num_threads(args.threads)
     t_start = time.time()
@@ -394,7 +396,7 @@ def run(args) -> int:
     final.save(out)
     (out / TRAINING_USERS).write_text(json.dumps(users_doc, indent=2) + "\n")
     report["total_seconds"] = round(time.time() - t_start, 1)
-    meta = {**provenance(), "preset": args.preset, "generator": dataclasses.asdict(model.config),
+    meta = {**provenance(), "preset": args.preset, "fields": field_overrides(args), "generator": dataclasses.asdict(model.config),
             "pretrained_from": args.pretrained, "train": dataclasses.asdict(train_cfg),
             "finetune": None if args.no_finetune else dataclasses.asdict(ft_cfg),
             "reward_model": None if args.no_finetune else args.reward_model,
