@@ -1,0 +1,288 @@
+"""Slate off-policy estimators (issue 16, point 4): agreement with obp 0.4.1's slate estimators,
+values worked by hand, exact unbiasedness by enumerating every slate, a seeded sampled check with
+interval coverage, and bad input."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from adsim.ope import cascade_dr, cumulative_pscore, iips, pseudo_inverse, rips, sips
+
+K, L = 5, 3
+SLATES = np.array(list(itertools.permutations(range(K), L)))  # every ordered slate of L distinct items
+
+
+def plackett_luce(weights: np.ndarray, slates: np.ndarray) -> dict[str, np.ndarray]:
+    """A Plackett–Luce policy's propensities of ``slates`` (S, L): conditional, cumulative, joint,
+    marginal (item at position, summed over every slate), and the conditional distribution over all
+    K candidates at each position given the slate's items above it (S, L, K)."""
+    S, n_pos = slates.shape
+    dist = np.empty((S, n_pos, len(weights)))
+    for s, slate in enumerate(slates):
+        left = np.ones(len(weights), bool)
+        for pos, a in enumerate(slate):
+            dist[s, pos] = np.where(left, weights, 0) / weights[left].sum()
+            left[a] = False
+    cond = np.take_along_axis(dist, slates[:, :, None], axis=2)[:, :, 0]
+    cum = np.cumprod(cond, axis=1)
+    every = np.array(list(itertools.permutations(range(len(weights)), n_pos)))
+    joint_every = np.array([np.prod([weights[a] / weights[[b for b in range(len(weights)) if b not in s[:i]]].sum()
+                                     for i, a in enumerate(s)]) for s in every])
+    marg_table = np.zeros((n_pos, len(weights)))
+    for s, p in zip(every, joint_every):
+        marg_table[np.arange(n_pos), s] += p
+    marginal = marg_table[np.arange(n_pos), slates]
+    return {"cond": cond, "cum": cum, "joint": cum[:, -1], "marginal": marginal, "dist": dist, "table": marg_table}
+
+
+W_LOG = np.array([1.0, 2.0, 0.5, 1.5, 3.0])
+W_TGT = np.array([4.0, 0.5, 1.0, 2.0, 0.7])
+LOGGER, TARGET = plackett_luce(W_LOG, SLATES), plackett_luce(W_TGT, SLATES)
+ATTRACT = np.array([0.30, 0.10, 0.50, 0.20, 0.40])
+EXAMINE = np.array([1.0, 0.6, 0.3])
+
+
+def pbm_reward(slates):
+    """Position-based model: r_l = examination(l) × attractiveness(a_l) (additive, independent)."""
+    return EXAMINE[None, :] * ATTRACT[slates]
+
+
+def cascade_reward(slates):
+    """Cascade: the user scans down and clicks the first attractive item; r_l = P(click at l)."""
+    a = ATTRACT[slates]
+    skip = np.cumprod(np.concatenate([np.ones((len(slates), 1)), 1 - a[:, :-1]], axis=1), axis=1)
+    return skip * a
+
+
+def exact(estimator, reward, **arrays):
+    """E_μ[estimate]: mean of the estimate over all slates with the reward scaled by S·μ(s) — the
+    estimators are linear in the reward, so this equals Σ_s μ(s) × (term of slate s)."""
+    scale = len(SLATES) * LOGGER["joint"]
+    return estimator(reward * scale[:, None], **arrays).value
+
+
+def truth(reward):
+    return float((TARGET["joint"] * reward.sum(axis=1)).sum())
+
+
+# ------------------------------------------------------------------ agreement with obp 0.4.1
+
+
+def _sampled_log(n, seed):
+    """n slates from the logger, drawn with the Gumbel top-L trick (Plackett–Luce), clicks from the cascade."""
+    rng = np.random.default_rng(seed)
+    keys = np.log(W_LOG)[None, :] + rng.gumbel(size=(n, K))
+    slates = np.argsort(-keys, axis=1)[:, :L]
+    index = {tuple(s): i for i, s in enumerate(SLATES)}
+    rows = np.array([index[tuple(s)] for s in slates])
+    click = (rng.random((n, L)) < cascade_reward(slates)).astype(np.float64)
+    return slates, rows, click
+
+
+def test_sips_iips_rips_agree_with_obp_041():
+    from obp.ope import SlateIndependentIPS, SlateRewardInteractionIPS, SlateStandardIPS
+
+    n = 2000
+    slates, rows, click = _sampled_log(n, seed=7)
+    long = {"slate_id": np.repeat(np.arange(n), L), "reward": click.reshape(-1), "position": np.tile(np.arange(L), n)}
+    ours_obp = [
+        (sips(click, LOGGER["joint"][rows], TARGET["joint"][rows]).value,
+         SlateStandardIPS(len_list=L).estimate_policy_value(
+             **long, pscore=np.repeat(LOGGER["joint"][rows], L),
+             evaluation_policy_pscore=np.repeat(TARGET["joint"][rows], L))),
+        (iips(click, LOGGER["marginal"][rows], TARGET["marginal"][rows]).value,
+         SlateIndependentIPS(len_list=L).estimate_policy_value(
+             **long, pscore_item_position=LOGGER["marginal"][rows].reshape(-1),
+             evaluation_policy_pscore_item_position=TARGET["marginal"][rows].reshape(-1))),
+        (rips(click, LOGGER["cum"][rows], TARGET["cum"][rows]).value,
+         SlateRewardInteractionIPS(len_list=L).estimate_policy_value(
+             **long, pscore_cascade=LOGGER["cum"][rows].reshape(-1),
+             evaluation_policy_pscore_cascade=TARGET["cum"][rows].reshape(-1))),
+    ]
+    for ours, theirs in ours_obp:
+        assert ours == pytest.approx(theirs, abs=1e-9, rel=1e-12)
+    assert len({round(v, 6) for v, _ in ours_obp}) == 3  # three different numbers, not one compared thrice
+
+
+def test_obp_041_has_no_cascade_dr_or_pseudo_inverse():
+    import obp.ope
+
+    slate = {n for n in dir(obp.ope) if n.startswith("Slate")}
+    assert slate == {"SlateStandardIPS", "SlateIndependentIPS", "SlateRewardInteractionIPS", "SlateOffPolicyEvaluation"}
+
+
+# ------------------------------------------------------------------ worked by hand
+
+
+def test_cascade_dr_worked_by_hand():
+    # One slate, L = 2, K = 2: items (1, 0) shown, rewards (1, 0).
+    # Logging cumulative propensities (0.5, 0.5): μ(a0=1) = 0.5, μ(a1=0 | a0=1) = 1.
+    # Target: π(·) at position 0 = (0.2, 0.8); at position 1 given a0 = 1 only item 0 is left: (1, 0).
+    # Weights: w_0 = 0.8 / 0.5 = 1.6, w_1 = 0.8 · 1 / 0.5 = 1.6, w_{-1} = 1.
+    # q̂ at position 0 = (0.1, 0.3); at position 1 (below item 1) = (0.2, 0.6).
+    # Position 0: w_0 (r_0 − q̂_0(1)) + 1 · (0.2·0.1 + 0.8·0.3) = 1.6·0.7 + 0.26 = 1.38
+    # Position 1: w_1 (r_1 − q̂_1(0)) + w_0 · (1·0.2 + 0·0.6) = 1.6·(−0.2) + 1.6·0.2 = 0
+    reward = np.array([[1.0, 0.0]])
+    action = np.array([[1, 0]])
+    target = np.array([[[0.2, 0.8], [1.0, 0.0]]])
+    q_hat = np.array([[[0.1, 0.3], [0.2, 0.6]]])
+    est = cascade_dr(reward, action, np.array([[0.5, 0.5]]), target, q_hat)
+    assert est.value == pytest.approx(1.38, abs=1e-12)
+    # A second slate, items (0, 1), rewards (0, 1), μ cumulative (0.5, 0.5), target at 0 as before, at
+    # position 1 given a0 = 0: (0, 1); q̂ the same numbers. w_0 = 0.2/0.5 = 0.4, w_1 = 0.4.
+    # Position 0: 0.4 (0 − 0.1) + 0.26 = 0.22; position 1: 0.4 (1 − 0.6) + 0.4 · 0.6 = 0.4. Slate: 0.62.
+    reward2 = np.array([[1.0, 0.0], [0.0, 1.0]])
+    est2 = cascade_dr(reward2, np.array([[1, 0], [0, 1]]), np.array([[0.5, 0.5], [0.5, 0.5]]),
+                      np.array([[[0.2, 0.8], [1.0, 0.0]], [[0.2, 0.8], [0.0, 1.0]]]),
+                      np.array([[[0.1, 0.3], [0.2, 0.6]], [[0.1, 0.3], [0.2, 0.6]]]))
+    assert est2.value == pytest.approx((1.38 + 0.62) / 2, abs=1e-12)
+    assert est2.std_err == pytest.approx(abs(1.38 - 0.62) / 2, abs=1e-12)  # sd(ddof=1)/√2 of two terms
+
+
+def test_pseudo_inverse_worked_by_hand():
+    # Product logger, L = 2: marginal μ = (0.5, 0.25) of the shown items, target (0.5, 0.75):
+    # θ = 0.5/0.5 + 0.75/0.25 − 2 + 1 = 3; slate reward 1 + 0 = 1 -> term 3. Second slate μ = (0.25, 0.5),
+    # π = (0, 0.5): θ = 0 + 1 − 1 = 0, reward 2 -> 0. Mean 1.5.
+    est = pseudo_inverse(np.array([[1.0, 0.0], [1.0, 1.0]]), np.array([[0.5, 0.75], [0.0, 0.5]]),
+                         pscore=np.array([[0.5, 0.25], [0.25, 0.5]]))
+    assert est.value == pytest.approx(1.5, abs=1e-12)
+    # Uniform logger without replacement, K = 3, L = 2, slate (0, 1) with reward 1 at position 0.
+    # Target marginals q(position, item): position 0 (0.6, 0.3, 0.1), position 1 (0.2, 0.5, 0.3).
+    # own = q(0,0) + q(1,1) = 0.6 + 0.5 = 1.1; other = q(1,0) + q(0,1) = 0.2 + 0.3 = 0.5.
+    # θ = [(K−1)((K−L+1)·own + other) − K(L−1)] / (K−L) = [2·(2·1.1 + 0.5) − 3] / 1 = 2.4.
+    q = np.array([[[0.6, 0.3, 0.1], [0.2, 0.5, 0.3]]])
+    est = pseudo_inverse(np.array([[1.0, 0.0]]), q, action=np.array([[0, 1]]), logging="uniform")
+    assert est.value == pytest.approx(2.4, abs=1e-12)
+
+
+# ------------------------------------------------------------------ exact unbiasedness by enumeration
+
+
+def test_each_estimator_is_exactly_unbiased_where_its_assumption_holds():
+    pbm, cascade = pbm_reward(SLATES), cascade_reward(SLATES)
+    assert truth(pbm) != pytest.approx(truth(cascade), abs=0.05)
+    for reward in (pbm, cascade):  # SIPS: any reward
+        assert exact(sips, reward, pscore=LOGGER["joint"], target=TARGET["joint"]) == pytest.approx(truth(reward), abs=1e-12)
+    assert exact(iips, pbm, pscore=LOGGER["marginal"], target=TARGET["marginal"]) == pytest.approx(truth(pbm), abs=1e-12)
+    for reward in (pbm, cascade):  # RIPS and cascade-DR: rewards that depend on the items above only
+        assert exact(rips, reward, pscore=LOGGER["cum"], target=TARGET["cum"]) == pytest.approx(truth(reward), abs=1e-12)
+    rng = np.random.default_rng(3)
+    table = {}  # a wrong reward model that is a function of (position, items above, candidate), as it must be
+    wrong = np.array([[[table.setdefault((l, tuple(s[:l]), a), rng.random()) for a in range(K)] for l in range(L)]
+                      for s in SLATES])
+    for q_hat in (np.zeros((len(SLATES), L, K)), wrong):
+        terms = _cascade_dr_terms(cascade, q_hat)
+        assert float((LOGGER["joint"] * terms).sum()) == pytest.approx(truth(cascade), abs=1e-12)
+
+
+def _cascade_dr_terms(reward, q_hat):
+    """The per-slate terms of cascade-DR, each slate a log of one."""
+    return np.array([cascade_dr(reward[s:s + 1], SLATES[s:s + 1], LOGGER["cum"][s:s + 1], TARGET["dist"][s:s + 1],
+                                q_hat[s:s + 1]).value for s in range(len(SLATES))])
+
+
+def test_the_wrong_assumption_is_biased_by_a_clear_margin():
+    cascade = cascade_reward(SLATES)
+    bias_iips = exact(iips, cascade, pscore=LOGGER["marginal"], target=TARGET["marginal"]) - truth(cascade)
+    assert abs(bias_iips) > 0.01  # IIPS ignores the items above: biased under the cascade
+    # RIPS with marginal instead of cumulative weights is IIPS: the layout is checked, not guessed
+    with pytest.raises(ValueError, match="cannot grow"):
+        rips(cascade, LOGGER["marginal"], TARGET["marginal"])
+
+
+def test_pseudo_inverse_is_exactly_unbiased_for_additive_rewards_under_both_loggers():
+    pbm = pbm_reward(SLATES)
+    # uniform logger without replacement: every slate equally likely, so the plain mean is E_μ
+    est = pseudo_inverse(pbm, np.broadcast_to(TARGET["table"], (len(SLATES), L, K)).copy(), action=SLATES,
+                         logging="uniform")
+    assert est.value == pytest.approx(truth(pbm), abs=1e-12)
+    # product logger (positions independent, items may repeat): enumerate all K^L slates
+    every = np.array(list(itertools.product(range(K), repeat=L)))
+    mu = np.array([[0.1, 0.2, 0.3, 0.15, 0.25], [0.3, 0.1, 0.1, 0.2, 0.3], [0.2, 0.2, 0.2, 0.2, 0.2]])
+    p_slate = mu[np.arange(L), every].prod(axis=1)
+    reward = EXAMINE[None, :] * ATTRACT[every] * (len(every) * p_slate)[:, None]
+    est = pseudo_inverse(reward, TARGET["table"][np.arange(L), every], pscore=mu[np.arange(L), every])
+    assert est.value == pytest.approx(float((TARGET["table"] * EXAMINE[:, None] * ATTRACT[None, :]).sum()), abs=1e-12)
+    # with the product formula on the uniform-without-replacement logger, PI is biased
+    wrong = pseudo_inverse(pbm, TARGET["marginal"], pscore=np.full((len(SLATES), L), 1 / K))
+    assert abs(wrong.value - truth(pbm)) > 4e-3  # exact numbers: 5.1e-3 off, the right form 1e-12
+
+
+# ------------------------------------------------------------------ sampled: seeded, intervals cover
+
+
+def test_sampled_estimates_are_close_to_the_truth_and_intervals_cover():
+    reward_truth = truth(cascade_reward(SLATES))
+    covered = {"sips": 0, "rips": 0, "cascade_dr": 0}
+    q_hat = np.broadcast_to(ATTRACT * 0.8, (1, L, K))
+    for seed in range(1000):
+        slates, rows, click = _sampled_log(2000, seed)
+        ests = [sips(click, LOGGER["joint"][rows], TARGET["joint"][rows]),
+                rips(click, LOGGER["cum"][rows], TARGET["cum"][rows]),
+                cascade_dr(click, slates, LOGGER["cum"][rows], TARGET["dist"][rows],
+                           np.broadcast_to(q_hat, (len(rows), L, K)).copy())]
+        for e in ests:
+            covered[e.name] += e.covers(reward_truth)
+    for name, c in covered.items():  # 95 % intervals over 1000 seeds: binomial sd 0.7 points
+        assert 0.92 <= c / 1000 <= 0.975, (name, c)
+    slates, rows, click = _sampled_log(160_000, seed=11)
+    big = rips(click, LOGGER["cum"][rows], TARGET["cum"][rows])
+    assert abs(big.value - reward_truth) < 4 * big.std_err
+    wrong = iips(click, LOGGER["marginal"][rows], TARGET["marginal"][rows])
+    assert abs(wrong.value - reward_truth) > 4 * wrong.std_err  # the biased one is caught at this size
+
+
+def test_bootstrap_interval_is_seeded_and_resamples_slates():
+    slates, rows, click = _sampled_log(300, seed=1)
+    a = rips(click, LOGGER["cum"][rows], TARGET["cum"][rows], ci="bootstrap", seed=5)
+    b = rips(click, LOGGER["cum"][rows], TARGET["cum"][rows], ci="bootstrap", seed=5)
+    normal = rips(click, LOGGER["cum"][rows], TARGET["cum"][rows])
+    assert a == b and a.n_rounds == 300
+    assert a.ci_low < a.value < a.ci_high
+    assert a.std_err == pytest.approx(normal.std_err, rel=0.25)
+
+
+def test_cumulative_pscore_is_the_running_product():
+    np.testing.assert_allclose(cumulative_pscore(LOGGER["cond"]), LOGGER["cum"], rtol=0, atol=1e-15)
+
+
+# ------------------------------------------------------------------ bad input
+
+R = np.zeros((2, 2))
+P = np.full((2, 2), 0.5)
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: sips([[0.0]], np.ones(1), np.ones(1)), TypeError, "reward must be a numpy array, got list"),
+    (lambda: sips(R, np.ones(3), np.ones(2)), ValueError, r"pscore has shape \(3,\), expected \(2,\)"),
+    (lambda: sips(R, np.array([0.5, 0.0]), np.ones(2)), ValueError, r"pscore\[1\] == 0.0, must be in \(0, 1\]"),
+    (lambda: sips(R, np.ones(2), np.array([1.5, 1.0])), ValueError, r"target\[0\] == 1.5, must be in \[0, 1\]"),
+    (lambda: sips(R, np.array([1e-9, 1.0]), np.ones(2)), ValueError, "below the propensity floor"),
+    (lambda: iips(np.array([[np.nan, 0.0], [0.0, 0.0]]), P, P), ValueError, r"reward must be finite; reward\[0, 0\]"),
+    (lambda: iips(R, P.astype(str), P), TypeError, "pscore must hold real numbers"),
+    (lambda: rips(R, np.array([[0.2, 0.5], [0.5, 0.5]]), P), ValueError, r"pscore\[0\] grows from position 0 to 1"),
+    (lambda: cascade_dr(R, np.zeros((2, 2), int), P, np.full((2, 2, 3), 0.5), np.zeros((2, 2, 3))), ValueError,
+     r"target\[0, 0\] sums to 1.5"),
+    (lambda: cascade_dr(R, np.zeros((2, 2)), P, np.full((2, 2, 2), 0.5), np.zeros((2, 2, 2))), TypeError,
+     "action must hold integers"),
+    (lambda: cascade_dr(R, np.full((2, 2), 2), P, np.full((2, 2, 2), 0.5), np.zeros((2, 2, 2))), ValueError,
+     r"action holds 2, must be a candidate index in \[0, 2\)"),
+    (lambda: cascade_dr(R, np.zeros((2, 2), int), P, np.full((2, 2, 2), 0.5), np.zeros((2, 2, 3))), ValueError,
+     r"q_hat has shape \(2, 2, 3\), expected \(2, 2, 2\)"),
+    (lambda: pseudo_inverse(R, P), ValueError, "needs pscore"),
+    (lambda: pseudo_inverse(R, P, pscore=P, logging="uniformm"), ValueError, "did you mean 'uniform'"),
+    (lambda: pseudo_inverse(R, np.full((2, 2, 3), 0.3), action=np.array([[0, 0], [0, 1]]), logging="uniform"),
+     ValueError, r"action\[0\] == \[0, 0\] repeats a candidate"),
+    (lambda: pseudo_inverse(R, np.full((2, 2, 2), 0.5), action=np.array([[0, 1], [1, 0]]), logging="uniform"),
+     ValueError, "needs more candidates than positions"),
+    (lambda: pseudo_inverse(R, np.full((2, 2, 3), 0.3), pscore=P, action=np.array([[0, 1], [1, 0]]),
+                            logging="uniform"), ValueError, "marginal propensity 1/K"),
+    (lambda: sips(R, np.ones(2), np.ones(2), alpha=1.5), ValueError, "alpha"),
+    (lambda: sips(R, np.ones(2), np.ones(2), ci="wald"), ValueError, "unknown ci 'wald'"),
+])
+def test_bad_input_is_rejected_naming_the_argument(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
