@@ -89,8 +89,8 @@ def floor_pscore(pscore: np.ndarray, clip_pscore: bool = False, name: str = "psc
         return pscore, 0
     if not clip_pscore:
         at = np.unravel_index(int(np.flatnonzero(low)[0]), pscore.shape)
-        index = ", ".join(str(int(i)) for i in at)
-        raise ValueError(f"{name}[{index}] == {pscore[at]:.3g} ({n_low} entries in all) is below the propensity floor "
+        index, unit = ", ".join(str(int(i)) for i in at), "row(s)" if pscore.ndim == 1 else "entries"
+        raise ValueError(f"{name}[{index}] == {pscore[at]:.3g} ({n_low} {unit} in all) is below the propensity floor "
                          f"{PSCORE_FLOOR:g}: importance weights would reach {1 / pscore[at]:.3g}; pass "
                          f"clip_pscore=True (adsim ope --clip-pscore) to clip them to the floor")
     return np.maximum(pscore, PSCORE_FLOOR), n_low
