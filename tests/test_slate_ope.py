@@ -286,3 +286,70 @@ P = np.full((2, 2), 0.5)
 def test_bad_input_is_rejected_naming_the_argument(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+# ------------------------------------------------------------------ the OBD slate log (issue 16, point 5)
+
+
+def _obd_csv(path, rows):
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=["timestamp", "item_id", "position", "click", "propensity_score",
+                                        "user_feature_0"])
+    frame.to_csv(path)
+    return path
+
+
+def test_rows_with_one_timestamp_and_one_user_form_a_page(tmp_path):
+    from adsim.fidelity import page_summary, read_obd, slate_log
+
+    t1, t2, t3 = "2019-11-24 00:00:01.000001+00:00", "2019-11-24 00:00:02+00:00", "2019-11-24 00:00:03+00:00"
+    path = _obd_csv(tmp_path / "log.csv", [
+        (t1, 4, 2, 0, 0.2, "u"), (t1, 7, 1, 1, 0.3, "u"), (t1, 5, 3, 0, 0.4, "u"),  # a complete page, shuffled
+        (t2, 1, 1, 0, 0.5, "u"), (t2, 2, 2, 0, 0.5, "v"),  # one timestamp, two users: two pages
+        (t3, 3, 3, 1, 0.1, "w"), (t3, 6, 1, 0, 0.6, "w"), (t3, 8, 2, 1, 0.7, "w")])
+    log = read_obd(path)
+    np.testing.assert_array_equal(log.page, [0, 0, 0, 1, 2, 3, 3, 3])
+    summary = page_summary(log)
+    assert summary["pages"] == 4 and summary["pages_by_rows"] == {1: 2, 3: 2} and summary["complete_pages"] == 2
+    s = slate_log(log)
+    np.testing.assert_array_equal(s.item, [[7, 4, 5], [6, 8, 3]])  # ordered by position
+    np.testing.assert_array_equal(s.click, [[1, 0, 0], [0, 1, 1]])
+    np.testing.assert_allclose(s.pscore, [[0.3, 0.2, 0.4], [0.6, 0.7, 0.1]])
+    assert s.timestamp[0] == np.datetime64("2019-11-24T00:00:01.000001", "ns").astype(np.int64)
+
+
+def test_the_obd_samples_hold_no_complete_slate_and_pseudo_slates_take_row_j_of_each_position():
+    pytest.importorskip("obp")
+    from adsim.fidelity import obd_sample_path, page_summary, read_obd, slate_log
+
+    log = read_obd(obd_sample_path("random", "all"))
+    summary = page_summary(log)
+    assert summary["pages"] == 9991 and summary["pages_by_rows"] == {1: 9982, 2: 9} and summary["complete_pages"] == 0
+    with pytest.raises(ValueError, match="no complete page of 3 positions"):
+        slate_log(log)
+    s = slate_log(log, how="by_position")
+    counts = np.bincount(log.position)
+    assert s.n_slates == counts.min() == 3266 and s.how == "by_position"
+    for pos in range(3):
+        rows = np.flatnonzero(log.position == pos)[: s.n_slates]
+        np.testing.assert_array_equal(s.item[:, pos], log.item[rows])
+        np.testing.assert_array_equal(s.click[:, pos], log.click[rows])
+    assert (s.pscore == 1 / 80).all()
+
+
+@pytest.mark.parametrize("with_timestamps", [True, False])
+def test_an_obd_slate_log_written_reads_back_identically(tmp_path, with_timestamps):
+    import dataclasses
+
+    from adsim.fidelity import SlateLog, read_obd, slate_log, write_obd
+
+    rng = np.random.default_rng(4)
+    n = 50
+    ts = np.sort(rng.choice(10**18, n, replace=False)).astype(np.int64) if with_timestamps else None
+    s = SlateLog(rng.integers(0, 80, (n, 3)), (rng.random((n, 3)) < 0.3).astype(np.int8), rng.random((n, 3)) * 0.9 + 0.05,
+                 ts, "made up")
+    back = slate_log(read_obd(write_obd(s, tmp_path / "slates.csv")))
+    expected = s if with_timestamps else dataclasses.replace(s, timestamp=np.arange(n, dtype=np.int64) * 1000)
+    assert back.equals(expected) and back.n_slates == n
+    assert not back.equals(dataclasses.replace(expected, click=1 - expected.click))

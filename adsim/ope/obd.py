@@ -131,8 +131,10 @@ def validate(random_log, bts_log, campaign: str, target: str = "prior", *, slate
                       "source": bts_log.source},
         "logging": {"source": random_log.source, "impressions": len(reward), "clicks": int(reward.sum()),
                     "pages": page_summary(random_log, L), "slates": n, "slates_how": s.how,
-                    "slate_logger": "positions filled independently and uniformly (pseudo-slates of a context-free "
-                                    "logger): marginal 1/K, cumulative K^-(l+1), joint K^-L"},
+                    "slate_logger": ("positions filled independently and uniformly (pseudo-slates of a context-free "
+                                     "logger): marginal 1/K, cumulative K^-(l+1), joint K^-L") if s.how == "by_position"
+                    else "slates read from a file; positions taken as filled independently: cumulative and joint "
+                         "propensities are running products of the file's marginal ones"},
         "target": {"source": target,
                    "marginals": ("obp 0.4.1 BernoulliTS(is_zozotown_prior=True).compute_batch_action_dist, "
                                  f"n_sim={n_sim}, random_state={seed}") if target == "prior" else
