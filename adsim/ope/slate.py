@@ -42,7 +42,9 @@ the normal interval and the percentile bootstrap resample slates, not positions.
 
 from __future__ import annotations
 
-from typing import Any
+import itertools
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -290,5 +292,110 @@ def cumulative_pscore(conditional: np.ndarray) -> np.ndarray:
     return np.cumprod(c, axis=1)
 
 
-__all__ = ["SLATE_ESTIMATORS", "PI_LOGGERS", "sips", "iips", "rips", "cascade_dr", "pseudo_inverse",
-           "cumulative_pscore"]
+@lru_cache(maxsize=16)
+def all_slates(n_candidates: int, n_positions: int) -> np.ndarray:
+    """(S, L) int64 every ordered slate of ``L`` distinct candidates out of ``K`` (lexicographic),
+    ``S = K! / (K − L)!``; read-only. For policies whose slate distribution is enumerated."""
+    from adsim.validation import check_int
+
+    check_int("n_candidates", n_candidates, 1)
+    check_int("n_positions", n_positions, 1, n_candidates)
+    size = 1
+    for k in range(n_candidates - n_positions + 1, n_candidates + 1):
+        size *= k
+    if size > 2_000_000:
+        raise ValueError(f"{size} ordered slates of {n_positions} out of {n_candidates} candidates: too many to "
+                         "enumerate (at most 2,000,000)")
+    out = np.array(list(itertools.permutations(range(n_candidates), n_positions)), dtype=np.int64)
+    out.flags.writeable = False
+    return out
+
+
+def plackett_luce_probs(logits: np.ndarray, n_positions: int) -> np.ndarray:
+    """(n, S) probability of every ordered slate (:func:`all_slates` order) under Plackett–Luce:
+    position by position, a candidate not yet shown is drawn with probability ∝ ``exp(logit)``.
+
+    Args:
+        logits: (n, K) float scores per candidate.
+    """
+    z = _float_array("logits", logits, None, 2)
+    slates = all_slates(z.shape[1], n_positions)
+    w = np.exp(z - z.max(axis=1, keepdims=True))  # (n, K)
+    ws = w[:, slates]  # (n, S, L)
+    left = w.sum(axis=1)[:, None, None] - np.concatenate([np.zeros(ws.shape[:2] + (1,)), np.cumsum(ws, axis=2)[:, :, :-1]],
+                                                         axis=2)
+    return np.prod(ws / left, axis=2)
+
+
+class SlatePropensities(NamedTuple):
+    """A policy's propensities of logged slates, in every form the estimators read.
+
+    Attributes:
+        marginal: (n, L) probability of the shown item at its position.
+        cumulative: (n, L) probability of the shown items at positions 0..l.
+        joint: (n,) probability of the whole shown slate (``cumulative[:, -1]``).
+        marginal_table: (n, L, K) probability of every candidate at every position.
+        conditional: (n, L, K) distribution at position ``l`` given the shown items above it.
+    """
+
+    marginal: np.ndarray
+    cumulative: np.ndarray
+    joint: np.ndarray
+    marginal_table: np.ndarray
+    conditional: np.ndarray
+
+    @classmethod
+    def from_slate_probs(cls, probs: np.ndarray, action: np.ndarray) -> "SlatePropensities":
+        """From a policy's (n, S) probabilities of every ordered slate (:func:`all_slates` order,
+        ``K`` and ``L`` taken from ``action`` (n, L) and the number of columns) and the shown slates."""
+        a = action
+        n, L = a.shape
+        K = int(round(_n_candidates(probs.shape[1], L)))
+        slates = all_slates(K, L)
+        p = _probability("probs", probs, (n, slates.shape[0]), logging=False)
+        onehot = (slates[:, :, None] == np.arange(K)).astype(np.float64)  # (S, L, K)
+        table = np.einsum("ns,slk->nlk", p, onehot)  # Σ_s p(s) 1{s_l = k}
+        match = np.cumprod(slates[None, :, :] == a[:, None, :], axis=2).astype(bool)  # s agrees with the shown on 0..l
+        cumulative = np.einsum("ns,nsl->nl", p, match)
+        above = np.concatenate([np.ones((n, slates.shape[0], 1), bool), match[:, :, :-1]], axis=2)  # agrees on 0..l-1
+        cond = np.einsum("ns,nsl,slk->nlk", p, above, onehot)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cond = np.nan_to_num(cond / cond.sum(axis=2, keepdims=True))
+        marginal = np.take_along_axis(table, a[:, :, None], axis=2)[:, :, 0]
+        return cls(marginal, cumulative, cumulative[:, -1].copy(), table, cond)
+
+
+def _n_candidates(n_slates: int, L: int) -> int:
+    for K in range(L, 200):
+        size = 1
+        for k in range(K - L + 1, K + 1):
+            size *= k
+        if size == n_slates:
+            return K
+        if size > n_slates:
+            break
+    raise ValueError(f"{n_slates} columns is not the number of ordered slates of {L} positions out of any K")
+
+
+def estimate_slate_all(reward: np.ndarray, action: np.ndarray, logger: SlatePropensities, target: SlatePropensities,
+                       q_hat: np.ndarray | None = None, *, pi_logging: str | None = None, alpha: float = 0.05,
+                       ci: str = "normal", n_boot: int = 200, seed: int | None = None,
+                       clip_pscore: bool = False) -> dict[str, Estimate]:
+    """Every slate estimator by name: ``sips``, ``iips``, ``rips``; ``cascade_dr`` when ``q_hat``
+    (n, L, K) is given; ``pseudo_inverse`` when ``pi_logging`` names the logger's form
+    (``"product"`` or ``"uniform"``, see the module docstring)."""
+    kw = {"alpha": alpha, "ci": ci, "n_boot": n_boot, "seed": seed, "clip_pscore": clip_pscore}
+    out = {"sips": sips(reward, logger.joint, target.joint, **kw),
+           "iips": iips(reward, logger.marginal, target.marginal, **kw),
+           "rips": rips(reward, logger.cumulative, target.cumulative, **kw)}
+    if q_hat is not None:
+        out["cascade_dr"] = cascade_dr(reward, action, logger.cumulative, target.conditional, q_hat, **kw)
+    if pi_logging == "product":
+        out["pseudo_inverse"] = pseudo_inverse(reward, target.marginal, pscore=logger.marginal, **kw)
+    elif pi_logging is not None:
+        out["pseudo_inverse"] = pseudo_inverse(reward, target.marginal_table, action=action, logging=pi_logging, **kw)
+    return out
+
+
+__all__ = ["SLATE_ESTIMATORS", "PI_LOGGERS", "SlatePropensities", "all_slates", "cascade_dr", "cumulative_pscore",
+           "estimate_slate_all", "iips", "plackett_luce_probs", "pseudo_inverse", "rips", "sips"]
