@@ -246,23 +246,23 @@ def test_bootstrap_interval_is_seeded_and_resamples_slates():
 
 
 def test_propensities_from_enumerated_slate_probabilities_match_an_independent_plackett_luce():
-    from adsim.ope import SlatePropensities, all_slates, estimate_slate_all, plackett_luce_probs
+    from adsim.ope import SlatePscores, all_slates, estimate_slate_all, plackett_luce_probs
 
     np.testing.assert_array_equal(all_slates(K, L), SLATES)
     probs = plackett_luce_probs(np.tile(np.log(W_LOG) * 1.0 + 7.0, (len(SLATES), 1)), L)  # shifted logits: same policy
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-12)
-    got = SlatePropensities.from_slate_probs(probs, SLATES)
+    got = SlatePscores.from_slate_probs(probs, SLATES)
     for field, key in (("marginal", "marginal"), ("cumulative", "cum"), ("joint", "joint"), ("conditional", "dist")):
         np.testing.assert_allclose(getattr(got, field), LOGGER[key], rtol=0, atol=1e-14, err_msg=field)
     np.testing.assert_allclose(got.marginal_table[3], LOGGER["table"], rtol=0, atol=1e-14)
-    tgt = SlatePropensities.from_slate_probs(plackett_luce_probs(np.tile(np.log(W_TGT), (len(SLATES), 1)), L), SLATES)
+    tgt = SlatePscores.from_slate_probs(plackett_luce_probs(np.tile(np.log(W_TGT), (len(SLATES), 1)), L), SLATES)
     scale = (len(SLATES) * LOGGER["joint"])[:, None]
     ests = estimate_slate_all(pbm_reward(SLATES) * scale, SLATES, got, tgt, pi_logging=None)
     assert set(ests) == {"sips", "iips", "rips"}
     for e in ests.values():  # exact expectations again, through the propensities built here
         assert e.value == pytest.approx(truth(pbm_reward(SLATES)), abs=1e-12)
     with pytest.raises(ValueError, match="not the number of ordered slates"):
-        SlatePropensities.from_slate_probs(np.full((2, 7), 1 / 7), SLATES[:2])
+        SlatePscores.from_slate_probs(np.full((2, 7), 1 / 7), SLATES[:2])
 
 
 def test_cumulative_pscore_is_the_running_product():
@@ -373,3 +373,98 @@ def test_an_obd_slate_log_written_reads_back_identically(tmp_path, with_timestam
     expected = s if with_timestamps else dataclasses.replace(s, timestamp=np.arange(n, dtype=np.int64) * 1000)
     assert back.equals(expected) and back.n_slates == n
     assert not back.equals(dataclasses.replace(expected, click=1 - expected.click))
+
+
+# ------------------------------------------------------------------ the validation study's parts (issue 16, point 4)
+
+
+def test_plackett_luce_slate_policy_probabilities():
+    from adsim.ope import all_slates, plackett_luce_probs
+    from agents.plackett_luce import PlackettLuceSlates
+
+    est = np.array([[0.01, 0.02, 0.04, 0.03, 0.05], [0.05, 0.05, 0.05, 0.05, 0.05]])
+    pol = PlackettLuceSlates(0.5)
+    pol.reset(K, L)
+    p = pol.slate_probabilities({"ctr_estimate": est})
+    np.testing.assert_allclose(p, plackett_luce_probs(np.log(est) / 0.5, L), rtol=1e-12)
+    np.testing.assert_allclose(p[1], 1 / len(all_slates(K, L)), rtol=1e-12)  # equal scores: uniform
+    # first position: the top candidate (0.05) with probability 0.05² / Σ est² (weights score^(1/T))
+    first = p[0][all_slates(K, L)[:, 0] == 4].sum()
+    assert first == pytest.approx(0.05**2 / (est[0] ** 2).sum(), rel=1e-12)
+    mix = PlackettLuceSlates(0.5, uniform_mix=1.0)
+    mix.reset(K, L)
+    np.testing.assert_allclose(mix.slate_probabilities({"ctr_estimate": est}), 1 / 60, rtol=1e-12)
+    truth = PlackettLuceSlates(1.0, "attraction")
+    truth.reset(K, L)
+    with pytest.raises(ValueError, match=r"reads info\['attraction'\]"):
+        truth.slate_probabilities({"ctr_estimate": est})
+    with pytest.raises(ValueError, match="temperature"):
+        PlackettLuceSlates(0.0)
+
+
+def test_slate_position_model_is_cross_fitted_per_position():
+    from adsim.ope import SlateLogRecord
+    from adsim.ope.reward_model import slate_position_model
+
+    est = np.array([[0.1, 0.2, 0.4]] * 4)
+    action = np.array([[0, 1], [2, 0], [1, 2], [0, 2]])
+    clicks = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
+    rec = SlateLogRecord(action, clicks, np.full((4, 6), 1 / 6), est, est, np.zeros((4, 6)), np.zeros(4, int), {})
+    q = slate_position_model(rec)
+    # fold 0 = pages 0, 2 is fitted on pages 1, 3: position 0 shows est 0.4 and 0.1 with clicks 0, 0 -> c = 0;
+    # position 1 shows 0.1, 0.4 with clicks 1, 0 -> c = 1 / 0.5 = 2. Fold 1 on pages 0, 2: position 0
+    # est 0.1 + 0.2 = 0.3 with 2 clicks -> c = 20/3; position 1 est 0.2 + 0.4 with 1 click -> c = 5/3.
+    np.testing.assert_allclose(q[0], [[0, 0, 0], [0.2, 0.4, 0.8]], atol=1e-12)
+    np.testing.assert_allclose(q[1], [[2 / 3, 4 / 3, 8 / 3], [1 / 6, 1 / 3, 2 / 3]], atol=1e-12)
+
+
+def _slate_config(click_model="cascade", seed=0, **kw):
+    from pathlib import Path
+
+    import adsim
+    from adsim import make_config
+
+    if not (Path(adsim.__file__).parent / "slate.py").is_file():
+        pytest.skip("the slate env (adsim/slate.py, branch slate_env) is not in this checkout")
+
+    return make_config("slate", n_candidates=5, slate_size=3, click_model=click_model, n_users=500, seed=seed, **kw)
+
+
+def test_a_slate_log_of_the_slate_core_is_exact_and_seeded():
+    from agents.plackett_luce import PlackettLuceSlates
+    from experiments.ope.collect import collect_slate_log, slate_target_probabilities
+
+    cfg = _slate_config()
+    uniform = PlackettLuceSlates(uniform_mix=1.0, name="uniform")
+    rec = collect_slate_log(uniform, cfg, 3000, num_envs=256, seed=4)
+    again = collect_slate_log(uniform, cfg, 3000, num_envs=256, seed=4)
+    other = collect_slate_log(uniform, cfg, 3000, num_envs=256, seed=5)
+    assert rec.n_pages == 3000 and rec.pi_b.shape == (3000, 60) and rec.clicks.shape == (3000, 3)
+    assert all(np.array_equal(a, b) for a, b in zip(rec[:-1], again[:-1]))
+    assert not np.array_equal(rec.action, other.action)
+    np.testing.assert_allclose(rec.logger().joint, 1 / 60, rtol=1e-12)
+    np.testing.assert_allclose(rec.logger().cumulative, np.cumprod([1 / 5, 1 / 4, 1 / 3]) * np.ones((3000, 1)), rtol=1e-12)
+    # the logged clicks are draws of the truth: their mean is the logger's true value within 4 SE
+    per_page = rec.clicks.sum(axis=1)
+    assert abs(per_page.mean() - rec.true_value(rec.pi_b)) < 4 * per_page.std() / np.sqrt(3000)
+    # a target's true value: the expected clicks of every slate weighted by the target's probabilities
+    target = PlackettLuceSlates(0.1, "attraction")
+    probs = slate_target_probabilities(target, rec)
+    best = rec.slate_value.max(axis=1).mean()
+    assert rec.true_value(rec.pi_b) < rec.true_value(probs) <= best
+
+
+def test_the_slate_study_summarises_every_estimator_against_the_truth():
+    from agents.plackett_luce import PlackettLuceSlates
+    from experiments.ope.study import slate_study
+
+    _slate_config()
+    scen = {"cascade": {"n_candidates": 5, "slate_size": 3, "click_model": "cascade", "n_users": 500}}
+    raw, summary = slate_study(scen, PlackettLuceSlates(uniform_mix=1.0, name="uniform"),
+                               [PlackettLuceSlates(0.5, "attraction")], [0, 1], 400, pi_logging="uniform", num_envs=200)
+    assert list(summary.estimator) == ["sips", "iips", "rips", "cascade_dr", "pseudo_inverse"]
+    assert (summary.seeds == 2).all() and len(raw) == 10
+    assert raw.groupby("seed").truth.nunique().eq(1).all()  # one truth per log
+    again, _ = slate_study(scen, PlackettLuceSlates(uniform_mix=1.0, name="uniform"),
+                           [PlackettLuceSlates(0.5, "attraction")], [0, 1], 400, pi_logging="uniform", num_envs=200)
+    assert raw.equals(again)

@@ -13,10 +13,10 @@ policies from ``agents``).
 from adsim.ope.estimators import ESTIMATORS, PSCORE_FLOOR, Estimate, dm, dr, estimate_all, importance_weights, ips, snips, switch_dr
 from adsim.ope.log import BanditLog, load_log, obp_action_dist
 from adsim.ope.reward_model import predict_rewards
-from adsim.ope.slate import SLATE_ESTIMATORS, SlatePropensities, all_slates, cascade_dr, cumulative_pscore, \
+from adsim.ope.slate import SLATE_ESTIMATORS, SlateLogRecord, SlatePscores, all_slates, cascade_dr, cumulative_pscore, \
     estimate_slate_all, iips, plackett_luce_probs, pseudo_inverse, rips, sips
 
 __all__ = ["BanditLog", "load_log", "obp_action_dist", "Estimate", "ESTIMATORS", "dm", "ips", "snips", "dr",
            "switch_dr", "estimate_all", "importance_weights", "predict_rewards", "PSCORE_FLOOR",
            "SLATE_ESTIMATORS", "sips", "iips", "rips", "cascade_dr", "pseudo_inverse", "cumulative_pscore",
-           "SlatePropensities", "all_slates", "estimate_slate_all", "plackett_luce_probs"]
+           "SlateLogRecord", "SlatePscores", "all_slates", "estimate_slate_all", "plackett_luce_probs"]

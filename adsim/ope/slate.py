@@ -327,7 +327,7 @@ def plackett_luce_probs(logits: np.ndarray, n_positions: int) -> np.ndarray:
     return np.prod(ws / left, axis=2)
 
 
-class SlatePropensities(NamedTuple):
+class SlatePscores(NamedTuple):
     """A policy's propensities of logged slates, in every form the estimators read.
 
     Attributes:
@@ -345,7 +345,7 @@ class SlatePropensities(NamedTuple):
     conditional: np.ndarray
 
     @classmethod
-    def from_slate_probs(cls, probs: np.ndarray, action: np.ndarray) -> "SlatePropensities":
+    def from_slate_probs(cls, probs: np.ndarray, action: np.ndarray) -> "SlatePscores":
         """From a policy's (n, S) probabilities of every ordered slate (:func:`all_slates` order,
         ``K`` and ``L`` taken from ``action`` (n, L) and the number of columns) and the shown slates."""
         a = action
@@ -377,7 +377,50 @@ def _n_candidates(n_slates: int, L: int) -> int:
     raise ValueError(f"{n_slates} columns is not the number of ordered slates of {L} positions out of any K")
 
 
-def estimate_slate_all(reward: np.ndarray, action: np.ndarray, logger: SlatePropensities, target: SlatePropensities,
+class SlateLogRecord(NamedTuple):
+    """``n`` logged pages of a slate core (:func:`adsim.collect.collect_slate_log`), ``L`` positions,
+    ``K`` candidates, ``S`` ordered slates (:func:`all_slates` order).
+
+    Attributes:
+        action: (n, L) int64 the slate shown.
+        clicks: (n, L) float64 the clicks at each position.
+        pi_b: (n, S) the logging policy's probability of every slate.
+        ctr_estimate: (n, K) the observation's CTR estimate per candidate.
+        attraction: (n, K) the candidates' true attractions (truth, evaluation only).
+        slate_value: (n, S) every slate's expected clicks on the page (truth, evaluation only).
+        campaign_id: (n,) int64 the request's campaign.
+        meta: JSON-able description (policy, seed, config).
+    """
+
+    action: np.ndarray
+    clicks: np.ndarray
+    pi_b: np.ndarray
+    ctr_estimate: np.ndarray
+    attraction: np.ndarray
+    slate_value: np.ndarray
+    campaign_id: np.ndarray
+    meta: dict
+
+    @property
+    def n_pages(self) -> int:
+        return int(self.action.shape[0])
+
+    def logger(self) -> SlatePscores:
+        """The logging policy's propensities of the shown slates, every form."""
+        return SlatePscores.from_slate_probs(self.pi_b, self.action)
+
+    def true_value(self, target: np.ndarray) -> float:
+        """A target's true value on the logged pages: mean_i Σ_s π(s | x_i) E[clicks | x_i, s].
+
+        Args:
+            target: (n, S) the target's probability of every slate on each logged page.
+        """
+        if target.shape != self.slate_value.shape:
+            raise ValueError(f"target has shape {target.shape}, expected {self.slate_value.shape} (pages, slates)")
+        return float(np.einsum("ns,ns->", target, self.slate_value) / self.n_pages)
+
+
+def estimate_slate_all(reward: np.ndarray, action: np.ndarray, logger: SlatePscores, target: SlatePscores,
                        q_hat: np.ndarray | None = None, *, pi_logging: str | None = None, alpha: float = 0.05,
                        ci: str = "normal", n_boot: int = 200, seed: int | None = None,
                        clip_pscore: bool = False) -> dict[str, Estimate]:
@@ -397,5 +440,5 @@ def estimate_slate_all(reward: np.ndarray, action: np.ndarray, logger: SlateProp
     return out
 
 
-__all__ = ["SLATE_ESTIMATORS", "PI_LOGGERS", "SlatePropensities", "all_slates", "cascade_dr", "cumulative_pscore",
+__all__ = ["SLATE_ESTIMATORS", "PI_LOGGERS", "SlateLogRecord", "SlatePscores", "all_slates", "cascade_dr", "cumulative_pscore",
            "estimate_slate_all", "iips", "plackett_luce_probs", "pseudo_inverse", "rips", "sips"]
