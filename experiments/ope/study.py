@@ -291,19 +291,23 @@ def run_slate_seed(scenario: str, env_config, seed: int, logging, targets: list,
     return pd.DataFrame(rows)
 
 
-def slate_study(scenarios: dict[str, dict], logging, targets: list, seeds, n_pages: int, *,
+def slate_study(scenarios: dict[str, dict], logging, targets: list, seeds, n_pages, *,
                 pi_logging: str | None = None, **kwargs) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The slate OPE study: every scenario (``name -> make_config keyword arguments``, world seed =
-    scenario seed) × seed; returns the tidy estimates and their :func:`summarise` (bias, sd, RMSE,
-    coverage, mean CI width per scenario, logging, target, log size and estimator)."""
+    scenario seed) × seed × log size (``n_pages``: an int or a list); returns the tidy estimates and
+    their :func:`summarise` (bias, sd, RMSE, coverage, mean CI width per scenario, logging, target,
+    log size and estimator)."""
     from adsim.config import make_config
 
+    sizes = [int(n_pages)] if np.ndim(n_pages) == 0 else [int(n) for n in n_pages]
     frames = []
     for name, overrides in scenarios.items():
         kw = dict(overrides)
         preset = kw.pop("preset", "slate")
         for seed in seeds:
-            frames.append(run_slate_seed(name, make_config(preset, seed=int(seed), **kw), int(seed), logging, targets,
-                                         n_pages, pi_logging=pi_logging, **kwargs))
+            config = make_config(preset, seed=int(seed), **kw)  # one world per seed, every size logged in it
+            for size in sizes:
+                frames.append(run_slate_seed(name, config, int(seed), logging, targets, size, pi_logging=pi_logging,
+                                             **kwargs))
     raw = pd.concat(frames, ignore_index=True)
     return raw, summarise(raw)
