@@ -33,8 +33,14 @@ The pseudo-inverse needs the logging policy's second moments ``Γ_μ = E_μ[1_s 
 * ``"uniform"`` — ``L`` distinct items drawn uniformly from ``K`` (the Open Bandit Dataset's
   random logger): ``θ = [(K − 1)((K − L + 1) Σ_l q(l, s_l) + Σ_l Σ_{k≠l} q(k, s_l)) − K(L − 1)] / (K − L)``
   with ``q(k, a)`` the target's marginal probability of item ``a`` at position ``k`` (all of them:
-  ``target`` (n, L, K)); ``E_μ[θ 1_s] = q_π`` holds exactly (derived in ``tests/test_slate_ope.py``,
-  checked by enumeration).
+  ``target`` (n, L, K)). Derivation: with ``1_s`` the (position, item) indicators of slate ``s``,
+  PI is unbiased for additive rewards when ``E_μ[θ_s 1_s] = q_π``. Under this logger ``E_μ[1{s_k = b}] =
+  1/K`` and ``E_μ[1{s_k = b, s_j = a}] = 1{a ≠ b}/(K(K − 1))`` (j ≠ k), so for ``θ_s = α Σ_l q(l, s_l)
+  + β Σ_l Σ_{k≠l} q(k, s_l) + γ`` (using ``Σ_a q(l, a) = 1``) the entry (k, b) of ``E_μ[θ_s 1_s]`` is
+  ``q(k, b)(α − β)/(K − 1) + Q_b (β(K − L + 1) − α)/(K(K − 1)) + ((L − 1)(α + β(L − 1))/(K − 1) + γ)/K``
+  with ``Q_b = Σ_k q(k, b)``; it equals ``q(k, b)`` for every q iff ``β = (K − 1)/(K − L)``,
+  ``α = β(K − L + 1)``, ``γ = −K(L − 1)/(K − L)`` (the formula above; for L = 1 it is ``K·q = q/μ``).
+  ``tests/test_slate_ope.py`` checks it by enumerating every slate.
 
 Each estimator returns an :class:`~adsim.ope.estimators.Estimate`: its terms are per slate, so
 the normal interval and the percentile bootstrap resample slates, not positions.
@@ -116,10 +122,6 @@ def _weights(pscore: np.ndarray, target: np.ndarray, clip_pscore: bool) -> tuple
     p, n_clipped = floor_pscore(pscore, clip_pscore)
     with np.errstate(over="ignore"):
         return target / p, n_clipped
-
-
-def _ci(alpha: float, ci: str, n_boot: int, seed: int | None) -> dict:
-    return {"alpha": alpha, "ci": ci, "n_boot": n_boot, "seed": seed}
 
 
 def _result(name: str, num: np.ndarray, n_clipped: int, alpha: float, ci: str, n_boot: int,
