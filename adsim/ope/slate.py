@@ -92,7 +92,8 @@ def _probability(name: str, value: Any, shape: tuple[int, ...], *, logging: bool
         grows = np.diff(p, axis=-1) > _PROB_TOL * np.maximum(p[..., :-1], 1e-300) + _PROB_TOL
         if grows.any():
             i, l = np.unravel_index(int(np.flatnonzero(grows)[0]), grows.shape)
-            raise ValueError(f"{name}[{i}] grows from position {l} to {l + 1} ({float(p[i, l])!r} -> {float(p[i, l + 1])!r}): a "
+            before, after = float(p[i, l]), float(p[i, l + 1])
+            raise ValueError(f"{name}[{i}] grows from position {l} to {l + 1} ({before!r} -> {after!r}): a "
                              "cumulative propensity π(a_0..a_l | x) cannot grow with l; did you pass marginal "
                              "propensities?")
     return p
@@ -274,7 +275,8 @@ def pseudo_inverse(reward: np.ndarray, target: np.ndarray, *, pscore: np.ndarray
         if pscore is not None:
             p = _probability("pscore", pscore, (n, L), logging=True)
             if np.abs(p - 1 / K).max() > 1e-9:
-                raise ValueError(f"pscore holds {float(p.flat[int(np.argmax(np.abs(p - 1 / K)))])!r}; a uniform logger over "
+                off = float(p.flat[int(np.argmax(np.abs(p - 1 / K)))])
+                raise ValueError(f"pscore holds {off!r}; a uniform logger over "
                                  f"K == {K} candidates has marginal propensity 1/K == {1 / K!r} everywhere")
         n_clipped = 0
         # m[i, k, l] = q_i(k, s_il): the target's probability of the item shown at l, at position k
@@ -324,8 +326,8 @@ def plackett_luce_probs(logits: np.ndarray, n_positions: int) -> np.ndarray:
     slates = all_slates(z.shape[1], n_positions)
     w = np.exp(z - z.max(axis=1, keepdims=True))  # (n, K)
     ws = w[:, slates]  # (n, S, L)
-    left = w.sum(axis=1)[:, None, None] - np.concatenate([np.zeros(ws.shape[:2] + (1,)), np.cumsum(ws, axis=2)[:, :, :-1]],
-                                                         axis=2)
+    shown_before = np.concatenate([np.zeros(ws.shape[:2] + (1,)), np.cumsum(ws, axis=2)[:, :, :-1]], axis=2)
+    left = w.sum(axis=1)[:, None, None] - shown_before  # weight of the candidates not yet shown
     return np.prod(ws / left, axis=2)
 
 
@@ -442,5 +444,5 @@ def estimate_slate_all(reward: np.ndarray, action: np.ndarray, logger: SlatePsco
     return out
 
 
-__all__ = ["SLATE_ESTIMATORS", "PI_LOGGERS", "SlateLogRecord", "SlatePscores", "all_slates", "cascade_dr", "cumulative_pscore",
-           "estimate_slate_all", "iips", "plackett_luce_probs", "pseudo_inverse", "rips", "sips"]
+__all__ = ["SLATE_ESTIMATORS", "PI_LOGGERS", "SlateLogRecord", "SlatePscores", "all_slates", "cascade_dr",
+           "cumulative_pscore", "estimate_slate_all", "iips", "plackett_luce_probs", "pseudo_inverse", "rips", "sips"]

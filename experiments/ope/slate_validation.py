@@ -45,7 +45,8 @@ def run(seeds, n_pages=(2000, 8000), scenarios: dict | None = None, out: str | P
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        raw.to_csv(out / "estimates.csv.gz", index=False, float_format="%.10g", compression={"method": "gzip", "mtime": 0})
+        raw.to_csv(out / "estimates.csv.gz", index=False, float_format="%.10g",
+                   compression={"method": "gzip", "mtime": 0})
         summary.to_csv(out / "summary.csv", index=False)
         table = summary.copy()
         for col in ("truth", "bias", "sd", "rmse", "ci_width"):

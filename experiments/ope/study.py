@@ -283,8 +283,9 @@ def run_slate_seed(scenario: str, env_config, seed: int, logging, targets: list,
     for target in targets:
         probs = slate_target_probabilities(target, record, seed=seed)
         truth = record.true_value(probs)
-        ests = estimate_slate_all(record.clicks, record.action, logger, SlatePscores.from_slate_probs(probs, record.action),
-                                  q_hat, pi_logging=pi_logging, alpha=alpha, ci=ci, seed=seed)
+        target_pscores = SlatePscores.from_slate_probs(probs, record.action)
+        ests = estimate_slate_all(record.clicks, record.action, logger, target_pscores, q_hat, pi_logging=pi_logging,
+                                  alpha=alpha, ci=ci, seed=seed)
         rows += [{"scenario": scenario, "logging": logging.name, "target": target.name, "n_rounds": n_pages,
                   "seed": seed, "estimator": name, "estimate": e.value, "truth": truth, "ci_low": e.ci_low,
                   "ci_high": e.ci_high} for name, e in ests.items()]
