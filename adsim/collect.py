@@ -118,17 +118,10 @@ def collect_log(policy: LoggingPolicy, core, n_rounds: int, streams: LogStreams,
     if missing:
         raise TypeError(f"policy {type(policy).__name__} lacks {missing} (see agents.base.Policy)")
     N, K = core.num_envs, core.config.n_candidates
-    core.seed(streams.core)
-    core.start_episode()
-    policy.reset(K, seed=streams.policy)
-    rng = np.random.default_rng(streams.draw)
-    rows, steps = np.arange(N), math.ceil(n_rounds / N)
+    rows = np.arange(N)
     parts: dict[str, list[np.ndarray]] = {k: [] for k in (*OBS_LOGGED, "action", "pi_b", "reward", "click",
                                                            "expected_reward", "click_probs", "campaign_id")}
-    obs, info = core.observation(), core.info()
-    from tqdm import tqdm
-
-    for _ in tqdm(range(steps), desc="logging", disable=not progress, leave=False):
+    for obs, info, rng in _steps(core, lambda: policy.reset(K, seed=streams.policy), n_rounds, streams, progress):
         p = checked_probabilities(policy, obs, info, K)
         a = draw_actions(p, rng.random((N, 1)))
         for k in OBS_LOGGED:
@@ -143,10 +136,81 @@ def collect_log(policy: LoggingPolicy, core, n_rounds: int, streams: LogStreams,
         parts["click"].append(out.clicked)
         if learn:
             policy.update(obs, a, out.reward)
+    return _assemble(parts, n_rounds, N, K, meta or {})
+
+
+def _steps(core, reset_policy, n_rounds: int, streams: LogStreams, progress: bool = False):
+    """The loop every log is collected with: seed the core (``streams.core``), start its episode,
+    reset the policy, then for each of ``ceil(n_rounds / N)`` steps yield ``(obs, info, rng)`` — the
+    caller draws actions with ``rng`` (seeded ``streams.draw``) and steps the core — and start the
+    next episode at the horizon (the vector env's same-step autoreset)."""
+    from tqdm import tqdm
+
+    core.seed(streams.core)
+    core.start_episode()
+    reset_policy()
+    rng = np.random.default_rng(streams.draw)
+    for _ in tqdm(range(math.ceil(n_rounds / core.num_envs)), desc="logging", disable=not progress, leave=False):
+        yield core.observation(), core.info(), rng
         if core.truncated:
             core.start_episode()
-        obs, info = core.observation(), core.info()
-    return _assemble(parts, n_rounds, N, K, meta or {})
+
+
+def collect_slate_log(policy, core, n_pages: int, streams: LogStreams, *, learn: bool = False,
+                      meta: dict | None = None):
+    """Run a slate ``policy`` on a slate core (``adsim.slate.SlateCore``) for ``n_pages`` pages and
+    log them, on the same loop as :func:`collect_log` (:func:`_steps`): the slate shown is drawn
+    from the policy's probabilities of **every** ordered slate, so each logged propensity — joint,
+    cumulative, marginal — is exact (small K: :func:`adsim.ope.slate.all_slates`).
+
+    Args:
+        policy: duck-typed: ``reset(n_actions, slate_size, seed=…)``, ``slate_probabilities(obs, info)
+            -> (N, S)`` over ``all_slates(K, L)``, and ``update_slate(obs, slates, clicks)`` if ``learn``.
+        core: a slate core of N pages (its ``slate_size`` L, its ``click_model``).
+        n_pages: logged pages, step-major as in :func:`collect_log`.
+        streams: the core, policy and draw seeds (:meth:`LogStreams.from_seed`).
+        learn: call ``policy.update_slate`` after every step.
+
+    Returns:
+        A :class:`adsim.ope.slate.SlateLogRecord`: the shown slates, their clicks, the observation's
+        CTR estimate, the logging probabilities of every slate and — the truth, for evaluation only —
+        every slate's expected clicks on each page and the candidates' attractions.
+    """
+    from adsim.ope.slate import SlateLogRecord, all_slates
+
+    check_int("n_pages", n_pages, 1)
+    if not isinstance(streams, LogStreams):
+        raise TypeError(f"streams must be a LogStreams, got {type(streams).__name__}")
+    if not hasattr(core, "slate_size") or not hasattr(core, "click_model"):
+        raise TypeError(f"core must be a slate core (adsim.slate.SlateCore), got {type(core).__name__}")
+    N, K, L = core.num_envs, core.config.n_candidates, core.slate_size
+    slates = all_slates(K, L)
+    name = getattr(policy, "name", type(policy).__name__)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("action", "pi_b", "clicks", "ctr_estimate", "attraction",
+                                                           "slate_value", "campaign_id")}
+    for obs, info, rng in _steps(core, lambda: policy.reset(K, L, seed=streams.policy), n_pages, streams):
+        p = np.asarray(policy.slate_probabilities(obs, info), dtype=np.float64)
+        if p.shape != (N, len(slates)) or np.any(p < 0) or not np.allclose(p.sum(axis=1), 1.0, atol=_PROB_TOL):
+            raise ValueError(f"policy {name!r} returned slate probabilities of shape {p.shape} that are not "
+                             f"distributions over the {len(slates)} ordered slates (expected ({N}, {len(slates)}))")
+        index = draw_actions(p, rng.random((N, 1)))
+        shown = slates[index]
+        attraction = np.asarray(info["attraction"], dtype=np.float64)
+        value = core.click_model.expected_clicks(attraction[:, slates])  # (N, S) every slate's expected clicks
+        for k, v in (("action", shown), ("pi_b", p), ("ctr_estimate", obs["ctr_estimate"]), ("attraction", attraction),
+                     ("slate_value", value), ("campaign_id", core.request.campaign)):
+            parts[k].append(np.asarray(v))
+        out = core.step(shown)
+        if not np.allclose(out.expected_reward, value[np.arange(N), index], rtol=1e-12, atol=1e-15):
+            raise RuntimeError("the core's expected clicks of the slates shown differ from the logged truth")
+        parts["clicks"].append(np.asarray(out.clicks, dtype=np.float64))
+        if learn:
+            policy.update_slate(obs, shown, out.clicks)
+    cat = {k: np.concatenate(v)[:n_pages] for k, v in parts.items()}
+    return SlateLogRecord(action=cat["action"].astype(np.int64), clicks=cat["clicks"], pi_b=cat["pi_b"],
+                          ctr_estimate=cat["ctr_estimate"].astype(np.float64), attraction=cat["attraction"],
+                          slate_value=cat["slate_value"], campaign_id=cat["campaign_id"].astype(np.int64),
+                          meta=meta or {})
 
 
 def _assemble(parts: dict[str, list[np.ndarray]], n: int, N: int, K: int, meta: dict) -> BanditLog:
@@ -210,5 +274,5 @@ class EstimateEpsilonGreedy(UniformLogging):
         return self.epsilon / est.shape[1] + (1.0 - self.epsilon) * best / best.sum(axis=1, keepdims=True)
 
 
-__all__ = ["LogStreams", "collect_log", "draw_actions", "checked_probabilities", "shown_request",
+__all__ = ["LogStreams", "collect_log", "collect_slate_log", "draw_actions", "checked_probabilities", "shown_request",
            "UniformLogging", "EstimateEpsilonGreedy", "OBS_LOGGED"]

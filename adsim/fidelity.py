@@ -19,6 +19,22 @@ In the simulator an *item* is a creative of a campaign's pool (campaign × arm),
 the observed demographic fields. :func:`read_obd` is the project's own reader (obp 0.4.1's loader
 fails under pandas 3), and :func:`obd_sample_path` finds the 10,000-row sample that ships inside the
 ``obp`` package without importing it.
+
+**Slates.** A ZOZOTOWN page shows 3 items, one per position; the OBD has one row per (page,
+position). :func:`read_obd` groups rows into pages by this rule: rows with the same ``timestamp``
+and the same ``user_feature_*`` values are one page (:attr:`ClickLog.page`). In the 10,000-row
+samples shipped with obp 0.4.1 the rule finds almost no page with more than one row — the sample
+is a subsample of rows, not of pages: ``random/all`` has 9,991 pages, 9 of two rows and none of
+three; ``bts/all`` has 9,999, one of two rows (see :func:`page_summary`). So the samples hold **no
+complete slate**. :func:`slate_log` turns a click log into a :class:`SlateLog` (wide: (n, L) items,
+clicks, marginal propensities) either from its complete pages (``how="pages"``: a full OBD log, or a
+file written by :func:`write_obd`) or, for a *context-free* logger, as pseudo-slates
+(``how="by_position"``): slate ``j`` takes the ``j``-th row logged at each position. Under a
+context-free logger each position's rows are independent draws of that logger's marginal, so a
+pseudo-slate is a slate of a logger that fills positions independently (``μ(s) = Π_l μ_l(s_l)``,
+items may repeat), with the page's rewards independent across positions — a log the position-wise
+and product-form slate estimators can evaluate. :func:`write_obd` writes a slate log as an OBD CSV
+(one row per position, one timestamp per slate) that :func:`read_obd` reads back identically.
 """
 
 from __future__ import annotations
@@ -48,6 +64,10 @@ class ClickLog:
         click: (n,) int8 1 if clicked.
         groups: user group fields, each (n,) int64 codes.
         source: where the log came from (a path, or the simulator's config).
+        pscore: (n,) float64 or None, the logger's propensity of the row's item at its position.
+        page: (n,) int64 or None, the page (slate) of each row, numbered in order of appearance;
+            rows of one page share a timestamp and user features (see the module docstring).
+        timestamp: (n,) int64 or None, nanoseconds since the epoch (UTC).
     """
 
     item: np.ndarray
@@ -55,12 +75,16 @@ class ClickLog:
     click: np.ndarray
     groups: dict[str, np.ndarray]
     source: str
+    pscore: np.ndarray | None = None
+    page: np.ndarray | None = None
+    timestamp: np.ndarray | None = None
 
     def __post_init__(self):
         n = len(self.click)
         if n == 0:
             raise ValueError(f"{self.source}: the log has no impressions")
-        for name, col in (("item", self.item), ("position", self.position), *self.groups.items()):
+        extra = [(k, getattr(self, k)) for k in ("pscore", "page", "timestamp") if getattr(self, k) is not None]
+        for name, col in (("item", self.item), ("position", self.position), *self.groups.items(), *extra):
             if len(col) != n:
                 raise ValueError(f"{self.source}: column {name!r} has {len(col)} rows, click has {n}")
 
@@ -111,14 +135,151 @@ def read_obd(path: str | Path) -> ClickLog:
     pscore = frame["propensity_score"].to_numpy(dtype=np.float64)
     if not ((pscore > 0) & (pscore <= 1)).all():
         raise ValueError(f"{path}: column 'propensity_score' must be in (0, 1]")
-    groups = {c: pd.factorize(frame[c], sort=True)[0].astype(np.int64)
-              for c in sorted(frame.columns) if c.startswith("user_feature_")}
+    features = [c for c in sorted(frame.columns) if c.startswith("user_feature_")]
+    groups = {c: pd.factorize(frame[c], sort=True)[0].astype(np.int64) for c in features}
+    timestamp, page = None, np.arange(len(frame), dtype=np.int64)
     if "timestamp" in frame.columns:  # the request's context: hour of day in the simulator's 4 buckets
-        hour = pd.to_datetime(frame["timestamp"], utc=True, errors="coerce")
+        hour = pd.to_datetime(frame["timestamp"], utc=True, errors="coerce", format="ISO8601")
         if hour.notna().all():
             groups["hour_bucket"] = (hour.dt.hour.to_numpy() // 6).astype(np.int64)
+            timestamp = hour.dt.tz_convert(None).dt.as_unit("ns").to_numpy().view(np.int64)
+            key = pd.MultiIndex.from_arrays([timestamp, *(frame[c].astype(str) for c in features)])
+            page = pd.factorize(key)[0].astype(np.int64)  # rows of one page: one timestamp, one user
     return ClickLog(frame["item_id"].to_numpy(np.int64), position.astype(np.int64) - 1, click.astype(np.int8),
-                    groups, str(path))
+                    groups, str(path), pscore=pscore, page=page, timestamp=timestamp)
+
+
+SLATE_HOW = ("pages", "by_position")
+
+
+@dataclass(frozen=True, eq=False)
+class SlateLog:
+    """A slate log in the wide layout of :mod:`adsim.ope.slate`: ``n`` slates of ``L`` positions.
+
+    Attributes:
+        item: (n, L) int64 item shown at each position (0 = top).
+        click: (n, L) int8 1 if that position was clicked.
+        pscore: (n, L) float64 the logger's marginal propensity of each shown (item, position).
+        timestamp: (n,) int64 or None, nanoseconds since the epoch (UTC), one per slate.
+        source: where the log came from.
+        how: ``"pages"`` (complete pages of the log) or ``"by_position"`` (pseudo-slates, see
+            :func:`slate_log`).
+    """
+
+    item: np.ndarray
+    click: np.ndarray
+    pscore: np.ndarray
+    timestamp: np.ndarray | None
+    source: str
+    how: str = "pages"
+
+    def __post_init__(self):
+        check_choice("how", self.how, SLATE_HOW)
+        if self.item.ndim != 2 or self.item.shape[0] == 0:
+            raise ValueError(f"{self.source}: item has shape {self.item.shape}, need (n_slates >= 1, L)")
+        for name in ("click", "pscore"):
+            if getattr(self, name).shape != self.item.shape:
+                raise ValueError(f"{self.source}: {name} has shape {getattr(self, name).shape}, item has "
+                                 f"{self.item.shape}")
+        if self.timestamp is not None and self.timestamp.shape != (self.item.shape[0],):
+            raise ValueError(f"{self.source}: timestamp has shape {self.timestamp.shape}, expected "
+                             f"({self.item.shape[0]},): one per slate")
+
+    @property
+    def n_slates(self) -> int:
+        return int(self.item.shape[0])
+
+    @property
+    def n_positions(self) -> int:
+        return int(self.item.shape[1])
+
+    def equals(self, other: "SlateLog") -> bool:
+        """Same slates: items, clicks, propensities and timestamps (not the source)."""
+        same_ts = (self.timestamp is None) == (other.timestamp is None) and (
+            self.timestamp is None or np.array_equal(self.timestamp, other.timestamp))
+        return bool(same_ts and self.how == other.how and all(
+            np.array_equal(getattr(self, k), getattr(other, k)) for k in ("item", "click", "pscore")))
+
+
+def page_summary(log: ClickLog, n_positions: int = 3) -> dict:
+    """How the log's rows form pages (:attr:`ClickLog.page`): pages by number of rows, and the
+    complete ones (every one of the ``n_positions`` positions once)."""
+    check_int("n_positions", n_positions, 1, 10)
+    if log.page is None:
+        raise ValueError(f"{log.source}: the log has no page ids (read it with read_obd)")
+    rows = np.bincount(log.page)
+    complete = _complete_pages(log, n_positions)
+    sizes = np.bincount(rows)
+    return {"rows": int(len(log.click)), "pages": int(len(rows)),
+            "pages_by_rows": {int(k): int(v) for k, v in enumerate(sizes) if k and v},
+            "complete_pages": int(complete.sum()), "rows_in_complete_pages": int(complete.sum() * n_positions),
+            "rule": "rows with the same timestamp and the same user_feature_* values form one page"}
+
+
+def _complete_pages(log: ClickLog, n_positions: int) -> np.ndarray:
+    """(n_pages,) bool: the page has exactly one row at every position 0..n_positions-1."""
+    n_pages = int(log.page.max()) + 1
+    rows = np.bincount(log.page, minlength=n_pages)
+    covered = np.zeros((n_pages, n_positions), dtype=np.int64)
+    inside = log.position < n_positions
+    np.add.at(covered, (log.page[inside], log.position[inside]), 1)
+    return (rows == n_positions) & (covered == 1).all(axis=1)
+
+
+def slate_log(log: ClickLog, n_positions: int = 3, how: str = "pages") -> SlateLog:
+    """The log as slates of ``n_positions`` (see the module docstring).
+
+    ``how="pages"``: its complete pages, in order of appearance (rows of incomplete pages are
+    dropped; :func:`page_summary` counts them). ``how="by_position"``: pseudo-slates — slate ``j``
+    takes the ``j``-th row of each position in log order, ``min`` over positions of their row
+    counts slates in all; valid only for a context-free logger (e.g. the OBD's uniform random one).
+
+    Raises:
+        ValueError: no propensities, no complete page (``"pages"``) or a position with no row.
+    """
+    check_int("n_positions", n_positions, 1, 10)
+    check_choice("how", how, SLATE_HOW)
+    if log.pscore is None:
+        raise ValueError(f"{log.source}: the log has no propensity_score; a slate log needs the logger's propensities")
+    if how == "pages":
+        if log.page is None:
+            raise ValueError(f"{log.source}: the log has no page ids (read it with read_obd)")
+        complete = _complete_pages(log, n_positions)
+        if not complete.any():
+            summary = page_summary(log, n_positions)
+            raise ValueError(f"{log.source}: no complete page of {n_positions} positions (pages by rows: "
+                             f"{summary['pages_by_rows']}); the OBD samples in obp are row subsamples: use "
+                             "how='by_position' for a context-free logger")
+        keep = complete[log.page]
+        order = np.lexsort((log.position[keep], log.page[keep]))  # by page, then position
+        shape = (int(complete.sum()), n_positions)
+        take = lambda col: col[keep][order].reshape(shape)  # noqa: E731
+        ts = None if log.timestamp is None else take(log.timestamp)[:, 0]
+        return SlateLog(take(log.item), take(log.click), take(log.pscore), ts, log.source, "pages")
+    at = [np.flatnonzero(log.position == pos) for pos in range(n_positions)]
+    n = min(len(rows) for rows in at)
+    if n == 0:
+        raise ValueError(f"{log.source}: position {min(range(n_positions), key=lambda p: len(at[p])) + 1} has no row")
+    idx = np.stack([rows[:n] for rows in at], axis=1)
+    return SlateLog(log.item[idx], log.click[idx], log.pscore[idx], None, log.source, "by_position")
+
+
+def write_obd(slates: SlateLog, path: str | Path) -> Path:
+    """Write a slate log as an OBD-format CSV: one row per (slate, position), positions 1-based,
+    one timestamp per slate (the slate's own, or slate ``i`` at ``i`` microseconds after the epoch
+    when it has none). :func:`read_obd` then :func:`slate_log` with ``how="pages"`` read it back."""
+    import pandas as pd
+
+    n, L = slates.item.shape
+    ts = slates.timestamp if slates.timestamp is not None else np.arange(n, dtype=np.int64) * 1000
+    frame = pd.DataFrame({
+        "timestamp": pd.to_datetime(np.repeat(ts, L), utc=True).astype(str),
+        "item_id": slates.item.reshape(-1), "position": np.tile(np.arange(1, L + 1), n),
+        "click": slates.click.reshape(-1).astype(np.int64), "propensity_score": slates.pscore.reshape(-1)})
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path)  # floats as their shortest round-trip repr
+    return path
 
 
 def simulated_log(env_config, n_impressions: int, seed: int = 0, num_envs: int = 1024) -> ClickLog:
@@ -278,5 +439,5 @@ def calibrate(stats: dict, base, target_ctr: float | None = None, n_impressions:
             "evidence": evidence}
 
 
-__all__ = ["ClickLog", "OBD_CAMPAIGNS", "OBD_POLICIES", "between_cv", "calibrate", "log_statistics", "obd_sample_path",
-           "read_obd", "simulated_log"]
+__all__ = ["ClickLog", "OBD_CAMPAIGNS", "OBD_POLICIES", "SLATE_HOW", "SlateLog", "between_cv", "calibrate",
+           "log_statistics", "obd_sample_path", "page_summary", "read_obd", "simulated_log", "slate_log", "write_obd"]

@@ -17,7 +17,7 @@ COVERED_ELSEWHERE = {"bench", "plot", "demo", "scenario", "perf", "fidelity", "c
 def test_every_subcommand_has_an_end_to_end_test():
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     tested = COVERED_ELSEWHERE | {"train-generator", "generate", "train-ctr", "ctr-online", "ope-log", "ope",
-                                  "ope-study", "rl-study"}
+                                  "ope-study", "ope-obd", "rl-study"}
     assert set(sub.choices) == tested
 
 
@@ -342,3 +342,35 @@ def test_rl_study_runs_bandits_and_rl_agents_and_saves_the_agents(tmp_path, caps
     first = pd.read_csv(out / "metrics.csv").query("policy == 'ppo_session' and scenario == 'session_fatigue'")[cols].reset_index(drop=True)
     loaded = pd.read_csv(again / "metrics.csv").query("policy == 'ppo_session' and scenario == 'session_fatigue'")[cols].reset_index(drop=True)
     pd.testing.assert_frame_equal(first, loaded, check_exact=True)
+
+
+def test_ope_obd_validates_on_the_sample_and_reads_its_exported_slates_back(tmp_path, capsys):
+    pytest.importorskip("obp")
+    import numpy as np
+
+    from adsim.fidelity import obd_sample_path, read_obd
+    from adsim.ope.obd import bts_marginals
+
+    out, exp = tmp_path / "obd.json", tmp_path / "exported"
+    base = ["ope-obd", "--campaign", "men", "--target-propensity", "frequency", "prior", "--ci", "normal",
+            "--n-sim", "2000"]
+    assert main([*base, "--out", str(out), "--export", str(exp)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert json.loads(out.read_text()) == printed
+    freq, prior = printed["validations"]
+    assert freq["target"]["source"] == "frequency" and prior["target"]["source"] == "prior"
+    assert freq["on_policy"]["ctr"] == 69 / 10_000 and freq["logging"]["pages"]["complete_pages"] == 0
+    # the per-row IPS by hand: mean over the random log's rows of π_bts(item | position) / (1/34) · click
+    rnd, bts = read_obd(obd_sample_path("random", "men")), read_obd(obd_sample_path("bts", "men"))
+    q = bts_marginals("men", 34, "frequency", bts)
+    by_hand = float(np.mean(q[rnd.position, rnd.item] * 34 * rnd.click))
+    ips = freq["per_position"]["ips"]
+    assert ips["value"] == pytest.approx(by_hand, rel=1e-12)
+    assert ips["relative_error"] == pytest.approx(by_hand / 0.0069 - 1, rel=1e-12)
+    assert set(freq["slate"]) == {"sips", "iips", "rips", "cascade_dr", "pseudo_inverse"}
+    # the exported OBD-format slate log, read back, gives the same slate estimates
+    assert main([*base, "--campaign", "men", "--slates", str(exp / "men.csv")]) == 0
+    again = json.loads(capsys.readouterr().out)["validations"]
+    assert again[0]["slate"] == freq["slate"] and again[1]["slate"] == prior["slate"]
+    assert again[0]["logging"]["slates_how"] == "pages"
+    assert main([*base[:2], "mne"]) == 2 and "did you mean 'men'" in capsys.readouterr().err

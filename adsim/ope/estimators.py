@@ -70,8 +70,13 @@ def _check_inputs(action: np.ndarray, pscore: np.ndarray, target: np.ndarray,
         raise ValueError(f"q_hat has shape {q_hat.shape}, expected {target.shape} like target")
 
 
-def floor_pscore(pscore: np.ndarray, clip_pscore: bool = False) -> tuple[np.ndarray, int]:
+def floor_pscore(pscore: np.ndarray, clip_pscore: bool = False, name: str = "pscore") -> tuple[np.ndarray, int]:
     """The propensities the estimators use, and how many were clipped to :data:`PSCORE_FLOOR`.
+
+    Args:
+        pscore: logging propensities of any shape ((n,) for one slot, (n, L) per slate position).
+        clip_pscore: clip propensities below the floor to it instead of raising.
+        name: the argument's name in the error message.
 
     Raises:
         ValueError: a propensity below the floor, unless ``clip_pscore``.
@@ -83,9 +88,10 @@ def floor_pscore(pscore: np.ndarray, clip_pscore: bool = False) -> tuple[np.ndar
     if not n_low:
         return pscore, 0
     if not clip_pscore:
-        i = int(np.flatnonzero(low)[0])
-        raise ValueError(f"pscore[{i}] == {pscore[i]:.3g} ({n_low} row(s) in all) is below the propensity floor "
-                         f"{PSCORE_FLOOR:g}: importance weights would reach {1 / pscore[i]:.3g}; pass "
+        at = np.unravel_index(int(np.flatnonzero(low)[0]), pscore.shape)
+        index, unit = ", ".join(str(int(i)) for i in at), "row(s)" if pscore.ndim == 1 else "entries"
+        raise ValueError(f"{name}[{index}] == {pscore[at]:.3g} ({n_low} {unit} in all) is below the propensity floor "
+                         f"{PSCORE_FLOOR:g}: importance weights would reach {1 / pscore[at]:.3g}; pass "
                          f"clip_pscore=True (adsim ope --clip-pscore) to clip them to the floor")
     return np.maximum(pscore, PSCORE_FLOOR), n_low
 

@@ -122,3 +122,20 @@ def _cross_fit(log: BanditLog, model: Any, n_folds: int, seed: int) -> np.ndarra
             X = reward_features(log, encoder, all_rows[pred], all_actions[pred])
             q[pred] = _predict(fitted, X if _accepts_sparse(fitted) else X.toarray())
     return q.reshape(n, K)
+
+
+def slate_position_model(record, n_folds: int = 2) -> np.ndarray:
+    """(n, L, K) q̂ for cascade-DR from a slate log: position l's expected click of candidate a is
+    ``c_l · ctr_estimate[a]`` (the observed CTR estimate scaled per position), ``c_l`` fitted on the
+    other folds' pages (interleaved folds: ``page % n_folds``) as ``Σ clicks_l / Σ ctr_estimate(a_l)``.
+    It ignores the items above (a model of the position-based kind), which cascade-DR tolerates:
+    it stays unbiased under the cascade assumption whatever q̂ is."""
+    n, L = record.action.shape
+    est = record.ctr_estimate
+    shown = np.take_along_axis(est, record.action, axis=1)  # (n, L)
+    fold = np.arange(n) % n_folds
+    c = np.empty((n, L))
+    for f in range(n_folds):
+        train = fold != f if n_folds > 1 else np.ones(n, bool)
+        c[fold == f] = record.clicks[train].sum(axis=0) / np.maximum(shown[train].sum(axis=0), 1e-12)
+    return c[:, :, None] * est[:, None, :]

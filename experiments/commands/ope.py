@@ -2,7 +2,9 @@
 value from such a log (both name policies as a study config does: a registered name or
 ``package.module:Class`` plus hyperparameters); ``adsim ope-study`` checks every estimator against
 the simulator's truth: a study config with an ``[ope]`` table, run by the one runner
-(``experiments/configs/ope.toml``; same flags as ``adsim bench``, ``--resume`` included)."""
+(``experiments/configs/ope.toml``; same flags as ``adsim bench``, ``--resume`` included);
+``adsim ope-obd`` runs the Open Bandit Dataset's standard validation with the per-position and slate
+estimators (:mod:`adsim.ope.obd`) and can export the slate log it used in the OBD format."""
 
 from __future__ import annotations
 
@@ -54,6 +56,25 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the target policy, cross-fitting folds and bootstrap")
     p.set_defaults(func=run_ope)
 
+    p = sub.add_parser("ope-obd", help="the Open Bandit Dataset's validation: Bernoulli TS's CTR estimated from "
+                                       "the uniform-random log (per-position and slate estimators) against its "
+                                       "on-policy CTR; JSON")
+    p.add_argument("--campaign", nargs="+", default=["all"], help="OBD campaigns: all, men, women (default all)")
+    p.add_argument("--target-propensity", nargs="+", default=["prior"], metavar="SOURCE",
+                   help="BTS's marginals: prior (obp's ZOZOTOWN-prior BernoulliTS, Monte Carlo) and/or frequency "
+                        "(the BTS log's own (item, position) frequencies)")
+    p.add_argument("--slates", metavar="FILE", help="an OBD-format slate log of the uniform logger (complete pages, "
+                                                  "e.g. written by --export) instead of the sample's pseudo-slates; "
+                                                  "one --campaign only")
+    p.add_argument("--export", metavar="DIR", help="write each campaign's slate log as DIR/<campaign>.csv (OBD format)")
+    p.add_argument("--ci", default="bootstrap", choices=("normal", "bootstrap"))
+    p.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates")
+    p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--n-sim", type=int, default=100_000, help="Monte Carlo draws of the prior's marginals")
+    p.add_argument("--seed", type=int, default=12345, help="seed of the prior's draws and of the bootstrap")
+    p.add_argument("--out", help="also write the JSON to this file")
+    p.set_defaults(func=run_obd)
+
     p = sub.add_parser("ope-study", help="validate the OPE estimators against the simulator's truth (a study "
                                          "config with an [ope] table, on the runner of adsim bench)")
     add_study_options(p, default_config=os.path.relpath(DEFAULT_CONFIG) if DEFAULT_CONFIG.is_relative_to(Path.cwd())
@@ -104,6 +125,42 @@ def run_ope(args) -> int:
     if log.expected_reward is not None:
         report["true_value"] = true_value(log, probs)
     print(dumps(report, indent=2))
+    return 0
+
+
+def run_obd(args) -> int:
+    from adsim.fidelity import OBD_CAMPAIGNS, obd_sample_path, read_obd, slate_log, write_obd
+    from adsim.ope.obd import TARGET_SOURCES, validate
+    from adsim.validation import check_choice
+
+    for c in args.campaign:
+        check_choice("--campaign", c, OBD_CAMPAIGNS)
+    for t in args.target_propensity:
+        check_choice("--target-propensity", t, TARGET_SOURCES)
+    if args.slates and len(args.campaign) != 1:
+        raise ValueError(f"--slates is one campaign's log; got --campaign {' '.join(args.campaign)}")
+    try:
+        paths = {c: (obd_sample_path("random", c), obd_sample_path("bts", c)) for c in args.campaign}
+    except FileNotFoundError as err:
+        raise ValueError(str(err)) from None
+    runs, exported = [], {}
+    for c, (random_path, bts_path) in paths.items():
+        random_log, bts_log = read_obd(random_path), read_obd(bts_path)
+        slates = slate_log(read_obd(args.slates), how="pages") if args.slates else None
+        if args.export:
+            used = slates if slates is not None else slate_log(random_log, how="by_position")
+            exported[c] = str(write_obd(used, Path(args.export) / f"{c}.csv"))
+        for t in args.target_propensity:
+            runs.append(validate(random_log, bts_log, c, t, slates=slates, n_sim=args.n_sim, seed=args.seed,
+                                 alpha=args.alpha, ci=args.ci, n_boot=args.n_boot))
+    doc = {"command": "adsim ope-obd " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["ope-obd"] else "adsim ope-obd",
+           "estimand": "Bernoulli TS's CTR per impression (a slate's value / 3 positions)",
+           "validations": runs, "exported": exported}
+    text = dumps(doc, indent=2)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n")
+    print(text)
     return 0
 
 

@@ -7,6 +7,8 @@ policy's true value.
 * :func:`train_on_log` — replay a log's feedback into a learning target before evaluating it.
 * :func:`true_value` — the target's expected reward on the logged requests under the simulator's truth.
 * :func:`on_policy_value` — the same quantity from an independent on-policy run of the target.
+* :func:`collect_slate_log`, :func:`slate_target_probabilities` — the same for slate pages
+  (``adsim/SlateSelection-v0``'s core), through the one logging path's slate branch.
 """
 
 from __future__ import annotations
@@ -104,3 +106,29 @@ def on_policy_value(policy: Policy, config: EnvConfig, n_rounds: int, *, num_env
     """Mean true expected reward of ``policy``'s action distribution over an on-policy run (no learning)."""
     log = collect_log(policy, config, n_rounds, num_envs=num_envs, seed=seed, learn=False)
     return true_value(log, log.pi_b)
+
+
+def collect_slate_log(policy, config: EnvConfig, n_pages: int, *, num_envs: int = 1024, seed: int = 0):
+    """Run a slate ``policy`` (probabilities of every ordered slate, e.g.
+    :class:`agents.plackett_luce.PlackettLuceSlates`) for ``n_pages`` pages of ``config``'s slate
+    core and log them (:func:`adsim.collect.collect_slate_log`; seeds as :func:`collect_log`)."""
+    from adsim.slate import SlateCore
+    from adsim.world import world_fingerprint
+
+    if not isinstance(config, EnvConfig):
+        raise TypeError(f"config must be an EnvConfig, got {type(config).__name__}")
+    check_int("n_pages", n_pages, 1)
+    check_int("num_envs", num_envs, 1)
+    core = SlateCore(config, min(num_envs, n_pages))
+    return logging_path.collect_slate_log(policy, core, n_pages, LogStreams.from_seed(seed),
+                                          meta={"policy": policy.name, "seed": seed, "config": repr(config),
+                                                "world": world_fingerprint(core.world)})
+
+
+def slate_target_probabilities(policy, record, *, seed: int = 0) -> np.ndarray:
+    """(n, S) a fixed slate target's probability of every ordered slate on the logged pages (a
+    target reading the truth gets the pages' attractions as ``info``)."""
+    K, L = record.ctr_estimate.shape[1], record.action.shape[1]
+    policy.reset(K, L, seed=np.random.SeedSequence(seed))
+    return np.asarray(policy.slate_probabilities({"ctr_estimate": record.ctr_estimate},
+                                                 {"attraction": record.attraction}), dtype=np.float64)

@@ -11,6 +11,13 @@ logged requests under the simulator's ``expected_reward``
 finished log's estimates in ``OUT/runs/`` as it arrives, so ``--resume`` and every backend work as
 for a benchmark. Over seeds: bias = mean(estimate − truth), sd of the estimate error, RMSE,
 coverage = share of confidence intervals containing the truth, mean CI width.
+
+**Slates.** :func:`slate_study` is the same study for slate pages (``adsim/SlateSelection-v0``'s
+core): per (scenario, seed) one log of ``n_pages`` pages by a slate logging policy through the one
+logging path (:func:`experiments.ope.collect.collect_slate_log`), every slate estimator
+(:func:`adsim.ope.slate.estimate_slate_all`) of every target, against the target's exact true value
+on the logged pages (every ordered slate's expected clicks under the page's click model), summarised
+by :func:`summarise` with the same columns. It runs serially in one process (not yet on the runner).
 """
 
 from __future__ import annotations
@@ -259,3 +266,49 @@ def plan(config: BenchConfig, workers: int) -> dict[str, Any]:
             "estimated_seconds": round(per_round * rounds / max(1, min(workers, len(units))), 1),
             "estimate": f"the first unit ({len(first)} logs of seed {first[0].seed}) processed, timed and scaled "
                         f"by rounds to every unit"}
+
+
+def run_slate_seed(scenario: str, env_config, seed: int, logging, targets: list, n_pages: int, *,
+                   num_envs: int = 1024, alpha: float = 0.05, ci: str = "normal", pi_logging: str | None = None,
+                   n_folds: int = 2) -> pd.DataFrame:
+    """One slate log of ``n_pages`` pages (scenario seed ``seed``) and every target's slate estimates,
+    one row per (target, estimator) with the columns of :func:`estimates_frame`."""
+    from adsim.ope.reward_model import slate_position_model
+    from adsim.ope.slate import SlatePscores, estimate_slate_all
+    from experiments.ope.collect import collect_slate_log, slate_target_probabilities
+
+    record = collect_slate_log(logging, env_config, n_pages, num_envs=num_envs, seed=seed)
+    logger, q_hat = record.logger(), slate_position_model(record, n_folds)
+    rows = []
+    for target in targets:
+        probs = slate_target_probabilities(target, record, seed=seed)
+        truth = record.true_value(probs)
+        target_pscores = SlatePscores.from_slate_probs(probs, record.action)
+        ests = estimate_slate_all(record.clicks, record.action, logger, target_pscores, q_hat, pi_logging=pi_logging,
+                                  alpha=alpha, ci=ci, seed=seed)
+        rows += [{"scenario": scenario, "logging": logging.name, "target": target.name, "n_rounds": n_pages,
+                  "seed": seed, "estimator": name, "estimate": e.value, "truth": truth, "ci_low": e.ci_low,
+                  "ci_high": e.ci_high} for name, e in ests.items()]
+    return pd.DataFrame(rows)
+
+
+def slate_study(scenarios: dict[str, dict], logging, targets: list, seeds, n_pages, *,
+                pi_logging: str | None = None, **kwargs) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The slate OPE study: every scenario (``name -> make_config keyword arguments``, world seed =
+    scenario seed) × seed × log size (``n_pages``: an int or a list); returns the tidy estimates and
+    their :func:`summarise` (bias, sd, RMSE, coverage, mean CI width per scenario, logging, target,
+    log size and estimator)."""
+    from adsim.config import make_config
+
+    sizes = [int(n_pages)] if np.ndim(n_pages) == 0 else [int(n) for n in n_pages]
+    frames = []
+    for name, overrides in scenarios.items():
+        kw = dict(overrides)
+        preset = kw.pop("preset", "slate")
+        for seed in seeds:
+            config = make_config(preset, seed=int(seed), **kw)  # one world per seed, every size logged in it
+            for size in sizes:
+                frames.append(run_slate_seed(name, config, int(seed), logging, targets, size, pi_logging=pi_logging,
+                                             **kwargs))
+    raw = pd.concat(frames, ignore_index=True)
+    return raw, summarise(raw)
