@@ -126,6 +126,15 @@ class Hindsight(NamedTuple):
     oracle_surplus: np.ndarray  # (N,) S*
 
 
+def _pick(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``a[i, idx[i]]`` of an (N, m, …) array for every row i: (N, …) (one flat gather when 2-D)."""
+    n, m = a.shape[:2]
+    flat = idx + np.arange(n) * m
+    if a.ndim == 2:
+        return a.reshape(-1).take(flat)
+    return a.reshape((n * m,) + a.shape[2:]).take(flat, axis=0)
+
+
 def top_scores(scores: np.ndarray, n_slots: int) -> np.ndarray:
     """(…, L) the L highest of ``scores`` (…, C) in descending order, padded with 0 when C < L."""
     C = scores.shape[-1]
@@ -201,9 +210,7 @@ class Auction:
             truth = AuctionTruth.from_info(truth)
         k = np.asarray(creative, dtype=np.int64)
         b = np.minimum(np.asarray(bid, dtype=np.float64), truth.budget)
-        t = np.take_along_axis(truth.thresholds, k[:, None, None], axis=1)[:, 0]  # (N, L)
-        c = np.take_along_axis(truth.ctr, k[:, None, None], axis=1)[:, 0]
-        return self._score(t, c, truth.value_per_click, b)
+        return self._score(_pick(truth.thresholds, k), _pick(truth.ctr, k), truth.value_per_click, b)
 
     def _score(self, t: np.ndarray, c: np.ndarray, w: np.ndarray, b: np.ndarray) -> Outcome:
         """Outcome of bids ``b`` (N,) against thresholds ``t`` and CTRs ``c`` (N, L), click values ``w``."""
@@ -212,12 +219,12 @@ class Auction:
         for l in range(L):
             slot += t[:, l] > b
         won = slot < L
-        at = np.minimum(slot, L - 1)[:, None]
+        at = np.minimum(slot, L - 1)
         if self.mechanism == "first_price":
             price = np.where(won, b, 0.0)
         else:
-            price = np.where(won, np.take_along_axis(t, at, axis=1)[:, 0], 0.0)
-        ctr = np.where(won, np.take_along_axis(c, at, axis=1)[:, 0], 0.0)
+            price = np.where(won, _pick(t, at), 0.0)
+        ctr = np.where(won, _pick(c, at), 0.0)
         value = ctr * w
         if self.pricing == "cpc":  # the surplus as slot_surplus computes it: c (w − p), c w − p
             cost, surplus = ctr * price, ctr * (w - price)
@@ -231,36 +238,43 @@ class Auction:
         c = truth.ctr if ctr is None else ctr
         t, w = truth.thresholds, truth.value_per_click[:, None, None]
         s = c * (w - t) if self.pricing == "cpc" else c * w - t
-        return np.where(t <= truth.budget[:, None, None], s, -np.inf)
+        budget = truth.budget
+        if np.isfinite(budget).any():
+            s[t > budget[:, None, None]] = -np.inf
+        return s
 
     def _best(self, truth: AuctionTruth, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per creative, the best surplus over its slots and losing (0), and the bid attaining it."""
-        l = s.argmax(axis=-1)  # the first (highest) slot on ties
-        best = np.take_along_axis(s, l[..., None], axis=-1)[..., 0]
-        bid = np.take_along_axis(truth.thresholds, l[..., None], axis=-1)[..., 0]
+        """Per creative, the best surplus over its slots and losing (0), and the bid attaining it
+        (the first, highest slot on ties: ``argmax``'s rule, by a loop over the L slots)."""
+        t = truth.thresholds
+        best, bid = s[..., 0].copy(), t[..., 0].copy()
+        for l in range(1, s.shape[-1]):
+            better = s[..., l] > best
+            np.copyto(best, s[..., l], where=better)
+            np.copyto(bid, t[..., l], where=better)
         profitable = best > 0.0
-        return np.where(profitable, best, 0.0), np.where(profitable, bid, 0.0)
+        best[~profitable] = 0.0
+        bid[~profitable] = 0.0
+        return best, bid
 
     def hindsight(self, truth: AuctionTruth) -> Hindsight:
         """Best and believed-best bids of every creative, and the oracle (module docstring)."""
         best_surplus, best_bid = self._best(truth, self.slot_surplus(truth))
         _, believed_bid = self._best(truth, self.slot_surplus(truth, truth.pctr[:, :, None] * self.exposure))
         k = best_surplus.argmax(axis=1)
-        at = k[:, None]
-        return Hindsight(best_bid, best_surplus, believed_bid, k, np.take_along_axis(best_bid, at, axis=1)[:, 0],
-                         np.take_along_axis(best_surplus, at, axis=1)[:, 0])
+        return Hindsight(best_bid, best_surplus, believed_bid, k, _pick(best_bid, k), _pick(best_surplus, k))
 
-    def regret(self, truth: AuctionTruth | dict, creative, bid, hindsight: Hindsight | None = None) -> Regret:
-        """Regret of (``creative``, ``bid``) (N,) and its exact decomposition (module docstring)."""
+    def regret(self, truth: AuctionTruth | dict, creative, bid, hindsight: Hindsight | None = None,
+               taken: Outcome | None = None) -> Regret:
+        """Regret of (``creative``, ``bid``) (N,) and its exact decomposition (module docstring);
+        ``hindsight`` and ``taken`` (the action's :meth:`outcome`) may be passed computed already."""
         if isinstance(truth, dict):
             truth = AuctionTruth.from_info(truth)
         h = self.hindsight(truth) if hindsight is None else hindsight
         k = np.asarray(creative, dtype=np.int64)
-        at = k[:, None]
-        taken = self.outcome(truth, k, bid)
-        best_k = np.take_along_axis(h.best_surplus, at, axis=1)[:, 0]
-        bstar = np.take_along_axis(h.best_bid, at, axis=1)[:, 0]
-        believed = self.outcome(truth, k, np.take_along_axis(h.believed_bid, at, axis=1)[:, 0])
+        taken = self.outcome(truth, k, bid) if taken is None else taken
+        best_k, bstar = _pick(h.best_surplus, k), _pick(h.best_bid, k)
+        believed = self.outcome(truth, k, _pick(h.believed_bid, k))
         total = h.oracle_surplus - taken.surplus
         allocation = h.oracle_surplus - best_k
         bidding = best_k - taken.surplus

@@ -259,7 +259,7 @@ class AuctionCore(SelectionCore):
         k, bid = actions["creative"], actions["bid"]
         a, b, j = self.auction, self.block, self.j
         out = a.outcome(self.truth, k, bid)
-        reg = a.regret(self.truth, k, bid, self.hindsight)
+        reg = a.regret(self.truth, k, bid, self.hindsight, out)
         clicked = out.won & (b.u_click[:, j] < out.ctr)
         converted = clicked & (b.u_conv[:, j] < self.p_conv)
         spend = out.price * (clicked if a.pricing == "cpc" else out.won)

@@ -405,3 +405,27 @@ def test_bad_vector_action_names_the_sub_env():
     with pytest.raises(ValueError, match="creative shape \\(2,\\), expected \\(3,\\)"):
         venv.step({"creative": np.array([0, 1]), "bid": np.ones(3)})
     assert venv.action_space.contains({"creative": np.array([0, 1, 2]), "bid": np.ones(3, np.float32)})
+
+
+def test_perf_auction_suite_prints_json(capsys, monkeypatch):
+    import json
+
+    import experiments.perf.auction as auction_perf
+    from experiments.cli import main
+
+    monkeypatch.setattr(auction_perf, "_vector", lambda case, mode="pool", n=4096: lambda: n)  # chunks doing nothing
+    monkeypatch.setattr(auction_perf, "_single", lambda: lambda: 500)
+    assert main(["perf", "--suite", "auction", "--quick"]) == 0
+    out = json.loads(capsys.readouterr().out)["auction"]
+    assert out["config"] == {"N": 4096, "M": 10, "L": 3, "K": 8, "horizon": 1000, "budget": 50.0}
+    assert set(out["meets_target"]) == {"second_price_cpc", "first_price_cpc", "gsp_cpc", "second_price_cpm"}
+    assert out["vector_pool_gsp_cpc_N4096_auctions_per_s"]["repeats"] == 3
+    assert out["meets_target"]["gsp_cpc"]["cpu"]  # a chunk that does nothing outruns the target
+
+
+def test_perf_auction_cases_step_the_env():
+    import experiments.perf.auction as auction_perf
+
+    chunk = auction_perf._vector({"mechanism": "gsp"}, n=64)
+    assert chunk() == 64 and chunk() == 64
+    assert auction_perf._single()() == 500
