@@ -93,6 +93,37 @@ def test_top_scores_and_competitor_scores():
     assert np.allclose(Auction("first_price", "cpm").competitor_scores(s, q), s * q)  # per-impression bids
 
 
+class TruePCTR:
+    """A platform whose pCTR is every candidate's true attraction (the core's, read when it serves)."""
+
+    core = None
+
+    def reset(self):
+        pass
+
+    def estimate(self, request):
+        return self.core.attraction.astype(np.float32)
+
+    def observe(self, request, actions, clicks):
+        pass
+
+
+def test_gsp_better_creative_by_true_ctr_wins_the_same_slot_at_a_lower_price_in_the_env():
+    n, est = 256, TruePCTR()
+    env = vec(n, horizon=20, mechanism="gsp", estimator=est)
+    est.core = env.unwrapped.core
+    obs, info = env.reset(seed=6)
+    for t in range(5):
+        a = info["attraction"]
+        hi, lo = a.argmax(axis=1), a.argmin(axis=1)
+        bid = np.full(n, 150.0)  # the top slot for either
+        better, worse = (env.unwrapped.auction.outcome(info, k, bid) for k in (hi, lo))
+        assert np.all(better.slot == 0) and np.all(worse.slot == 0)
+        assert np.all(better.price < worse.price)  # the same slot, cheaper per click
+        assert np.all(better.ctr > worse.ctr)
+        obs, _, _, _, info = env.step({"creative": hi, "bid": info["value_per_click"]})
+
+
 def test_budget_caps_the_bid_in_outcome_and_hindsight():
     auc = Auction("second_price", "cpc", exposure=(1.0, 0.5))
     tr = truth(np.array([[[5.0, 3.0]]] * 2), np.array([[[0.1, 0.05]]] * 2), np.full((2, 1), 0.1),
