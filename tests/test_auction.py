@@ -116,7 +116,7 @@ def test_gsp_better_creative_by_true_ctr_wins_the_same_slot_at_a_lower_price_in_
     for t in range(5):
         a = info["attraction"]
         hi, lo = a.argmax(axis=1), a.argmin(axis=1)
-        bid = np.full(n, 150.0)  # the top slot for either
+        bid = np.full(n, 1e6)  # the top slot for either (offline: no max_bid)
         better, worse = (env.unwrapped.auction.outcome(info, k, bid) for k in (hi, lo))
         assert np.all(better.slot == 0) and np.all(worse.slot == 0)
         assert np.all(better.price < worse.price)  # the same slot, cheaper per click
@@ -164,7 +164,7 @@ def test_env_regret_parts_sum_to_the_total_and_match_the_offline_scorer(mechanis
     n = 256
     # gsp: the platform's cold-start pCTR (1 %) against competitors' 3 % needs cheaper competition
     env = vec(n, horizon=30, mechanism=mechanism, pricing=pricing, budget=3.0, reserve_price=0.05,
-              competitor_bid_ratio=0.03 if mechanism == "gsp" else 0.1)
+              competitor_bid_ratio=0.03 if mechanism == "gsp" else 0.15)
     auc = env.unwrapped.auction
     obs, info = env.reset(seed=1)
     rng = np.random.default_rng(0)
@@ -184,6 +184,8 @@ def test_env_regret_parts_sum_to_the_total_and_match_the_offline_scorer(mechanis
         assert np.array_equal(new["reward_expected"], expected.surplus) and np.array_equal(new["slot"], expected.slot)
         if t % 5 == 0:
             assert np.all(new["regret"] == 0.0)
+        if pricing == "cpc":  # the CTR scales every slot's surplus alike: the pCTR moves no best bid
+            assert np.all(new["regret_estimation"] == 0.0)
         kinds |= {p for p, x in zip(("allocation", "estimation", "overbid", "underbid"), parts) if x.max() > 1e-9}
         info = new
     assert kinds >= {"allocation", "overbid", "underbid"} | ({"estimation"} if pricing == "cpm" else set())
