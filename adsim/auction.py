@@ -193,11 +193,11 @@ class Auction:
         """(N, K, L) minimum bid of creative k for slot l from the top-L competing scores (N, L) and
         our pCTRs (N, K): ``max(d_l / q_k, r)`` (gsp) or ``max(d_l, r)``, broadcast over K."""
         d = competition[:, None, :]
-        if self.mechanism == "gsp":
-            with np.errstate(divide="ignore"):
+        if self.mechanism == "gsp":  # pCTR 0: d / 0 = inf (never wins) but 0 / 0 (an empty slot) is the reserve
+            with np.errstate(divide="ignore", invalid="ignore"):
                 t = d / np.asarray(pctr, dtype=np.float64)[:, :, None]
-        else:
-            t = np.broadcast_to(d, (competition.shape[0], pctr.shape[1], competition.shape[1]))
+            return np.fmax(t, self.reserve, out=t)
+        t = np.broadcast_to(d, (competition.shape[0], pctr.shape[1], competition.shape[1]))
         return np.maximum(t, self.reserve)
 
     # ----------------------------------------------------------------- outcomes

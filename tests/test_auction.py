@@ -66,6 +66,12 @@ def test_gsp_better_creative_wins_the_same_slot_at_a_lower_price_by_hand():
         assert [int(o.slot[0]) for o in out] == slots and [float(o.price[0]) for o in out] == prices
 
 
+def test_gsp_with_a_zero_pctr_never_wins_a_contested_slot():
+    auc = Auction("gsp", "cpc", reserve=0.5, exposure=(1.0, 0.5))
+    t = auc.thresholds(np.array([[0.2, 0.0]]), np.array([[0.0, 0.04]]))  # slot 1 has no competitor
+    assert t[0].tolist() == [[np.inf, 0.5], [5.0, 0.5]]
+
+
 def test_first_price_cpm_and_reserve_worked_by_hand():
     fp = Auction("first_price", "cpc", exposure=(1.0, 0.5))
     tr = truth(np.array([[[5.0, 3.0]]]), np.array([[[0.1, 0.05]]]), [[0.1]], [10.0])
