@@ -337,11 +337,13 @@ def test_vector_env_is_deterministic_under_a_seed(mechanism):
         assert np.array_equal(r1, r2) and all(np.array_equal(n1[k], n2[k]) for k in n1 if not k.startswith("final"))
 
 
-def test_common_random_numbers_across_policies():
+@pytest.mark.parametrize("mechanism", ["second_price", "gsp"])
+def test_common_random_numbers_across_policies(mechanism):
     """Two bidders in one seed meet the same users, candidates, truth and competition (the stream's
     lognormal draws, recomputed here); where both win the same slot with the same creative they get
     the same clicks, each the request's click uniform below the true CTR."""
-    n, cfg = 64, make_config(**SMALL, horizon=50, target_ctr=0.2)
+    n, cfg = 64, make_config(**SMALL, horizon=50, target_ctr=0.2, mechanism=mechanism,
+                             competitor_bid_ratio=0.15 if mechanism == "second_price" else 0.02)
     env = vec(n, config=cfg)
     one = run_policy(env, 9, shaded(1.0, 2))
     two = run_policy(env, 9, shaded(0.6, 2))  # the same creatives, shaded bids
@@ -352,15 +354,18 @@ def test_common_random_numbers_across_policies():
     for t, ((o1, i1, a1, r1, n1), (o2, i2, a2, r2, n2)) in enumerate(zip(one, two)):
         for k in ("user", "context", "campaign", "candidates", "value"):
             assert np.array_equal(o1[k], o2[k]), (t, k)
-        for k in ("attraction", "ctr", "competition", "value_per_click"):
+        for k in ("attraction", "ctr", "competition", "value_per_click"):  # (gsp: the pCTRs differ)
             assert np.array_equal(i1[k], i2[k]), (t, k)
         # competitor j's bid: median · exp(σ Φ⁻¹(u)), u its stream BID + j at (key, episode 0, step t)
         u = crng.uniforms(keys, np.zeros(n, np.int64), np.full(n, t), 9, offset=AuctionStreams.BID)
         hour = o1["context"][:, 2:6].argmax(axis=1)
         median = cfg.competitor_bid_ratio * i1["conversion_value"] * np.array(COMPETITOR_CATEGORY_FACTORS)[category] \
             * np.array(cfg.competitor_hour_factors)[hour]
-        np.testing.assert_allclose(i1["competition"], np.sort(median[:, None] * np.exp(0.5 * ndtri(u)))[:, ::-1][:, :3],
-                                   rtol=1e-12)
+        scores = median[:, None] * np.exp(0.5 * ndtri(u))
+        if mechanism == "gsp":  # bid × pCTR, the pCTR lognormal around target_ctr from stream QUALITY + j
+            uq = crng.uniforms(keys, np.zeros(n, np.int64), np.full(n, t), 9, offset=AuctionStreams.QUALITY)
+            scores = scores * (0.2 * np.exp(0.3 * ndtri(uq)))
+        np.testing.assert_allclose(i1["competition"], np.sort(scores)[:, ::-1][:, :3], rtol=1e-12)
         uc = crng.uniforms(keys, np.zeros(n, np.int64), np.full(n, t), 1, offset=SelectionStreams.CLICK)[:, 0]
         for a, nx in ((a1, n1), (a2, n2)):
             ctr = np.where(nx["won"], i1["ctr"][np.arange(n), a["creative"], np.maximum(nx["slot"], 0)], 0.0)
