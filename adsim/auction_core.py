@@ -40,6 +40,7 @@ from adsim import rng as crng
 from adsim.auction import Auction, AuctionTruth
 from adsim.config import EnvConfig
 from adsim.creative.sampler import CandidateSource
+from adsim.observation import CONTEXT_LAYOUT
 from adsim.requests import AuctionStreams
 from adsim.response import attraction_prob
 from adsim.running_ctr import CTREstimator, Request
@@ -50,8 +51,6 @@ from adsim.world import PRICE_BY_TIER, World
 COMPETITOR_CATEGORY_FACTORS = (1.3, 1.1, 1.2, 0.9, 1.0, 0.7, 0.9, 0.6)
 """Default multiplier of the median competing bid per product category (``adsim.creative.lexicon.
 CATEGORIES``: electronics, fashion, beauty, home, sports, groceries, toys, books)."""
-HOUR_FEATURES = slice(2, 6)
-"""The hour-bucket one-hot inside the context features (``adsim.world.context_features``)."""
 PRIOR_CVR = 0.1
 """The conversion-rate estimate's prior mean (shrunk towards with ``estimate_prior_strength``)."""
 TOTALS = ("spend", "wins", "clicks", "conversions", "value", "surplus")
@@ -163,7 +162,7 @@ class AuctionCore(SelectionCore):
         steps = np.broadcast_to(t0 + np.arange(T), (self.num_envs, T))
         ep = np.full(self.num_envs, self.episode)
         if C:
-            hour = b.context[..., HOUR_FEATURES].argmax(axis=-1)  # (N, T) 6-hour bucket
+            hour = CONTEXT_LAYOUT.argmax(b.context, "hour_bucket")  # (N, T) 6-hour bucket
             category = self.world.campaign_category[self.campaign]
             median = (cfg.competitor_bid_ratio * self.conversion_value * self._category_factor[category])[:, None] \
                 * self._hour_factor[hour]

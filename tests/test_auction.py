@@ -16,6 +16,7 @@ from adsim import rng as crng
 from adsim.auction import Auction, AuctionTruth, top_scores
 from adsim.auction_core import COMPETITOR_CATEGORY_FACTORS
 from adsim.config import make_config
+from adsim.observation import CONTEXT_LAYOUT
 from adsim.requests import AuctionStreams, SelectionStreams
 
 ENV_ID = "adsim/AdAuction-v0"
@@ -358,7 +359,7 @@ def test_common_random_numbers_across_policies(mechanism):
             assert np.array_equal(i1[k], i2[k]), (t, k)
         # competitor j's bid: median · exp(σ Φ⁻¹(u)), u its stream BID + j at (key, episode 0, step t)
         u = crng.uniforms(keys, np.zeros(n, np.int64), np.full(n, t), 9, offset=AuctionStreams.BID)
-        hour = o1["context"][:, 2:6].argmax(axis=1)
+        hour = CONTEXT_LAYOUT.argmax(o1["context"], "hour_bucket")
         median = cfg.competitor_bid_ratio * i1["conversion_value"] * np.array(COMPETITOR_CATEGORY_FACTORS)[category] \
             * np.array(cfg.competitor_hour_factors)[hour]
         scores = median[:, None] * np.exp(0.5 * ndtri(u))
