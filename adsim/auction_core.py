@@ -269,8 +269,11 @@ class AuctionCore(SelectionCore):
         for row, x in zip(self.totals, (spend, out.won, clicked, converted, value, surplus)):
             row += x
         if out.won.any():  # the platform learns from the impressions it served
-            rows = np.flatnonzero(out.won)
-            self.estimator.observe(Request(*(f[rows] for f in self.request)), k[rows], clicked[rows])
+            if out.won.all():
+                self.estimator.observe(self.request, k, clicked)
+            else:
+                rows = np.flatnonzero(out.won)
+                self.estimator.observe(Request(*(f[rows] for f in self.request)), k[rows], clicked[rows])
         n_c = self._cvr.shape[1]
         self._cvr[0] += np.bincount(self.campaign, weights=clicked, minlength=n_c)
         self._cvr[1] += np.bincount(self.campaign, weights=converted, minlength=n_c)

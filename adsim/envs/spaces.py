@@ -167,6 +167,12 @@ def check_auction_actions(actions, n_candidates: int, max_bid: float, num_envs: 
     or (N,) arrays (vector env), or a pair (creative, bid) for the single env. Creatives are integers in
     [0, K), bids finite numbers in [0, max_bid]. Returns a structured (N,) :data:`AUCTION_ACTION`
     array (N = 1 for the single env). Raises instead of clipping."""
+    if num_envs is None and type(actions) is dict and len(actions) == 2:  # the common case, cheaply
+        c, b = actions.get("creative"), actions.get("bid")
+        if type(c) is int and type(b) is float and 0 <= c < n_candidates and 0.0 <= b <= max_bid:
+            out = np.empty(1, dtype=AUCTION_ACTION)
+            out[0] = (c, b)
+            return out
     if isinstance(actions, np.ndarray) and actions.dtype.names is not None:
         actions = {name: actions[name] for name in actions.dtype.names}
     if num_envs is None and isinstance(actions, (tuple, list)) and len(actions) == 2:
