@@ -37,7 +37,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from adsim import rng as crng
-from adsim.auction import Auction, AuctionTruth
+from adsim.auction import Auction, AuctionTruth, top_scores
 from adsim.config import EnvConfig
 from adsim.creative.sampler import CandidateSource
 from adsim.observation import CONTEXT_LAYOUT
@@ -172,8 +172,6 @@ class AuctionCore(SelectionCore):
             if self._needs_quality:
                 quality = self.world.config.target_ctr * self._lognormal(
                     crng.uniforms(self.keys, ep, steps, C, offset=AuctionStreams.QUALITY), cfg.competitor_quality_sigma)
-            from adsim.auction import top_scores
-
             comp = top_scores(self.auction.competitor_scores(bids, quality), self.n_slots)  # (N, T, L)
         else:
             comp = np.zeros((self.num_envs, T, self.n_slots))
