@@ -5,6 +5,7 @@ Importing ``adsim`` registers the Gymnasium environments:
 * ``adsim/CreativeSelection-v0`` (single env and native vector env)
 * ``adsim/AdSession-v0`` (single env and native vector env)
 * ``adsim/SlateSelection-v0`` (single env and native vector env)
+* ``adsim/AdAuction-v0`` (single env and native vector env)
 """
 
 from gymnasium.envs.registration import register, registry
@@ -36,6 +37,13 @@ if "adsim/SlateSelection-v0" not in registry:
         id="adsim/SlateSelection-v0",
         entry_point="adsim.envs.slate_selection:SlateSelectionEnv",
         vector_entry_point="adsim.envs.slate_selection:SlateSelectionVectorEnv",
+    )
+
+if "adsim/AdAuction-v0" not in registry:
+    register(
+        id="adsim/AdAuction-v0",
+        entry_point="adsim.envs.ad_auction:AdAuctionEnv",
+        vector_entry_point="adsim.envs.ad_auction:AdAuctionVectorEnv",
     )
 
 __all__ = ["EnvConfig", "WorldConfig", "make_config", "PRESETS", "SelectionCore", "SessionConfig",

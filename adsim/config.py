@@ -18,6 +18,7 @@ TAGGERS = ("kmeans", "lda")
 CLICK_MODELS = ("pbm", "cascade", "dcm")
 MAX_SLATE_SIZE = 10
 CTR_TARGET_RANGE = (0.001, 0.30)
+MAX_ADVERTISERS = 32
 
 
 N_SLOTS = 3
@@ -43,6 +44,15 @@ def position_factors(slot_factors: tuple[float, ...], n: int) -> tuple[float, ..
     while len(f) < n:
         f.append(f[-1] * ratio)
     return tuple(f)
+
+
+def _positive_tuple(name: str, value, n: int, what: str) -> tuple[float, ...]:
+    """A list (a TOML array) or tuple of ``n`` numbers > 0, one per ``what``, stored as a tuple."""
+    if not isinstance(value, (list, tuple)) or len(value) != n:
+        raise TypeError(f"{name} must be a list of {n} numbers (one per {what}), got {type(value).__name__} {value!r}")
+    for i, v in enumerate(value):
+        check_float(f"{name}[{i}]", v, 0.0, 1e6, open_low=True)
+    return tuple(float(v) for v in value)
 
 
 def _position_tuple(name: str, value, n: int, low: float, closed: bool) -> tuple[float, ...]:
@@ -165,6 +175,47 @@ class EnvConfig:
     """``click_model="dcm"`` only: λ_l, the probability that a user who clicked at position l goes on
     scanning, each in [0, 1] and non-increasing down the page (what makes the descending top-L slate
     the exact oracle); ``None`` derives them from ``slot_factors`` (:attr:`slate_continuation`)."""
+    mechanism: str = "second_price"
+    """``adsim/AdAuction-v0`` only: the auction rule (``adsim.auction``): ``"second_price"``, ``"gsp"``
+    (generalised second price with quality score: rank by bid × pCTR) or ``"first_price"``. The
+    auction's L slots are ``slate_size`` positions exposed by :attr:`slate_examination`."""
+    pricing: str = "cpc"
+    """``adsim/AdAuction-v0`` only: ``"cpc"`` (bids and prices per click, paid on a click) or
+    ``"cpm"`` (per impression, paid on a win); ``"gsp"`` needs ``"cpc"``."""
+    reserve_price: float = 0.0
+    """``adsim/AdAuction-v0`` only: the reserve price r >= 0 (unit of ``pricing``): an ad enters only
+    with a bid >= r and pays at least r."""
+    n_advertisers: int = 10
+    """``adsim/AdAuction-v0`` only: M, the advertisers of every auction (ours and M − 1 competitors),
+    in [1, 32]; with ``reserve_price == 0`` at least ``slate_size + 1`` (every slot contested)."""
+    competitor_bid_ratio: float = 0.15
+    """``adsim/AdAuction-v0`` only: the median competing per-click bid as a fraction of our campaign's
+    conversion value (competitors sell comparable items), before the category and hour factors. Our
+    true value of a click is the conversion value × P(conversion | click), 0.22 on average in the
+    default world: at 0.15 a truthful bidder wins about 40 % of second-price auctions of 10
+    advertisers for 3 slots (the top slot about 20 %)."""
+    competitor_bid_sigma: float = 0.5
+    """``adsim/AdAuction-v0`` only: σ of the lognormal competing bids (log-scale spread), in [0, 5]."""
+    competitor_category_factors: tuple[float, ...] | None = None
+    """``adsim/AdAuction-v0`` only: per product category (``adsim.creative.lexicon.CATEGORIES``, 8
+    values > 0) multiplier of the median competing bid; ``None``: ``COMPETITOR_CATEGORY_FACTORS``."""
+    competitor_hour_factors: tuple[float, float, float, float] = (0.8, 1.0, 1.1, 1.25)
+    """``adsim/AdAuction-v0`` only: multiplier of the median competing bid in each 6-hour bucket of
+    the request's hour (night, morning, afternoon, evening), each > 0."""
+    competitor_quality_sigma: float = 0.3
+    """``adsim/AdAuction-v0`` only: σ of the competitors' lognormal pCTRs around ``target_ctr`` (their
+    quality score under gsp, their per-impression bid = per-click bid × pCTR under cpm), in [0, 5]."""
+    budget: float | None = None
+    """``adsim/AdAuction-v0`` only: our campaign's daily budget (an episode is a day), > 0;
+    ``None``: unlimited. A bid above the budget left is capped at it (``info["bid_capped"]``)."""
+    cpa_cap: float | None = None
+    """``adsim/AdAuction-v0`` only: the campaign's cost-per-acquisition target, > 0, or ``None``. Not
+    an auction rule: the env reports ``cpa`` and ``cpa_excess = max(0, spend − cpa_cap · conversions)``."""
+    max_bid: float = 200.0
+    """``adsim/AdAuction-v0`` only: the largest bid of the action space ``Box(0, max_bid)``, > 0."""
+    conversion_value: float | None = None
+    """``adsim/AdAuction-v0`` only: the value of one conversion to us, > 0; ``None``: the campaign's
+    item price × (1 − discount) (``World.campaign_value``)."""
 
     def __post_init__(self):
         if not isinstance(self.world, WorldConfig):
@@ -194,6 +245,32 @@ class EnvConfig:
         if self.continuation is not None and any(b > a for a, b in zip(self.continuation, self.continuation[1:])):
             raise ValueError(f"continuation == {list(self.continuation)}, must be non-increasing down the page "
                              f"(users who clicked keep scanning no more eagerly further down)")
+        self._check_auction()
+
+    def _check_auction(self) -> None:
+        """Validate the ``adsim/AdAuction-v0`` fields (each in its range, whatever the env)."""
+        from adsim.auction import MECHANISMS, PRICINGS
+        from adsim.creative.lexicon import CATEGORIES
+
+        check_choice("mechanism", self.mechanism, MECHANISMS)
+        check_choice("pricing", self.pricing, PRICINGS)
+        if self.mechanism == "gsp" and self.pricing != "cpc":
+            raise ValueError(f"pricing == {self.pricing!r}: mechanism 'gsp' ranks per-click bids by pCTR, "
+                             f"pricing must be 'cpc'")
+        check_float("reserve_price", self.reserve_price, 0.0, 1e12)
+        check_int("n_advertisers", self.n_advertisers, 1, MAX_ADVERTISERS)
+        check_float("competitor_bid_ratio", self.competitor_bid_ratio, 0.0, 1e6, open_low=True)
+        check_float("competitor_bid_sigma", self.competitor_bid_sigma, 0.0, 5.0)
+        check_float("competitor_quality_sigma", self.competitor_quality_sigma, 0.0, 5.0)
+        if self.competitor_category_factors is not None:
+            object.__setattr__(self, "competitor_category_factors", _positive_tuple(
+                "competitor_category_factors", self.competitor_category_factors, len(CATEGORIES), "product category"))
+        object.__setattr__(self, "competitor_hour_factors", _positive_tuple(
+            "competitor_hour_factors", self.competitor_hour_factors, 4, "6-hour bucket"))
+        for name in ("budget", "cpa_cap", "conversion_value"):
+            if getattr(self, name) is not None:
+                check_float(name, getattr(self, name), 0.0, 1e15, open_low=True)
+        check_float("max_bid", self.max_bid, 0.0, 1e12, open_low=True)
 
     @property
     def slate_examination(self) -> tuple[float, ...]:
@@ -242,6 +319,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "drifting": {"drift_amplitude": 1.0},
     # a page of 3 ad positions filled from 20 candidates (adsim/SlateSelection-v0; for CreativeSelection: K = 20)
     "slate": {"n_candidates": 20, "slate_size": 3},
+    # an auction of 10 advertisers for 3 slots, second price per click (adsim/AdAuction-v0)
+    "auction": {"n_advertisers": 10, "slate_size": 3, "mechanism": "second_price", "pricing": "cpc"},
     # `adsim calibrate --obd-sample --target-ctr 0.0035`: the Open Bandit Dataset's uniform-random
     # logger (ZOZOTOWN, ALL campaign) — its published full-data CTR 0.35 %; the 10,000-row sample
     # shows no position effect (every position ÷ top interval includes 1) and cannot pin down the

@@ -61,6 +61,15 @@ class SlateStreams:
     CONTINUE = 4011
 
 
+class AuctionStreams:
+    """Stream indices an AdAuction request ``(episode, step)`` draws besides its
+    :class:`SelectionStreams`: competitor j's bid uniform ``BID + j`` and pCTR uniform ``QUALITY + j``
+    (j < 31, after :class:`SlateStreams`, below the 4096 streams of a position)."""
+
+    BID = 4021
+    QUALITY = 4052
+
+
 class SessionStreams:
     """Stream indices of an AdSession slot: a session (episode) draws its user, context and campaign
     at step 0 from ``USER .. CAMPAIGN``; impression ``t`` draws ``SLOT``, ``CLICK`` and ``LEAVE`` at step t."""
@@ -267,5 +276,5 @@ def clear_scenario_caches() -> None:
     scenario_intercept.cache_clear()
 
 
-__all__ = ["Arrivals", "Block", "CALIBRATION_REQUESTS", "ContextTables", "RequestGenerator", "SelectionStreams",
+__all__ = ["Arrivals", "AuctionStreams", "Block", "CALIBRATION_REQUESTS", "ContextTables", "RequestGenerator", "SelectionStreams",
            "SessionStreams", "SlateStreams", "ad_slots", "arrivals", "campaigns", "clear_scenario_caches", "scenario_intercept"]

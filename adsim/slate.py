@@ -71,6 +71,16 @@ def page_features(slate_size: int) -> np.ndarray:
     return page.reshape(-1)
 
 
+def top_slot_context(context: np.ndarray) -> np.ndarray:
+    """A read-only copy of context features (…, CONTEXT_DIM) whose ad-slot one-hot marks slot 0: the
+    context of a page (or an auction) of several slots, where the request's own slot has no meaning."""
+    context = np.array(context)
+    context[..., CONTEXT_DIM - N_SLOTS:] = 0.0
+    context[..., CONTEXT_DIM - N_SLOTS] = 1.0
+    context.flags.writeable = False
+    return context
+
+
 class SlateCore(SelectionCore):
     """N slate pages on one world: a :class:`SelectionCore` whose action is an ordered slate.
 
@@ -110,11 +120,7 @@ class SlateCore(SelectionCore):
             u = np.concatenate([u, crng.uniforms(self.keys, ep, steps, self.slate_size, offset=SlateStreams.CONTINUE)],
                                axis=-1)
         self._page_uniforms = np.ascontiguousarray(u.transpose(1, 0, 2))  # (T, N, L or 2L), step-major
-        context = np.array(b.context)  # the page's context: ad slot = the top
-        context[..., CONTEXT_DIM - N_SLOTS:] = 0.0
-        context[..., CONTEXT_DIM - N_SLOTS] = 1.0
-        context.flags.writeable = False
-        self.block = b._replace(context=context)
+        self.block = b._replace(context=top_slot_context(b.context))
 
     def _block_truth_of(self, logits: np.ndarray, position: np.ndarray, p_conv: np.ndarray) -> tuple[np.ndarray, ...]:
         """Attractions (T, N, K), oracle slates (T, N, L) and their expected clicks (T, N) of a block,
@@ -178,4 +184,4 @@ class SlateCore(SelectionCore):
                        f"{float(self.best[row]):.4f}")
 
 
-__all__ = ["SlateCore", "SlateOutcome", "check_slate_config", "page_features"]
+__all__ = ["SlateCore", "SlateOutcome", "check_slate_config", "page_features", "top_slot_context"]

@@ -2,7 +2,7 @@
 
 An environment of adsim is a *core* — N request slots stepped by NumPy — plus its spaces. Every
 core (``adsim.selection.SelectionCore``, ``adsim.session.SessionCore``, a stacked
-``adsim.stacking.StackedCore`` of either, the slate and auction cores to come) offers the same
+``adsim.stacking.StackedCore`` of any, ``adsim.slate.SlateCore``, ``adsim.auction_core.AuctionCore``) offers the same
 small interface, and the two classes here turn it into Gymnasium envs:
 
 * ``num_envs``, ``config`` (with ``n_candidates``), ``keys`` (None until seeded);
@@ -17,7 +17,8 @@ small interface, and the two classes here turn it into Gymnasium envs:
   ``check_actions(actions, num_envs)`` (validated actions with leading axis N; ``num_envs`` None for
   the single env's one action). A core without them has ``Discrete(K)`` actions checked by
   :func:`adsim.envs.spaces.check_actions` (CreativeSelection, AdSession); the slate core declares
-  ``Slate(K, L)``.
+  ``Slate(K, L)``, the auction core ``Dict(creative=Discrete(K), bid=Box(0, max_bid))`` (its checked
+  actions are a structured (N,) array, which stacked cores split like any array).
 
 :class:`BatchedVectorEnv` does reset, step, same-step autoreset per sub-env, action checks and
 seeding; :class:`SingleEnvView` is the batch of one as a ``gym.Env``. Both treat seeds alike in

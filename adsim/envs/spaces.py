@@ -1,5 +1,6 @@
-"""Observation and action spaces shared by the envs: CreativeSelection's request, AdSession's and
-SlateSelection's extensions of it, and the slate action space :class:`Slate`."""
+"""Observation and action spaces shared by the envs: CreativeSelection's request, AdSession's,
+SlateSelection's and AdAuction's extensions of it, the slate action space :class:`Slate` and the
+auction's (creative, bid) action (:func:`auction_action_space`, :func:`check_auction_actions`)."""
 
 from __future__ import annotations
 
@@ -148,6 +149,71 @@ def slate_observation_space(world, n_candidates: int, slate_size: int) -> spaces
 
     base = observation_space(world, n_candidates)
     return spaces.Dict({**base.spaces, "page": spaces.Box(0.0, 1.0, (slate_size * N_SLOTS,), np.float32)})
+
+
+AUCTION_ACTION = np.dtype([("creative", np.int64), ("bid", np.float64)])
+"""The auction core's validated actions: a structured (N,) array of (creative, bid)."""
+
+
+def auction_action_space(n_candidates: int, max_bid: float) -> spaces.Dict:
+    """One auction's action: ``Dict(creative=Discrete(K), bid=Box(0, max_bid, shape=()))``; its
+    ``batch_space`` over N sub-envs takes ``{"creative": (N,), "bid": (N,)}``."""
+    return spaces.Dict({"creative": spaces.Discrete(n_candidates),
+                        "bid": spaces.Box(0.0, float(max_bid), shape=(), dtype=np.float32)})
+
+
+def check_auction_actions(actions, n_candidates: int, max_bid: float, num_envs: int | None) -> np.ndarray:
+    """Validate (creative, bid) actions: a dict ``{"creative": …, "bid": …}`` of scalars (single env)
+    or (N,) arrays (vector env), or a pair (creative, bid) for the single env. Creatives are integers in
+    [0, K), bids finite numbers in [0, max_bid]. Returns a structured (N,) :data:`AUCTION_ACTION`
+    array (N = 1 for the single env). Raises instead of clipping."""
+    if num_envs is None and type(actions) is dict and len(actions) == 2:  # the common case, cheaply
+        c, b = actions.get("creative"), actions.get("bid")
+        if type(c) is int and type(b) is float and 0 <= c < n_candidates and 0.0 <= b <= max_bid:
+            out = np.empty(1, dtype=AUCTION_ACTION)
+            out[0] = (c, b)
+            return out
+    if isinstance(actions, np.ndarray) and actions.dtype.names is not None:
+        actions = {name: actions[name] for name in actions.dtype.names}
+    if num_envs is None and isinstance(actions, (tuple, list)) and len(actions) == 2:
+        actions = {"creative": actions[0], "bid": actions[1]}
+    if not isinstance(actions, dict):
+        raise TypeError(f"auction actions must be a dict {{'creative': ..., 'bid': ...}}"
+                        f"{'' if num_envs is None else ' of (N,) arrays'}, got {type(actions).__name__} {actions!r}")
+    if set(actions) != {"creative", "bid"}:
+        raise ValueError(f"auction actions have keys {sorted(actions)}, expected exactly ['bid', 'creative']")
+    expected = () if num_envs is None else (num_envs,)
+    c, b = np.asarray(actions["creative"]), np.asarray(actions["bid"])
+    if num_envs is None:  # a (1,) array is one action too
+        c, b = c.reshape(()) if c.shape == (1,) else c, b.reshape(()) if b.shape == (1,) else b
+    for name, x in (("creative", c), ("bid", b)):
+        if x.shape != expected:
+            raise ValueError(f"{name} shape {x.shape}, expected {expected}")
+    if not np.issubdtype(c.dtype, np.integer):
+        if c.dtype == bool or not np.issubdtype(c.dtype, np.number) or not np.all(c == np.round(c)):
+            raise TypeError(f"creative must be integer candidate indices, got {c.dtype} {actions['creative']!r}")
+    if b.dtype == bool or not np.issubdtype(b.dtype, np.number):
+        raise TypeError(f"bid must be numbers, got {b.dtype} {actions['bid']!r}")
+    c, b = c.reshape(-1), b.reshape(-1).astype(np.float64)
+    where = lambda i: "" if num_envs is None else f" (sub-env {i})"  # noqa: E731
+    bad = np.flatnonzero((c < 0) | (c >= n_candidates))
+    if bad.size:
+        raise ValueError(f"creative == {c[bad[0]]}{where(bad[0])}, must be in [0, {n_candidates - 1}] (K = {n_candidates})")
+    bad = np.flatnonzero(~((b >= 0.0) & (b <= max_bid)))  # NaN fails too
+    if bad.size:
+        raise ValueError(f"bid == {b[bad[0]]}{where(bad[0])}, must be a number in [0, {max_bid}] (max_bid)")
+    out = np.empty(c.shape[0], dtype=AUCTION_ACTION)
+    out["creative"], out["bid"] = c, b
+    return out
+
+
+def auction_observation_space(world, n_candidates: int, max_value: float) -> spaces.Dict:
+    """CreativeSelection's Dict space plus the auction's ``value``, ``cvr_estimate``, ``budget_left``
+    and ``day_left`` Boxes of shape (1,)."""
+    base = observation_space(world, n_candidates)
+    one = lambda high: spaces.Box(0.0, high, (1,), np.float32)  # noqa: E731
+    return spaces.Dict({**base.spaces, "value": one(float(max_value)), "cvr_estimate": one(1.0),
+                        "budget_left": one(1.0), "day_left": one(1.0)})
 
 
 def render_candidates(language: str, header: str, candidates: np.ndarray, probs: np.ndarray,
