@@ -499,7 +499,7 @@ class LearnedShader(BiddingPolicy):
     Each request bids ``s × truthful`` with a factor s of ``grid`` chosen by Gaussian Thompson
     sampling on the factors' mean surplus per request: s's posterior is
     ``N(mean_s, max(var_s, floor) / n_s)`` (its empirical mean and variance, ``n_s`` requests),
-    factors never tried first (in grid order). The surplus a request earned is its expected surplus
+    factors never tried first (one of them uniformly at random). The surplus a request earned is its expected surplus
     under the platform's estimate, known once won/lost and the price are: ``won × (truthful − price)``
     per impression, ``won × pCTR × (value − price)`` per click (so clicks' noise does not slow the
     learning; the pCTR is the position-normalised estimate, slots' exposure is not modelled here).
@@ -555,10 +555,9 @@ class LearnedShader(BiddingPolicy):
         floor = np.maximum(1e-6 * scale, 1e-12)
         sd = np.sqrt(np.maximum(var, floor) / np.maximum(cnt, 1.0))
         z = self.rng.standard_normal((n, len(self.grid)))
-        draw = np.where(cnt > 0, mean + sd * z, np.inf)
-        untried = cnt == 0  # never tried: the first in grid order
-        first = np.argmax(untried, axis=1)
-        arm = np.where(untried.any(axis=1), first, np.argmax(draw, axis=1))
+        untried = cnt == 0  # factors never tried go first, one of them uniformly (the largest z)
+        draw = np.where(untried.any(axis=1, keepdims=True), np.where(untried, z, -np.inf), mean + sd * z)
+        arm = np.argmax(draw, axis=1)
         self._arm = arm
         return self._grid[arm]
 

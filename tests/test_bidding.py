@@ -1,0 +1,295 @@
+"""Bidding policies (``agents.bidding``): known answers on a small batched synthetic auction.
+
+The auction (:class:`Auction`, here in the test, with explicit seeded competition): each step N
+requests arrive, each with a value per click ``v`` (lognormal), K candidate creatives with the
+platform's CTR estimate, and the best score of 4 competitors per impression (lognormal, optionally
+waving over the day). The competition and the click coins come from their own streams, so every
+bidder faces the same competition (common random numbers). Mechanisms: second price and first
+price per impression (one slot), and generalised second price per click with quality score (rank
+by bid × pCTR, L slots). A budget, when set, is the campaign's for the day (T steps): a step that
+starts with nothing left wins nothing; the step that crosses zero is charged in full (so overshoot
+is measurable).
+
+Known answers: under second price without budget, truthful bidding earns the most surplus of a
+sweep of shading factors (on the same competition) and the learned shader settles on ≈ 1; under
+first price the learned shader converges to the best-response factor of the same competition
+(grid search); the PID and primal–dual pacers spend 95–100 % of a binding budget by the day's end
+(≤ 105 %) while the truthful bidder runs out by τ = 0.75; under GSP with quality score the
+better creative wins more often and pays less per click.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agents.base import Policy
+from agents.bidding import (BidOutcome, DualPacer, LearnedShader, PIDPacer, ShadedBidder, TruthfulBidder,
+                            as_outcome, bid_inputs)
+from agents.registry import POLICIES, make_policy
+
+COMPETITORS = 4
+
+
+class Auction:
+    """The synthetic auction of the module docstring: N requests a step, T steps a day."""
+
+    def __init__(self, mechanism="second", n=512, steps=100, budget=None, seed=3, k=3, slots=1, wave=0.0):
+        self.mechanism, self.n, self.steps, self.k, self.slots = mechanism, n, steps, k, slots
+        self.budget, self.seed, self.wave = budget, seed, wave
+
+    def reset(self):
+        self.t, self.spent = 0, 0.0
+        req, comp, click = np.random.SeedSequence(self.seed).spawn(3)
+        self.rng_req, self.rng_comp, self.rng_click = map(np.random.default_rng, (req, comp, click))
+        self.left = np.inf if self.budget is None else float(self.budget)
+        self._draw()
+        return self.obs()
+
+    def _draw(self):
+        n, k = self.n, self.k
+        self.value = self.rng_req.lognormal(0.0, 0.5, n)
+        self.ctr = self.rng_req.uniform(0.01, 0.05, (n, k))
+        scale = 1.0 + self.wave * np.sin(2 * np.pi * self.t / self.steps)
+        self.comp = scale * self.rng_comp.lognormal(np.log(0.03), 0.6, (n, COMPETITORS))  # scores per impression
+        self.u = self.rng_click.random((n, 2))
+
+    def obs(self):
+        n, k = self.n, self.k
+        return {"user": np.zeros((n, 1)), "context": np.zeros((n, 1)), "campaign": np.zeros((n, 1)),
+                "candidates": np.zeros((n, k)), "ctr_estimate": self.ctr.copy(), "click_value": self.value.copy(),
+                "day_progress": np.full(n, self.t / self.steps), "budget_left": np.full(n, self.left)}
+
+    def step(self, action):
+        c, b = np.asarray(action["creative"]), np.asarray(action["bid"], float)
+        n = self.n
+        pctr = self.ctr[np.arange(n), c]
+        active = self.left > 0
+        if self.mechanism in ("second", "first"):
+            d = self.comp.max(axis=1)
+            won = active & (b > d)
+            price = np.where(won, d if self.mechanism == "second" else b, 0.0)
+            slot = np.where(won, 0, -1)
+            clicked = won & (self.u[:, 0] < pctr)
+            spend = price
+        else:  # GSP, bids per click ranked by bid × pCTR against the competitors' scores
+            score = b * pctr
+            srt = -np.sort(-self.comp, axis=1)
+            above = (srt > score[:, None]).sum(axis=1)
+            won = active & (above < self.slots)
+            price = np.where(won, srt[np.arange(n), np.minimum(above, COMPETITORS - 1)] / pctr, 0.0)
+            slot = np.where(won, above, -1)
+            clicked = won & (self.u[:, 0] < pctr)
+            spend = np.where(clicked, price, 0.0)
+        self.spent += spend.sum()
+        self.left -= spend.sum()
+        self.last = {"value": self.value * pctr, "d": self.comp.max(axis=1), "pctr": pctr}
+        out = BidOutcome(won, slot, price, clicked, clicked & (self.u[:, 1] < 0.1), spend, np.full(n, self.left))
+        self.t += 1
+        self._draw()
+        return self.obs(), out
+
+
+def run(policy, env, seed=1):
+    """A day of ``policy`` on ``env``: (surplus, (T,) cumulative spend, per-step records)."""
+    policy.reset(env.k, seed=seed)
+    obs, surplus, curve, steps = env.reset(), 0.0, [], []
+    for _ in range(env.steps):
+        action = policy.select_bids(obs)
+        nxt, out = env.step(action)
+        surplus += float((out.won * env.last["value"]).sum() - out.spend.sum())
+        policy.update_bids(obs, action, out)
+        curve.append(env.spent)
+        steps.append((action, out, dict(env.last)))
+        obs = nxt
+    return surplus, np.array(curve), steps
+
+
+def swept_surplus(steps, factors, mechanism):
+    """Surplus of each fixed shading factor on the recorded competition (values and best competing
+    score per request do not depend on our bids: common random numbers)."""
+    v = np.concatenate([s[2]["value"] for s in steps])
+    d = np.concatenate([s[2]["d"] for s in steps])
+    out = []
+    for f in factors:
+        win = f * v > d
+        out.append(((v - (d if mechanism == "second" else f * v)) * win).sum())
+    return np.array(out)
+
+
+# ---------------------------------------------------------------------------------------------- second price
+def test_second_price_truthful_maximises_surplus():
+    env = Auction("second", steps=40)
+    truthful, _, steps = run(TruthfulBidder(), env)
+    factors = np.round(np.arange(0.5, 1.51, 0.05), 2)
+    swept = swept_surplus(steps, factors, "second")
+    assert factors[np.argmax(swept)] == 1.0
+    assert truthful == pytest.approx(swept[factors == 1.0][0], rel=1e-9)  # the agent bid exactly v × pCTR
+    for f in (0.9, 1.1):  # any shading loses: ≥ 1 % at ±10 % here
+        assert swept[factors == f][0] < 0.99 * truthful
+    shaded, _, _ = run(ShadedBidder(factor=0.8), env)
+    assert shaded < 0.95 * truthful
+
+
+def test_second_price_learned_factor_is_one():
+    grid = tuple(np.round(np.arange(0.5, 1.51, 0.1), 2))
+    policy = LearnedShader(grid=grid)
+    run(policy, Auction("second", steps=100))
+    assert policy.best_factor()[0] == pytest.approx(1.0, abs=0.1 + 1e-9)
+
+
+# ---------------------------------------------------------------------------------------------- first price
+def test_first_price_shader_converges_to_best_response():
+    env = Auction("first", steps=120)
+    policy = LearnedShader()
+    surplus, _, steps = run(policy, env)
+    grid = np.array(policy.grid)
+    swept = swept_surplus(steps, grid, "first")
+    best = grid[np.argmax(swept)]  # the best response to this competition, by grid search
+    assert 0.5 <= best <= 0.8  # shading pays: truthful earns nothing under first price
+    assert policy.best_factor()[0] == pytest.approx(best, abs=0.05 + 1e-9)
+    late = swept_surplus(steps[60:], grid, "first").max()
+    earned = sum(float((o.won * r["value"]).sum() - o.spend.sum()) for _, o, r in steps[60:])
+    assert earned >= 0.97 * late
+    assert swept[grid == 1.0][0] == 0.0 and surplus > 0.9 * swept.max()
+
+
+# ---------------------------------------------------------------------------------------------- pacing
+@pytest.mark.parametrize("wave", [0.0, 0.5])
+def test_pacers_spend_a_binding_budget_by_the_end_of_the_day(wave):
+    _, free, _ = run(TruthfulBidder(), Auction("second", wave=wave))
+    budget = 0.4 * free[-1]
+    truthful, curve, _ = run(TruthfulBidder(), Auction("second", budget=budget, wave=wave))
+    assert curve[74] >= budget  # unpaced, the budget is gone before three quarters of the day
+    for policy in (PIDPacer(), DualPacer()):
+        surplus, curve, _ = run(policy, Auction("second", budget=budget, wave=wave))
+        assert 0.95 * budget <= curve[-1] <= 1.05 * budget, policy.name
+        assert 0.4 * budget <= curve[49] <= 0.6 * budget, policy.name  # tracks the day, not front-loaded
+        assert surplus > 1.05 * truthful, policy.name  # cheap late auctions beat an early stop
+
+
+def test_pacers_without_binding_budget_bid_truthfully():
+    _, free, _ = run(TruthfulBidder(), Auction("second"))
+    for policy in (PIDPacer(), DualPacer()):
+        _, curve, steps = run(policy, Auction("second", budget=3.0 * free[-1]))
+        late = np.concatenate([a["bid"] for a, _, _ in steps[20:]])
+        truth = np.concatenate([r["value"] for _, _, r in steps[20:]])
+        assert np.mean(late / truth) > 0.9, policy.name
+
+
+# ---------------------------------------------------------------------------------------------- GSP
+class WorstCreative(Policy):
+    """Shows the candidate of the lowest CTR estimate (for the GSP comparison)."""
+
+    name = "worst"
+    stackable = True
+
+    def probabilities(self, obs, info=None):
+        est = obs["ctr_estimate"]
+        p = np.zeros(est.shape)
+        p[np.arange(est.shape[0]), np.argmin(est, axis=1)] = 1.0
+        return p
+
+
+def test_gsp_better_creatives_win_cheaper():
+    results = {}
+    for name, creative in (("best", "greedy"), ("worst", WorstCreative())):
+        env = Auction("gsp", slots=2, steps=20)
+        _, _, steps = run(TruthfulBidder(creative=creative, bid_unit="click"), env)
+        won = np.concatenate([o.won for _, o, _ in steps])
+        price = np.concatenate([o.price for _, o, _ in steps])
+        slot = np.concatenate([o.slot for _, o, _ in steps])
+        bid = np.concatenate([a["bid"] for a, _, _ in steps])
+        results[name] = won, price, slot, bid
+    wb, pb, sb, bb = results["best"]
+    ww, pw, sw, bw = results["worst"]
+    np.testing.assert_array_equal(bb, bw)  # per click both bid the value: the creative alone differs
+    assert wb.mean() > 1.2 * ww.mean()
+    both = wb & ww & (sb == sw)
+    assert both.sum() > 1000
+    assert np.all(pb[both] <= pw[both]) and pb[both].mean() < 0.8 * pw[both].mean()
+
+
+# ---------------------------------------------------------------------------------------------- the interface
+def test_creative_policy_learns_the_won_requests_only():
+    policy = TruthfulBidder(creative="ucb1")
+    _, _, steps = run(policy, Auction("second", steps=5, n=256))
+    won = sum(int(o.won.sum()) for _, o, _ in steps)
+    clicks = sum(int(o.clicked.sum()) for _, o, _ in steps)
+    assert 0 < won < 5 * 256
+    assert policy.creative.counts.sum() == won and policy.creative.sums.sum() == clicks
+
+
+def test_seeded_and_stacked():
+    env = Auction("first", steps=10, n=128)
+    a = run(LearnedShader(), env, seed=7)[2]
+    b = run(LearnedShader(), env, seed=7)[2]
+    c = run(LearnedShader(), env, seed=8)[2]
+    bids = lambda steps: np.concatenate([s[0]["bid"] for s in steps])  # noqa: E731
+    np.testing.assert_array_equal(bids(a), bids(b))
+    assert not np.array_equal(bids(a), bids(c))
+    for make in (LearnedShader, PIDPacer, DualPacer):  # G = 2 stacked groups ≡ two unstacked runs
+        envs = [Auction("first", steps=10, n=64, seed=s, budget=3.0) for s in (3, 4)]
+        single = [np.concatenate([s[0]["bid"] for s in run(make(), e, seed=g)[2]]).reshape(10, 64)
+                  for g, e in zip((5, 6), envs)]
+        stacked = make()
+        stacked.reset(3, group_seeds=[5, 6])
+        obs = [e.reset() for e in envs]
+        for t in range(10):
+            joint = {k: np.concatenate([o[k] for o in obs]) for k in obs[0]}
+            action = stacked.select_bids(joint)
+            for g in range(2):
+                np.testing.assert_array_equal(action["bid"][g * 64:(g + 1) * 64], single[g][t])
+            steps = [e.step({k: v[g * 64:(g + 1) * 64] for k, v in action.items()}) for g, e in enumerate(envs)]
+            outcome = BidOutcome(*[np.concatenate(f) for f in zip(*[s[1] for s in steps])])
+            stacked.update_bids(joint, action, outcome)
+            obs = [s[0] for s in steps]
+
+
+def test_outcome_from_info_dict_and_bad_input():
+    obs = Auction(n=4).reset()
+    x = bid_inputs(obs, np.array([0, 1, 2, 0]))
+    np.testing.assert_allclose(x.truthful, obs["click_value"] * obs["ctr_estimate"][np.arange(4), [0, 1, 2, 0]])
+    np.testing.assert_allclose(bid_inputs(obs, np.zeros(4, int), "click").truthful, obs["click_value"])
+    info = {"won": np.ones(4, bool), "slot": np.zeros(4), "price": np.ones(4), "clicked": np.zeros(4, bool),
+            "converted": np.zeros(4, bool), "spend": np.ones(4), "regret": np.zeros(4)}
+    out = as_outcome(info, 4)
+    assert out.won.dtype == bool and out.budget_left is None
+    with pytest.raises(ValueError, match="outcome lacks 'spend'"):
+        as_outcome({k: v for k, v in info.items() if k != "spend"}, 4)
+    with pytest.raises(ValueError, match=r"outcome 'price' shape \(3,\), expected \(4,\)"):
+        as_outcome({**info, "price": np.ones(3)}, 4)
+    with pytest.raises(ValueError, match=r"creative holds 3, must be in \[0, 2\]"):
+        bid_inputs(obs, np.array([0, 1, 3, 0]))
+    with pytest.raises(ValueError, match="obs lacks key 'click_value'"):
+        bid_inputs({k: v for k, v in obs.items() if k != "click_value"}, np.zeros(4, int))
+    p = PIDPacer()
+    p.reset(3, seed=0)
+    with pytest.raises(ValueError, match="a pacer needs the day's progress"):
+        p.select_bids({k: v for k, v in obs.items() if k != "day_progress"})
+
+
+@pytest.mark.parametrize("name, params, match", [
+    ("shaded", {"factor": -0.1}, r"factor == -0.1, must be in \[0.0, 10.0\]"),
+    ("pid_pacer", {"kp": -1.0}, r"kp == -1.0, must be in"),
+    ("pid_pacer", {"target": "front"}, r"unknown target 'front'"),
+    ("pid_pacer", {"min_multiplier": 0.9, "max_multiplier": 0.5}, r"min_multiplier == 0.9 > max_multiplier == 0.5"),
+    ("dual_pacer", {"eta": 0.0}, r"eta == 0.0, must be in \(0.0, 1000.0\]"),
+    ("learned_shader", {"grid": (0.5, 0.4)}, r"must be strictly increasing"),
+    ("learned_shader", {"grid": (0.5, 0.0)}, r"grid\[1\] == 0.0"),
+    ("truthful", {"bid_unit": "clicks"}, r"unknown bid_unit 'clicks'; did you mean 'click'"),
+    ("truthful", {"creative": "ucb"}, r"unknown policy 'ucb'"),
+    ("truthful", {"creative": "oracle"}, r"reads the truth"),
+    ("truthful", {"creative": "ucb1", "creative_params": {"c": -1.0}}, r"c == -1.0"),
+    ("truthful", {"kp": 1.0}, r"unknown hyperparameter 'kp' for policy 'truthful'"),
+])
+def test_bad_hyperparameters(name, params, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make_policy(name, **params)
+
+
+def test_registered():
+    for name in ("truthful", "shaded", "pid_pacer", "dual_pacer", "learned_shader"):
+        policy = make_policy(name, creative="thompson")
+        assert policy.name == name and policy.stackable and policy.creative.name == "thompson"
+    assert POLICIES.path("sac_bidder") == "agents.sb3_bidding:SACBidder"
