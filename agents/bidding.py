@@ -14,16 +14,18 @@ creative policy the clicks of the requests it won (only those were shown) and th
 whole outcome.
 
 **What a bid is worth.** :func:`bid_inputs` reads, for each request and its chosen creative, the
-platform's CTR estimate ``pctr`` (``obs["ctr_estimate"]`` at the creative) and the value of a click
-``value`` (:data:`VALUE_KEY`); the *truthful* bid is the expected value of the impression,
-``value`` per click (:data:`PRICING` ``"cpc"``, the env's default; under GSP the platform ranks by
-bid × pCTR) or ``value × pctr`` per impression (``"cpm"``). Every bid rule is a multiplier on the truthful bid: fixed shading, a pacing
-multiplier, ``1 / (1 + λ)``, or a learned shading factor.
+platform's CTR estimate ``pctr`` (``obs["ctr_estimate"]`` at the creative) and the value of a click,
+our conversion value × the conversion-rate estimate (``obs["value"] × obs["cvr_estimate"]``). The
+*truthful* bid is what the bid buys is worth: the value of a click per click (``pricing="cpc"``,
+the env's default; under GSP the platform ranks by bid × pCTR itself) or value × pCTR per impression
+(``"cpm"``). Every bid rule is a multiplier on the truthful bid: a fixed shading factor, a pacing
+multiplier, ``1 / (1 + λ)``, a learned shading factor, an SB3 agent's action (``agents.sb3_bidding``).
 
-**Budgets.** The pacers read the day's progress τ in [0, 1] (:data:`PROGRESS_KEY`, the share of the
-day's requests served) and the budget left (:data:`BUDGET_LEFT_KEY`) from the observation, and the
-daily budget from the first observation of the day (the budget left at τ = 0). One budget per
-group (one stacked scenario) of the batch: the requests of a group's batch share it.
+**Budgets.** ``adsim/AdAuction-v0``'s episode is a day, and each sub-env runs its own campaign-day
+with its own budget. The pacers keep one controller per row of the batch and read the day's
+progress ``τ = 1 − day_left`` and the budget left (``budget_left``, the env's fraction of the day's
+budget) from the observation; the daily budget is the budget left at the day's first decision,
+and a new day (τ going down, at the env's autoreset) restarts the row's controller.
 
 **Randomness.** ``reset(seed=s)`` gives the creative policy and the bid rule independent child
 streams of ``SeedSequence(s)`` (of each group's seed when stacked), as :class:`agents.mixture.EpsilonMixture`
@@ -32,20 +34,23 @@ does; only the learned shader draws (Thompson sampling over its grid).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from adsim.validation import check_choice, check_float, check_int
+from adsim.validation import check_choice, check_float
 from agents.base import Obs, Policy
 
-VALUE_KEY = "click_value"
-"""Observation key of the value of a click to our advertiser, (N,)."""
-PROGRESS_KEY = "day_progress"
-"""Observation key of the day's progress τ in [0, 1], (N,)."""
+VALUE_KEY = "value"
+"""Observation key of our value of one conversion, (N, 1) (``adsim/AdAuction-v0``)."""
+CVR_KEY = "cvr_estimate"
+"""Observation key of the running conversion rate per click, (N, 1): the value of a click is
+``value × cvr_estimate``."""
+DAY_LEFT_KEY = "day_left"
+"""Observation key of the fraction of the day's requests left, (N, 1): the day's progress is
+``τ = 1 − day_left``."""
 BUDGET_LEFT_KEY = "budget_left"
-"""Observation key of the budget left for the day, (N,)."""
+"""Observation key of the budget left for the day, (N, 1) (the env's: a fraction of the day's budget)."""
 PRICING = "cpc"
 """What a bid buys, as the env's ``EnvConfig.pricing``: ``"cpc"`` (per click: the truthful bid is the
 value of a click) or ``"cpm"`` (per impression: value × pCTR)."""
@@ -60,7 +65,7 @@ class BidInputs(NamedTuple):
     pctr: np.ndarray
     """(N,) the platform's CTR estimate of the chosen creative."""
     value: np.ndarray
-    """(N,) value of a click."""
+    """(N,) value of a click: our conversion value × the conversion rate estimate."""
     truthful: np.ndarray
     """(N,) the truthful bid: ``value × pctr`` per impression, ``value`` per click."""
     progress: np.ndarray | None
@@ -85,7 +90,7 @@ class BidOutcome(NamedTuple):
     spend: np.ndarray
     """(N,) money charged for the request."""
     budget_left: np.ndarray | None = None
-    """(N,) budget left after the request (None when the env has no budget)."""
+    """(N,) budget left after the request (the env's info ``budget_remaining``; None if not given)."""
 
 
 OUTCOME_FIELDS = BidOutcome._fields
@@ -99,7 +104,8 @@ def as_outcome(outcome: BidOutcome | dict[str, Any], n: int) -> BidOutcome:
         missing = [f for f in OUTCOME_FIELDS[:-1] if f not in outcome]
         if missing:
             raise ValueError(f"outcome lacks {missing[0]!r}; a bidding policy learns from {list(OUTCOME_FIELDS)}")
-        fields = {f: outcome.get(f) for f in OUTCOME_FIELDS}
+        fields = {f: outcome.get(f) for f in OUTCOME_FIELDS[:-1]}
+        fields["budget_left"] = outcome.get("budget_left", outcome.get("budget_remaining"))
     else:
         raise TypeError(f"outcome must be a BidOutcome or the env's info dict, got {type(outcome).__name__}")
     out = {}
@@ -124,10 +130,10 @@ def bid_inputs(obs: Obs, creative: np.ndarray, pricing: str = PRICING) -> BidInp
     """The :class:`BidInputs` of a batch of requests (``obs``) for their chosen creatives (N,)."""
     if not isinstance(obs, dict):
         raise TypeError(f"obs must be a dict of batched arrays, got {type(obs).__name__}")
-    for key in ("ctr_estimate", VALUE_KEY):
+    for key in ("ctr_estimate", VALUE_KEY, CVR_KEY):
         if key not in obs:
-            raise ValueError(f"obs lacks key {key!r}; a bidding policy needs 'ctr_estimate' (N, K) and "
-                             f"{VALUE_KEY!r} (N,) (adsim/AdAuction-v0's observation)")
+            raise ValueError(f"obs lacks key {key!r}; a bidding policy needs 'ctr_estimate' (N, K), "
+                             f"{VALUE_KEY!r} and {CVR_KEY!r} (N, 1) (adsim/AdAuction-v0's observation)")
     est = np.asarray(obs["ctr_estimate"], dtype=np.float64)
     if est.ndim != 2:
         raise ValueError(f"obs['ctr_estimate'] must be (N, K), got shape {est.shape}")
@@ -137,14 +143,12 @@ def bid_inputs(obs: Obs, creative: np.ndarray, pricing: str = PRICING) -> BidInp
         raise ValueError(f"creative must be (N,) == ({n},) ints, got {c.dtype} {c.shape}")
     if n and (c.min() < 0 or c.max() >= k):
         raise ValueError(f"creative holds {c[(c < 0) | (c >= k)][0]}, must be in [0, {k - 1}]")
-    value = np.asarray(obs[VALUE_KEY], dtype=np.float64).reshape(n)
+    value = np.asarray(obs[VALUE_KEY], dtype=np.float64).reshape(n) * np.asarray(obs[CVR_KEY], dtype=np.float64).reshape(n)
     pctr = est[np.arange(n), c]
     truthful = value * pctr if pricing == "cpm" else value.copy()
-
-    def optional(key):
-        return None if key not in obs else np.asarray(obs[key], dtype=np.float64).reshape(n)
-
-    return BidInputs(c.astype(np.int64), pctr, value, truthful, optional(PROGRESS_KEY), optional(BUDGET_LEFT_KEY))
+    progress = None if DAY_LEFT_KEY not in obs else 1.0 - np.asarray(obs[DAY_LEFT_KEY], dtype=np.float64).reshape(n)
+    left = None if BUDGET_LEFT_KEY not in obs else np.asarray(obs[BUDGET_LEFT_KEY], dtype=np.float64).reshape(n)
+    return BidInputs(c.astype(np.int64), pctr, value, truthful, progress, left)
 
 
 def _row_subset(obs: Obs, rows: np.ndarray, n: int) -> Obs:
@@ -364,7 +368,7 @@ class _Pacer(BiddingPolicy):
 
     def multiplier(self, x):
         if x.progress is None or x.budget_left is None:
-            raise ValueError(f"{self.name}: a pacer needs the day's progress ({PROGRESS_KEY!r}) and the budget "
+            raise ValueError(f"{self.name}: a pacer needs the day's progress ({DAY_LEFT_KEY!r}) and the budget "
                              f"left ({BUDGET_LEFT_KEY!r}) in the observation")
         n = x.truthful.shape[0]
         self._state(n)
@@ -585,6 +589,6 @@ class LearnedShader(BiddingPolicy):
         self.sumsq += np.bincount(flat, weights=surplus[known] ** 2, minlength=size).reshape(self.n.shape)
 
 
-__all__ = ["PRICING", "PRICINGS", "BUDGET_LEFT_KEY", "BidInputs", "BidOutcome", "BiddingPolicy", "DEFAULT_GRID",
-           "DualPacer", "LearnedShader", "PIDPacer", "PROGRESS_KEY", "ShadedBidder", "TruthfulBidder", "VALUE_KEY",
+__all__ = ["BUDGET_LEFT_KEY", "CVR_KEY", "DAY_LEFT_KEY", "PRICING", "PRICINGS", "BidInputs", "BidOutcome", "BiddingPolicy", "DEFAULT_GRID",
+           "DualPacer", "LearnedShader", "PIDPacer", "ShadedBidder", "TruthfulBidder", "VALUE_KEY",
            "as_outcome", "bid_inputs"]

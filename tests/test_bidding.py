@@ -29,6 +29,8 @@ from agents.bidding import (BidOutcome, DualPacer, LearnedShader, PIDPacer, Shad
 from agents.registry import POLICIES, make_policy
 
 COMPETITORS = 4
+CVR = 0.1
+"""The conversion rate per click: the observed value of a conversion is the value of a click / CVR."""
 
 
 class Auction:
@@ -57,8 +59,10 @@ class Auction:
     def obs(self):
         n, k = self.n, self.k
         return {"user": np.zeros((n, 1)), "context": np.zeros((n, 1)), "campaign": np.zeros((n, 1)),
-                "candidates": np.zeros((n, k)), "ctr_estimate": self.ctr.copy(), "click_value": self.value.copy(),
-                "day_progress": np.full(n, self.t / self.steps), "budget_left": self.left.copy()}
+                "candidates": np.zeros((n, k)), "ctr_estimate": self.ctr.copy(),
+                "value": (self.value / CVR)[:, None], "cvr_estimate": np.full((n, 1), CVR),
+                "day_left": np.full((n, 1), 1.0 - self.t / self.steps),
+                "budget_left": (np.ones(n) if self.budget is None else self.left / self.budget)[:, None]}
 
     def step(self, action):
         c = np.asarray(action["creative"])
@@ -257,8 +261,8 @@ def test_seeded_and_stacked():
 def test_outcome_from_info_dict_and_bad_input():
     obs = Auction(n=4).reset()
     x = bid_inputs(obs, np.array([0, 1, 2, 0]), "cpm")
-    np.testing.assert_allclose(x.truthful, obs["click_value"] * obs["ctr_estimate"][np.arange(4), [0, 1, 2, 0]])
-    np.testing.assert_allclose(bid_inputs(obs, np.zeros(4, int), "cpc").truthful, obs["click_value"])
+    np.testing.assert_allclose(x.truthful, obs["value"][:, 0] * CVR * obs["ctr_estimate"][np.arange(4), [0, 1, 2, 0]])
+    np.testing.assert_allclose(bid_inputs(obs, np.zeros(4, int), "cpc").truthful, obs["value"][:, 0] * CVR)
     info = {"won": np.ones(4, bool), "slot": np.zeros(4), "price": np.ones(4), "clicked": np.zeros(4, bool),
             "converted": np.zeros(4, bool), "spend": np.ones(4), "regret": np.zeros(4)}
     out = as_outcome(info, 4)
@@ -269,12 +273,12 @@ def test_outcome_from_info_dict_and_bad_input():
         as_outcome({**info, "price": np.ones(3)}, 4)
     with pytest.raises(ValueError, match=r"creative holds 3, must be in \[0, 2\]"):
         bid_inputs(obs, np.array([0, 1, 3, 0]))
-    with pytest.raises(ValueError, match="obs lacks key 'click_value'"):
-        bid_inputs({k: v for k, v in obs.items() if k != "click_value"}, np.zeros(4, int))
+    with pytest.raises(ValueError, match="obs lacks key 'cvr_estimate'"):
+        bid_inputs({k: v for k, v in obs.items() if k != "cvr_estimate"}, np.zeros(4, int))
     p = PIDPacer()
     p.reset(3, seed=0)
     with pytest.raises(ValueError, match="a pacer needs the day's progress"):
-        p.select_bids({k: v for k, v in obs.items() if k != "day_progress"})
+        p.select_bids({k: v for k, v in obs.items() if k != "day_left"})
 
 
 @pytest.mark.parametrize("name, params, match", [
