@@ -151,6 +151,17 @@ def bid_inputs(obs: Obs, creative: np.ndarray, pricing: str = PRICING) -> BidInp
     return BidInputs(c.astype(np.int64), pctr, value, truthful, progress, left)
 
 
+def believed_surplus(x: BidInputs, outcome: BidOutcome, pricing: str = PRICING) -> np.ndarray:
+    """(N,) the surplus a bidder believes it earned, from what it saw and the auction's outcome: the
+    pCTR and the value per click of :class:`BidInputs`, and ``won`` and ``price``:
+    ``won × pCTR × (value − price)`` per click (cpc), ``won × (value × pCTR − price)`` per impression
+    (cpm). No conversion coin in it (less noise than the realised surplus); the pCTR is the
+    platform's position-normalised estimate, so the slot's exposure is not in it either."""
+    if pricing == "cpm":
+        return outcome.won * (x.truthful - outcome.price)
+    return outcome.won * x.pctr * (x.value - outcome.price)
+
+
 def _row_subset(obs: Obs, rows: np.ndarray, n: int) -> Obs:
     return {k: (v[rows] if isinstance(v, np.ndarray) and v.shape[:1] == (n,) else v) for k, v in obs.items()}
 
@@ -509,10 +520,9 @@ class LearnedShader(BiddingPolicy):
     Each request bids ``s × truthful`` with a factor s of ``grid`` chosen by Gaussian Thompson
     sampling on the factors' mean surplus per request: s's posterior is
     ``N(mean_s, max(var_s, floor) / n_s)`` (its empirical mean and variance, ``n_s`` requests),
-    factors never tried first (one of them uniformly at random). The surplus a request earned is its expected surplus
-    under the platform's estimate, known once won/lost and the price are: ``won × (truthful − price)``
-    per impression, ``won × pCTR × (value − price)`` per click (so clicks' noise does not slow the
-    learning; the pCTR is the position-normalised estimate, slots' exposure is not modelled here).
+    factors never tried first (one of them uniformly at random). A request's surplus is the one the
+    bidder believes it earned (:func:`believed_surplus`: from the pCTR, the value, won and price; no
+    conversion coin, so the learning is not slowed by its noise).
     One table per group.
 
     Args:
@@ -577,10 +587,7 @@ class LearnedShader(BiddingPolicy):
         arm = np.searchsorted(self._grid, factor)
         arm = np.clip(arm, 0, len(self.grid) - 1)
         known = np.isfinite(factor) & np.isclose(self._grid[arm], factor, rtol=1e-9, atol=1e-12)
-        if self.pricing == "cpm":
-            surplus = outcome.won * (x.truthful - outcome.price)
-        else:
-            surplus = outcome.won * x.pctr * (x.value - outcome.price)
+        surplus = believed_surplus(x, outcome, self.pricing)
         rows = self.group_rows(x.truthful.shape[0])
         flat = (rows * len(self.grid) + arm)[known]
         size = self.n.size
@@ -591,4 +598,4 @@ class LearnedShader(BiddingPolicy):
 
 __all__ = ["BUDGET_LEFT_KEY", "CVR_KEY", "DAY_LEFT_KEY", "PRICING", "PRICINGS", "BidInputs", "BidOutcome", "BiddingPolicy", "DEFAULT_GRID",
            "DualPacer", "LearnedShader", "PIDPacer", "ShadedBidder", "TruthfulBidder", "VALUE_KEY",
-           "as_outcome", "bid_inputs"]
+           "as_outcome", "believed_surplus", "bid_inputs"]

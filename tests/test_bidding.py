@@ -305,3 +305,100 @@ def test_registered():
         policy = make_policy(name, creative="thompson")
         assert policy.name == name and policy.stackable and policy.creative.name == "thompson"
     assert POLICIES.path("sac_bidder") == "agents.sb3_bidding:SACBidder"
+
+
+# ---------------------------------------------------------------------------------------------- SB3 bidders
+class AuctionVectorEnv:
+    """:class:`Auction` as a Gymnasium vector env with same-step autoreset (each day re-seeded
+    ``seed + day``), the env format of ``adsim/AdAuction-v0``: Dict observation and (creative, bid)
+    actions, the auction's outcome in ``info``, the realised surplus as reward."""
+
+    def __new__(cls, *args, **kwargs):
+        from gymnasium import spaces
+        from gymnasium.vector import AutoresetMode, VectorEnv
+        from gymnasium.vector.utils import batch_space
+
+        class _Env(VectorEnv):
+            metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
+
+            def __init__(self, mechanism="first", n=16, steps=50, seed=3, k=3, budget=None):
+                self.auction = Auction(mechanism, n=n, steps=steps, seed=seed, k=k, budget=budget)
+                self.num_envs, self.day = n, 0
+                box = lambda *shape: spaces.Box(0.0, np.inf, shape, np.float64)  # noqa: E731
+                self.single_observation_space = spaces.Dict({
+                    "user": box(1), "context": box(1), "campaign": box(1), "candidates": box(k), "ctr_estimate": box(k),
+                    "value": box(1), "cvr_estimate": box(1), "day_left": box(1), "budget_left": box(1)})
+                self.observation_space = batch_space(self.single_observation_space, n)
+                self.single_action_space = spaces.Dict({"creative": spaces.Discrete(k),
+                                                        "bid": spaces.Box(0.0, 100.0, (), np.float32)})
+                self.action_space = batch_space(self.single_action_space, n)
+
+            def _obs(self, obs):
+                return {key: obs[key] for key in self.single_observation_space.spaces}
+
+            def reset(self, *, seed=None, options=None):
+                if seed is not None:
+                    self.base, self.day = int(seed), 0
+                self.auction.seed = getattr(self, "base", 0) + self.day
+                return self._obs(self.auction.reset()), {}
+
+            def step(self, actions):
+                a = self.auction
+                obs, out = a.step(actions)
+                reward = np.where(out.converted, a.value / CVR, 0.0) - out.spend
+                truncated = np.full(self.num_envs, a.t >= a.steps)
+                info = out._asdict()
+                if truncated[0]:
+                    info["final_obs"] = self._obs(obs)
+                    self.day += 1
+                    a.seed = self.base + self.day
+                    obs = a.reset()
+                return self._obs(obs), reward, np.zeros(self.num_envs, bool), truncated, info
+
+        return _Env(*args, **kwargs)
+
+
+SB3_KW = {"pricing": "cpm", "ignore_keys": ("user", "context", "campaign", "candidates")}
+SB3_AGENTS = [("ppo_bidder", {"train_steps": 8000, "n_steps": 50, "batch_size": 400, "n_epochs": 5,
+                              "learning_rate": 1e-3}),
+              ("sac_bidder", {"train_steps": 3200, "learning_starts": 256, "batch_size": 128})]
+
+
+def evaluate(policy, env):
+    """Surplus of a trained policy on a day of ``env`` (without resetting it), and its bid multipliers."""
+    obs, surplus, mult = env.reset(), 0.0, []
+    for _ in range(env.steps):
+        action = policy.select_bids(obs)
+        mult.append(action["bid"] / bid_inputs(obs, action["creative"], "cpm").truthful)
+        obs, out = env.step(action)
+        surplus += float((out.won * env.last["value"]).sum() - out.spend.sum())
+    return surplus, np.concatenate(mult)
+
+
+@pytest.mark.parametrize("name, params", SB3_AGENTS)
+def test_sb3_bidders_learn_to_shade_under_first_price(name, params):
+    _, _, steps = run(TruthfulBidder(pricing="cpm"), Auction("first", steps=20, seed=5))
+    grid = np.round(np.arange(0.2, 1.01, 0.05), 2)
+    best = swept_surplus(steps, grid, "first").max()  # the best constant shading's surplus on that day
+    policy = make_policy(name, **SB3_KW, **params)
+    policy.reset(3, seed=0)
+    assert policy.learn(AuctionVectorEnv("first", n=16, steps=50), scenario_seed=11) == params["train_steps"]
+    surplus, mult = evaluate(policy, Auction("first", steps=20, seed=5))
+    assert surplus >= 0.9 * best  # truthful earns 0, an untrained network (multiplier 1) about 0
+    assert 0.5 < mult.mean() < 0.9
+
+
+def test_sb3_bidder_is_seeded():
+    bids = []
+    for _ in range(2):
+        policy = make_policy("sac_bidder", **SB3_KW, train_steps=600, learning_starts=100, batch_size=64)
+        policy.reset(3, seed=4)
+        policy.learn(AuctionVectorEnv("first", n=16, steps=50), scenario_seed=11)
+        bids.append(policy.select_bids(Auction("first", n=64, seed=5).reset())["bid"])
+    np.testing.assert_array_equal(bids[0], bids[1])
+    with pytest.raises(ValueError, match="reward == 'surplus'|unknown reward 'surplus'"):
+        make_policy("ppo_bidder", reward="surplus")
+    policy = make_policy("ppo_bidder")
+    policy.reset(5, seed=0)
+    with pytest.raises(ValueError, match="env has 3 creatives, policy was reset with 5"):
+        policy.learn(AuctionVectorEnv("first", n=4, steps=5))
