@@ -336,15 +336,19 @@ class _Pacer(BiddingPolicy):
     """Common part of the budget pacers: one controller per row of the batch (a row is one
     campaign-day: a sub-env of ``adsim/AdAuction-v0``'s vector env, whose episode is a day), acting
     on the state it observes at each decision, the day's progress τ and the budget left. A new day
-    (τ going down, as at an autoreset, or the row's first decision) restarts the row's controller,
-    the day's budget being the budget left at its first decision. Rows never mix, so stacked groups
-    need nothing more. Multipliers are kept in [``min_multiplier``, ``max_multiplier``]; nothing is
+    (τ going down, as at an autoreset) starts the row's controller from where the last day left it
+    (``carry_over``, the default: yesterday's level of bids is today's best first guess) or afresh;
+    the row's first day starts from ``initial``. The day's budget is the budget left at its first
+    decision. Rows never mix, so stacked groups need nothing more. Multipliers are kept in [``min_multiplier``, ``max_multiplier``]; nothing is
     bid once nothing is left."""
 
     min_multiplier: float = 0.0
     max_multiplier: float = 1.0
 
-    def _init_pacer(self, min_multiplier: float, max_multiplier: float) -> None:
+    def _init_pacer(self, min_multiplier: float, max_multiplier: float, carry_over: bool) -> None:
+        if not isinstance(carry_over, bool):
+            raise TypeError(f"carry_over must be a bool, got {type(carry_over).__name__} {carry_over!r}")
+        self.carry_over = carry_over
         check_float("min_multiplier", min_multiplier, 0.0, 10.0)
         check_float("max_multiplier", max_multiplier, 0.0, 10.0, open_low=True)
         if min_multiplier > max_multiplier:
@@ -375,7 +379,10 @@ class _Pacer(BiddingPolicy):
         """Allocate the controller's per-row state."""
 
     def _restart(self, days: np.ndarray) -> None:
-        """Restart the controller of the rows ``days`` (N,) bool."""
+        """Start the controller of the rows ``days`` (N,) bool afresh (from ``initial``)."""
+
+    def _next_day(self, days: np.ndarray) -> None:
+        """Carry the controller of the rows ``days`` (N,) bool over into a new day (``carry_over``)."""
 
     def multiplier(self, x):
         if x.progress is None or x.budget_left is None:
@@ -384,10 +391,15 @@ class _Pacer(BiddingPolicy):
         n = x.truthful.shape[0]
         self._state(n)
         tau, left = np.clip(x.progress, 0.0, 1.0), x.budget_left
-        new = np.isnan(self.progress) | (tau < self.progress)
+        first = np.isnan(self.progress)
+        new = first | (tau < self.progress)
         if new.any():
             self.budget[new] = np.maximum(left[new], 1e-12)
-            self._restart(new)
+            if self.carry_over:
+                self._restart(first)
+                self._next_day(new & ~first)
+            else:
+                self._restart(new)
         m = np.clip(self._control(tau, left, new), self.min_multiplier, self.max_multiplier)
         self.mult = np.where(left > 0, m, 0.0)
         self.progress, self.left = tau, left
@@ -421,9 +433,10 @@ class PIDPacer(_Pacer):
         kp: proportional gain, in [0, 1e4].
         ki: integral gain (per unit of day), in [0, 1e5].
         kd: derivative gain, in [0, 1e4] (0: spend is noisy, its derivative more so).
-        initial: the day's first multiplier, in (0, 10].
+        initial: the first day's first multiplier, in (0, 10].
         target: the target spend curve, "uniform".
         min_multiplier, max_multiplier: bounds of the multiplier.
+        carry_over: a new day starts from the last day's integral (else from ``initial``).
         Others: those of :class:`BiddingPolicy`.
     """
 
@@ -431,7 +444,7 @@ class PIDPacer(_Pacer):
 
     def __init__(self, kp: float = 20.0, ki: float = 200.0, kd: float = 0.0, initial: float = 1.0,
                  target: str = "uniform", min_multiplier: float = 0.0, max_multiplier: float = 1.0,
-                 creative: str | Policy = "greedy", creative_params: dict[str, Any] | None = None,
+                 carry_over: bool = True, creative: str | Policy = "greedy", creative_params: dict[str, Any] | None = None,
                  pricing: str = PRICING, max_bid: float = 1e6):
         check_float("kp", kp, 0.0, 1e4)
         check_float("ki", ki, 0.0, 1e5)
@@ -439,7 +452,7 @@ class PIDPacer(_Pacer):
         check_float("initial", initial, 0.0, 10.0, open_low=True)
         check_choice("target", target, TARGETS)
         self.kp, self.ki, self.kd, self.initial, self.target = float(kp), float(ki), float(kd), float(initial), target
-        self._init_pacer(min_multiplier, max_multiplier)
+        self._init_pacer(min_multiplier, max_multiplier, carry_over)
         self._init_bidding(creative, creative_params, pricing, max_bid)
 
     def _init_controller(self, n):
@@ -447,6 +460,10 @@ class PIDPacer(_Pacer):
 
     def _restart(self, days):
         self.integral[days] = np.log(self.initial) / self.ki if self.ki > 0 else 0.0
+        self.error[days] = 0.0
+
+    def _next_day(self, days):
+        """Keep the integral (the day's level of the multiplier, yesterday's); a new day's error is 0."""
         self.error[days] = 0.0
 
     def _control(self, tau, left, new):
@@ -477,18 +494,19 @@ class DualPacer(_Pacer):
 
     Args:
         eta: dual step size, in (0, 1e5].
-        initial: the day's first λ, in [0, 1e3].
+        initial: the first day's λ, in [0, 1e3].
+        carry_over: a new day starts from the last day's λ (else from ``initial``).
         Others: those of :class:`BiddingPolicy` (the multiplier is 1/(1+λ) ≤ 1).
     """
 
     name = "dual_pacer"
 
-    def __init__(self, eta: float = 50.0, initial: float = 0.0, creative: str | Policy = "greedy",
+    def __init__(self, eta: float = 50.0, initial: float = 0.0, carry_over: bool = True, creative: str | Policy = "greedy",
                  creative_params: dict[str, Any] | None = None, pricing: str = PRICING, max_bid: float = 1e6):
         check_float("eta", eta, 0.0, 1e5, open_low=True)
         check_float("initial", initial, 0.0, 1e3)
         self.eta, self.initial = float(eta), float(initial)
-        self._init_pacer(0.0, 1.0)
+        self._init_pacer(0.0, 1.0, carry_over)
         self._init_bidding(creative, creative_params, pricing, max_bid)
 
     def _init_controller(self, n):

@@ -402,3 +402,95 @@ def test_sb3_bidder_is_seeded():
     policy.reset(5, seed=0)
     with pytest.raises(ValueError, match="env has 3 creatives, policy was reset with 5"):
         policy.learn(AuctionVectorEnv("first", n=4, steps=5))
+
+
+# ---------------------------------------------------------------------------------------------- on adsim/AdAuction-v0
+def auction_env(n, horizon, **overrides):
+    """``adsim/AdAuction-v0``'s native vector env (skips when this checkout has no auction env)."""
+    gym = pytest.importorskip("gymnasium")
+    import adsim  # noqa: F401  (registers the envs)
+
+    if "adsim/AdAuction-v0" not in gym.registry:
+        pytest.skip("adsim/AdAuction-v0 is not registered in this checkout")
+    return gym.make_vec("adsim/AdAuction-v0", num_envs=n, vectorization_mode="vector_entry_point", preset="auction",
+                        horizon=horizon, **overrides)
+
+
+def env_days(policy, env, n_days=1, seed=0, record=False):
+    """Run ``policy`` on ``env`` for whole days: per day the (T, N) cumulative spend; and, with
+    ``record``, each step's (obs, truth info, action)."""
+    policy.reset(env.single_action_space["creative"].n, seed=1)
+    obs, info = env.reset(seed=seed)
+    curves, steps = [], []
+    for _ in range(n_days):
+        spend, curve = np.zeros(env.num_envs), []
+        for _ in range(env.config.horizon):
+            action = policy.select_bids(obs)
+            if record:
+                steps.append((obs, info, action))
+            nxt, _, _, _, info = env.step(action)
+            policy.update_bids(obs, action, info)
+            spend = spend + info["spend"]
+            curve.append(spend)
+            obs = nxt
+        curves.append(np.array(curve))
+    return curves, steps
+
+
+ENV_PACING = {"mechanism": "second_price", "pricing": "cpm", "n_advertisers": 4, "competitor_bid_ratio": 0.01,
+              "slate_size": 1, "conversion_value": 20.0}
+"""A binding-budget day on the env: per-impression pricing (many small payments), 4 advertisers, one slot."""
+
+
+def test_env_pacers_spend_a_binding_budget():
+    n, horizon = 32, 1500
+    (free,), _ = env_days(TruthfulBidder(pricing="cpm"), auction_env(n, horizon, **ENV_PACING))
+    budget = 0.4 * free[-1].min()  # binding on every campaign-day
+    tau = np.arange(1, horizon + 1) / horizon
+    quarters = [horizon // 4 - 1, horizon // 2 - 1, 3 * horizon // 4 - 1]
+    (unpaced, _), _ = env_days(TruthfulBidder(pricing="cpm"), auction_env(n, horizon, budget=budget, **ENV_PACING), 2)
+    assert unpaced[horizon // 2 - 1].mean() >= 0.95 * budget  # unpaced, the day's budget is gone by noon
+    for policy in (PIDPacer(pricing="cpm"), DualPacer(pricing="cpm")):
+        days, _ = env_days(policy, auction_env(n, horizon, budget=budget, **ENV_PACING), 2)
+        for day in days:  # the first day (estimates still learning) and the second (carried over)
+            end = day[-1] / budget
+            assert np.all((end >= 0.95) & (end <= 1.0)), (policy.name, end.min())
+        mean = days[1][quarters].mean(axis=1) / budget
+        np.testing.assert_allclose(mean, tau[quarters], atol=0.05, err_msg=policy.name)
+
+
+def test_env_gsp_better_creatives_win_cheaper():
+    env = auction_env(256, 400, mechanism="gsp", pricing="cpc", slate_size=3, n_advertisers=4,
+                      competitor_bid_ratio=0.03)
+    K = env.single_action_space["creative"].n
+    warm, best, worst = TruthfulBidder(creative="random"), TruthfulBidder(), TruthfulBidder(creative=WorstCreative())
+    for p in (warm, best, worst):
+        p.reset(K, seed=1)
+    obs, info = env.reset(seed=0)
+    for _ in range(100):  # the platform's pCTRs learn from the won impressions of random creatives
+        obs, _, _, _, info = env.step(warm.select_bids(obs))
+    a, b = best.select_bids(obs), worst.select_bids(obs)
+    np.testing.assert_array_equal(a["bid"], b["bid"])  # per click both bid the value: only the creative differs
+    better = obs["ctr_estimate"][np.arange(256), a["creative"]] > obs["ctr_estimate"][np.arange(256), b["creative"]]
+    high, low = env.auction.outcome(info, a["creative"], a["bid"]), env.auction.outcome(info, b["creative"], b["bid"])
+    assert np.all(high.slot[low.won] <= low.slot[low.won]) and np.all(high.won[low.won])  # never a worse slot
+    same = high.won & low.won & (high.slot == low.slot) & better
+    assert same.sum() > 20 and np.all(high.price[same] < low.price[same])
+    assert high.won.mean() > low.won.mean()
+
+
+def test_env_learned_shader_reaches_the_best_response():
+    env = auction_env(256, 200, mechanism="first_price", pricing="cpc", slate_size=1, n_advertisers=4,
+                      competitor_bid_ratio=0.03)
+    policy = LearnedShader()
+    _, steps = env_days(policy, env, record=True)
+    grid = np.array(policy.grid)
+    swept = np.zeros(grid.size)  # the believed surplus of each fixed factor on the same competition
+    for obs, info, action in steps:
+        x = bid_inputs(obs, action["creative"], "cpc")
+        for i, f in enumerate(grid):
+            out = env.auction.outcome(info, action["creative"], f * x.truthful)
+            swept[i] += (out.won * x.pctr * (x.value - out.price)).sum()
+    best = grid[np.argmax(swept)]
+    assert best < 0.9  # shading pays under first price
+    assert policy.best_factor()[0] == pytest.approx(best, abs=0.05 + 1e-9)
