@@ -91,6 +91,11 @@ POLICIES: PolicyRegistry = PolicyRegistry({
 })
 """Registered name -> policy class (kept as ``"module:Class"`` import paths until used)."""
 
+BIDDING_POLICIES = ("truthful", "shaded", "pid_pacer", "dual_pacer", "learned_shader", "ppo_bidder", "sac_bidder")
+"""The registered bidding policies (``agents.bidding.BiddingPolicy``: a creative policy and a bid rule,
+acting on auction envs through ``select_bids`` / ``update_bids``; their one-slot view is their
+creative policy's)."""
+
 
 def load_class(path: str) -> type:
     """The class at import path ``"package.module:ClassName"``; ``ValueError`` naming what failed."""

@@ -301,6 +301,11 @@ def test_bad_hyperparameters(name, params, match):
 
 
 def test_registered():
+    from agents.bidding import BiddingPolicy
+    from agents.registry import BIDDING_POLICIES
+
+    assert set(BIDDING_POLICIES) <= set(POLICIES)
+    assert all(issubclass(POLICIES[name], BiddingPolicy) for name in BIDDING_POLICIES)
     for name in ("truthful", "shaded", "pid_pacer", "dual_pacer", "learned_shader"):
         policy = make_policy(name, creative="thompson")
         assert policy.name == name and policy.stackable and policy.creative.name == "thompson"
