@@ -162,6 +162,19 @@ def believed_surplus(x: BidInputs, outcome: BidOutcome, pricing: str = PRICING) 
     return outcome.won * x.pctr * (x.value - outcome.price)
 
 
+def _defining(cls: type, attr: str) -> type | None:
+    return next((c for c in cls.__mro__ if attr in c.__dict__), None)
+
+
+def learns_pairs(policy: Policy) -> bool:
+    """Whether ``policy.update_pairs`` is its learning rule on (request, candidate) pairs: it has one,
+    defined no higher up its class tree than its ``update`` (EXP3, say, inherits the arm tables'
+    ``update_pairs`` but learns by its own importance-weighted ``update``: no)."""
+    cls = type(policy)
+    pairs, update = _defining(cls, "update_pairs"), _defining(cls, "update")
+    return pairs is not None and update is not None and issubclass(pairs, update)
+
+
 def _row_subset(obs: Obs, rows: np.ndarray, n: int) -> Obs:
     return {k: (v[rows] if isinstance(v, np.ndarray) and v.shape[:1] == (n,) else v) for k, v in obs.items()}
 
@@ -210,7 +223,11 @@ class BiddingPolicy(Policy):
 
     @property
     def stackable(self) -> bool:
-        return self.creative.stackable
+        """Whether the creative policy stacks and can learn from a stacked batch's won rows (it learns
+        nothing, or has ``update_pairs``)."""
+        policy = self.creative
+        learns_rows = type(policy).update is Policy.update or learns_pairs(policy)
+        return policy.stackable and learns_rows
 
     def reset(self, n_actions: int, seed: int | np.random.SeedSequence | None = None, group_seeds=None) -> None:
         """Forget everything learned; the bid rule and the creative policy on independent child
@@ -284,14 +301,14 @@ class BiddingPolicy(Policy):
         n = creative.shape[0]
         rows = np.flatnonzero(out.won)
         clicks = out.clicked[rows].astype(np.float64)
-        if hasattr(policy, "update_pairs"):
+        if learns_pairs(policy):
             policy.update_pairs(obs, rows, creative[rows], clicks)
         elif self.n_groups == 1:
             if rows.size:
                 policy.update(_row_subset(obs, rows, n), creative[rows], clicks)
         else:
-            raise TypeError(f"creative policy {policy.name!r} has no update_pairs, so it cannot learn from the "
-                            f"won requests of a stacked batch; run it unstacked")
+            raise TypeError(f"creative policy {policy.name!r} learns from whole batches only (no update_pairs), "
+                            f"so not from the won requests of a stacked batch; run it unstacked")
 
     def learn_bids(self, x: BidInputs, bid: np.ndarray, outcome: BidOutcome) -> None:
         """Hook: the bid rule learns from a batch (no-op for fixed rules)."""
@@ -616,4 +633,4 @@ class LearnedShader(BiddingPolicy):
 
 __all__ = ["BUDGET_LEFT_KEY", "CVR_KEY", "DAY_LEFT_KEY", "PRICING", "PRICINGS", "BidInputs", "BidOutcome", "BiddingPolicy", "DEFAULT_GRID",
            "DualPacer", "LearnedShader", "PIDPacer", "ShadedBidder", "TruthfulBidder", "VALUE_KEY",
-           "as_outcome", "believed_surplus", "bid_inputs"]
+           "as_outcome", "believed_surplus", "bid_inputs", "learns_pairs"]

@@ -230,6 +230,9 @@ def test_creative_policy_learns_the_won_requests_only():
     clicks = sum(int(o.clicked.sum()) for _, o, _ in steps)
     assert 0 < won < 5 * 256
     assert policy.creative.counts.sum() == won and policy.creative.sums.sum() == clicks
+    policy = TruthfulBidder(creative="exp3", pricing="cpm")  # no pair updates: the won rows as a sub-batch
+    _, _, steps = run(policy, Auction("second", steps=5, n=256))
+    assert policy.creative.n_updates == 5 and policy.creative.counts.sum() == sum(int(o.won.sum()) for _, o, _ in steps)
 
 
 def test_seeded_and_stacked():
@@ -310,6 +313,10 @@ def test_registered():
         policy = make_policy(name, creative="thompson")
         assert policy.name == name and policy.stackable and policy.creative.name == "thompson"
     assert POLICIES.path("sac_bidder") == "agents.sb3_bidding:SACBidder"
+    exp3 = make_policy("truthful", creative="exp3")  # learns from whole batches only: not stackable here
+    assert make_policy("exp3").stackable and not exp3.stackable
+    with pytest.raises(TypeError, match="cannot stack"):
+        exp3.reset(3, group_seeds=[1, 2])
 
 
 # ---------------------------------------------------------------------------------------------- SB3 bidders
