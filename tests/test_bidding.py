@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
 
 from agents.base import Policy
 from agents.bidding import (BidOutcome, DualPacer, LearnedShader, PIDPacer, ShadedBidder, TruthfulBidder,
@@ -320,54 +323,43 @@ def test_registered():
 
 
 # ---------------------------------------------------------------------------------------------- SB3 bidders
-class AuctionVectorEnv:
+class AuctionVectorEnv(VectorEnv):
     """:class:`Auction` as a Gymnasium vector env with same-step autoreset (each day re-seeded
-    ``seed + day``), the env format of ``adsim/AdAuction-v0``: Dict observation and (creative, bid)
+    ``seed + day``), in ``adsim/AdAuction-v0``'s format: Dict observation and (creative, bid)
     actions, the auction's outcome in ``info``, the realised surplus as reward."""
 
-    def __new__(cls, *args, **kwargs):
-        from gymnasium import spaces
-        from gymnasium.vector import AutoresetMode, VectorEnv
-        from gymnasium.vector.utils import batch_space
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
 
-        class _Env(VectorEnv):
-            metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
+    def __init__(self, mechanism="first", n=16, steps=50, seed=3, k=3, budget=None):
+        self.auction = Auction(mechanism, n=n, steps=steps, seed=seed, k=k, budget=budget)
+        self.num_envs, self.base, self.day = n, seed, 0
+        box = lambda *shape: spaces.Box(0.0, np.inf, shape, np.float64)  # noqa: E731
+        self.single_observation_space = spaces.Dict({
+            "user": box(1), "context": box(1), "campaign": box(1), "candidates": box(k), "ctr_estimate": box(k),
+            "value": box(1), "cvr_estimate": box(1), "day_left": box(1), "budget_left": box(1)})
+        self.observation_space = batch_space(self.single_observation_space, n)
+        self.single_action_space = spaces.Dict({"creative": spaces.Discrete(k),
+                                                "bid": spaces.Box(0.0, 100.0, (), np.float32)})
+        self.action_space = batch_space(self.single_action_space, n)
 
-            def __init__(self, mechanism="first", n=16, steps=50, seed=3, k=3, budget=None):
-                self.auction = Auction(mechanism, n=n, steps=steps, seed=seed, k=k, budget=budget)
-                self.num_envs, self.day = n, 0
-                box = lambda *shape: spaces.Box(0.0, np.inf, shape, np.float64)  # noqa: E731
-                self.single_observation_space = spaces.Dict({
-                    "user": box(1), "context": box(1), "campaign": box(1), "candidates": box(k), "ctr_estimate": box(k),
-                    "value": box(1), "cvr_estimate": box(1), "day_left": box(1), "budget_left": box(1)})
-                self.observation_space = batch_space(self.single_observation_space, n)
-                self.single_action_space = spaces.Dict({"creative": spaces.Discrete(k),
-                                                        "bid": spaces.Box(0.0, 100.0, (), np.float32)})
-                self.action_space = batch_space(self.single_action_space, n)
+    def reset(self, *, seed=None, options=None):
+        if seed is not None:
+            self.base, self.day = int(seed), 0
+        self.auction.seed = self.base + self.day
+        return self.auction.reset(), {}
 
-            def _obs(self, obs):
-                return {key: obs[key] for key in self.single_observation_space.spaces}
-
-            def reset(self, *, seed=None, options=None):
-                if seed is not None:
-                    self.base, self.day = int(seed), 0
-                self.auction.seed = getattr(self, "base", 0) + self.day
-                return self._obs(self.auction.reset()), {}
-
-            def step(self, actions):
-                a = self.auction
-                obs, out = a.step(actions)
-                reward = np.where(out.converted, a.value / CVR, 0.0) - out.spend
-                truncated = np.full(self.num_envs, a.t >= a.steps)
-                info = out._asdict()
-                if truncated[0]:
-                    info["final_obs"] = self._obs(obs)
-                    self.day += 1
-                    a.seed = self.base + self.day
-                    obs = a.reset()
-                return self._obs(obs), reward, np.zeros(self.num_envs, bool), truncated, info
-
-        return _Env(*args, **kwargs)
+    def step(self, actions):
+        a = self.auction
+        obs, out = a.step(actions)
+        reward = np.where(out.converted, a.value / CVR, 0.0) - out.spend
+        truncated = np.full(self.num_envs, a.t >= a.steps)
+        info = out._asdict()
+        if truncated[0]:
+            info["final_obs"] = obs
+            self.day += 1
+            a.seed = self.base + self.day
+            obs = a.reset()
+        return obs, reward, np.zeros(self.num_envs, bool), truncated, info
 
 
 SB3_KW = {"pricing": "cpm", "ignore_keys": ("user", "context", "campaign", "candidates")}
@@ -419,7 +411,8 @@ def test_sb3_bidder_is_seeded():
 # ---------------------------------------------------------------------------------------------- on adsim/AdAuction-v0
 def auction_env(n, horizon, **overrides):
     """``adsim/AdAuction-v0``'s native vector env (skips when this checkout has no auction env)."""
-    gym = pytest.importorskip("gymnasium")
+    import gymnasium as gym
+
     import adsim  # noqa: F401  (registers the envs)
 
     if "adsim/AdAuction-v0" not in gym.registry:
