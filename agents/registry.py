@@ -78,11 +78,23 @@ POLICIES: PolicyRegistry = PolicyRegistry({
     "cascade_ucb1": "agents.slate:CascadeUCB1",
     "cascade_klucb": "agents.slate:CascadeKLUCB",
     "cascade_lints": "agents.slate:CascadeLinTS",
+    "truthful": "agents.bidding:TruthfulBidder",
+    "shaded": "agents.bidding:ShadedBidder",
+    "pid_pacer": "agents.bidding:PIDPacer",
+    "dual_pacer": "agents.bidding:DualPacer",
+    "learned_shader": "agents.bidding:LearnedShader",
+    "ppo_bidder": "agents.sb3_bidding:PPOBidder",
+    "sac_bidder": "agents.sb3_bidding:SACBidder",
     "ppo": "agents.sb3:PPOPolicy",
     "a2c": "agents.sb3:A2CPolicy",
     "dqn": "agents.sb3:DQNPolicy",
 })
 """Registered name -> policy class (kept as ``"module:Class"`` import paths until used)."""
+
+BIDDING_POLICIES = ("truthful", "shaded", "pid_pacer", "dual_pacer", "learned_shader", "ppo_bidder", "sac_bidder")
+"""The registered bidding policies (``agents.bidding.BiddingPolicy``: a creative policy and a bid rule,
+acting on auction envs through ``select_bids`` / ``update_bids``; their one-slot view is their
+creative policy's)."""
 
 
 def load_class(path: str) -> type:

@@ -99,6 +99,10 @@ class SB3Policy(Policy):
         """Algorithm-specific constructor arguments."""
         return {}
 
+    def policy_kwargs(self) -> dict[str, Any]:
+        """SB3's ``policy_kwargs`` of the model (the network's layers)."""
+        return {"net_arch": list(self.net_arch)}
+
     def reset(self, n_actions: int, seed: int | np.random.SeedSequence | None = None, group_seeds=None) -> None:
         super().reset(n_actions, seed, group_seeds)  # group_seeds raise: one network per scenario seed
         self.seed = seed if isinstance(seed, (int, np.integer)) else int(self.rng.integers(0, 2**31 - 1))
@@ -140,8 +144,7 @@ class SB3Policy(Policy):
         if isinstance(env, gym.Env):
             single = env
             env = SyncVectorEnv([lambda: single], autoreset_mode=AutoresetMode.SAME_STEP)
-        if env.single_action_space.n != self.n_actions:
-            raise ValueError(f"env has {env.single_action_space.n} actions, policy was reset with {self.n_actions}")
+        self._check_env(env)
         self._threads()
         if self.model_path is not None:  # a trained agent: load it, train nothing
             self.load(self.model_path)
@@ -157,9 +160,9 @@ class SB3Policy(Policy):
             if unknown:
                 raise ValueError(f"ignore_keys: unknown observation key {unknown[0]!r}; allowed: {all_keys}")
             self.obs_keys = tuple(k for k in all_keys if k not in self.ignore_keys)
-        venv = SB3VecEnv(env, seed=scenario_seed, keys=self.obs_keys, info_keys=self.info_keys)
+        venv = SB3VecEnv(self._training_env(env), seed=scenario_seed, keys=self.obs_keys, info_keys=self.info_keys)
         self.model = self.algo("MultiInputPolicy", venv, learning_rate=self.learning_rate, gamma=self.gamma,
-                               policy_kwargs={"net_arch": list(self.net_arch)}, device=self.torch_device,
+                               policy_kwargs=self.policy_kwargs(), device=self.torch_device,
                                verbose=self.verbose, **self.algo_kwargs(env.num_envs))
         logger = self._logger()
         if logger is not None:
@@ -168,6 +171,23 @@ class SB3Policy(Policy):
         if self.train_steps > 0:
             self.model.learn(total_timesteps=self.train_steps, callback=callback)
         return int(self.model.num_timesteps)
+
+    def _check_env(self, env: VectorEnv) -> None:
+        """Raise unless the agent can train on ``env`` (a discrete action space of ``n_actions``)."""
+        n = getattr(env.single_action_space, "n", None)
+        if n != self.n_actions:
+            raise ValueError(f"env has {n} actions, policy was reset with {self.n_actions}")
+
+    def _training_env(self, env: VectorEnv) -> VectorEnv:
+        """The vector env the model trains on (the env itself; ``agents.sb3_bidding`` wraps it)."""
+        return env
+
+    def _check_model_actions(self) -> None:
+        """Raise unless a loaded model's action space fits the policy (``n_actions`` discrete actions)."""
+        n = int(self.model.action_space.n)
+        if getattr(self, "n_actions", n) != n:
+            raise ValueError(f"saved model has {n} actions, policy was reset with {self.n_actions}")
+        self.n_actions = n
 
     # ----------------------------------------------------------------- acting
     def _require_model(self) -> BaseAlgorithm:
@@ -212,10 +232,7 @@ class SB3Policy(Policy):
         """
         self.model = self.algo.load(Path(path), device=self.torch_device)
         self.obs_keys = tuple(self.model.observation_space.spaces)
-        n = int(self.model.action_space.n)
-        if getattr(self, "n_actions", n) != n:
-            raise ValueError(f"saved model has {n} actions, policy was reset with {self.n_actions}")
-        self.n_actions = n
+        self._check_model_actions()
 
 
 @dataclass(eq=False)

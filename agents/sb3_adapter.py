@@ -97,7 +97,7 @@ class SB3VecEnv(VecEnv):
         return select_keys(obs, self.keys)
 
     def step_async(self, actions: np.ndarray) -> None:
-        self._actions = np.asarray(actions).reshape(self.num_envs)
+        self._actions = np.asarray(actions).reshape((self.num_envs,) + self.action_space.shape)  # (N,) or (N, d)
 
     def step_wait(self):
         if self._actions is None:

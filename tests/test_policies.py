@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_limits
 
 import adsim  # noqa: F401  (registers the envs)
 from agents.arm_tables import argmax_probabilities
-from agents.registry import POLICIES, make_policy
+from agents.registry import BIDDING_POLICIES, POLICIES, make_policy
 
 ENV_ID = "adsim/CreativeSelection-v0"
 K = 8
@@ -29,7 +29,7 @@ PERSONALIZED = dict(preset="personalized", campaign=0, n_users=500, target_ctr=0
 STATIONARY_POOL = dict(preset="easy", campaign=0, n_users=500, target_ctr=0.3, interest_strength=6.0,
                        creative_scale=3.0)
 RL_AGENTS = ("ppo", "a2c", "dqn")  # trained with learn(); tested in tests/test_rl.py
-BANDITS = [n for n in POLICIES if n not in RL_AGENTS]
+BANDITS = [n for n in POLICIES if n not in RL_AGENTS + BIDDING_POLICIES]  # bidders: tests/test_bidding.py
 LEARNERS = [n for n in BANDITS if n not in ("random", "oracle", "greedy", "random_slate", "oracle_slate")]
 
 

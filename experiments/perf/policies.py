@@ -25,7 +25,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import adsim  # noqa: F401  (registers the envs)
-from agents.registry import POLICIES, make_policy
+from agents.registry import BIDDING_POLICIES, POLICIES, make_policy
 
 SUITE = "policies"
 ENV_ID = "adsim/CreativeSelection-v0"
@@ -129,7 +129,7 @@ def run(quick: bool = False) -> dict:
             batches = _recorded_batches(mode, 4 if quick else 16)
             out[f"{mode}_recording_s"] = time.perf_counter() - t0
             for name in POLICIES:
-                if hasattr(POLICIES[name], "learn"):  # RL agents train first: see the "rl" suite
-                    continue
+                if name in BIDDING_POLICIES or hasattr(POLICIES[name], "learn"):  # RL agents train first: see
+                    continue  # the "rl" suite; bidders act on auctions (their one-slot view is their creative policy)
                 out[f"{mode}_{name}_batch{BATCH}_decisions_per_s"] = _batch_rate(name, batches, quick)
     return out
