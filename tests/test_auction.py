@@ -18,6 +18,7 @@ from adsim.auction_core import COMPETITOR_CATEGORY_FACTORS
 from adsim.config import make_config
 from adsim.observation import CONTEXT_LAYOUT
 from adsim.requests import AuctionStreams, SelectionStreams
+from conftest import assert_stacked_is_each_seed_alone
 
 ENV_ID = "adsim/AdAuction-v0"
 SMALL = {"n_users": 300, "n_products": 40, "n_campaigns": 4}
@@ -378,26 +379,10 @@ def test_common_random_numbers_across_policies(mechanism):
 
 
 def test_stacked_seeds_reproduce_unstacked_runs_bit_for_bit():
-    seeds, B = [3, 7], 5
     cfg = make_config(**SMALL, horizon=6, mechanism="gsp", mode="personalized", budget=0.5)
-    stacked = gym.make_vec(ENV_ID, num_envs=B * 2, vectorization_mode="vector_entry_point", config=cfg,
-                           world_seeds=seeds)
-    alone = [gym.make_vec(ENV_ID, num_envs=B, vectorization_mode="vector_entry_point", config=cfg.replace(seed=s))
-             for s in seeds]
-    obs, info = stacked.reset(seed=[11, 12])
-    parts = [e.reset(seed=s) for e, s in zip(alone, [11, 12])]
-    rng = np.random.default_rng(0)
-    for t in range(14):  # two autoresets
-        for k in obs:
-            assert np.array_equal(obs[k], np.concatenate([p[0][k] for p in parts])), (t, k)
-        for k in info:
-            if not k.startswith("_") and k not in ("final_obs", "final_info"):
-                assert np.array_equal(info[k], np.concatenate([p[1][k] for p in parts])), (t, k)
-        action = {"creative": rng.integers(0, 8, 2 * B), "bid": rng.uniform(0, 3, 2 * B)}
-        obs, r, _, tr, info = stacked.step(action)
-        parts = [e.step({k: v[g * B:(g + 1) * B] for k, v in action.items()}) for g, e in enumerate(alone)]
-        parts = [(p[0], p[4], p[1]) for p in parts]
-        assert np.array_equal(r, np.concatenate([p[2] for p in parts]))
+    assert_stacked_is_each_seed_alone(
+        ENV_ID, cfg, lambda rng, n: {"creative": rng.integers(0, 8, n), "bid": rng.uniform(0, 3, n)},
+        lambda a, g, B: {k: v[g * B:(g + 1) * B] for k, v in a.items()})  # 14 steps: two autoresets
 
 
 def test_render_shows_the_auction():

@@ -8,9 +8,8 @@ from adsim.auction import Auction
 from adsim.auction_core import AuctionCore, check_auction_config
 from adsim.config import EnvConfig, make_config
 from adsim.envs.base import BatchedVectorEnv, SingleEnvView, resolve_config
-from adsim.envs.creative_selection import _resolve_estimator, _stacked_estimators
+from adsim.envs.creative_selection import _resolve_estimator, vector_core
 from adsim.envs.spaces import auction_observation_space
-from adsim.stacking import StackedCore, check_world_seeds
 
 
 class AdAuctionEnv(SingleEnvView):
@@ -125,16 +124,8 @@ class AdAuctionVectorEnv(BatchedVectorEnv):
                  world_seeds=None, **overrides: Any):
         config = resolve_config(config, EnvConfig, make_config, preset, overrides)
         check_auction_config(config)
-        if world_seeds is None:
-            core = AuctionCore(config, num_envs, estimator=_resolve_estimator(config, estimator, ctr_model))
-            first = core
-        else:
-            seeds = check_world_seeds(world_seeds, num_envs)
-            estimators = _stacked_estimators(config, seeds, estimator, ctr_model) or [None] * len(seeds)
-            B = num_envs // len(seeds)
-            core = StackedCore(config, [AuctionCore(config.replace(seed=s), B, estimator=e)
-                                        for s, e in zip(seeds, estimators)])
-            first = core.cores[0]
+        core, world = vector_core(AuctionCore, config, num_envs, estimator, ctr_model, world_seeds)
+        first = core if world_seeds is None else core.cores[0]
         self.auction = Auction.from_config(config)  # every stacked world's: they share the config
-        self._init_vector(core, auction_observation_space(first.world, config.n_candidates, first.max_value),
+        self._init_vector(core, auction_observation_space(world, config.n_candidates, first.max_value),
                           render_mode)

@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_limits
 
 import adsim  # noqa: F401  (registers the envs)
 from experiments.perf import median_rate
+from experiments.perf.env import single_chunk, vector_chunk
 
 ENV_ID = "adsim/AdAuction-v0"
 SUITE = "auction"
@@ -40,37 +41,15 @@ def _vector(case: dict, mode: str = "pool", n: int = N) -> Callable[[], int]:
     """One step of the native vector env of ``n`` auctions."""
     env = gym.make_vec(ENV_ID, num_envs=n, vectorization_mode="vector_entry_point", n_advertisers=M, slate_size=L,
                        n_candidates=K, mode=mode, horizon=1000, budget=50.0, **case)
-    env.reset(seed=0)
-    actions = _actions(n, case.get("pricing", "cpc"))
-    state = {"i": 0}
-
-    def chunk() -> int:
-        env.step(actions[state["i"] & 15])
-        state["i"] += 1
-        return n
-
-    chunk()
-    return chunk
+    return vector_chunk(env, _actions(n, case.get("pricing", "cpc")))
 
 
 def _single() -> Callable[[], int]:
     """A chunk of 500 single-env auctions (``gym.make``, with its wrappers), resetting at the horizon."""
     env = gym.make(ENV_ID, n_advertisers=M, slate_size=L, n_candidates=K, horizon=1000, budget=50.0)
-    env.reset(seed=0)
     rng = np.random.default_rng(0)
-    actions = [{"creative": int(k), "bid": float(b)} for k, b in zip(rng.integers(0, K, 4096), rng.uniform(0, 3, 4096))]
-    state = {"i": 0}
-
-    def chunk() -> int:
-        for _ in range(500):
-            _, _, _, truncated, _ = env.step(actions[state["i"] & 4095])
-            state["i"] += 1
-            if truncated:
-                env.reset()
-        return 500
-
-    chunk()  # warm-up (the first step runs the passive env checker)
-    return chunk
+    return single_chunk(env, [{"creative": int(k), "bid": float(b)}
+                              for k, b in zip(rng.integers(0, K, 4096), rng.uniform(0, 3, 4096))])
 
 
 def run(quick: bool = False) -> dict:

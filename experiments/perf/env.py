@@ -12,7 +12,7 @@ second, and a ratio of two rates measured back to back is what stays comparable.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -25,40 +25,51 @@ ENV_ID = "adsim/CreativeSelection-v0"
 SUITE = "env"
 
 
-def _single(mode: str) -> Callable[[], int]:
-    """A chunk of 500 single-env steps (``gym.make``, with its wrappers), resetting at the horizon."""
-    env = gym.make(ENV_ID, mode=mode, n_candidates=8, horizon=1000)
+def single_chunk(env, actions: Sequence, per: int = 500) -> Callable[[], int]:
+    """A chunk of ``per`` steps of the single env ``env`` (``gym.make``, with its wrappers) cycling
+    through ``actions`` (a power-of-two count), resetting at the horizon; warmed up once (the first
+    step runs the passive env checker). Shared by the env, slate and auction suites."""
     env.reset(seed=0)
-    actions = np.random.default_rng(0).integers(0, 8, size=4096)
-    state = {"i": 0}
+    mask, state = len(actions) - 1, {"i": 0}
 
     def chunk() -> int:
-        for _ in range(500):
-            _, _, _, truncated, _ = env.step(int(actions[state["i"] & 4095]))
+        for _ in range(per):
+            _, _, _, truncated, _ = env.step(actions[state["i"] & mask])
             state["i"] += 1
             if truncated:
                 env.reset()
-        return 500
+        return per
 
-    chunk()  # warm-up (first step runs the passive env checker)
+    chunk()
     return chunk
+
+
+def vector_chunk(env, actions: Sequence) -> Callable[[], int]:
+    """One step of the native vector env ``env`` (its ``num_envs`` requests) cycling through the batched
+    ``actions`` (a power-of-two count); warmed up once. Shared by the env, slate and auction suites."""
+    env.reset(seed=0)
+    mask, state = len(actions) - 1, {"i": 0}
+
+    def chunk() -> int:
+        env.step(actions[state["i"] & mask])
+        state["i"] += 1
+        return env.num_envs
+
+    chunk()
+    return chunk
+
+
+def _single(mode: str) -> Callable[[], int]:
+    """A chunk of 500 single-env steps (``gym.make``, with its wrappers), resetting at the horizon."""
+    env = gym.make(ENV_ID, mode=mode, n_candidates=8, horizon=1000)
+    return single_chunk(env, [int(a) for a in np.random.default_rng(0).integers(0, 8, size=4096)])
 
 
 def _vector(mode: str, n: int) -> Callable[[], int]:
     """One step of the native vector env of ``n`` sub-envs (n impressions)."""
     env = gym.make_vec(ENV_ID, num_envs=n, vectorization_mode="vector_entry_point", mode=mode,
                        n_candidates=8, horizon=1000)
-    env.reset(seed=0)
-    actions = np.random.default_rng(0).integers(0, 8, size=(16, n))
-    state = {"i": 0}
-
-    def chunk() -> int:
-        env.step(actions[state["i"] & 15])
-        state["i"] += 1
-        return n
-
-    chunk()
-    return chunk
+    return vector_chunk(env, np.random.default_rng(0).integers(0, 8, size=(16, n)))
 
 
 def _floor_chunk(B: int, K: int = 8, d: int = 16, n_users: int = 100_000) -> Callable[[], int]:

@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_limits
 
 import adsim  # noqa: F401  (registers the envs)
 from experiments.perf import median_rate
+from experiments.perf.env import single_chunk, vector_chunk
 
 ENV_ID = "adsim/SlateSelection-v0"
 SUITE = "slate"
@@ -29,36 +30,13 @@ def _vector(click_model: str, mode: str, n: int = N) -> Callable[[], int]:
     """One step of the native vector env of ``n`` pages (n slates)."""
     env = gym.make_vec(ENV_ID, num_envs=n, vectorization_mode="vector_entry_point", n_candidates=K, slate_size=L,
                        click_model=click_model, mode=mode, horizon=1000)
-    env.reset(seed=0)
-    slates = np.argsort(np.random.default_rng(0).random((16, n, K)), axis=2)[..., :L]
-    state = {"i": 0}
-
-    def chunk() -> int:
-        env.step(slates[state["i"] & 15])
-        state["i"] += 1
-        return n
-
-    chunk()
-    return chunk
+    return vector_chunk(env, np.argsort(np.random.default_rng(0).random((16, n, K)), axis=2)[..., :L])
 
 
 def _single(click_model: str) -> Callable[[], int]:
     """A chunk of 500 single-env pages (``gym.make``, with its wrappers), resetting at the horizon."""
     env = gym.make(ENV_ID, n_candidates=K, slate_size=L, click_model=click_model, horizon=1000)
-    env.reset(seed=0)
-    slates = np.argsort(np.random.default_rng(0).random((4096, K)), axis=1)[:, :L]
-    state = {"i": 0}
-
-    def chunk() -> int:
-        for _ in range(500):
-            _, _, _, truncated, _ = env.step(slates[state["i"] & 4095])
-            state["i"] += 1
-            if truncated:
-                env.reset()
-        return 500
-
-    chunk()  # warm-up (the first step runs the passive env checker)
-    return chunk
+    return single_chunk(env, np.argsort(np.random.default_rng(0).random((4096, K)), axis=1)[:, :L])
 
 
 def run(quick: bool = False) -> dict:
