@@ -328,6 +328,26 @@ class TruthfulBidder(BiddingPolicy):
         return np.ones_like(x.truthful)
 
 
+class OracleBidder(BiddingPolicy):
+    """The reference of an auction benchmark: shows each request's hindsight-best creative at its
+    hindsight-best bid (``info["oracle_creative"]``, ``info["oracle_bid"]`` of ``adsim/AdAuction-v0``:
+    the best expected surplus on the realised competition under the budget left), so its regret is
+    exactly 0. Reads the truth (``reference = True``); learns nothing."""
+
+    name = "oracle_bidder"
+    reference = True
+
+    def select_bids(self, obs: Obs, info: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+        if info is None or "oracle_creative" not in info or "oracle_bid" not in info:
+            raise ValueError("the oracle bidder needs the auction env's info with 'oracle_creative' and "
+                             "'oracle_bid' (ground truth)")
+        return {"creative": np.asarray(info["oracle_creative"], dtype=np.int64),
+                "bid": np.asarray(info["oracle_bid"], dtype=np.float64)}
+
+    def update_bids(self, obs: Obs, action: dict[str, np.ndarray], outcome: BidOutcome | dict[str, Any]) -> None:
+        """Learns nothing."""
+
+
 class ShadedBidder(BiddingPolicy):
     """Bids ``factor ×`` the truthful bid.
 

@@ -79,6 +79,7 @@ POLICIES: PolicyRegistry = PolicyRegistry({
     "cascade_klucb": "agents.slate:CascadeKLUCB",
     "cascade_lints": "agents.slate:CascadeLinTS",
     "truthful": "agents.bidding:TruthfulBidder",
+    "oracle_bidder": "agents.bidding:OracleBidder",
     "shaded": "agents.bidding:ShadedBidder",
     "pid_pacer": "agents.bidding:PIDPacer",
     "dual_pacer": "agents.bidding:DualPacer",
@@ -91,7 +92,7 @@ POLICIES: PolicyRegistry = PolicyRegistry({
 })
 """Registered name -> policy class (kept as ``"module:Class"`` import paths until used)."""
 
-BIDDING_POLICIES = ("truthful", "shaded", "pid_pacer", "dual_pacer", "learned_shader", "ppo_bidder", "sac_bidder")
+BIDDING_POLICIES = ("truthful", "oracle_bidder", "shaded", "pid_pacer", "dual_pacer", "learned_shader", "ppo_bidder", "sac_bidder")
 """The registered bidding policies (``agents.bidding.BiddingPolicy``: a creative policy and a bid rule,
 acting on auction envs through ``select_bids`` / ``update_bids``; their one-slot view is their
 creative policy's)."""

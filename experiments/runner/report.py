@@ -28,6 +28,10 @@ from experiments.runner.stats import bootstrap_mean_ci, ci95_halfwidth, loglog_s
 METRIC_COLUMNS = ("policy", "scenario", "seed", "step", "impressions", "cum_reward", "cum_expected_reward",
                   "cum_regret", "cum_random_regret", "cum_fixed_regret", "lai_robbins", "cum_clicks", "ctr", "bucket_ctr",
                   "bucket_true_ctr", "cum_episodes", "cum_episode_return", "episode_return", "decisions_per_s")
+AUCTION_COLUMNS = ("cum_spend", "cum_wins", "cum_regret_allocation", "cum_regret_estimation", "cum_regret_overbid",
+                   "cum_regret_underbid")
+"""Columns an auction study adds to ``metrics.csv`` (``experiments.runner.kinds.AUCTION_EXTRA``)."""
+REGRET_PARTS = ("allocation", "estimation", "overbid", "underbid")
 TIMING_COLUMNS = ("decisions_per_s",)
 """The only columns that depend on the machine and its load (everything else is reproducible)."""
 def metrics_frame(jobs: list[Job], results: list[RunResult]) -> pd.DataFrame:
@@ -48,8 +52,29 @@ def metrics_frame(jobs: list[Job], results: list[RunResult]) -> pd.DataFrame:
             "episode_return": np.divide(r.cum_episode_return, r.cum_episodes, out=np.full(r.step.shape, np.nan),
                                         where=r.cum_episodes > 0),
             "decisions_per_s": dps,
+            **{c: getattr(r, c) for c in AUCTION_COLUMNS},
         }))
-    return pd.concat(frames, ignore_index=True)[list(METRIC_COLUMNS)]
+    metrics = pd.concat(frames, ignore_index=True)
+    auctions = metrics["cum_spend"].notna().any()  # the auction columns only in studies with auctions
+    return metrics[list(METRIC_COLUMNS) + (list(AUCTION_COLUMNS) if auctions else [])]
+
+
+def days_frame(jobs: list[Job], results: list[RunResult]) -> pd.DataFrame:
+    """Auction runs: one row per (policy, scenario, seed, request of the day) with the mean cumulative
+    spend of a campaign-day after that request (``RunResult.day_spend``) and, where the scenario has
+    a budget, as a share of it (``spend_fraction``); empty when no run is an auction."""
+    frames = []
+    for job, r in zip(jobs, results):
+        if not r.day_spend.size:
+            continue
+        cfg = job.config
+        budget = getattr(cfg.scenarios[job.scenario].env_config(job.seed, cfg.size(job.scenario)[0]), "budget", None)
+        H = r.day_spend.size
+        frames.append(pd.DataFrame({
+            "policy": cfg.policies[job.policy].label, "scenario": cfg.scenarios[job.scenario].name, "seed": job.seed,
+            "request": np.arange(1, H + 1), "day_fraction": np.arange(1, H + 1) / H, "cum_spend": r.day_spend,
+            "spend_fraction": r.day_spend / budget if budget else np.nan}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def arms_frame(jobs: list[Job], results: list[RunResult]) -> pd.DataFrame:
@@ -188,6 +213,13 @@ def summary_frame(metrics: pd.DataFrame, references: dict[str, str | None] | Non
         for col, name in (("cum_regret", "regret"), ("ctr", "ctr")):
             row[f"{name}_low"], row[f"{name}_high"] = map(float, bootstrap_mean_ci(final[col].to_numpy()))
         row["episode_return_mean"] = float(final["episode_return"].mean())
+        if "cum_spend" in final and final["cum_spend"].notna().any():  # an auction scenario
+            imps = final["impressions"].to_numpy(dtype=np.float64)
+            for name, values in (("surplus", final["cum_expected_reward"]), ("spend", final["cum_spend"]),
+                                 ("win_rate", final["cum_wins"] / imps),
+                                 *((f"regret_{p}", final[f"cum_regret_{p}"]) for p in REGRET_PARTS)):
+                row[f"{name}_mean"] = float(np.mean(values))
+                row[f"{name}_ci95"] = ci95_halfwidth(np.asarray(values, dtype=np.float64))
         ref = references.get(scenario)
         row["reference"] = ref
         sc_final = final_all[final_all["scenario"] == scenario]
@@ -211,10 +243,11 @@ def _interval(mean: float, low: float, high: float, digits: int) -> str:
 
 
 def summary_markdown(summary: pd.DataFrame, title: str, sentences: dict[str, str] | None = None,
-                     pages: dict[str, int] | None = None) -> str:
+                     pages: dict[str, int] | None = None, auctions: dict[str, dict] | None = None) -> str:
     """One Markdown table per scenario (GitHub pipe tables), each after its :func:`separation` sentence;
-    ``pages`` maps slate scenarios to their positions per page L."""
-    pages = pages or {}
+    ``pages`` maps slate scenarios to their positions per page L, ``auctions`` auction scenarios to
+    their ``budget`` and ``horizon`` (a second table: surplus, spend, wins, the regret's parts)."""
+    pages, auctions = pages or {}, auctions or {}
     lines = [f"# {title}", ""]
     head = ["policy", "regret (95% CI)", "fixed-arm regret", "CTR %", "regret slope", "fixed slope",
             "margin recovered %", "last decade %", "decisions/s",
@@ -240,6 +273,8 @@ def summary_markdown(summary: pd.DataFrame, title: str, sentences: dict[str, str
                      _interval(100 * r["ctr_diff"], 100 * r["ctr_diff_low"], 100 * r["ctr_diff_high"], 3)]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+        if scenario in auctions:
+            lines += _auction_table(g, **auctions[scenario])
     lines += [
         "Regret: cumulative pseudo-regret against the per-request oracle, in expected reward (clicks), "
         "mean ± 95 % t-interval over seeds. Fixed-arm regret (pool scenarios): against always showing "
@@ -254,9 +289,33 @@ def summary_markdown(summary: pd.DataFrame, title: str, sentences: dict[str, str
         "with a paired 95 % percentile-bootstrap interval (negative Δ regret = better than the reference)."
         + (" Slate scenarios: an impression is a page of L ad positions; its reward, regret and CTR count "
            "the page's clicks (CTR: clicks per page), the oracle is the exact best slate under the click "
-           "model and the random baseline a uniformly random slate; decisions/s counts pages." if pages else ""),
+           "model and the random baseline a uniformly random slate; decisions/s counts pages." if pages else "")
+        + (" Auction scenarios: the reward is the realised surplus (conversion value − payment), regret is "
+           "in expected surplus against each request's hindsight-best (creative, bid) on the realised "
+           "competition under the budget left (`adsim.auction`), and has no random baseline (no margin "
+           "columns); their second table splits it exactly into allocation, estimation, overbidding and "
+           "underbidding regret." if auctions else ""),
         ""]
     return "\n".join(lines)
+
+
+def _auction_table(g: pd.DataFrame, budget: float | None, horizon: int) -> list[str]:
+    """An auction scenario's second table: expected surplus, spend per campaign-day (and its share of
+    the budget), win rate, the regret and its four parts (mean ± 95 % t-interval over seeds)."""
+    head = ["policy", "expected surplus", "spend per day" + (" (% of budget)" if budget else ""), "wins %",
+            "regret", *(f"{p} regret" for p in REGRET_PARTS)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, r in g.iterrows():
+        days = r["impressions"] / horizon  # campaign-days of a run (every sub-env's, summed)
+        spend = _fmt(r["spend_mean"] / days, r["spend_ci95"] / days, 2)
+        if budget:
+            spend += f" ({100 * r['spend_mean'] / days / budget:.1f} %)"
+        lines.append("| " + " | ".join([r["policy"], _fmt(r["surplus_mean"], r["surplus_ci95"], 1), spend,
+                                         _fmt(100 * r["win_rate_mean"], 100 * r["win_rate_ci95"], 1),
+                                         _fmt(r["regret_mean"], r["regret_ci95"], 1),
+                                         *(_fmt(r[f"regret_{p}_mean"], r[f"regret_{p}_ci95"], 1) for p in REGRET_PARTS)])
+                     + " |")
+    return lines + [""]
 
 
 def write_outputs(out: Path, config: BenchConfig, jobs: list[Job], results: list[RunResult],
@@ -275,8 +334,17 @@ def write_outputs(out: Path, config: BenchConfig, jobs: list[Job], results: list
     summary = summary_frame(metrics, choose_references(metrics, config.reference, truth))
     summary.to_csv(out / "summary.csv", index=False)
     sentences = separation(metrics, truth)
-    pages = {sc.name: sc.slate_size for sc in config.scenarios if sc.slate_size is not None}
-    (out / "summary.md").write_text(summary_markdown(summary, f"Benchmark {config.name!r}", sentences, pages) + "\n")
+    pages = {sc.name: sc.slate_size for sc in config.scenarios if sc.slate_size is not None and not sc.auctions}
+    auctions = {}
+    for i, sc in enumerate(config.scenarios):
+        if sc.auctions:
+            env_cfg = sc.env_config(config.seeds[0], config.size(i)[0])
+            auctions[sc.name] = {"budget": env_cfg.budget, "horizon": env_cfg.horizon}
+    days = days_frame(jobs, results)
+    if len(days):
+        days.to_csv(out / "days.csv.gz", index=False, float_format="%.10g", compression={"method": "gzip", "mtime": 0})
+    (out / "summary.md").write_text(summary_markdown(summary, f"Benchmark {config.name!r}", sentences, pages,
+                                                     auctions) + "\n")
     meta = {"config": config.to_dict(), "fingerprint": config.fingerprint(), "run": run_info, **provenance(),
             "written_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": platform.machine()}
     (out / "config.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")

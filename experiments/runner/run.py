@@ -40,6 +40,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import adsim  # noqa: F401  (registers the envs)
+from experiments.runner.kinds import AUCTION_EXTRA, step_kind
 from experiments.runner.spec import BenchConfig
 from experiments.runner.stats import lai_robbins_constant
 
@@ -100,6 +101,14 @@ class RunResult(NamedTuple):
     cum_episodes: np.ndarray  # episodes (sessions) finished
     cum_episode_return: np.ndarray  # summed return of the finished episodes
     cum_random_regret: np.ndarray  # the regret a uniformly random choice would have had on the same requests
+    # auction runs (adsim/AdAuction-v0; NaN, and day_spend empty, for other envs):
+    cum_spend: np.ndarray  # money spent
+    cum_wins: np.ndarray  # auctions won
+    cum_regret_allocation: np.ndarray  # the parts of cum_regret (adsim.auction), summing to it
+    cum_regret_estimation: np.ndarray
+    cum_regret_overbid: np.ndarray
+    cum_regret_underbid: np.ndarray
+    day_spend: np.ndarray  # (horizon,) mean cumulative spend of a campaign-day (a sub-env's episode) after each request of the day
 
 
 def bucket_steps(steps: int, n_buckets: int, spacing: str) -> np.ndarray:
@@ -196,72 +205,59 @@ def _simulate(jobs: Sequence[Job]) -> tuple[dict[str, np.ndarray], np.ndarray, n
     steps, batch = cfg.size(job.scenario)
     policy = spec.make()
     env = scenario_env(job) if G == 1 else scenario_env(job, tuple(seeds))
+    kind = step_kind(env)
     K = int(getattr(env, "n_candidates", None) or env.single_action_space.n)
-    L = getattr(env.single_action_space, "slate_size", None)  # a slate env: pages of L positions
-    size = {} if L is None else {"slate_size": L}
     if G == 1:
-        policy.reset(K, seed=policy_seed(job.seed, spec.label), **size)
+        policy.reset(K, seed=policy_seed(job.seed, spec.label), **kind.reset_kwargs)
         if callable(getattr(policy, "learn", None)):
             _train(policy, env, job)
         obs, info = env.reset(seed=cfg.stream_seed(job.seed))
     else:
-        policy.reset(K, group_seeds=[policy_seed(s, spec.label) for s in seeds], **size)
+        policy.reset(K, group_seeds=[policy_seed(s, spec.label) for s in seeds], **kind.reset_kwargs)
         obs, info = env.reset(seed=[cfg.stream_seed(s) for s in seeds])
     sees_truth = bool(policy.reference)
     realised = cfg.scenarios[job.scenario].feedback == "realised"
     withheld = TruthWithheld(spec.label)
     keys = ("reward", "expected", "regret", "random_regret", "clicks", "true_ctr", "seconds", "episodes",
-            "episode_return")
+            "episode_return", *kind.extra)
     per_step = {k: np.zeros((G, steps)) for k in keys}
     counts = np.zeros((G, steps, K), dtype=np.int64)
-    arm_sums = np.zeros((G, K)) if L is None else None
-    rows, group_arm = np.arange(G * batch), np.repeat(np.arange(G) * K, batch)
+    arm_sums = None
+    group_arm = np.repeat(np.arange(G) * K, batch)[:, None]
     ret = np.zeros(G * batch)
     pending: deque = deque()
+
+    def total(values: np.ndarray) -> np.ndarray:
+        return np.asarray(values, dtype=np.float64).reshape(G, batch).sum(axis=1)
+
     for t in range(steps):
         t0 = time.perf_counter()
-        actions = policy.select(obs, info if sees_truth else withheld)
+        actions = kind.select(policy, obs, info if sees_truth else withheld)
         seconds = time.perf_counter() - t0
-        if L is None:
-            click_probs, expected = info["click_probs"], info["expected_reward"]
-            next_obs, reward, terminated, truncated, info = env.step(actions)
-            feedback = reward if realised else info["reward_expected"]
-            random_value = expected.mean(axis=1)  # a uniform choice's expected reward
-        else:  # pages: the policy's (N, L) slate ((N,) for L = 1), feedback per position
-            random_value = env.click_model.random_clicks(info["attraction"])  # a uniform slate's expected clicks
-            next_obs, reward, terminated, truncated, info = env.step(actions.reshape(-1, L))
-            feedback = info["clicks"].astype(np.float64) if realised else info["slate_click_probs"]
-            if L == 1:
-                feedback = feedback[:, 0]
-        pending.append((obs, actions, feedback))
+        (next_obs, reward, terminated, truncated, info), n = kind.step(actions, info, realised)
+        pending.append((obs, actions, n.feedback))
         if len(pending) >= cfg.delay:
             t0 = time.perf_counter()
-            policy.update(*pending.popleft())
+            kind.learn(policy, *pending.popleft())
             seconds += time.perf_counter() - t0
         done = np.asarray(terminated) | np.asarray(truncated)
         ret += reward
-        per_step["reward"][:, t] = reward.reshape(G, batch).sum(axis=1)
-        per_step["expected"][:, t] = info["reward_expected"].reshape(G, batch).sum(axis=1)
-        per_step["regret"][:, t] = info["regret"].reshape(G, batch).sum(axis=1)
+        per_step["reward"][:, t] = total(reward)
+        per_step["expected"][:, t] = total(info["reward_expected"])
+        per_step["regret"][:, t] = total(info["regret"])
         # the best action's value is regret + the chosen one's
-        per_step["random_regret"][:, t] = (info["regret"] + info["reward_expected"]
-                                           - random_value).reshape(G, batch).sum(axis=1)
-        if L is None:
-            per_step["clicks"][:, t] = info["clicked"].reshape(G, batch).sum(axis=1)
-            per_step["true_ctr"][:, t] = click_probs[rows, actions].reshape(G, batch).sum(axis=1)
-        else:  # a page's clicks, and its expected clicks as its true CTR
-            per_step["clicks"][:, t] = reward.reshape(G, batch).sum(axis=1)
-            per_step["true_ctr"][:, t] = info["reward_expected"].reshape(G, batch).sum(axis=1)
+        per_step["random_regret"][:, t] = total(info["regret"] + info["reward_expected"] - n.random_value)
+        per_step["clicks"][:, t] = total(n.clicks)
+        per_step["true_ctr"][:, t] = total(n.true_ctr)
+        for name, values in n.extra.items():
+            per_step[name][:, t] = total(values)
         per_step["seconds"][:, t] = seconds / G  # the batch's policy time, shared equally
-        per_step["episodes"][:, t] = done.reshape(G, batch).sum(axis=1)
-        per_step["episode_return"][:, t] = np.where(done, ret, 0.0).reshape(G, batch).sum(axis=1)
+        per_step["episodes"][:, t] = total(done)
+        per_step["episode_return"][:, t] = total(np.where(done, ret, 0.0))
         ret[done] = 0.0
-        if L is None:
-            counts[:, t] = np.bincount(group_arm + actions, minlength=G * K).reshape(G, K)
-            arm_sums += expected.reshape(G, batch, K).sum(axis=1)
-        else:  # every shown candidate counts
-            counts[:, t] = np.bincount((group_arm[:, None] + actions.reshape(-1, L)).ravel(),
-                                       minlength=G * K).reshape(G, K)
+        counts[:, t] = np.bincount((group_arm + n.shown).ravel(), minlength=G * K).reshape(G, K)
+        if n.arm_expected is not None:
+            arm_sums = n.arm_expected.reshape(G, batch, K).sum(axis=1) + (0.0 if arm_sums is None else arm_sums)
         obs = next_obs
     return per_step, counts, arm_sums, env.config
 
@@ -297,8 +293,8 @@ def run_stack(jobs: Sequence[Job]) -> list[RunResult]:
 
 def _result(env_config: Any, steps: int, batch: int, cfg: BenchConfig, per_step: dict[str, np.ndarray],
             counts: np.ndarray, arm_sums: np.ndarray | None) -> RunResult:
-    """Bucketed cumulative metrics of one run from its per-step sums (``arm_sums`` None: a slate
-    run, whose fixed-arm regret and Lai–Robbins bound are not defined)."""
+    """Bucketed cumulative metrics of one run from its per-step sums (``arm_sums`` None: a slate or
+    auction run, whose fixed-arm regret and Lai–Robbins bound are not defined)."""
     at = bucket_steps(steps, cfg.n_buckets, cfg.buckets) - 1
     cum = {k: np.cumsum(v)[at] for k, v in per_step.items()}
     imps = (at + 1) * batch
@@ -321,4 +317,16 @@ def _result(env_config: Any, steps: int, batch: int, cfg: BenchConfig, per_step:
                      cum_clicks=cum["clicks"], bucket_ctr=bucket(cum["clicks"]),
                      bucket_true_ctr=bucket(cum["true_ctr"]), policy_seconds=cum["seconds"], arm_means=arm_means,
                      cum_episodes=cum["episodes"], cum_episode_return=cum["episode_return"],
-                     cum_random_regret=cum["random_regret"])
+                     cum_random_regret=cum["random_regret"], day_spend=_day_spend(env_config, per_step, batch),
+                     **{f"cum_{k}": cum.get(k, nan) for k in AUCTION_EXTRA})
+
+
+def _day_spend(env_config: Any, per_step: dict[str, np.ndarray], batch: int) -> np.ndarray:
+    """(horizon,) an auction run's mean cumulative spend per campaign-day after each of its requests:
+    the per-step spends of the run's whole days folded by step of the day, averaged over days and
+    sub-envs (every sub-env starts its day together); empty for other runs or runs shorter than a day."""
+    H = getattr(env_config, "horizon", None)
+    if "spend" not in per_step or not H or per_step["spend"].shape[0] < H:
+        return np.empty(0)
+    days = per_step["spend"].shape[0] // H
+    return np.cumsum(per_step["spend"][:days * H].reshape(days, H).mean(axis=0)) / batch

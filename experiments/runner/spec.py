@@ -197,6 +197,11 @@ class ScenarioSpec:
         return int(resolve_env_config(self.env, self.preset, self.overrides).slate_size)
 
     @property
+    def auctions(self) -> bool:
+        """Whether every request is an auction (``adsim/AdAuction-v0``: its vector env's ``auctions = True``)."""
+        return bool(getattr(env_class(self.env), "auctions", False))
+
+    @property
     def stackable(self) -> bool:
         """Whether the env stacks scenario seeds (takes ``world_seeds``): a capability, not a name."""
         return env_accepts(self.env, "world_seeds")
@@ -493,7 +498,9 @@ class BenchConfig:
             if self.delay > steps:
                 raise ValueError(f"delay == {self.delay}, must be <= steps ({steps} in scenario {sc.name!r})")
             env_cfg = sc.env_config(self.seeds[0], steps)  # every env value validated now
-            L = sc.slate_size
+            if sc.auctions:
+                self._check_auction_scenario(i, sc)
+            L = sc.slate_size if not sc.auctions else None
             for j in self.policy_indices(i) if L is not None else ():
                 policy = self.policies[j].make()
                 if not callable(getattr(policy, "select_slate", None)):
@@ -505,6 +512,20 @@ class BenchConfig:
             check_memory(run_bytes(env_cfg, steps, self.size(i)[1], len(self.seeds)),
                          f"scenario {sc.name!r} with steps == {steps}, batch_size == {self.size(i)[1]} and "
                          f"{len(self.seeds)} seeds", "steps, batch_size or the number of seeds")
+
+    def _check_auction_scenario(self, i: int, sc: ScenarioSpec) -> None:
+        """An auction scenario runs bidding policies (``select_bids``) on realised outcomes."""
+        if sc.feedback != "realised":
+            raise ValueError(f"scenarios.{sc.name}.feedback == {sc.feedback!r}: an auction's bidders learn from "
+                             f"its outcome (won, price, clicks); use feedback = 'realised' there")
+        for j in self.policy_indices(i):
+            policy = self.policies[j].make()
+            if not callable(getattr(policy, "select_bids", None)):
+                raise ValueError(f"policies.{self.policies[j].label} ({describe(self.policies[j])}) is not a "
+                                 f"bidding policy, and scenarios.{sc.name} is an auction (env {sc.env!r}); use a "
+                                 f"bidder of agents.bidding (e.g. 'truthful', 'pid_pacer', 'dual_pacer', "
+                                 f"'learned_shader', 'oracle_bidder') or leave it out of the scenario "
+                                 f"(scenarios.{sc.name}.policies)")
 
     def _check_ope(self, labels: tuple[str, ...]) -> None:
         from adsim.config import EnvConfig
