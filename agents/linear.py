@@ -462,7 +462,15 @@ class LinearTS(PosteriorDraws, _SharedLinear):
         _, _, blocks, cols, ctr, _ = self._sparse(obs)
         order = np.argsort(blocks, kind="stable")  # requests by block, each block's rows contiguous
         present, starts, sizes = np.unique(blocks[order], return_index=True, return_counts=True)
-        return (order,) + self._scores(self._draws(present), cols[:, order], ctr[order], starts, sizes, wins)
+        draws = self._draws(present)
+        kern = compiled.kernels() if wins is not None else None
+        if (kern is not None and kern.lints_counts is not None and self.samples >= 2
+                and sizes.min() * self.n_actions >= 2 and np.isfinite(draws).all()):
+            weights = np.ascontiguousarray(draws.transpose(0, 2, 1))  # (blocks, DIM, samples)
+            block_rows = np.repeat(np.arange(sizes.shape[0]), sizes)
+            if kern.lints_counts(weights, cols, ctr, order, block_rows, MAX_PHRASES, DIM, wins):
+                return order, None, True
+        return (order,) + self._scores(draws, cols[:, order], ctr[order], starts, sizes, wins)
 
     def sampled_scores(self, obs: Obs) -> np.ndarray:
         """(N, K, samples) every candidate's score under each of its block's posterior draws (the
