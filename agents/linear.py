@@ -129,7 +129,8 @@ class LinUCB(Policy):
         if not isinstance(campaign, np.ndarray) or campaign.ndim != 2:
             raise ValueError(f"obs['campaign'] must be a (1, C) array, got shape {np.shape(campaign)}")
         slot = self.index.row_id(campaign[0])
-        self._grow()
+        if (slot + 1) * self.n_actions > self.ridge.A.shape[0]:  # a new campaign (the last row): _grow
+            self._grow()
         return slot, x
 
     def _one(self, obs: Obs) -> bool:
