@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from adsim.validation import check_choice, check_float, check_int
+from agents import compiled
 from agents.arm_tables import (
     CampaignIndex,
     PosteriorDraws,
@@ -21,7 +22,6 @@ from agents.arm_tables import (
 )
 from agents.base import Obs, Policy, draw_actions
 from adsim.creative.lexicon import MAX_PHRASES
-from agents import compiled
 from agents.features import (
     DIM,
     SEGMENTS,
@@ -465,8 +465,8 @@ class LinearTS(PosteriorDraws, _SharedLinear):
         present, starts, sizes = np.unique(blocks[order], return_index=True, return_counts=True)
         draws = self._draws(present)
         kern = compiled.kernels() if wins is not None else None
-        if (kern is not None and kern.lints_counts is not None and self.samples >= 2
-                and sizes.min() * self.n_actions >= 2 and np.isfinite(draws).all()):
+        if (kern is not None and kern.lints_counts is not None and self.samples >= 2 and sizes.size
+                and sizes.min() * self.n_actions >= 2 and np.isfinite(draws).all()):  # (fma-shaped BLAS products)
             weights = np.ascontiguousarray(draws.transpose(0, 2, 1))  # (blocks, DIM, samples)
             block_rows = np.repeat(np.arange(sizes.shape[0]), sizes)
             if kern.lints_counts(weights, cols, ctr, order, block_rows, MAX_PHRASES, DIM, wins):
