@@ -73,20 +73,22 @@ def lints_counts(weights, cols, ctr, order, block_rows, phrases, dim, counts):
     # (candidate_columns, unsorted), ctr (N, K), order (N,) the requests sorted by block and
     # block_rows (N,) the block of each sorted position; counts (N, K) int32, written in sorted
     # order. Each score is fma(ctr, w1, w0) (the BLAS product of the bias and CTR terms here)
-    # plus the part columns' weights in increasing column order. False if a score is NaN.
+    # plus the part columns' weights in increasing column order, made in a buffer of S and compared
+    # at once with the best so far. Returns False if a score is NaN.
     p_slots, n, k = cols.shape
     samples = weights.shape[2]
-    score = np.empty((k, samples))
+    score = np.empty(samples)
     best = np.empty(samples)
     arg = np.empty(samples, np.int32)
     c = np.empty(p_slots, np.int64)
     for i in range(n):
         q = order[i]
         w = weights[block_rows[i]]
+        nan = False
         for j in range(k):
             x = ctr[q, j]
             for s in range(samples):
-                score[j, s] = fma(x, w[1, s], w[0, s])
+                score[s] = fma(x, w[1, s], w[0, s])
             for p in range(p_slots):
                 c[p] = cols[p, q, j]
             for p in range(1, phrases):  # the phrase slots sorted (insertion); attribute slots increase
@@ -100,20 +102,20 @@ def lints_counts(weights, cols, ctr, order, block_rows, phrases, dim, counts):
                 col = c[p]
                 if col != dim:
                     for s in range(samples):
-                        score[j, s] += w[col, s]
-        nan = False
-        for s in range(samples):
-            v = score[0, s]
-            best[s] = v
-            arg[s] = 0
-            nan |= v != v
-        for j in range(1, k):  # the first of equal scores wins, as argmax
-            for s in range(samples):
-                v = score[j, s]
-                gt = v > best[s]
-                best[s] = v if gt else best[s]
-                arg[s] = j if gt else arg[s]
-                nan |= v != v
+                        score[s] += w[col, s]
+            if j == 0:
+                for s in range(samples):
+                    v = score[s]
+                    best[s] = v
+                    arg[s] = 0
+                    nan |= v != v
+            else:  # the first of equal scores wins, as argmax
+                for s in range(samples):
+                    v = score[s]
+                    gt = v > best[s]
+                    best[s] = v if gt else best[s]
+                    arg[s] = j if gt else arg[s]
+                    nan |= v != v
         if nan:
             return False
         for j in range(k):
