@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from adsim.validation import check_choice, check_float, check_int
+from agents import compiled
 from agents.arm_tables import (
     CampaignIndex,
     PosteriorDraws,
@@ -128,7 +129,8 @@ class LinUCB(Policy):
         if not isinstance(campaign, np.ndarray) or campaign.ndim != 2:
             raise ValueError(f"obs['campaign'] must be a (1, C) array, got shape {np.shape(campaign)}")
         slot = self.index.row_id(campaign[0])
-        self._grow()
+        if (slot + 1) * self.n_actions > self.ridge.A.shape[0]:  # a new campaign (the last row): _grow
+            self._grow()
         return slot, x
 
     def _one(self, obs: Obs) -> bool:
@@ -446,35 +448,47 @@ class LinearTS(PosteriorDraws, _SharedLinear):
         (:meth:`_scores`): the bias and CTR terms by one (m·K, 2) · (2, samples) product per block,
         then each active part column's sampled weight added in increasing column order — the same
         operations, in the same order, as the dense (m·K, DIM) · (DIM, samples) product, without
-        its ≈ 80 zero terms per score."""
-        order, score = self._sorted_scores(obs)
-        n, k = order.shape[0], self.n_actions
+        its ≈ 80 zero terms per score. With numba (``agents.compiled``) the part terms are added and
+        the winners counted by one compiled kernel, request by request, with the same results."""
+        n, k = self.batch_size(obs), self.n_actions
+        wins = np.empty((n, k), dtype=np.int32)
+        order, score, counted = self._sorted_scores(obs, wins)
         out = np.empty((n, k))
-        out[order] = self._winners(score.reshape(n, k, self.samples))
+        out[order] = wins / self.samples if counted else self._winners(score.reshape(n, k, self.samples))
         return out
 
-    def _sorted_scores(self, obs: Obs) -> tuple[np.ndarray, np.ndarray]:
-        """The requests sorted by ridge block, ``order`` (N,), and the candidates' scores under each
-        posterior draw in that order, (N·K, samples) (:meth:`_scores`)."""
+    def _sorted_scores(self, obs: Obs, wins: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, bool]:
+        """The requests sorted by ridge block, ``order`` (N,), the candidates' scores under each
+        posterior draw in that order, (N·K, samples), and whether ``wins`` was filled (:meth:`_scores`)."""
         _, _, blocks, cols, ctr, _ = self._sparse(obs)
         order = np.argsort(blocks, kind="stable")  # requests by block, each block's rows contiguous
         present, starts, sizes = np.unique(blocks[order], return_index=True, return_counts=True)
-        return order, self._scores(self._draws(present), cols[:, order], ctr[order], starts, sizes)
+        draws = self._draws(present)
+        kern = compiled.kernels() if wins is not None else None
+        if (kern is not None and kern.lints_counts is not None and self.samples >= 2 and sizes.size
+                and sizes.min() * self.n_actions >= 2 and np.isfinite(draws).all()):  # (fma-shaped BLAS products)
+            weights = np.ascontiguousarray(draws.transpose(0, 2, 1))  # (blocks, DIM, samples)
+            block_rows = np.repeat(np.arange(sizes.shape[0]), sizes)
+            if kern.lints_counts(weights, cols, ctr, order, block_rows, MAX_PHRASES, DIM, wins):
+                return order, None, True
+        return (order,) + self._scores(draws, cols[:, order], ctr[order], starts, sizes, wins)
 
     def sampled_scores(self, obs: Obs) -> np.ndarray:
         """(N, K, samples) every candidate's score under each of its block's posterior draws (the
         draws ``probabilities`` counts winners of)."""
-        order, score = self._sorted_scores(obs)
+        order, score, _ = self._sorted_scores(obs)
         out = np.empty((order.shape[0], self.n_actions, self.samples))
         out[order] = score.reshape(order.shape[0], self.n_actions, self.samples)
         return out
 
     @staticmethod
     def _scores(draws: np.ndarray, cols: np.ndarray, ctr: np.ndarray, starts: np.ndarray,
-                sizes: np.ndarray) -> np.ndarray:
+                sizes: np.ndarray, wins: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
         """(N·K, samples) scores ``θᵀz`` of requests sorted by block (block b: rows ``starts[b]`` …,
         ``sizes[b]`` of them, posterior draws ``draws[b]`` (samples, DIM)), from the sparse features
-        ``cols`` (P, N, K) and ``ctr`` (N, K) (``agents.features.candidate_columns``)."""
+        ``cols`` (P, N, K) and ``ctr`` (N, K) (``agents.features.candidate_columns``); and whether
+        ``wins`` (N, K) int32, if given, now holds the number of draws each candidate wins (the
+        compiled kernel, ``agents.compiled``, counts them where numba is present and no score is NaN)."""
         n, k = ctr.shape
         nk, samples = n * k, draws.shape[1]
         score = np.empty((nk, samples))
@@ -482,7 +496,7 @@ class LinearTS(PosteriorDraws, _SharedLinear):
             z = dense_features(cols, ctr).reshape(nk, DIM)
             for b, (s0, m) in enumerate(zip(starts.tolist(), sizes.tolist())):
                 np.matmul(z[s0 * k:(s0 + m) * k], draws[b].T, out=score[s0 * k:(s0 + m) * k])
-            return score
+            return score, False
         z2 = np.empty((nk, 2))  # the bias and CTR columns, ...
         z2[:, 0] = 1.0
         z2[:, 1] = ctr.ravel()
@@ -498,6 +512,11 @@ class LinearTS(PosteriorDraws, _SharedLinear):
             c[i] = lo
         if MAX_PHRASES != 4:
             c[:MAX_PHRASES] = np.sort(c[:MAX_PHRASES], axis=0)
+        kern = compiled.kernels() if wins is not None else None
+        if kern is not None:  # the same additions, in the same order, then the winners, request by request
+            weights = np.ascontiguousarray(draws.transpose(0, 2, 1))  # (blocks, DIM, samples)
+            block_rows = np.repeat(np.arange(sizes.shape[0]), sizes)
+            return score, bool(kern.sparse_scores_wins(score, c, weights, block_rows, k, DIM, wins))
         active = (c != DIM).T  # (N·K, P)
         offset = np.repeat(np.arange(0, draws.shape[0] * DIM, DIM), sizes * k)  # block b's weights: rows b·DIM …
         indices = (c.T + offset[:, None])[active]
@@ -506,7 +525,7 @@ class LinearTS(PosteriorDraws, _SharedLinear):
         weights = np.ascontiguousarray(draws.transpose(0, 2, 1)).reshape(-1, samples)  # (blocks·DIM, samples)
         _csr_matvecs(nk, weights.shape[0], samples, indptr, indices, np.ones(indices.size), weights.ravel(),
                      score.ravel())  # score += parts' 0/1 matrix · weights, row by row, entry by entry
-        return score
+        return score, False
 
     def _winners(self, score: np.ndarray) -> np.ndarray:
         """(N, K) shares of the draws in which each candidate has the largest of ``score`` (N, K, samples)."""
@@ -517,11 +536,27 @@ class LinearTS(PosteriorDraws, _SharedLinear):
         if np.isnan(best).any():  # NaN scores: argmax's rule (the first NaN wins)
             return argmax_frequencies(score.transpose(0, 2, 1))
         win = score == best[:, None]
-        counts = np.add.reduce(win, axis=2, dtype=np.int32)  # (N, K); twice as fast as count_nonzero here
+        counts = _count_true(win)  # (N, K)
         if counts.sum() != samples * n:  # ties: only the first of the equal scores wins
             taken = np.zeros((n, samples), dtype=bool)
             for j in range(k):
                 win[:, j] &= ~taken
                 taken |= win[:, j]
-            counts = np.add.reduce(win, axis=2, dtype=np.int32)
+            counts = _count_true(win)
         return counts / samples
+
+
+_BYTE_SUM = np.uint64(0x0101010101010101)
+"""Times a 64-bit word of eight byte counts (each < 256 in total), its top byte is their sum."""
+
+
+def _count_true(win: np.ndarray) -> np.ndarray:
+    """(N, K) number of True along the last axis of ``win`` (N, K, S) bool, C-contiguous. With S a
+    multiple of 8 (and below 256) each row's bools are read as S/8 64-bit words of 0/1 bytes: their sum
+    holds eight byte counts (no carries), whose total the multiplication by 0x0101…01 collects in
+    the top byte; exact integers, as ``np.add.reduce`` gives, in a pass over S/8 words instead of S bools."""
+    n, k, s = win.shape
+    if s % 8 or s >= 256 or not win.flags.c_contiguous:
+        return np.add.reduce(win, axis=2, dtype=np.int32)  # twice as fast as count_nonzero here
+    words = np.add.reduce(win.view(np.uint64), axis=2)  # (N, K) words of eight byte counts
+    return ((words * _BYTE_SUM) >> np.uint64(56)).astype(np.int32)

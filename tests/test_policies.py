@@ -289,7 +289,7 @@ def test_lin_ts_sparse_scores_equal_the_dense_product_and_keep_its_rules_for_inf
         draws = policy._draws(present)
         z = dense_features(cols[:, order], ctr[order])  # (N, K, DIM), requests by block
         dense = np.concatenate([(z[s:s + m].reshape(m * K, -1) @ d.T) for s, m, d in zip(starts, sizes, draws)])
-        sparse = policy._scores(draws, cols[:, order], ctr[order], starts, sizes)
+        sparse, _ = policy._scores(draws, cols[:, order], ctr[order], starts, sizes)
         np.testing.assert_allclose(sparse, dense, rtol=1e-13, atol=1e-13)
         policy.ridge.theta[present[1], 40] = np.inf  # one block's draws infinite in one part column
         p = policy.probabilities(obs)
