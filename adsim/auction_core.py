@@ -51,8 +51,6 @@ from adsim.world import PRICE_BY_TIER, World
 COMPETITOR_CATEGORY_FACTORS = (1.3, 1.1, 1.2, 0.9, 1.0, 0.7, 0.9, 0.6)
 """Default multiplier of the median competing bid per product category (``adsim.creative.lexicon.
 CATEGORIES``: electronics, fashion, beauty, home, sports, groceries, toys, books)."""
-PRIOR_CVR = 0.1
-"""The conversion-rate estimate's prior mean (shrunk towards with ``estimate_prior_strength``)."""
 TOTALS = ("spend", "wins", "clicks", "conversions", "value", "surplus")
 """Per-episode running totals of each slot (``info[name + "_total"]``)."""
 
@@ -209,10 +207,10 @@ class AuctionCore(SelectionCore):
     # ----------------------------------------------------------------- one auction
     def cvr_estimate(self) -> np.ndarray:
         """(N,) float32 the running conversion rate of each slot's campaign (conversions per click,
-        shrunk towards ``PRIOR_CVR`` with ``estimate_prior_strength`` pseudo-clicks)."""
-        s = self.config.estimate_prior_strength
+        shrunk towards ``EnvConfig.cvr_prior`` with ``estimate_prior_strength`` pseudo-clicks)."""
+        s, prior = self.config.estimate_prior_strength, self.config.cvr_prior
         clicks, conv = self._cvr[0].take(self.campaign), self._cvr[1].take(self.campaign)
-        return ((conv + s * PRIOR_CVR) / (clicks + s)).astype(np.float32)
+        return ((conv + s * prior) / (clicks + s)).astype(np.float32)
 
     def observation(self) -> dict[str, np.ndarray]:
         """CreativeSelection's observation plus ``value``, ``cvr_estimate``, ``budget_left`` and

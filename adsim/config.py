@@ -216,6 +216,12 @@ class EnvConfig:
     conversion_value: float | None = None
     """``adsim/AdAuction-v0`` only: the value of one conversion to us, > 0; ``None``: the campaign's
     item price × (1 − discount) (``World.campaign_value``)."""
+    cvr_prior: float = 0.2
+    """``adsim/AdAuction-v0`` only: the platform's prior of conversions per click, in (0, 1]: the
+    observation's ``cvr_estimate`` starts there and is shrunk towards it with
+    ``estimate_prior_strength`` pseudo-clicks. The default is the default world's population mean
+    (≈ 0.22; a platform knows its category averages): a prior far below it makes truthful bids lose
+    every auction, so a campaign never wins, never sees a conversion and never learns."""
 
     def __post_init__(self):
         if not isinstance(self.world, WorldConfig):
@@ -271,6 +277,7 @@ class EnvConfig:
             if getattr(self, name) is not None:
                 check_float(name, getattr(self, name), 0.0, 1e15, open_low=True)
         check_float("max_bid", self.max_bid, 0.0, 1e12, open_low=True)
+        check_float("cvr_prior", self.cvr_prior, 0.0, 1.0, open_low=True)
 
     @property
     def slate_examination(self) -> tuple[float, ...]:
