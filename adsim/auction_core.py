@@ -131,6 +131,12 @@ class AuctionCore(SelectionCore):
         self.totals = np.zeros((len(TOTALS), self.num_envs))
         self.budget_left = np.full(self.num_envs, np.inf)
 
+    def estimate_prior(self) -> float:
+        """The platform's pCTR starts at the world's mean CTR (``target_ctr``), the level of the
+        competitors' pCTRs, not at ``PRIOR_CTR``: under gsp a campaign whose pCTR starts a third of
+        theirs is outranked by every competitor, never wins an impression and so never learns."""
+        return self.config.world.target_ctr
+
     def check_actions(self, actions, num_envs: int | None) -> np.ndarray:
         """Structured (N,) actions ``creative`` int64, ``bid`` float64 from a dict (see
         :func:`adsim.envs.spaces.check_auction_actions`); raises on a bad one."""

@@ -49,8 +49,9 @@ class RunningCTR:
     world its own instance, so nothing is ever shared between worlds.
     """
 
-    def __init__(self, mode: str, n_campaigns: int, n_candidates: int, n_parts: int, strength: float):
-        self.mode, self.strength = mode, float(strength)
+    def __init__(self, mode: str, n_campaigns: int, n_candidates: int, n_parts: int, strength: float,
+                 prior: float = PRIOR_CTR):
+        self.mode, self.strength, self.prior = mode, float(strength), float(prior)
         self.n_campaigns = n_campaigns
         self._shape = (n_campaigns, n_candidates) if mode == "pool" else (n_parts,)
         self.reset()
@@ -61,8 +62,8 @@ class RunningCTR:
         self.total = np.zeros(2)  # impressions, clicks
 
     def _prior(self) -> float:
-        """Running CTR of all impressions so far, shrunk towards ``PRIOR_CTR``."""
-        return (self.total[1] + self.strength * PRIOR_CTR) / (self.total[0] + self.strength)
+        """Running CTR of all impressions so far, shrunk towards ``prior`` (default ``PRIOR_CTR``)."""
+        return (self.total[1] + self.strength * self.prior) / (self.total[0] + self.strength)
 
     def estimate(self, request: Request) -> np.ndarray:
         m, s = self._prior(), self.strength

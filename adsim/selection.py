@@ -31,7 +31,7 @@ from adsim.memory import check_memory, env_bytes
 from adsim.pools import CampaignPools, attribute_index, campaign_pools, template_sampler
 from adsim.requests import Block, RequestGenerator, SelectionStreams, campaigns, scenario_intercept
 from adsim.response import click_prob, truth_info
-from adsim.running_ctr import CTREstimator, Request, RunningCTR
+from adsim.running_ctr import PRIOR_CTR, CTREstimator, Request, RunningCTR
 from adsim.world import CONTEXT_DIM, World, cached_world
 
 BLOCK_IMPRESSIONS = 1 << 15
@@ -76,7 +76,8 @@ class SelectionCore:
         self.generator = RequestGenerator(w, K, config.mode, self.pool, self.sampler)
         self.beta0 = scenario_intercept(config.world, K, config.mode) if builtin else self.generator.calibrate()
         self.estimator = estimator if estimator is not None else RunningCTR(
-            config.mode, config.world.n_campaigns, K, w.n_parts, config.estimate_prior_strength)
+            config.mode, config.world.n_campaigns, K, w.n_parts, config.estimate_prior_strength,
+            self.estimate_prior())
         self.fatigue = None
         if config.fatigue_strength > 0:
             self.fatigue = Fatigue(self.num_envs, config.world.n_users, w.lexicon.n_attr_values,
@@ -84,6 +85,11 @@ class SelectionCore:
         self.rows = np.arange(self.num_envs)
         self._block_len = max(1, BLOCK_IMPRESSIONS // (self.num_envs * K))
         self.keys: np.ndarray | None = None
+
+    def estimate_prior(self) -> float:
+        """The prior mean of the default CTR estimate (``RunningCTR``): ``PRIOR_CTR`` (1 %); an env
+        whose platform must rank our ads against others' (the auction) overrides it."""
+        return PRIOR_CTR
 
     # ----------------------------------------------------------------- exogenous requests
     def _fill_block(self, t0: int) -> None:

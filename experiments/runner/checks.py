@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from experiments.runner.kinds import step_kind
 from experiments.runner.run import BERNOULLI_REWARDS, TruthWithheld, _vector_env
 from experiments.runner.spec import BenchConfig
 
@@ -109,12 +110,9 @@ def plan(config: BenchConfig, workers: int, units: int, pilot_steps: int = 3) ->
         env.reset(seed=0)
         rng = np.random.default_rng(0)
         t0 = time.perf_counter()
-        L = getattr(env.single_action_space, "slate_size", None)
+        kind = step_kind(env)
         for _ in range(min(pilot_steps, steps)):
-            if L is None:
-                env.step(rng.integers(0, env.single_action_space.n, env.num_envs))
-            else:  # uniformly random slates: the first L of a random order of the candidates
-                env.step(np.argsort(rng.random((env.num_envs, env.n_candidates)), axis=1)[:, :L])
+            env.step(kind.random_actions(rng))
         per_step = (time.perf_counter() - t0) / min(pilot_steps, steps)
         seconds += per_step * steps * runs
         rows.append({"scenario": sc.name, "env": sc.env, "runs": runs, "impressions_per_run": steps * batch})

@@ -56,6 +56,10 @@ class OneCreative:
     def learn(self, policy, obs, actions, feedback) -> None:
         policy.update(obs, actions, feedback)
 
+    def random_actions(self, rng: np.random.Generator):
+        """A batch of uniformly random actions (for timing the env: ``--dry-run``'s plan)."""
+        return rng.integers(0, self.env.single_action_space.n, self.env.num_envs)
+
     def step(self, actions, info: dict, realised: bool):
         rows = np.arange(actions.shape[0])
         click_probs, expected = info["click_probs"], info["expected_reward"]
@@ -75,6 +79,9 @@ class Pages(OneCreative):
         super().__init__(env)
         self.L = slate_size
         self.reset_kwargs = {"slate_size": slate_size}
+
+    def random_actions(self, rng: np.random.Generator):
+        return np.argsort(rng.random((self.env.num_envs, self.env.n_candidates)), axis=1)[:, :self.L]
 
     def step(self, actions, info: dict, realised: bool):
         random_value = self.env.click_model.random_clicks(info["attraction"])
@@ -98,6 +105,10 @@ class Auctions(OneCreative):
 
     def learn(self, policy, obs, actions, feedback) -> None:
         policy.update_bids(obs, actions, feedback)
+
+    def random_actions(self, rng: np.random.Generator):
+        n = self.env.num_envs
+        return {"creative": rng.integers(0, self.env.n_candidates, n), "bid": rng.uniform(0.0, 1.0, n)}
 
     def step(self, actions, info: dict, realised: bool):
         ctr = info["ctr"]  # (N, K, L) true CTR of creative k at slot l

@@ -8,6 +8,8 @@
 * ``paired``: each policy's regret minus the scenario's reference policy's on the same seeds, with a
   paired 95 % bootstrap band (below 0: better than the reference).
 * ``ctr``: true CTR (%) of the shown creatives within each recording bucket vs impressions.
+* ``auction`` (studies with auction scenarios): the day's spend curve per policy (from ``days.csv.gz``)
+  and the final regret split into allocation, estimation, overbidding and underbidding regret.
 
 At most three panels per row, one legend per figure, one colour and line style per policy.
 """
@@ -161,6 +163,45 @@ def plot_ctr(metrics: pd.DataFrame, path: Path) -> list[Path]:
     return _finish(fig, axes, path)
 
 
+REGRET_PARTS = ("allocation", "estimation", "overbid", "underbid")
+
+
+def plot_auction(metrics: pd.DataFrame, days: pd.DataFrame, path: Path) -> list[Path]:
+    """Auction scenarios, two panels each: the day's spend curve (mean cumulative spend of a
+    campaign-day after each request, as a share of the budget where there is one; mean over seeds
+    and over the run's days; the dotted diagonal is uniform pacing) and the final regret split into
+    its four parts (mean over seeds, one stacked bar per policy)."""
+    style = styles(list(dict.fromkeys(metrics["policy"])))
+    scenarios = [s for s, g in metrics.groupby("scenario", sort=False) if g["cum_spend"].notna().any()]
+    fig, axes = _grid(2 * len(scenarios), "Auctions: spend over the day, and the regret's parts")
+    colours = plt.get_cmap("tab10")
+    for i, scenario in enumerate(scenarios):
+        ax_spend, ax_parts = axes[2 * i], axes[2 * i + 1]
+        d = days[days["scenario"] == scenario] if len(days) else days
+        share = len(d) and d["spend_fraction"].notna().all()
+        for policy, g in d.groupby("policy", sort=False) if len(d) else ():
+            curve = g.groupby("day_fraction")["spend_fraction" if share else "cum_spend"].mean()
+            ax_spend.plot(curve.index, (100.0 if share else 1.0) * curve.to_numpy(), label=policy, lw=1.6,
+                          **style[policy])
+        if share:
+            ax_spend.plot([0, 1], [0, 100], color="0.5", ls=":", lw=1)
+        ax_spend.set(title=f"{scenario}: spend over the day", xlabel="share of the day's requests",
+                     ylabel="spend, % of the daily budget" if share else "spend per campaign-day")
+        ax_spend.grid(alpha=0.3)
+        final = metrics[metrics["scenario"] == scenario]
+        final = final[final["step"] == final["step"].max()]
+        means = final.groupby("policy", sort=False)[[f"cum_regret_{p}" for p in REGRET_PARTS]].mean()
+        bottom = np.zeros(len(means))
+        for j, part in enumerate(REGRET_PARTS):
+            values = means[f"cum_regret_{part}"].to_numpy()
+            ax_parts.bar(np.arange(len(means)), values, bottom=bottom, color=colours(j), label=f"{part} regret")
+            bottom += values
+        ax_parts.set_xticks(np.arange(len(means)), means.index, rotation=30, ha="right")
+        ax_parts.set(title=f"{scenario}: regret decomposition", ylabel="cumulative regret (expected surplus)")
+        ax_parts.grid(alpha=0.3, axis="y")
+    return _finish(fig, axes, path)
+
+
 def read_metrics(folder: str | Path) -> pd.DataFrame:
     """A results folder's ``metrics.csv`` (or its compact ``metrics.csv.gz``), checked."""
     folder = Path(folder)
@@ -194,5 +235,9 @@ def plot_dir(out: str | Path, dest: str | Path | None = None) -> list[Path]:
         if "reference" in summary:
             references = {s: (r if isinstance(r, str) else None)
                           for s, r in summary.groupby("scenario", sort=False)["reference"].first().items()}
-    return [*plot_regret(metrics, dest / "regret.png"), *plot_regret(metrics, dest / "regret_loglog.png", True),
-            *plot_paired(metrics, references, dest / "paired.png"), *plot_ctr(metrics, dest / "ctr.png")]
+    paths = [*plot_regret(metrics, dest / "regret.png"), *plot_regret(metrics, dest / "regret_loglog.png", True),
+             *plot_paired(metrics, references, dest / "paired.png"), *plot_ctr(metrics, dest / "ctr.png")]
+    if "cum_spend" in metrics and metrics["cum_spend"].notna().any():  # an auction study
+        days = pd.read_csv(out / "days.csv.gz") if (out / "days.csv.gz").is_file() else pd.DataFrame()
+        paths += plot_auction(metrics, days, dest / "auction.png")
+    return paths

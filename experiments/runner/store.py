@@ -25,7 +25,7 @@ from experiments.runner.spec import BenchConfig
 OUTPUTS = ("config.json", "metrics.csv", "metrics.csv.gz", "arms.csv", "summary.csv", "summary.md", "episodes.md",
            "regret.png",
            "regret.svg", "regret_loglog.png", "regret_loglog.svg", "ctr.png", "ctr.svg", "paired.png",
-           "paired.svg", "estimates.csv.gz", "rmse.png", "rmse.svg")
+           "paired.svg", "estimates.csv.gz", "rmse.png", "rmse.svg", "days.csv.gz", "auction.png", "auction.svg")
 """Files the runner writes into ``OUT`` (``--overwrite`` removes exactly these, ``runs/`` and ``artifacts/``)."""
 
 
