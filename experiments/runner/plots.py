@@ -9,7 +9,8 @@
   paired 95 % bootstrap band (below 0: better than the reference).
 * ``ctr``: true CTR (%) of the shown creatives within each recording bucket vs impressions.
 * ``auction`` (studies with auction scenarios): the day's spend curve per policy (from ``days.csv.gz``)
-  and the final regret split into allocation, estimation, overbidding and underbidding regret.
+  surplus and clicks per policy, and the final regret split into allocation, estimation,
+  overbidding and underbidding regret.
 
 At most three panels per row, one legend per figure, one colour and line style per policy.
 """
@@ -167,16 +168,17 @@ REGRET_PARTS = ("allocation", "estimation", "overbid", "underbid")
 
 
 def plot_auction(metrics: pd.DataFrame, days: pd.DataFrame, path: Path) -> list[Path]:
-    """Auction scenarios, two panels each: the day's spend curve (mean cumulative spend of a
+    """Auction scenarios, three panels each: the day's spend curve (mean cumulative spend of a
     campaign-day after each request, as a share of the budget where there is one; mean over seeds
-    and over the run's days; the dotted diagonal is uniform pacing) and the final regret split into
-    its four parts (mean over seeds, one stacked bar per policy)."""
+    and over the run's days; the dotted diagonal is uniform pacing), each policy's expected surplus
+    and clicks per run, and the final regret split into its four parts (mean over seeds, one
+    stacked bar per policy)."""
     style = styles(list(dict.fromkeys(metrics["policy"])))
     scenarios = [s for s, g in metrics.groupby("scenario", sort=False) if g["cum_spend"].notna().any()]
-    fig, axes = _grid(2 * len(scenarios), "Auctions: spend over the day, and the regret's parts")
-    colours = plt.get_cmap("tab10")
+    fig, axes = _grid(3 * len(scenarios), "Auctions: spend over the day, surplus and clicks, the regret's parts")
+    colours, twins = plt.get_cmap("tab10"), []
     for i, scenario in enumerate(scenarios):
-        ax_spend, ax_parts = axes[2 * i], axes[2 * i + 1]
+        ax_spend, ax_value, ax_parts = axes[3 * i:3 * i + 3]
         d = days[days["scenario"] == scenario] if len(days) else days
         share = len(d) and d["spend_fraction"].notna().all()
         for policy, g in d.groupby("policy", sort=False) if len(d) else ():
@@ -190,6 +192,16 @@ def plot_auction(metrics: pd.DataFrame, days: pd.DataFrame, path: Path) -> list[
         ax_spend.grid(alpha=0.3)
         final = metrics[metrics["scenario"] == scenario]
         final = final[final["step"] == final["step"].max()]
+        per = final.groupby("policy", sort=False)[["cum_expected_reward", "cum_clicks"]].mean()
+        x = np.arange(len(per))
+        ax_value.bar(x - 0.2, per["cum_expected_reward"], 0.4, color="0.35", label="expected surplus")
+        ax_clicks = ax_value.twinx()
+        twins.append(ax_clicks)
+        ax_clicks.bar(x + 0.2, per["cum_clicks"], 0.4, color="0.75", label="clicks")
+        ax_value.set_xticks(x, per.index, rotation=30, ha="right")
+        ax_value.set(title=f"{scenario}: surplus and clicks per run", ylabel="expected surplus (mean over seeds)")
+        ax_clicks.set_ylabel("clicks (mean over seeds)")
+        ax_value.grid(alpha=0.3, axis="y")
         means = final.groupby("policy", sort=False)[[f"cum_regret_{p}" for p in REGRET_PARTS]].mean()
         bottom = np.zeros(len(means))
         for j, part in enumerate(REGRET_PARTS):
@@ -199,7 +211,7 @@ def plot_auction(metrics: pd.DataFrame, days: pd.DataFrame, path: Path) -> list[
         ax_parts.set_xticks(np.arange(len(means)), means.index, rotation=30, ha="right")
         ax_parts.set(title=f"{scenario}: regret decomposition", ylabel="cumulative regret (expected surplus)")
         ax_parts.grid(alpha=0.3, axis="y")
-    return _finish(fig, axes, path)
+    return _finish(fig, axes + twins, path)
 
 
 def read_metrics(folder: str | Path) -> pd.DataFrame:
