@@ -17,12 +17,17 @@ import numpy as np
 
 from adsim.ope.slate import all_slates, plackett_luce_probs
 from adsim.validation import check_choice, check_float, check_int
+from agents.base import Policy
 
 SOURCES = ("ctr_estimate", "attraction")
 
 
-class PlackettLuceSlates:
-    """Plackett–Luce over a per-candidate score (module docstring); does not learn."""
+class PlackettLuceSlates(Policy):
+    """Plackett–Luce over a per-candidate score (module docstring); does not learn. Registered as
+    ``plackett_luce`` (``agents.registry``), so a study config names it like any policy."""
+
+    exact_slate_probabilities = True
+    """Its slate probabilities are exact (closed form): usable as an OPE logger or target."""
 
     def __init__(self, temperature: float = 1.0, source: str = "ctr_estimate", uniform_mix: float = 0.0,
                  name: str | None = None):
@@ -31,8 +36,17 @@ class PlackettLuceSlates:
         check_float("uniform_mix", uniform_mix, 0.0, 1.0)
         self.temperature, self.source, self.uniform_mix = float(temperature), source, float(uniform_mix)
         self.name = name or f"pl_{source}_t{temperature:g}" + (f"_mix{uniform_mix:g}" if uniform_mix else "")
+        self.reference = source == "attraction"  # reads the truth (info), as the oracle does
 
-    def reset(self, n_actions: int, slate_size: int, seed: Any = None) -> None:
+    @property
+    def pi_logging(self) -> str | None:
+        """``"uniform"`` when every ordered slate is equally likely (``uniform_mix == 1``): the logger form
+        of the pseudo-inverse estimator (``adsim.ope.slate.pseudo_inverse``); otherwise ``None``."""
+        return "uniform" if self.uniform_mix == 1.0 else None
+
+    def reset(self, n_actions: int, slate_size: int = 1, seed: Any = None, group_seeds=None) -> None:
+        if group_seeds is not None:
+            raise TypeError(f"policy {self.name!r} cannot stack scenario seeds (group_seeds)")
         check_int("n_actions", n_actions, 1)
         check_int("slate_size", slate_size, 1, n_actions)
         self.n_actions, self.slate_size = n_actions, slate_size
@@ -49,6 +63,15 @@ class PlackettLuceSlates:
         logits = np.log(np.maximum(score, 1e-12)) / self.temperature
         p = plackett_luce_probs(logits, self.slate_size)
         return (1 - self.uniform_mix) * p + self.uniform_mix / self.n_slates if self.uniform_mix else p
+
+    def probabilities(self, obs: dict, info: dict | None = None) -> np.ndarray:
+        """(N, K) probability of each candidate at the first position (the one-slot view)."""
+        p = self.slate_probabilities(obs, info)
+        first = all_slates(self.n_actions, self.slate_size)[:, 0]
+        return np.stack([p[:, first == k].sum(axis=1) for k in range(self.n_actions)], axis=1)
+
+    def update(self, obs: dict, actions: np.ndarray, rewards: np.ndarray) -> None:
+        """Does not learn."""
 
     def update_slate(self, obs: dict, slates: np.ndarray, clicks: np.ndarray) -> None:
         """Does not learn."""

@@ -149,6 +149,12 @@ class SlatePolicy(Policy):
 
     slate_size: int = 1
     feedback: str = "cascade"
+    exact_slate_probabilities: bool = True
+    """Whether :meth:`slate_probabilities` is exact (a distribution to 1e-9): what a slate OPE log's
+    logging policy and targets need (:func:`adsim.collect.collect_slate_log`)."""
+    pi_logging: str | None = None
+    """The logger form of the pseudo-inverse estimator this policy has (``"uniform"``: every ordered
+    slate equally likely; ``adsim.ope.slate.pseudo_inverse``), ``None`` if neither."""
 
     def _init_feedback(self, feedback: str) -> None:
         check_choice("feedback", feedback, FEEDBACK)
@@ -179,6 +185,21 @@ class SlatePolicy(Policy):
                            slates: np.ndarray | None = None) -> SlatePropensities:
         """The probability of each request's slate (N,) under ``select_slate``, and the marginals."""
         raise NotImplementedError
+
+    def slate_probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
+        """(N, S) probability of every ordered slate (``adsim.ope.slate.all_slates(K, L)`` order), each
+        from :meth:`slate_propensities`: what :func:`adsim.collect.collect_slate_log` draws a logged
+        slate from and every slate estimator's propensities (joint, cumulative, marginal, conditional)
+        are computed from, exactly (``adsim.ope.slate.SlatePscores.from_slate_probs``). One call of
+        ``slate_propensities`` per ordered slate: small K only (S = K!/(K − L)!)."""
+        from adsim.ope.slate import all_slates
+
+        n = check_obs(obs, n_actions=self.n_actions)
+        slates = all_slates(self.n_actions, self.slate_size)
+        out = np.empty((n, slates.shape[0]))
+        for j, s in enumerate(slates):
+            out[:, j] = self.slate_propensities(obs, info, np.broadcast_to(s, (n, self.slate_size))).slate
+        return out
 
     def update_slate(self, obs: Obs, slates: np.ndarray, clicks: np.ndarray,
                      examined: np.ndarray | None = None) -> None:
@@ -233,6 +254,7 @@ class RandomSlate(SlatePolicy):
 
     name = "random_slate"
     stackable = True
+    pi_logging = "uniform"
 
     def select_slate(self, obs, info=None):
         n = check_obs(obs, n_actions=self.n_actions)
@@ -391,6 +413,7 @@ class TopThompson(SlatePolicy, BetaThompson):
 
     name = "top_thompson"
     error_bound = SLATE_ERROR_BOUND
+    exact_slate_probabilities = False  # quadrature, within error_bound: not an OPE logger or target
 
     def __init__(self, alpha0: float = 1.0, beta0: float = 1.0, nodes: int = NODES, feedback: str = "cascade"):
         BetaThompson.__init__(self, alpha0, beta0, nodes, sampling="posterior")

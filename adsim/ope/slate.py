@@ -394,6 +394,8 @@ class SlateLogRecord(NamedTuple):
         slate_value: (n, S) every slate's expected clicks on the page (truth, evaluation only).
         campaign_id: (n,) int64 the request's campaign.
         meta: JSON-able description (policy, seed, config).
+        pi_targets: (n, S) each target's probability of every slate on the logged pages, for the
+            targets given to :func:`adsim.collect.collect_slate_log` (in their order; empty if none).
     """
 
     action: np.ndarray
@@ -404,6 +406,7 @@ class SlateLogRecord(NamedTuple):
     slate_value: np.ndarray
     campaign_id: np.ndarray
     meta: dict
+    pi_targets: tuple = ()
 
     @property
     def n_pages(self) -> int:
