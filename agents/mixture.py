@@ -132,8 +132,8 @@ class SlateEpsilonMixture(Policy):
 
 def mix(policy: Policy, epsilon: float) -> Policy:
     """``policy`` mixed with the uniform policy of its kind: :class:`SlateEpsilonMixture` for a fixed
-    slate policy (``slate_probabilities`` and no ``select_slate``: e.g. Plackett–Luce),
-    :class:`EpsilonMixture` otherwise (the learning slate policies of ``agents.slate`` keep theirs)."""
-    if hasattr(policy, "slate_probabilities") and not hasattr(policy, "select_slate"):
+    slate policy (``slate_probabilities`` and ``fixed``: e.g. Plackett–Luce), :class:`EpsilonMixture`
+    otherwise (the learning slate policies of ``agents.slate`` keep theirs)."""
+    if hasattr(policy, "slate_probabilities") and getattr(policy, "fixed", False):
         return SlateEpsilonMixture(policy, epsilon)
     return EpsilonMixture(policy, epsilon)

@@ -30,7 +30,8 @@ STATIONARY_POOL = dict(preset="easy", campaign=0, n_users=500, target_ctr=0.3, i
                        creative_scale=3.0)
 RL_AGENTS = ("ppo", "a2c", "dqn")  # trained with learn(); tested in tests/test_rl.py
 BANDITS = [n for n in POLICIES if n not in RL_AGENTS]
-LEARNERS = [n for n in BANDITS if n not in ("random", "oracle", "greedy", "random_slate", "oracle_slate")]
+LEARNERS = [n for n in BANDITS if n not in ("random", "oracle", "greedy", "random_slate", "oracle_slate",
+                                         "plackett_luce")]
 
 
 @pytest.fixture(autouse=True, scope="module")

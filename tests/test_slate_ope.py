@@ -384,7 +384,7 @@ def test_plackett_luce_slate_policy_probabilities():
 
     est = np.array([[0.01, 0.02, 0.04, 0.03, 0.05], [0.05, 0.05, 0.05, 0.05, 0.05]])
     pol = PlackettLuceSlates(0.5)
-    pol.reset(K, L)
+    pol.reset(K, slate_size=L)
     p = pol.slate_probabilities({"ctr_estimate": est})
     np.testing.assert_allclose(p, plackett_luce_probs(np.log(est) / 0.5, L), rtol=1e-12)
     np.testing.assert_allclose(p[1], 1 / len(all_slates(K, L)), rtol=1e-12)  # equal scores: uniform
@@ -392,10 +392,10 @@ def test_plackett_luce_slate_policy_probabilities():
     first = p[0][all_slates(K, L)[:, 0] == 4].sum()
     assert first == pytest.approx(0.05**2 / (est[0] ** 2).sum(), rel=1e-12)
     mix = PlackettLuceSlates(0.5, uniform_mix=1.0)
-    mix.reset(K, L)
+    mix.reset(K, slate_size=L)
     np.testing.assert_allclose(mix.slate_probabilities({"ctr_estimate": est}), 1 / 60, rtol=1e-12)
     truth = PlackettLuceSlates(1.0, "attraction")
-    truth.reset(K, L)
+    truth.reset(K, slate_size=L)
     with pytest.raises(ValueError, match=r"reads info\['attraction'\]"):
         truth.slate_probabilities({"ctr_estimate": est})
     with pytest.raises(ValueError, match="temperature"):
