@@ -332,7 +332,10 @@ def plackett_luce_probs(logits: np.ndarray, n_positions: int) -> np.ndarray:
 
 
 class SlatePscores(NamedTuple):
-    """A policy's propensities of logged slates, in every form the estimators read.
+    """A policy's propensities of a batch of slates, in every form the estimators read: the one
+    slate-propensity type of the project (``agents.slate``'s policies return it from
+    ``slate_propensities``; the forms a policy cannot give exactly and cheaply are ``None`` there, and
+    :meth:`from_slate_probs` gives them all from the probabilities of every ordered slate).
 
     Attributes:
         marginal: (n, L) probability of the shown item at its position.
@@ -342,11 +345,11 @@ class SlatePscores(NamedTuple):
         conditional: (n, L, K) distribution at position ``l`` given the shown items above it.
     """
 
-    marginal: np.ndarray
-    cumulative: np.ndarray
-    joint: np.ndarray
-    marginal_table: np.ndarray
-    conditional: np.ndarray
+    marginal: np.ndarray | None = None
+    cumulative: np.ndarray | None = None
+    joint: np.ndarray | None = None
+    marginal_table: np.ndarray | None = None
+    conditional: np.ndarray | None = None
 
     @classmethod
     def from_slate_probs(cls, probs: np.ndarray, action: np.ndarray) -> "SlatePscores":
