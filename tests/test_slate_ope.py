@@ -620,3 +620,21 @@ def test_bootstrap_t_intervals_cover_skewed_means_better_than_normal_ones():
     assert t == _summarise("x", big, None, 0.05, "bootstrap_t", 2000, 1)  # seeded
     assert t.value == n.value and t.ci_low == pytest.approx(n.ci_low, abs=0.2 * n.std_err)
     assert t.ci_high == pytest.approx(n.ci_high, abs=0.2 * n.std_err)
+
+
+@pytest.mark.parametrize("logging, target, reported", [
+    ("uniform", "oracle", ("sips", "iips", "rips", "cascade_dr", "pseudo_inverse")),  # a deterministic target
+    ("lints", "uniform", ("sips", "iips", "rips", "cascade_dr")),  # agents.slate's learners log; no PI form
+])
+def test_agents_slate_policies_log_and_are_estimated_in_a_slate_study(logging, target, reported):
+    from experiments.ope.study import make_ope_jobs, run_log
+
+    config = _slate_study(sets=(f'ope.logging=["{logging}"]', f'ope.targets=["{target}"]', "ope.sizes=[200]",
+                                'ope.ci="normal"', 'policies.oracle.policy="oracle_slate"',
+                                'policies.lints.policy="top_lin_ts"'))
+    assert config.ope.reported == reported
+    res = run_log(make_ope_jobs(config)[0])
+    assert len(res.estimate) == len(reported) and np.isfinite(res.estimate).all()
+    assert np.isfinite(res.ci_low).all() and (res.ci_low <= res.ci_high).all()
+    if target == "oracle":  # the oracle's value: the best slate's expected clicks, above the uniform logger's
+        assert 0.09 < res.truth[0] < 0.2

@@ -342,7 +342,8 @@ class SlatePscores(NamedTuple):
         cumulative: (n, L) probability of the shown items at positions 0..l.
         joint: (n,) probability of the whole shown slate (``cumulative[:, -1]``).
         marginal_table: (n, L, K) probability of every candidate at every position.
-        conditional: (n, L, K) distribution at position ``l`` given the shown items above it.
+        conditional: (n, L, K) distribution at position ``l`` given the shown items above it (where
+            the policy never shows those items: its marginal at ``l``, weighted by 0 in every estimator).
     """
 
     marginal: np.ndarray | None = None
@@ -366,8 +367,11 @@ class SlatePscores(NamedTuple):
         cumulative = np.einsum("ns,nsl->nl", p, match)
         above = np.concatenate([np.ones((n, slates.shape[0], 1), bool), match[:, :, :-1]], axis=2)  # agrees on 0..l-1
         cond = np.einsum("ns,nsl,slk->nlk", p, above, onehot)
+        mass = cond.sum(axis=2, keepdims=True)  # the policy's probability of the shown items above l
         with np.errstate(invalid="ignore", divide="ignore"):
-            cond = np.nan_to_num(cond / cond.sum(axis=2, keepdims=True))
+            # a prefix the policy never shows: its weight is 0 in every estimator, so any distribution
+            # serves; the position's marginal keeps the rows distributions (cascade_dr checks they sum to 1)
+            cond = np.where(mass > 0, cond / np.where(mass > 0, mass, 1.0), table)
         marginal = np.take_along_axis(table, a[:, :, None], axis=2)[:, :, 0]
         return cls(marginal, cumulative, cumulative[:, -1].copy(), table, cond)
 
