@@ -30,14 +30,16 @@ STATIONARY_POOL = dict(preset="easy", campaign=0, n_users=500, target_ctr=0.3, i
                        creative_scale=3.0)
 RL_AGENTS = ("ppo", "a2c", "dqn")  # trained with learn(); tested in tests/test_rl.py
 BANDITS = [n for n in POLICIES if n not in RL_AGENTS]
-LEARNERS = [n for n in BANDITS if n not in ("random", "oracle", "greedy", "random_slate", "oracle_slate",
-                                         "plackett_luce")]
+LEARNERS = [n for n in BANDITS if n not in ("random", "oracle", "greedy", "random_slate", "oracle_slate")]
 
 
 @pytest.fixture(autouse=True, scope="module")
 def one_blas_thread():
     with threadpool_limits(limits=1, user_api="blas"):
         yield
+
+
+LEARNERS.remove("plackett_luce")  # a fixed slate policy (slate OPE logs): does not learn
 
 
 def make_env(num_envs: int, scenario: dict):
