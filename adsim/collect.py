@@ -157,7 +157,7 @@ def _steps(core, reset_policy, n_rounds: int, streams: LogStreams, progress: boo
 
 
 def collect_slate_log(policy, core, n_pages: int, streams: LogStreams, *, learn: bool = False,
-                      meta: dict | None = None):
+                      meta: dict | None = None, targets: tuple = (), target_seed: Any = None):
     """Run a slate ``policy`` on a slate core (``adsim.slate.SlateCore``) for ``n_pages`` pages and
     log them, on the same loop as :func:`collect_log` (:func:`_steps`): the slate shown is drawn
     from the policy's probabilities of **every** ordered slate, so each logged propensity — joint,
@@ -170,6 +170,10 @@ def collect_slate_log(policy, core, n_pages: int, streams: LogStreams, *, learn:
         n_pages: logged pages, step-major as in :func:`collect_log`.
         streams: the core, policy and draw seeds (:meth:`LogStreams.from_seed`).
         learn: call ``policy.update_slate`` after every step.
+        targets: fixed slate policies (as ``policy``) whose probabilities of every slate on the same
+            pages — the same observation and ``info`` the logger saw — are recorded too
+            (``pi_targets``): what off-policy estimates of them read, and their true values.
+        target_seed: each target's ``reset`` seed (fixed targets draw nothing, so they may share it).
 
     Returns:
         A :class:`adsim.ope.slate.SlateLogRecord`: the shown slates, their clicks, the observation's
@@ -188,11 +192,26 @@ def collect_slate_log(policy, core, n_pages: int, streams: LogStreams, *, learn:
     name = getattr(policy, "name", type(policy).__name__)
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("action", "pi_b", "clicks", "ctr_estimate", "attraction",
                                                            "slate_value", "campaign_id")}
-    for obs, info, rng in _steps(core, lambda: policy.reset(K, L, seed=streams.policy), n_pages, streams):
-        p = np.asarray(policy.slate_probabilities(obs, info), dtype=np.float64)
+    targets = tuple(targets)
+    pi_targets: list[list[np.ndarray]] = [[] for _ in targets]
+
+    def reset():
+        policy.reset(K, slate_size=L, seed=streams.policy)
+        for t in targets:
+            t.reset(K, slate_size=L, seed=target_seed)
+
+    def distribution(pol, obs, info) -> np.ndarray:
+        p = np.asarray(pol.slate_probabilities(obs, info), dtype=np.float64)
         if p.shape != (N, len(slates)) or np.any(p < 0) or not np.allclose(p.sum(axis=1), 1.0, atol=_PROB_TOL):
-            raise ValueError(f"policy {name!r} returned slate probabilities of shape {p.shape} that are not "
-                             f"distributions over the {len(slates)} ordered slates (expected ({N}, {len(slates)}))")
+            raise ValueError(f"policy {getattr(pol, 'name', type(pol).__name__)!r} returned slate probabilities "
+                             f"of shape {p.shape} that are not distributions over the {len(slates)} ordered "
+                             f"slates (expected ({N}, {len(slates)}))")
+        return p
+
+    for obs, info, rng in _steps(core, reset, n_pages, streams):
+        p = distribution(policy, obs, info)
+        for store, t in zip(pi_targets, targets):
+            store.append(distribution(t, obs, info))
         index = draw_actions(p, rng.random((N, 1)))
         shown = slates[index]
         attraction = np.asarray(info["attraction"], dtype=np.float64)
@@ -210,7 +229,7 @@ def collect_slate_log(policy, core, n_pages: int, streams: LogStreams, *, learn:
     return SlateLogRecord(action=cat["action"].astype(np.int64), clicks=cat["clicks"], pi_b=cat["pi_b"],
                           ctr_estimate=cat["ctr_estimate"].astype(np.float64), attraction=cat["attraction"],
                           slate_value=cat["slate_value"], campaign_id=cat["campaign_id"].astype(np.int64),
-                          meta=meta or {})
+                          meta=meta or {}, pi_targets=tuple(np.concatenate(t)[:n_pages] for t in pi_targets))
 
 
 def _assemble(parts: dict[str, list[np.ndarray]], n: int, N: int, K: int, meta: dict) -> BanditLog:

@@ -6,6 +6,10 @@ can be evaluated from its log. ``EpsilonMixture(policy, ε)`` shows the wrapped 
 probability ``1 − ε`` and a uniformly random candidate with probability ``ε``::
 
     p_mix = (1 − ε) · p + ε / K         every action has propensity >= ε / K
+
+A slate policy (one with ``slate_probabilities``, e.g. ``agents.plackett_luce.PlackettLuceSlates``)
+is mixed by :class:`SlateEpsilonMixture` over its S ordered slates instead: ``(1 − ε) · p + ε / S``;
+``agents.registry`` / the study config's ``uniform_mix`` key pick the right one (:func:`mix`).
 """
 
 from __future__ import annotations
@@ -68,3 +72,68 @@ class EpsilonMixture(Policy):
 
     def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
         self.policy.update(obs, actions, rewards)
+
+
+class SlateEpsilonMixture(Policy):
+    """``(1 − ε) · policy + ε · uniform`` over ordered slates, for a slate policy with exact
+    ``slate_probabilities(obs, info)`` (N, S) (``adsim.ope.slate.all_slates`` order); does not learn
+    (the slate OPE logs it is made for are logged by fixed policies). ``ε = 1`` is the uniform slate
+    logger, the pseudo-inverse estimator's ``"uniform"`` form (:attr:`pi_logging`).
+
+    Args:
+        policy: a slate policy (``reset(n_actions, slate_size=…, seed=…)``, ``slate_probabilities``).
+        epsilon: weight of the uniform slate policy, in [0, 1].
+    """
+
+    def __init__(self, policy: Policy, epsilon: float = 0.1):
+        if not hasattr(policy, "slate_probabilities"):
+            raise TypeError(f"policy {getattr(policy, 'name', policy)!r} has no slate_probabilities; "
+                            "use EpsilonMixture for a one-slot policy")
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.floating)):
+            raise TypeError(f"epsilon must be a number, got {type(epsilon).__name__} {epsilon!r}")
+        if not 0.0 <= float(epsilon) <= 1.0:
+            raise ValueError(f"epsilon == {epsilon}, must be in [0, 1]")
+        self.policy, self.epsilon = policy, float(epsilon)
+        self.name = f"{policy.name}@{self.epsilon:g}"
+        self.exact_slate_probabilities = getattr(policy, "exact_slate_probabilities", True)
+
+    @property
+    def reference(self) -> bool:
+        return self.policy.reference
+
+    @property
+    def pi_logging(self) -> str | None:
+        return "uniform" if self.epsilon == 1.0 else getattr(self.policy, "pi_logging", None)
+
+    def reset(self, n_actions: int, seed: int | np.random.SeedSequence | None = None, group_seeds=None,
+              slate_size: int = 1) -> None:
+        if group_seeds is not None:
+            raise TypeError(f"policy {self.name!r} cannot stack scenario seeds (group_seeds)")
+        super().reset(n_actions, seed)
+        self.policy.reset(n_actions, slate_size=slate_size, seed=seed)
+        self.slate_size = int(slate_size)
+
+    def slate_probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
+        """(N, S) mixture probabilities ``(1 − ε) p + ε / S``."""
+        p = np.asarray(self.policy.slate_probabilities(obs, info), dtype=np.float64)
+        return (1.0 - self.epsilon) * p + self.epsilon / p.shape[1]
+
+    def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
+        """(N, K) probability of each candidate at the first position."""
+        from adsim.ope.slate import all_slates
+
+        p = self.slate_probabilities(obs, info)
+        first = all_slates(self.n_actions, self.slate_size)[:, 0]
+        return np.stack([p[:, first == k].sum(axis=1) for k in range(self.n_actions)], axis=1)
+
+    def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
+        """Does not learn."""
+
+
+def mix(policy: Policy, epsilon: float) -> Policy:
+    """``policy`` mixed with the uniform policy of its kind: :class:`SlateEpsilonMixture` for a fixed
+    slate policy (``slate_probabilities`` and ``fixed``: e.g. Plackett–Luce), :class:`EpsilonMixture`
+    otherwise (the learning slate policies of ``agents.slate`` keep theirs)."""
+    if hasattr(policy, "slate_probabilities") and getattr(policy, "fixed", False):
+        return SlateEpsilonMixture(policy, epsilon)
+    return EpsilonMixture(policy, epsilon)

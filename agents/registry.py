@@ -68,6 +68,7 @@ POLICIES: PolicyRegistry = PolicyRegistry({
     "hybrid": "agents.thompson:HybridThompson",
     "bilinear_ucb": "agents.bilinear:BilinearUCB",
     "random_slate": "agents.slate:RandomSlate",
+    "plackett_luce": "agents.plackett_luce:PlackettLuceSlates",
     "oracle_slate": "agents.slate:OracleSlate",
     "top_ucb1": "agents.slate:TopUCB1",
     "top_kl_ucb": "agents.slate:TopKLUCB",

@@ -5,7 +5,7 @@ groups, batched calls) with a slate size and four slate methods::
 
     policy.reset(n_actions=K, slate_size=L, seed=s)      # or group_seeds=[…] (stacked scenario seeds)
     slates = policy.select_slate(obs, info)              # (N, L) ints in [0, K), distinct per row
-    p = policy.slate_propensities(obs, info, slates)     # .slate (N,), .marginal (N, K, L)
+    p = policy.slate_propensities(obs, info, slates)     # adsim.ope.slate.SlatePscores: .joint (N,), …
     policy.update_slate(obs, slates, clicks, examined)   # clicks (N, L); examined (N, L) or None
 
 ``slate_propensities`` gives the probability of each whole slate and the marginal probability of
@@ -53,10 +53,11 @@ updates (the quadrature's marginals loop over the K arms once per distinct poste
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
+from adsim.ope.slate import SlatePscores
 from adsim.validation import check_choice, check_float, check_int
 from agents.arm_tables import check_obs
 from agents.base import Obs, Policy
@@ -72,13 +73,16 @@ FEEDBACK = ("cascade", "dcm", "all")
 """How ``update_slate`` derives the examined positions when none are given (module docstring)."""
 
 
-class SlatePropensities(NamedTuple):
-    """The propensities of a batch of slates."""
-
-    slate: np.ndarray
-    """(N,) probability of each request's whole slate (ordered)."""
-    marginal: np.ndarray
-    """(N, K, L) probability that candidate k is shown at position l."""
+def pscores(joint: np.ndarray | None, marginal: np.ndarray, slates: np.ndarray | None,
+            cumulative: np.ndarray | None = None) -> SlatePscores:
+    """The propensities of a batch of slates as the one slate-propensity type of the project
+    (:class:`adsim.ope.slate.SlatePscores`, what the slate estimators read): ``joint`` (N,) each
+    whole slate's probability, ``marginal_table`` (N, L, K) every candidate's probability at every
+    position (from ``marginal`` (N, K, L), the layout of :meth:`SlatePolicy.marginals`), the shown
+    item's ``marginal`` (N, L) and, where given, ``cumulative`` (N, L)."""
+    table = marginal.transpose(0, 2, 1)
+    shown = None if slates is None else np.take_along_axis(table, slates[:, :, None], axis=2)[:, :, 0]
+    return SlatePscores(marginal=shown, cumulative=cumulative, joint=joint, marginal_table=table)
 
 
 def check_slates(slates: Any, n: int, n_actions: int, slate_size: int, name: str = "slates") -> np.ndarray:
@@ -119,9 +123,11 @@ def rank_slates(index: np.ndarray, u: np.ndarray, slate_size: int) -> np.ndarray
     return np.lexsort((u, -index), axis=1)[:, :slate_size]
 
 
-def tie_propensities(index: np.ndarray, slates: np.ndarray | None, slate_size: int) -> SlatePropensities:
+def tie_propensities(index: np.ndarray, slates: np.ndarray | None, slate_size: int) -> SlatePscores:
     """Exact propensities of :func:`rank_slates` with independent uniform ``u``: the marginals
-    (N, K, L) and, for ``slates`` (N, L) (or None: ``slate`` is None), each slate's probability.
+    (``marginal_table`` (N, L, K)) and, for ``slates`` (N, L) (or None: only the table), each slate's
+    probability (``joint``), the shown items' marginals and the cumulative probabilities of the
+    slates' first l + 1 positions (the products of the first l + 1 factors below).
 
     Candidate k has ``a_k`` candidates above it and ``m_k`` equal (itself included); it sits at
     each position of ``[a_k, a_k + m_k)`` with probability ``1/m_k``. A slate is possible when each
@@ -134,12 +140,14 @@ def tie_propensities(index: np.ndarray, slates: np.ndarray | None, slate_size: i
     inside = (pos >= above[..., None]) & (pos < (above + equal)[..., None])  # (N, K, L)
     marginal = inside / equal[..., None]
     if slates is None:
-        return SlatePropensities(None, marginal)
+        return pscores(None, marginal, None)
     rows = np.arange(index.shape[0])[:, None]
     a, m = above[rows, slates], equal[rows, slates]  # (N, L)
     ok = ((pos >= a) & (pos < a + m)).all(axis=1)
     left = np.maximum(m - (pos - a), 1)
-    return SlatePropensities(np.where(ok, 1.0 / left.prod(axis=1), 0.0), marginal)
+    factor = np.where((pos >= a) & (pos < a + m), 1.0 / left, 0.0)
+    cumulative = np.cumprod(factor, axis=1)
+    return pscores(np.where(ok, 1.0 / left.prod(axis=1), 0.0), marginal, slates, cumulative)
 
 
 class SlatePolicy(Policy):
@@ -149,6 +157,12 @@ class SlatePolicy(Policy):
 
     slate_size: int = 1
     feedback: str = "cascade"
+    exact_slate_probabilities: bool = True
+    """Whether :meth:`slate_probabilities` is exact (a distribution to 1e-9): what a slate OPE log's
+    logging policy and targets need (:func:`adsim.collect.collect_slate_log`)."""
+    pi_logging: str | None = None
+    """The logger form of the pseudo-inverse estimator this policy has (``"uniform"``: every ordered
+    slate equally likely; ``adsim.ope.slate.pseudo_inverse``), ``None`` if neither."""
 
     def _init_feedback(self, feedback: str) -> None:
         check_choice("feedback", feedback, FEEDBACK)
@@ -176,9 +190,28 @@ class SlatePolicy(Policy):
         raise NotImplementedError
 
     def slate_propensities(self, obs: Obs, info: dict[str, Any] | None = None,
-                           slates: np.ndarray | None = None) -> SlatePropensities:
-        """The probability of each request's slate (N,) under ``select_slate``, and the marginals."""
+                           slates: np.ndarray | None = None) -> SlatePscores:
+        """The propensities of each request's slate under ``select_slate``
+        (:class:`adsim.ope.slate.SlatePscores`): ``joint`` (N,), ``marginal_table`` (N, L, K), the shown
+        items' ``marginal`` (N, L); ``cumulative`` (N, L) where exact and cheap (random and top-by-index
+        policies). Every form of every policy, conditional ones included, follows exactly from
+        :meth:`slate_probabilities` (``SlatePscores.from_slate_probs``)."""
         raise NotImplementedError
+
+    def slate_probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
+        """(N, S) probability of every ordered slate (``adsim.ope.slate.all_slates(K, L)`` order), each
+        from :meth:`slate_propensities`: what :func:`adsim.collect.collect_slate_log` draws a logged
+        slate from and every slate estimator's propensities (joint, cumulative, marginal, conditional)
+        are computed from, exactly (``adsim.ope.slate.SlatePscores.from_slate_probs``). One call of
+        ``slate_propensities`` per ordered slate: small K only (S = K!/(K − L)!)."""
+        from adsim.ope.slate import all_slates
+
+        n = check_obs(obs, n_actions=self.n_actions)
+        slates = all_slates(self.n_actions, self.slate_size)
+        out = np.empty((n, slates.shape[0]))
+        for j, s in enumerate(slates):
+            out[:, j] = self.slate_propensities(obs, info, np.broadcast_to(s, (n, self.slate_size))).joint
+        return out
 
     def update_slate(self, obs: Obs, slates: np.ndarray, clicks: np.ndarray,
                      examined: np.ndarray | None = None) -> None:
@@ -233,6 +266,7 @@ class RandomSlate(SlatePolicy):
 
     name = "random_slate"
     stackable = True
+    pi_logging = "uniform"
 
     def select_slate(self, obs, info=None):
         n = check_obs(obs, n_actions=self.n_actions)
@@ -244,10 +278,10 @@ class RandomSlate(SlatePolicy):
 
     def slate_propensities(self, obs, info=None, slates=None):
         n = check_obs(obs, n_actions=self.n_actions)
-        check_slates(slates, n, self.n_actions, self.slate_size)
+        s = check_slates(slates, n, self.n_actions, self.slate_size)
         K, L = self.n_actions, self.slate_size
-        p = 1.0 / np.prod(np.arange(K - L + 1, K + 1, dtype=np.float64))
-        return SlatePropensities(np.full(n, p), self.marginals(obs, info))
+        cumulative = np.cumprod(1.0 / np.arange(K, K - L, -1, dtype=np.float64)) * np.ones((n, 1))
+        return pscores(cumulative[:, -1].copy(), self.marginals(obs, info), s, cumulative)
 
     def update_pairs(self, obs, rows, actions, rewards) -> None:
         """Learns nothing."""
@@ -283,7 +317,8 @@ class OracleSlate(SlatePolicy):
     def slate_propensities(self, obs, info=None, slates=None):
         best = self._oracle(obs, info)
         s = check_slates(slates, best.shape[0], self.n_actions, self.slate_size)
-        return SlatePropensities((s == best).all(axis=1).astype(np.float64), self.marginals(obs, info))
+        cumulative = np.cumprod(s == best, axis=1).astype(np.float64)
+        return pscores(cumulative[:, -1].copy(), self.marginals(obs, info), s, cumulative)
 
     def update_pairs(self, obs, rows, actions, rewards) -> None:
         """Learns nothing."""
@@ -301,7 +336,7 @@ class _TopIndex(SlatePolicy):
         return rank_slates(index, self.rng.random(index.shape), self.slate_size)
 
     def marginals(self, obs, info=None):
-        return tie_propensities(self._index(obs), None, self.slate_size).marginal
+        return tie_propensities(self._index(obs), None, self.slate_size).marginal_table.transpose(0, 2, 1)
 
     def slate_propensities(self, obs, info=None, slates=None):
         index = self._index(obs)
@@ -391,6 +426,7 @@ class TopThompson(SlatePolicy, BetaThompson):
 
     name = "top_thompson"
     error_bound = SLATE_ERROR_BOUND
+    exact_slate_probabilities = False  # quadrature, within error_bound: not an OPE logger or target
 
     def __init__(self, alpha0: float = 1.0, beta0: float = 1.0, nodes: int = NODES, feedback: str = "cascade"):
         BetaThompson.__init__(self, alpha0, beta0, nodes, sampling="posterior")
@@ -420,7 +456,7 @@ class TopThompson(SlatePolicy, BetaThompson):
         keys, back = np.unique(np.concatenate([inv[:, None], s], axis=1), axis=0, return_inverse=True)
         F = beta_cdfs(a, b, self.nodes)  # (U, K, M): each distinct posterior once
         p = stieltjes_slate(F, keys[:, 1:], keys[:, 0])[back.reshape(-1)]  # each distinct (posterior, slate) once
-        return SlatePropensities(p, stieltjes_ranks(F, self.slate_size)[inv])
+        return pscores(p, stieltjes_ranks(F, self.slate_size)[inv], s)
 
 
 # ---------------------------------------------------------------------------------------------- linear TS
@@ -467,7 +503,9 @@ class TopLinTS(SlatePolicy, LinearTS):
     def slate_propensities(self, obs, info=None, slates=None):
         tops = self._draw_slates(obs)
         s = check_slates(slates, tops.shape[0], self.n_actions, self.slate_size)
-        return SlatePropensities((tops == s[:, None, :]).all(axis=2).mean(axis=1), self._marginals(tops))
+        match = np.cumprod(tops == s[:, None, :], axis=2)  # (N, samples, L): the draw agrees on positions 0..l
+        cumulative = match.mean(axis=1)
+        return pscores(cumulative[:, -1].copy(), self._marginals(tops), s, cumulative)
 
 
 # ---------------------------------------------------------------------------------------------- cascade bandits
@@ -544,6 +582,6 @@ class CascadeLinTS(TopLinTS):
         super().__init__(v, reg, segment_by, samples, feedback="cascade")
 
 
-__all__ = ["CascadeKLUCB", "CascadeLinTS", "CascadeUCB1", "FEEDBACK", "MAX_SLATE", "OracleSlate", "RandomSlate", "SlatePolicy", "SlatePropensities",
+__all__ = ["CascadeKLUCB", "CascadeLinTS", "CascadeUCB1", "FEEDBACK", "MAX_SLATE", "OracleSlate", "RandomSlate", "SlatePolicy", "SlatePscores",
            "TopBilinearUCB", "TopKLUCB", "TopLinTS", "TopLinUCB", "TopThompson", "TopUCB1", "cascade_examined", "dcm_examined",
            "check_slates", "rank_slates", "tie_propensities"]

@@ -303,7 +303,7 @@ def test_ope_study_runs_on_the_runner_and_matches_a_direct_computation(tmp_path,
     (["ope.clipp=3"], "unknown ope key 'clipp'; did you mean 'clip'"),
     (["ope.ci=\"exact\""], "unknown ope.ci 'exact'"),
     (["batch_size=8"], "batch_size is not used by an OPE study"),
-    (["scenarios.default.env=\"adsim/AdSession-v0\""], "an OPE study logs 'adsim/CreativeSelection-v0' scenarios"),
+    (["scenarios.default.env=\"adsim/AdSession-v0\""], "an OPE study logs 'adsim/CreativeSelection-v0' or 'adsim/SlateSelection-v0' scenarios only"),
     (["policies.random.uniform_mix=1.5"], "policies.random.uniform_mix == 1.5, must be in [0.0, 1.0]"),
 ])
 def test_ope_study_bad_configs_exit_2_before_anything_runs(tmp_path, capsys, sets, message):

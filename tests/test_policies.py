@@ -39,6 +39,9 @@ def one_blas_thread():
         yield
 
 
+LEARNERS.remove("plackett_luce")  # a fixed slate policy (slate OPE logs): does not learn
+
+
 def make_env(num_envs: int, scenario: dict):
     return gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode="vector_entry_point", horizon=10**7,
                         **scenario)

@@ -384,7 +384,7 @@ def test_plackett_luce_slate_policy_probabilities():
 
     est = np.array([[0.01, 0.02, 0.04, 0.03, 0.05], [0.05, 0.05, 0.05, 0.05, 0.05]])
     pol = PlackettLuceSlates(0.5)
-    pol.reset(K, L)
+    pol.reset(K, slate_size=L)
     p = pol.slate_probabilities({"ctr_estimate": est})
     np.testing.assert_allclose(p, plackett_luce_probs(np.log(est) / 0.5, L), rtol=1e-12)
     np.testing.assert_allclose(p[1], 1 / len(all_slates(K, L)), rtol=1e-12)  # equal scores: uniform
@@ -392,10 +392,10 @@ def test_plackett_luce_slate_policy_probabilities():
     first = p[0][all_slates(K, L)[:, 0] == 4].sum()
     assert first == pytest.approx(0.05**2 / (est[0] ** 2).sum(), rel=1e-12)
     mix = PlackettLuceSlates(0.5, uniform_mix=1.0)
-    mix.reset(K, L)
+    mix.reset(K, slate_size=L)
     np.testing.assert_allclose(mix.slate_probabilities({"ctr_estimate": est}), 1 / 60, rtol=1e-12)
     truth = PlackettLuceSlates(1.0, "attraction")
-    truth.reset(K, L)
+    truth.reset(K, slate_size=L)
     with pytest.raises(ValueError, match=r"reads info\['attraction'\]"):
         truth.slate_probabilities({"ctr_estimate": est})
     with pytest.raises(ValueError, match="temperature"):
@@ -454,17 +454,187 @@ def test_a_slate_log_of_the_slate_core_is_exact_and_seeded():
     assert rec.true_value(rec.pi_b) < rec.true_value(probs) <= best
 
 
-def test_the_slate_study_summarises_every_estimator_against_the_truth():
-    from agents.plackett_luce import PlackettLuceSlates
-    from experiments.ope.study import slate_study
+# ------------------------------------------------------------------ the slate study on the runner (adsim ope-study)
+SLATE_STUDY = """
+name = "slate_tiny"
+seeds = [0, 1]
+[scenarios.cascade]
+env = "adsim/SlateSelection-v0"
+preset = "slate"
+n_candidates = 5
+slate_size = 3
+click_model = "cascade"
+n_users = 300
+[ope]
+logging = ["uniform"]
+targets = ["pl", "top"]
+sizes = [200, 400]
+ci = "bootstrap_t"
+num_envs = 100
+[policies.uniform]
+policy = "random_slate"
+[policies.pl]
+policy = "plackett_luce"
+source = "attraction"
+temperature = 0.5
+[policies.top]
+policy = "top_ucb1"
+"""
+
+
+def _slate_study(text: str = SLATE_STUDY, sets: tuple[str, ...] = ()):
+    from experiments.runner.spec import apply_overrides, parse_config
+
+    import tomllib
 
     _slate_config()
-    scen = {"cascade": {"n_candidates": 5, "slate_size": 3, "click_model": "cascade", "n_users": 500}}
-    raw, summary = slate_study(scen, PlackettLuceSlates(uniform_mix=1.0, name="uniform"),
-                               [PlackettLuceSlates(0.5, "attraction")], [0, 1], 400, pi_logging="uniform", num_envs=200)
-    assert list(summary.estimator) == ["sips", "iips", "rips", "cascade_dr", "pseudo_inverse"]
-    assert (summary.seeds == 2).all() and len(raw) == 10
-    assert raw.groupby("seed").truth.nunique().eq(1).all()  # one truth per log
-    again, _ = slate_study(scen, PlackettLuceSlates(uniform_mix=1.0, name="uniform"),
-                           [PlackettLuceSlates(0.5, "attraction")], [0, 1], 400, pi_logging="uniform", num_envs=200)
-    assert raw.equals(again)
+    return parse_config(apply_overrides(tomllib.loads(text), list(sets)), "slate_tiny")
+
+
+def test_a_slate_ope_study_runs_end_to_end_through_the_cli_and_resumes_identically(tmp_path):
+    import pandas as pd
+
+    from experiments.cli import main
+
+    _slate_config()
+    (tmp_path / "slate_tiny.toml").write_text(SLATE_STUDY)
+    out = tmp_path / "out"
+    args = ["ope-study", "--config", str(tmp_path / "slate_tiny.toml"), "--out", str(out), "--jobs", "2",
+            "--no-progress"]
+    assert main(args) == 0
+    summary = pd.read_csv(out / "summary.csv")
+    raw = pd.read_csv(out / "estimates.csv.gz")
+    # random_slate is the uniform logger: every slate estimator, the pseudo-inverse's uniform form included
+    assert list(summary.estimator.unique()) == ["sips", "iips", "rips", "cascade_dr", "pseudo_inverse"]
+    assert len(summary) == 2 * 2 * 5 and (summary.seeds == 2).all() and len(raw) == 2 * 2 * 2 * 5
+    assert set(raw.target) == {"pl", "top"} and set(raw.n_rounds) == {200, 400}
+    assert (raw.ci_low <= raw.estimate).all() and (raw.estimate <= raw.ci_high).all()
+    text = (out / "summary.md").read_text()
+    assert "Slate off-policy evaluation" in text and "studentised-bootstrap" in text
+    assert "| cascade | uniform | pl | 200 | rips |" in text
+    import json
+
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["config"]["ope"]["slate"] is True and meta["config"]["kind"] == "ope"
+    files = {name: (out / name).read_bytes() for name in ("summary.csv", "summary.md", "estimates.csv.gz")}
+    # an interrupted study: two finished logs lost, the rest resumed; the outputs are byte-identical
+    runs = sorted(p for p in (out / "runs").rglob("*") if p.is_file())
+    assert len(runs) >= 2
+    for p in runs[:2]:
+        p.unlink()
+    assert main([*args[:-3], "--jobs", "1", "--resume", "--no-progress"]) == 0
+    for name, content in files.items():
+        assert (out / name).read_bytes() == content, name
+
+
+def test_a_slate_study_log_equals_the_slate_estimators_on_the_same_log():
+    from adsim.ope.reward_model import slate_position_model
+    from adsim.ope.slate import SlatePscores, estimate_slate_all
+    from agents.registry import make_policy
+    from experiments.ope.collect import collect_slate_log
+    from experiments.ope.study import make_ope_jobs, run_log
+
+    config = _slate_study(sets=('ope.targets=["pl"]', "ope.sizes=[300]", 'ope.ci="normal"'))
+    job = make_ope_jobs(config)[1]  # seed 1
+    res = run_log(job)
+    env_config = config.scenarios[0].log_config(1)
+    target = make_policy("plackett_luce", source="attraction", temperature=0.5)
+    rec = collect_slate_log(make_policy("random_slate"), env_config, 300, num_envs=100, seed=1, targets=(target,))
+    np.testing.assert_allclose(rec.pi_b, 1 / 60, rtol=1e-12)  # random_slate's enumerated probabilities: uniform
+    ests = estimate_slate_all(rec.clicks, rec.action, rec.logger(), SlatePscores.from_slate_probs(rec.pi_targets[0], rec.action),
+                              slate_position_model(rec, 2), pi_logging="uniform", seed=1)
+    assert list(res.estimate) == [ests[name].value for name in config.ope.reported]
+    assert list(res.ci_high) == [ests[name].ci_high for name in config.ope.reported]
+    assert np.all(res.truth == rec.true_value(rec.pi_targets[0]))
+
+
+def test_top_index_policies_give_exact_slate_probabilities_with_ties():
+    from adsim.ope.slate import all_slates
+    from agents.registry import make_policy
+
+    pol = make_policy("top_ucb1")
+    pol.reset(4, slate_size=2, seed=0)
+    index = np.array([[3.0, 1.0, 3.0, 0.0], [0.0, 1.0, 2.0, 3.0]])
+    pol.candidate_index = lambda obs: index  # ties: candidates 0 and 2 share the top index in row 0
+    obs = {k: np.zeros((2, 1)) for k in ("user", "context", "campaign", "candidates")}
+    obs["ctr_estimate"] = np.zeros((2, 4))
+    p = pol.slate_probabilities(obs)
+    slates = all_slates(4, 2)
+    want0 = np.where(((slates == [0, 2]) | (slates == [2, 0])).all(axis=1), 0.5, 0.0)
+    want1 = ((slates == [3, 2]).all(axis=1)).astype(float)
+    np.testing.assert_array_equal(p, np.stack([want0, want1]))
+
+
+@pytest.mark.parametrize("sets, match", [
+    (('ope.estimators=["ips"]',), r"ope.estimators entry 'ips' is a one-slot estimator"),
+    (('ope.estimators=["dr_true_q"]',), r"ope.estimators entry 'dr_true_q' is a reference"),
+    (('ope.logging=["one"]', 'policies.one.policy="random"'), r"ope.logging entry 'one' .* is a one-slot policy"),
+    (('ope.targets=["ts"]', 'policies.ts.policy="top_thompson"'), r"ope.targets entry 'ts' .* approximate"),
+    (('ope.logging=["pl"]', 'ope.targets=["uniform"]', 'ope.estimators=["sips", "pseudo_inverse"]'),
+     r"'pseudo_inverse' needs .* ope.logging entry 'pl' has none"),
+    (('ope.estimators=["sips", "sips"]',), r"must be distinct"),
+    (('scenarios.one.preset="default"', ), r"scenarios.one is a one-slot scenario and scenarios.cascade a slate"),
+])
+def test_bad_slate_study_configs_raise_naming_the_key(sets, match):
+    with pytest.raises(ValueError, match=match):
+        _slate_study(sets=sets)
+
+
+def test_a_slate_study_without_a_uniform_logger_leaves_the_pseudo_inverse_out():
+    config = _slate_study(sets=('ope.logging=["pl"]', 'ope.targets=["uniform"]'))
+    assert config.ope.slate and config.ope.reported == ("sips", "iips", "rips", "cascade_dr")
+
+
+def test_one_slot_studies_refuse_slate_estimators_and_slate_policies():
+    import tomllib
+
+    from experiments.runner.spec import apply_overrides, parse_config
+
+    base = tomllib.loads('[scenarios.default]\n[ope]\nlogging = ["random"]\ntargets = ["oracle"]\n'
+                         '[policies.random]\n[policies.oracle]\n[policies.pl]\npolicy = "plackett_luce"\n')
+    assert not parse_config(base).ope.slate and "slate" not in parse_config(base).ope.to_dict()
+    with pytest.raises(ValueError, match=r"ope.estimators entry 'rips' is a slate estimator"):
+        parse_config(apply_overrides(base, ['ope.estimators=["ips", "rips"]']))
+    with pytest.raises(ValueError, match=r"ope.targets entry 'pl' .* is a slate policy"):
+        parse_config(apply_overrides(base, ['ope.targets=["pl"]']))
+
+
+def test_bootstrap_t_intervals_cover_skewed_means_better_than_normal_ones():
+    from adsim.ope.estimators import _summarise
+
+    rng = np.random.default_rng(0)
+    mean = np.exp(1.5**2 / 2)
+    hits = {"normal": 0, "bootstrap_t": 0}
+    for r in range(300):
+        x = rng.lognormal(0.0, 1.5, size=60)  # heavily right-skewed, like importance-weighted clicks
+        for ci in hits:
+            e = _summarise("x", x, None, 0.05, ci, 200, r)
+            hits[ci] += e.ci_low <= mean <= e.ci_high
+            if ci == "bootstrap_t":  # the studentised interval leans right: its upper arm is the longer one
+                assert e.ci_high - e.value > e.value - e.ci_low
+    # measured 0.81 (normal) and 0.88 (bootstrap-t); each ±2.3 % over 300 samples, strongly paired
+    assert hits["bootstrap_t"] / 300 > hits["normal"] / 300 + 0.04
+    big = rng.normal(1.0, 1.0, size=20000)
+    # symmetric terms, a large sample: the normal interval, within the quantiles' noise (2,000 replicates: ±0.06 se)
+    n, t = _summarise("x", big, None, 0.05, "normal", 200, 1), _summarise("x", big, None, 0.05, "bootstrap_t", 2000, 1)
+    assert t == _summarise("x", big, None, 0.05, "bootstrap_t", 2000, 1)  # seeded
+    assert t.value == n.value and t.ci_low == pytest.approx(n.ci_low, abs=0.2 * n.std_err)
+    assert t.ci_high == pytest.approx(n.ci_high, abs=0.2 * n.std_err)
+
+
+@pytest.mark.parametrize("logging, target, reported", [
+    ("uniform", "oracle", ("sips", "iips", "rips", "cascade_dr", "pseudo_inverse")),  # a deterministic target
+    ("lints", "uniform", ("sips", "iips", "rips", "cascade_dr")),  # agents.slate's learners log; no PI form
+])
+def test_agents_slate_policies_log_and_are_estimated_in_a_slate_study(logging, target, reported):
+    from experiments.ope.study import make_ope_jobs, run_log
+
+    config = _slate_study(sets=(f'ope.logging=["{logging}"]', f'ope.targets=["{target}"]', "ope.sizes=[200]",
+                                'ope.ci="normal"', 'policies.oracle.policy="oracle_slate"',
+                                'policies.lints.policy="top_lin_ts"'))
+    assert config.ope.reported == reported
+    res = run_log(make_ope_jobs(config)[0])
+    assert len(res.estimate) == len(reported) and np.isfinite(res.estimate).all()
+    assert np.isfinite(res.ci_low).all() and (res.ci_low <= res.ci_high).all()
+    if target == "oracle":  # the oracle's value: the best slate's expected clicks, above the uniform logger's
+        assert 0.09 < res.truth[0] < 0.2

@@ -30,6 +30,11 @@ SLATE_POLICIES = ["random_slate", "top_ucb1", "top_kl_ucb", "top_thompson", "top
 ALL_SLATES = np.array(list(itertools.permutations(range(K), L)))  # 336 ordered slates
 
 
+def km(p):
+    """A policy's ``marginal_table`` (N, L, K) in the (N, K, L) layout of ``SlatePolicy.marginals``."""
+    return p.marginal_table.transpose(0, 2, 1)
+
+
 @pytest.fixture(autouse=True, scope="module")
 def one_blas_thread():
     with threadpool_limits(limits=1, user_api="blas"):
@@ -136,12 +141,12 @@ def test_tie_propensities_are_exact_by_hand():
     # (6 equally likely), the third the remaining member of the tie group
     index = np.array([[3.0, 1.0, 3.0, 3.0, 0.0]])
     p = tie_propensities(index, np.array([[2, 0, 3]]), 3)
-    np.testing.assert_allclose(p.slate, [1 / 6])  # (3 · 2 · 1 orders)
-    np.testing.assert_allclose(p.marginal[0, [0, 2, 3]], 1 / 3)
-    np.testing.assert_allclose(p.marginal[0, [1, 4]], 0.0)
-    np.testing.assert_allclose(tie_propensities(index, np.array([[2, 0]]), 2).slate, [1 / 6])  # L = 2: 3 · 2 pairs
-    assert tie_propensities(index, np.array([[2, 0, 1]]), 3).slate[0] == 0.0  # 1 is below the group's third
-    assert tie_propensities(index, np.array([[1, 0]]), 2).slate[0] == 0.0  # 1 cannot lead
+    np.testing.assert_allclose(p.joint, [1 / 6])  # (3 · 2 · 1 orders)
+    np.testing.assert_allclose(km(p)[0, [0, 2, 3]], 1 / 3)
+    np.testing.assert_allclose(km(p)[0, [1, 4]], 0.0)
+    np.testing.assert_allclose(tie_propensities(index, np.array([[2, 0]]), 2).joint, [1 / 6])  # L = 2: 3 · 2 pairs
+    assert tie_propensities(index, np.array([[2, 0, 1]]), 3).joint[0] == 0.0  # 1 is below the group's third
+    assert tie_propensities(index, np.array([[1, 0]]), 2).joint[0] == 0.0  # 1 cannot lead
     # the rule: ties in the order of the uniforms
     np.testing.assert_array_equal(rank_slates(index, np.array([[0.9, 0.0, 0.1, 0.5, 0.0]]), 3), [[2, 3, 0]])
 
@@ -152,13 +157,13 @@ def test_slate_propensities_sum_to_one_and_agree_with_the_marginals(name):
     n = ALL_SLATES.shape[0]
     p = policy.slate_propensities(batch(n), None, ALL_SLATES)
     tol = SLATE_ERROR_BOUND if name == "top_thompson" else 1e-12  # quadrature (measured 1e-7), else exact
-    assert p.slate.shape == (n,) and p.marginal.shape == (n, K, L)
-    assert abs(p.slate.sum() - 1.0) < tol, p.slate.sum()
-    m = p.marginal[0]
+    assert p.joint.shape == (n,) and km(p).shape == (n, K, L)
+    assert abs(p.joint.sum() - 1.0) < tol, p.joint.sum()
+    m = km(p)[0]
     np.testing.assert_allclose(m.sum(axis=0), 1.0, atol=1e-12)  # each position holds one candidate
     joint = np.zeros((K, L))
     for l in range(L):
-        np.add.at(joint[:, l], ALL_SLATES[:, l], p.slate)
+        np.add.at(joint[:, l], ALL_SLATES[:, l], p.joint)
     np.testing.assert_allclose(joint, m, atol=tol)
     np.testing.assert_allclose(policy.probabilities(batch(2)), m[None, :, 0].repeat(2, 0))
 
@@ -169,8 +174,8 @@ def test_the_slate_oracle_shows_the_info_slate():
     best = np.array([[4, 0, 7], [1, 2, 3]])
     np.testing.assert_array_equal(policy.select_slate(batch(2), {"oracle_slate": best}), best)
     p = policy.slate_propensities(batch(2), {"oracle_slate": best}, np.array([[4, 0, 7], [1, 3, 2]]))
-    np.testing.assert_array_equal(p.slate, [1.0, 0.0])
-    assert p.marginal[0, 7, 2] == 1.0 and p.marginal.sum() == 2 * L
+    np.testing.assert_array_equal(p.joint, [1.0, 0.0])
+    assert km(p)[0, 7, 2] == 1.0 and km(p).sum() == 2 * L
     with pytest.raises(ValueError, match="the slate oracle needs the env's info with 'oracle_slate'"):
         policy.select_slate(batch(2))
 
@@ -180,8 +185,8 @@ def test_an_untried_index_policy_draws_uniform_slates():
         policy = make_policy(name)
         policy.reset(K, seed=0, slate_size=L)
         p = policy.slate_propensities(batch(4), None, ALL_SLATES[:4])
-        np.testing.assert_allclose(p.slate, 1 / 336)  # every index +inf: 8 · 7 · 6 orders
-        np.testing.assert_allclose(p.marginal, 1 / K)
+        np.testing.assert_allclose(p.joint, 1 / 336)  # every index +inf: 8 · 7 · 6 orders
+        np.testing.assert_allclose(km(p), 1 / K)
 
 
 @pytest.mark.parametrize("name", ["top_thompson", "top_lin_ts", "top_ucb1", "random_slate"])
@@ -195,9 +200,9 @@ def test_select_slate_frequencies_match_the_propensities(name):
     code = (slates * np.array([K * K, K, 1])).sum(axis=1)
     uniq, first, counts = np.unique(code, return_index=True, return_counts=True)
     p = policy.slate_propensities(batch(uniq.size), None, slates[first])
-    se = np.sqrt(p.slate * (1 - p.slate) / n)
-    assert (np.abs(counts / n - p.slate) < 5 * se + 1e-3).all()
-    assert p.slate.sum() > 0.999  # the slates drawn carry (almost) all the probability
+    se = np.sqrt(p.joint * (1 - p.joint) / n)
+    assert (np.abs(counts / n - p.joint) < 5 * se + 1e-3).all()
+    assert p.joint.sum() > 0.999  # the slates drawn carry (almost) all the probability
     m = policy.marginals(batch(1))[0]
     freq = np.stack([np.bincount(slates[:, l], minlength=K) / n for l in range(L)], axis=1)
     np.testing.assert_allclose(freq, m, atol=5 * 0.5 / np.sqrt(n))
@@ -281,8 +286,8 @@ def test_stacked_groups_reproduce_unstacked_runs(name):
             p.update_slate(batch(B), s, cascade_clicks(r, s, w))
     got_p = stacked.slate_propensities(obs, None, got)
     want_p = [p.slate_propensities(batch(B), None, s) for p, s in zip(alone, want)]
-    np.testing.assert_array_equal(got_p.slate, np.concatenate([q.slate for q in want_p]))
-    np.testing.assert_array_equal(got_p.marginal, np.concatenate([q.marginal for q in want_p]))
+    np.testing.assert_array_equal(got_p.joint, np.concatenate([q.joint for q in want_p]))
+    np.testing.assert_array_equal(km(got_p), np.concatenate([km(q) for q in want_p]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -345,7 +350,7 @@ def env_regret(name: str, click_model: str, steps: int = 300, n: int = 64) -> fl
     for t in range(steps):
         s = policy.select(obs, info if policy.reference else None)  # (N, L) slates
         if t == steps - 1:  # the slate shown has a positive propensity
-            assert (policy.slate_propensities(obs, info if policy.reference else None, s).slate > 0).all()
+            assert (policy.slate_propensities(obs, info if policy.reference else None, s).joint > 0).all()
         next_obs, clicks, _, _, info = env.step(s)
         np.testing.assert_array_equal(clicks, info["clicks"].sum(axis=1))
         policy.update_slate(obs, s, info["clicks"])
@@ -367,3 +372,21 @@ def test_slate_policies_learn_in_the_slate_env(click_model):
     for name in ("cascade_ucb1", "cascade_klucb", "top_thompson", "cascade_lints"):
         assert env_regret(name, click_model) < 0.9 * rnd, name
     assert env_regret("top_bilinear_ucb", click_model) < 0.6 * rnd
+
+
+@pytest.mark.parametrize("name", [n for n in SLATE_POLICIES if n != "top_thompson"])
+def test_slate_propensities_are_the_ope_forms_of_the_enumerated_slate_probabilities(name):
+    # one type (adsim.ope.slate.SlatePscores): the forms a policy gives itself equal those the slate
+    # estimators derive from its probabilities of every ordered slate
+    from adsim.ope.slate import SlatePscores
+
+    policy = trained(name)
+    obs = batch(ALL_SLATES.shape[0])
+    p = policy.slate_propensities(obs, None, ALL_SLATES)
+    want = SlatePscores.from_slate_probs(policy.slate_probabilities(obs), ALL_SLATES)
+    assert isinstance(p, SlatePscores)
+    np.testing.assert_allclose(p.joint, want.joint, atol=1e-12)
+    np.testing.assert_allclose(p.marginal, want.marginal, atol=1e-12)
+    np.testing.assert_allclose(p.marginal_table, want.marginal_table, atol=1e-12)
+    np.testing.assert_allclose(p.cumulative, want.cumulative, atol=1e-12)
+    assert policy.exact_slate_probabilities and not make_policy("top_thompson").exact_slate_probabilities

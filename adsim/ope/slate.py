@@ -332,21 +332,25 @@ def plackett_luce_probs(logits: np.ndarray, n_positions: int) -> np.ndarray:
 
 
 class SlatePscores(NamedTuple):
-    """A policy's propensities of logged slates, in every form the estimators read.
+    """A policy's propensities of a batch of slates, in every form the estimators read: the one
+    slate-propensity type of the project (``agents.slate``'s policies return it from
+    ``slate_propensities``; the forms a policy cannot give exactly and cheaply are ``None`` there, and
+    :meth:`from_slate_probs` gives them all from the probabilities of every ordered slate).
 
     Attributes:
         marginal: (n, L) probability of the shown item at its position.
         cumulative: (n, L) probability of the shown items at positions 0..l.
         joint: (n,) probability of the whole shown slate (``cumulative[:, -1]``).
         marginal_table: (n, L, K) probability of every candidate at every position.
-        conditional: (n, L, K) distribution at position ``l`` given the shown items above it.
+        conditional: (n, L, K) distribution at position ``l`` given the shown items above it (where
+            the policy never shows those items: its marginal at ``l``, weighted by 0 in every estimator).
     """
 
-    marginal: np.ndarray
-    cumulative: np.ndarray
-    joint: np.ndarray
-    marginal_table: np.ndarray
-    conditional: np.ndarray
+    marginal: np.ndarray | None = None
+    cumulative: np.ndarray | None = None
+    joint: np.ndarray | None = None
+    marginal_table: np.ndarray | None = None
+    conditional: np.ndarray | None = None
 
     @classmethod
     def from_slate_probs(cls, probs: np.ndarray, action: np.ndarray) -> "SlatePscores":
@@ -363,8 +367,11 @@ class SlatePscores(NamedTuple):
         cumulative = np.einsum("ns,nsl->nl", p, match)
         above = np.concatenate([np.ones((n, slates.shape[0], 1), bool), match[:, :, :-1]], axis=2)  # agrees on 0..l-1
         cond = np.einsum("ns,nsl,slk->nlk", p, above, onehot)
+        mass = cond.sum(axis=2, keepdims=True)  # the policy's probability of the shown items above l
         with np.errstate(invalid="ignore", divide="ignore"):
-            cond = np.nan_to_num(cond / cond.sum(axis=2, keepdims=True))
+            # a prefix the policy never shows: its weight is 0 in every estimator, so any distribution
+            # serves; the position's marginal keeps the rows distributions (cascade_dr checks they sum to 1)
+            cond = np.where(mass > 0, cond / np.where(mass > 0, mass, 1.0), table)
         marginal = np.take_along_axis(table, a[:, :, None], axis=2)[:, :, 0]
         return cls(marginal, cumulative, cumulative[:, -1].copy(), table, cond)
 
@@ -394,6 +401,8 @@ class SlateLogRecord(NamedTuple):
         slate_value: (n, S) every slate's expected clicks on the page (truth, evaluation only).
         campaign_id: (n,) int64 the request's campaign.
         meta: JSON-able description (policy, seed, config).
+        pi_targets: (n, S) each target's probability of every slate on the logged pages, for the
+            targets given to :func:`adsim.collect.collect_slate_log` (in their order; empty if none).
     """
 
     action: np.ndarray
@@ -404,6 +413,7 @@ class SlateLogRecord(NamedTuple):
     slate_value: np.ndarray
     campaign_id: np.ndarray
     meta: dict
+    pi_targets: tuple = ()
 
     @property
     def n_pages(self) -> int:

@@ -108,10 +108,13 @@ def on_policy_value(policy: Policy, config: EnvConfig, n_rounds: int, *, num_env
     return true_value(log, log.pi_b)
 
 
-def collect_slate_log(policy, config: EnvConfig, n_pages: int, *, num_envs: int = 1024, seed: int = 0):
+def collect_slate_log(policy, config: EnvConfig, n_pages: int, *, num_envs: int = 1024, seed: int = 0,
+                      targets: tuple = ()):
     """Run a slate ``policy`` (probabilities of every ordered slate, e.g.
     :class:`agents.plackett_luce.PlackettLuceSlates`) for ``n_pages`` pages of ``config``'s slate
-    core and log them (:func:`adsim.collect.collect_slate_log`; seeds as :func:`collect_log`)."""
+    core and log them (:func:`adsim.collect.collect_slate_log`; seeds as :func:`collect_log`), with
+    the fixed ``targets``' probabilities of every slate on the same pages (``record.pi_targets``;
+    each target reset with ``SeedSequence(seed)``, as :func:`slate_target_probabilities` does)."""
     from adsim.slate import SlateCore
     from adsim.world import world_fingerprint
 
@@ -121,6 +124,7 @@ def collect_slate_log(policy, config: EnvConfig, n_pages: int, *, num_envs: int 
     check_int("num_envs", num_envs, 1)
     core = SlateCore(config, min(num_envs, n_pages))
     return logging_path.collect_slate_log(policy, core, n_pages, LogStreams.from_seed(seed),
+                                          targets=targets, target_seed=np.random.SeedSequence(seed),
                                           meta={"policy": policy.name, "seed": seed, "config": repr(config),
                                                 "world": world_fingerprint(core.world)})
 
@@ -129,6 +133,6 @@ def slate_target_probabilities(policy, record, *, seed: int = 0) -> np.ndarray:
     """(n, S) a fixed slate target's probability of every ordered slate on the logged pages (a
     target reading the truth gets the pages' attractions as ``info``)."""
     K, L = record.ctr_estimate.shape[1], record.action.shape[1]
-    policy.reset(K, L, seed=np.random.SeedSequence(seed))
+    policy.reset(K, slate_size=L, seed=np.random.SeedSequence(seed))
     return np.asarray(policy.slate_probabilities({"ctr_estimate": record.ctr_estimate},
                                                  {"attraction": record.attraction}), dtype=np.float64)

@@ -12,12 +12,13 @@ finished log's estimates in ``OUT/runs/`` as it arrives, so ``--resume`` and eve
 for a benchmark. Over seeds: bias = mean(estimate − truth), sd of the estimate error, RMSE,
 coverage = share of confidence intervals containing the truth, mean CI width.
 
-**Slates.** :func:`slate_study` is the same study for slate pages (``adsim/SlateSelection-v0``'s
-core): per (scenario, seed) one log of ``n_pages`` pages by a slate logging policy through the one
-logging path (:func:`experiments.ope.collect.collect_slate_log`), every slate estimator
+**Slates.** A study whose scenarios are ``adsim/SlateSelection-v0`` pages (``config.ope.slate``) is
+the same study, unit for unit (:func:`run_slate_log`): a log of ``size`` pages by a slate logging
+policy through the one logging path (:func:`experiments.ope.collect.collect_slate_log`, which also
+records every target's probability of every ordered slate on the same pages), every slate estimator
 (:func:`adsim.ope.slate.estimate_slate_all`) of every target, against the target's exact true value
-on the logged pages (every ordered slate's expected clicks under the page's click model), summarised
-by :func:`summarise` with the same columns. It runs serially in one process (not yet on the runner).
+on the logged pages (every ordered slate's expected clicks under the page's click model); the same
+outputs, columns and writer (``n_rounds`` counts pages).
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from experiments.runner.spec import OPE_REFERENCE, BenchConfig
+from experiments.runner.spec import OPE_REFERENCE, BenchConfig, describe
 
 REFERENCE = OPE_REFERENCE
-CI_LABEL = {"normal": "asymptotic-normal", "bootstrap": "percentile-bootstrap (200 replicates)"}
+CI_LABEL = {"normal": "asymptotic-normal", "bootstrap": "percentile-bootstrap (200 replicates)",
+            "bootstrap_t": "studentised-bootstrap (bootstrap-t, 200 replicates)"}
 
 
 class OpeResult(NamedTuple):
@@ -91,8 +93,12 @@ def targets_of(config: BenchConfig, logging: int) -> list[int]:
 
 
 def run_log(job: OpeJob) -> OpeResult:
-    """Collect one log, fit one reward model, estimate every target; a pure function of the job."""
+    """Collect one log, fit one reward model, estimate every target; a pure function of the job
+    (a slate study's log: :func:`run_slate_log`)."""
     from threadpoolctl import threadpool_limits
+
+    if job.config.ope.slate:
+        return run_slate_log(job)
 
     from adsim.ope.estimators import dr, estimate_all
     from adsim.ope.reward_model import predict_rewards
@@ -113,6 +119,43 @@ def run_log(job: OpeJob) -> OpeResult:
             ests = estimate_all(log.reward, log.action, log.pscore, probs, q_hat, clip=ope.clip, tau=ope.tau, **ci)
             if REFERENCE in reported:
                 ests[REFERENCE] = dr(log.reward, log.action, log.pscore, probs, log.expected_reward, **ci)
+            for e, name in enumerate(reported):
+                est = ests[name]
+                for key, value in (("target", t), ("estimator", e), ("estimate", est.value), ("truth", truth),
+                                   ("ci_low", est.ci_low), ("ci_high", est.ci_high)):
+                    out[key].append(value)
+    ints = ("target", "estimator")
+    return OpeResult(**{k: np.asarray(v, dtype=np.int64 if k in ints else np.float64) for k, v in out.items()})
+
+
+def run_slate_log(job: OpeJob) -> OpeResult:
+    """A slate study's log: ``job.size`` pages by the logging policy with every target's slate
+    probabilities on the same pages, the cross-fitted per-position reward model of ``cascade_dr``
+    (``adsim.ope.slate_position_model``), every reported slate estimator of every target; a pure
+    function of the job."""
+    from threadpoolctl import threadpool_limits
+
+    from adsim.ope.reward_model import slate_position_model
+    from adsim.ope.slate import SlatePscores, estimate_slate_all
+    from experiments.ope.collect import collect_slate_log
+
+    cfg, ope = job.config, job.config.ope
+    env_config = cfg.scenarios[job.scenario].log_config(job.seed)
+    reported = ope.reported
+    targets = targets_of(cfg, job.logging)
+    out: dict[str, list] = {k: [] for k in OpeResult._fields}
+    with threadpool_limits(1):
+        policy = cfg.policies[job.logging].make()
+        record = collect_slate_log(policy, env_config, job.size, num_envs=min(job.size, ope.num_envs), seed=job.seed,
+                                   targets=tuple(cfg.policies[t].make() for t in targets))
+        logger = record.logger()
+        q_hat = slate_position_model(record, ope.n_folds) if "cascade_dr" in reported else None
+        pi_logging = getattr(policy, "pi_logging", None) if "pseudo_inverse" in reported else None
+        for t, probs in zip(targets, record.pi_targets):
+            truth = record.true_value(probs)
+            ests = estimate_slate_all(record.clicks, record.action, logger,
+                                      SlatePscores.from_slate_probs(probs, record.action), q_hat,
+                                      pi_logging=pi_logging, alpha=ope.alpha, ci=ope.ci, seed=job.seed)
             for e, name in enumerate(reported):
                 est = ests[name]
                 for key, value in (("target", t), ("estimator", e), ("estimate", est.value), ("truth", truth),
@@ -211,8 +254,10 @@ def summary_markdown(config: BenchConfig, summary: pd.DataFrame) -> str:
     table = summary.copy()
     for col in ("truth", "bias", "sd", "rmse", "ci_width"):
         table[col] = table[col].map(lambda v: f"{v:.5f}")
-    table["coverage"] = table["coverage"].map(lambda v: f"{v:.2f}")
+    table["coverage"] = table["coverage"].map(lambda v: f"{v:.3f}" if ope.slate else f"{v:.2f}")
     scenarios = ", ".join(f"`{sc.name}` (preset `{sc.preset}`)" for sc in config.scenarios)
+    if ope.slate:
+        return slate_markdown(config, table, scenarios)
     header = (f"# Off-policy evaluation against the simulator's truth ({config.name!r})\n\n"
               f"Scenarios {scenarios}; {len(config.seeds)} scenario seeds per cell (world seed = scenario seed); "
               f"clip = {ope.clip:g}, tau = {ope.tau:g}; {100 * (1 - ope.alpha):g} % {CI_LABEL[ope.ci]} intervals; "
@@ -222,6 +267,30 @@ def summary_markdown(config: BenchConfig, summary: pd.DataFrame) -> str:
     glossary = ("Columns, over seeds of each cell: `truth` mean true value; `bias` mean(estimate − truth); "
                 "`sd` standard deviation of that error; `rmse` root mean squared error; `coverage` share of "
                 "intervals containing the truth; `ci_width` mean interval width; `seeds` logs per cell.\n\n")
+    return header + glossary + _markdown(table) + "\n\n![RMSE against log size](rmse.png)\n"
+
+
+def slate_markdown(config: BenchConfig, table: pd.DataFrame, scenarios: str) -> str:
+    """``summary.md`` of a slate study: settings, glossary, the table."""
+    ope = config.ope
+    overrides = "; ".join(f"`{sc.name}`: " + ", ".join(f"{k} = {v}" for k, v in sc.overrides.items()
+                                                       if not (k == "campaign" and sc._campaign_pinned))
+                          for sc in config.scenarios)
+    used = [p for p in config.policies if p.label in (*ope.logging, *ope.targets)]
+    policies = ", ".join(f"`{p.label}` = {describe(p)}" for p in used)
+    header = (f"# Slate off-policy evaluation against the simulator's truth ({config.name!r})\n\n"
+              f"`adsim ope-study --config <{config.name}.toml> --out <dir>`. Scenarios {scenarios} of "
+              f"`adsim/SlateSelection-v0` ({overrides}); {len(config.seeds)} scenario seeds per cell (world seed = "
+              f"scenario seed); logging {', '.join(f'`{x}`' for x in ope.logging)}, targets "
+              f"{', '.join(f'`{x}`' for x in ope.targets)} ({policies}); {100 * (1 - ope.alpha):g} % "
+              f"{CI_LABEL[ope.ci]} intervals over pages; `cascade_dr`'s q̂: the CTR estimate scaled per position, "
+              f"cross-fitted ({ope.n_folds} folds). Truth = the target's exact expected clicks per page on the "
+              f"logged pages (every ordered slate's expected clicks under the page's click model). Values are "
+              f"clicks per page (sum over the L positions); `n_rounds` counts pages.\n\n")
+    glossary = ("Columns, over seeds of each cell: `truth` mean true value; `bias` mean(estimate − truth); "
+                "`sd` standard deviation of that error; `rmse` root mean squared error; `coverage` share of "
+                "intervals containing the truth (binomial SE over S seeds: sqrt(0.95 · 0.05 / S)); `ci_width` mean "
+                "interval width; `seeds` logs per cell.\n\n")
     return header + glossary + _markdown(table) + "\n\n![RMSE against log size](rmse.png)\n"
 
 
@@ -266,49 +335,3 @@ def plan(config: BenchConfig, workers: int) -> dict[str, Any]:
             "estimated_seconds": round(per_round * rounds / max(1, min(workers, len(units))), 1),
             "estimate": f"the first unit ({len(first)} logs of seed {first[0].seed}) processed, timed and scaled "
                         f"by rounds to every unit"}
-
-
-def run_slate_seed(scenario: str, env_config, seed: int, logging, targets: list, n_pages: int, *,
-                   num_envs: int = 1024, alpha: float = 0.05, ci: str = "normal", pi_logging: str | None = None,
-                   n_folds: int = 2) -> pd.DataFrame:
-    """One slate log of ``n_pages`` pages (scenario seed ``seed``) and every target's slate estimates,
-    one row per (target, estimator) with the columns of :func:`estimates_frame`."""
-    from adsim.ope.reward_model import slate_position_model
-    from adsim.ope.slate import SlatePscores, estimate_slate_all
-    from experiments.ope.collect import collect_slate_log, slate_target_probabilities
-
-    record = collect_slate_log(logging, env_config, n_pages, num_envs=num_envs, seed=seed)
-    logger, q_hat = record.logger(), slate_position_model(record, n_folds)
-    rows = []
-    for target in targets:
-        probs = slate_target_probabilities(target, record, seed=seed)
-        truth = record.true_value(probs)
-        target_pscores = SlatePscores.from_slate_probs(probs, record.action)
-        ests = estimate_slate_all(record.clicks, record.action, logger, target_pscores, q_hat, pi_logging=pi_logging,
-                                  alpha=alpha, ci=ci, seed=seed)
-        rows += [{"scenario": scenario, "logging": logging.name, "target": target.name, "n_rounds": n_pages,
-                  "seed": seed, "estimator": name, "estimate": e.value, "truth": truth, "ci_low": e.ci_low,
-                  "ci_high": e.ci_high} for name, e in ests.items()]
-    return pd.DataFrame(rows)
-
-
-def slate_study(scenarios: dict[str, dict], logging, targets: list, seeds, n_pages, *,
-                pi_logging: str | None = None, **kwargs) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The slate OPE study: every scenario (``name -> make_config keyword arguments``, world seed =
-    scenario seed) × seed × log size (``n_pages``: an int or a list); returns the tidy estimates and
-    their :func:`summarise` (bias, sd, RMSE, coverage, mean CI width per scenario, logging, target,
-    log size and estimator)."""
-    from adsim.config import make_config
-
-    sizes = [int(n_pages)] if np.ndim(n_pages) == 0 else [int(n) for n in n_pages]
-    frames = []
-    for name, overrides in scenarios.items():
-        kw = dict(overrides)
-        preset = kw.pop("preset", "slate")
-        for seed in seeds:
-            config = make_config(preset, seed=int(seed), **kw)  # one world per seed, every size logged in it
-            for size in sizes:
-                frames.append(run_slate_seed(name, config, int(seed), logging, targets, size, pi_logging=pi_logging,
-                                             **kwargs))
-    raw = pd.concat(frames, ignore_index=True)
-    return raw, summarise(raw)

@@ -67,10 +67,11 @@ def check_ctr_models(config: BenchConfig) -> None:
 
 def worker_bytes(config: BenchConfig, stack: bool = True) -> int:
     """Peak bytes one worker needs for the largest unit of the study: the interpreter with its
-    libraries (:data:`adsim.memory.WORKER_BYTES`), the scenario's world and its (stacked) run."""
+    libraries (:data:`adsim.memory.WORKER_BYTES`), the scenario's world and its (stacked) run (an
+    OPE study's unit is one seed's world: never stacked; its logs' size is checked by the config)."""
     from adsim.memory import WORKER_BYTES, run_bytes, world_bytes
 
-    need, n_seeds = 0, len(config.seeds) if stack else 1
+    need, n_seeds = 0, len(config.seeds) if stack and config.ope is None else 1
     for i, sc in enumerate(config.scenarios):
         steps, batch = config.size(i)
         env_cfg = sc.env_config(config.seeds[0], steps)

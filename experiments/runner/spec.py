@@ -64,6 +64,7 @@ MIX_KEY = "uniform_mix"
 """Policy-table key of any policy: wrap it in ``agents.mixture.EpsilonMixture`` with this weight."""
 BUCKETS = ("log", "linear")
 DEFAULT_ENV = "adsim/CreativeSelection-v0"
+SLATE_ENV = "adsim/SlateSelection-v0"
 RUNNER_OWNED = ("seed", "world")
 """Env keys a scenario may not set: the runner sets the world seed to the scenario seed."""
 MAX_BATCH = 1 << 20
@@ -278,9 +279,9 @@ class PolicySpec:
         except (TypeError, ValueError) as err:
             raise type(err)(f"policies.{self.label}: {err}") from None
         if self.uniform_mix > 0:
-            from agents.mixture import EpsilonMixture
+            from agents.mixture import mix
 
-            return EpsilonMixture(policy, self.uniform_mix)
+            return mix(policy, self.uniform_mix)
         return policy
 
     def to_dict(self) -> dict[str, Any]:
@@ -344,6 +345,7 @@ def policy_from_arg(text: str, sets: list[str] | None = None, flag: str = "--pol
 
 
 OPE_KEYS = ("logging", "targets", "sizes", "estimators", "clip", "tau", "alpha", "ci", "n_folds", "num_envs")
+"""Keys of the ``[ope]`` table (``slate`` is set from the scenarios, not written)."""
 OPE_REFERENCE = "dr_true_q"
 """DR with the simulator's truth as its reward model: a reference row of an OPE study, not an estimator."""
 NOT_IN_OPE = ("steps", "batch_size", "delay", "buckets", "n_buckets", "reference")
@@ -365,7 +367,9 @@ class OpeSpec:
     sizes: tuple[int, ...] = (500, 2000, 8000)
     """Log sizes (logged rounds, >= 10)."""
     estimators: tuple[str, ...] | None = None
-    """Estimators reported (``adsim.ope.ESTIMATORS`` and ``"dr_true_q"``); ``None``: all of them."""
+    """Estimators reported: one-slot studies ``adsim.ope.ESTIMATORS`` and ``"dr_true_q"``; slate studies
+    (``adsim/SlateSelection-v0`` scenarios) ``adsim.ope.slate.SLATE_ESTIMATORS``; ``None``: all of them
+    (a slate study's default leaves ``pseudo_inverse`` out when a logging policy has no closed form of it)."""
     clip: float = 5.0
     """Weight cap of ``dr_clip``."""
     tau: float = 5.0
@@ -373,14 +377,20 @@ class OpeSpec:
     alpha: float = 0.05
     """1 − confidence level of the intervals."""
     ci: str = "normal"
-    """Intervals: ``"normal"`` (asymptotic) or ``"bootstrap"`` (percentile, 200 replicates)."""
+    """Intervals: ``"normal"`` (asymptotic), ``"bootstrap"`` (percentile, 200 replicates) or
+    ``"bootstrap_t"`` (studentised bootstrap, 200 replicates: ``adsim.ope.estimators``)."""
     n_folds: int = 2
     """Cross-fitting folds of the reward model (logistic regression, ``adsim.ope.predict_rewards``)."""
     num_envs: int = 4096
     """Request slots per logging step (a log of n rounds uses min(n, num_envs))."""
+    slate: bool = False
+    """Whether the study's scenarios are slate pages (set by :class:`BenchConfig` from its scenarios,
+    not a key of the table): its logs are ``adsim.collect.collect_slate_log`` pages, its estimators
+    the slate ones."""
 
     def __post_init__(self):
         from adsim.ope.estimators import CI_METHODS, ESTIMATORS
+        from adsim.ope.slate import SLATE_ESTIMATORS
 
         for key in ("logging", "targets", "sizes"):
             value = getattr(self, key)
@@ -400,7 +410,9 @@ class OpeSpec:
             if not isinstance(self.estimators, tuple) or not self.estimators:
                 raise ValueError(f"ope.estimators == {self.estimators!r}, must be a non-empty list")
             for name in self.estimators:
-                check_choice("ope.estimators entry", name, (*ESTIMATORS, OPE_REFERENCE))
+                check_choice("ope.estimators entry", name, (*ESTIMATORS, OPE_REFERENCE, *SLATE_ESTIMATORS))
+            if len(set(self.estimators)) != len(self.estimators):
+                raise ValueError(f"ope.estimators == {list(self.estimators)}, must be distinct")
         check_float("ope.clip", self.clip, 0.0, None, open_low=True)
         check_float("ope.tau", self.tau, 0.0, None, open_low=True)
         check_float("ope.alpha", self.alpha, 0.0, 0.5, open_low=True)
@@ -410,15 +422,19 @@ class OpeSpec:
 
     @property
     def reported(self) -> tuple[str, ...]:
-        """The estimators in the outputs, in the order of ``adsim.ope.ESTIMATORS``, then the reference."""
+        """The estimators in the outputs, in the order of ``adsim.ope.ESTIMATORS``, then the reference
+        (a slate study: in the order of ``adsim.ope.slate.SLATE_ESTIMATORS``)."""
         from adsim.ope.estimators import ESTIMATORS
+        from adsim.ope.slate import SLATE_ESTIMATORS
 
-        every = (*ESTIMATORS, OPE_REFERENCE)
+        every = SLATE_ESTIMATORS if self.slate else (*ESTIMATORS, OPE_REFERENCE)
         return every if self.estimators is None else tuple(e for e in every if e in self.estimators)
 
     def to_dict(self) -> dict[str, Any]:
         doc = dataclasses.asdict(self)
         doc["estimators"] = list(self.reported)
+        if not self.slate:
+            doc.pop("slate")  # one-slot studies keep their fingerprints
         return {k: list(v) if isinstance(v, tuple) else v for k, v in doc.items()}
 
 
@@ -546,10 +562,87 @@ class BenchConfig:
             env_cfg = sc.log_config(self.seeds[0])
             if not isinstance(env_cfg, EnvConfig):
                 raise ValueError(f"scenarios.{sc.name}.env == {sc.env!r}: an OPE study logs "
-                                 f"{DEFAULT_ENV!r} scenarios only")
+                                 f"{DEFAULT_ENV!r} or {SLATE_ENV!r} scenarios only")
             n = max(ope.sizes)
-            check_memory(env_bytes(env_cfg, min(n, ope.num_envs)) + impressions_bytes(n),
-                         f"scenario {sc.name!r} with a log of {n} rounds", "ope.sizes or ope.num_envs")
+            if sc.slate_size is None:
+                check_memory(env_bytes(env_cfg, min(n, ope.num_envs)) + impressions_bytes(n),
+                             f"scenario {sc.name!r} with a log of {n} rounds", "ope.sizes or ope.num_envs")
+            else:
+                from adsim.ope.slate import all_slates
+
+                try:
+                    n_slates = all_slates(env_cfg.n_candidates, sc.slate_size).shape[0]
+                except ValueError as err:
+                    raise ValueError(f"scenarios.{sc.name}: {err}; a slate OPE log holds every ordered slate's "
+                                     "probability: lower n_candidates or slate_size") from None
+                check_memory(env_bytes(env_cfg, min(n, ope.num_envs)) + 8 * n * n_slates * (3 + len(ope.targets)),
+                             f"scenario {sc.name!r} with a log of {n} pages of {n_slates} ordered slates",
+                             "ope.sizes, ope.num_envs or the scenario's n_candidates")
+        slate = {sc.name: sc.slate_size is not None for sc in self.scenarios}
+        if len(set(slate.values())) > 1:
+            one = next(k for k, v in slate.items() if not v)
+            many = next(k for k, v in slate.items() if v)
+            raise ValueError(f"scenarios.{one} is a one-slot scenario and scenarios.{many} a slate scenario "
+                             f"({SLATE_ENV!r}); an OPE study's scenarios are all of one kind: split the study")
+        if any(slate.values()):
+            self._check_slate_ope()
+        else:
+            self._check_one_slot_ope()
+
+    def _check_one_slot_ope(self) -> None:
+        """A one-slot OPE study: no slate estimators, no slate policies."""
+        from adsim.ope.slate import SLATE_ESTIMATORS
+
+        ope = self.ope
+        for name in ope.estimators or ():
+            if name in SLATE_ESTIMATORS:
+                raise ValueError(f"ope.estimators entry {name!r} is a slate estimator; the scenarios "
+                                 f"({', '.join(sc.name for sc in self.scenarios)}) are one-slot. A slate study's "
+                                 f"scenarios set env = {SLATE_ENV!r}")
+        by_label = {p.label: p for p in self.policies}
+        for key in ("logging", "targets"):
+            for label in getattr(ope, key):
+                if hasattr(by_label[label].make(), "slate_probabilities"):
+                    raise ValueError(f"ope.{key} entry {label!r} (policy {by_label[label].policy!r}) is a slate "
+                                     f"policy; the scenarios are one-slot: name a one-slot policy")
+
+    def _check_slate_ope(self) -> None:
+        """A slate OPE study: slate estimators only, fixed slate policies with exact slate
+        probabilities, a pseudo-inverse form for every logger when ``pseudo_inverse`` is asked for."""
+        from adsim.ope.estimators import ESTIMATORS
+        from adsim.ope.slate import SLATE_ESTIMATORS
+
+        ope = self.ope
+        for name in ope.estimators or ():
+            if name not in SLATE_ESTIMATORS:
+                kind = "reference" if name == OPE_REFERENCE else "one-slot estimator"
+                raise ValueError(f"ope.estimators entry {name!r} is a {kind}; the scenarios are slate pages "
+                                 f"({SLATE_ENV!r}): allowed {list(SLATE_ESTIMATORS)}")
+        assert not set(ESTIMATORS) & set(SLATE_ESTIMATORS)
+        by_label = {p.label: p for p in self.policies}
+        slate_policies = "plackett_luce, random_slate, oracle_slate, top_ucb1, top_kl_ucb, top_linucb, top_lin_ts, ..."
+        for key in ("logging", "targets"):
+            for label in getattr(ope, key):
+                policy = by_label[label].make()
+                if not hasattr(policy, "slate_probabilities"):
+                    raise ValueError(f"ope.{key} entry {label!r} (policy {describe(by_label[label])!r}) is a "
+                                     f"one-slot policy; a slate study needs a slate policy with exact slate "
+                                     f"probabilities ({slate_policies})")
+                if not getattr(policy, "exact_slate_probabilities", True):
+                    raise ValueError(f"ope.{key} entry {label!r} (policy {by_label[label].policy!r}): its slate "
+                                     "probabilities are approximate (quadrature), so its propensities would be "
+                                     "wrong in the estimators; name a policy with exact ones")
+        pi_forms = {label: getattr(by_label[label].make(), "pi_logging", None) for label in ope.logging}
+        if ope.estimators is not None and "pseudo_inverse" in ope.estimators:
+            for label, form in pi_forms.items():
+                if form is None:
+                    raise ValueError(f"ope.estimators entry 'pseudo_inverse' needs the logging policy's second "
+                                     f"moments in closed form; ope.logging entry {label!r} has none (only the "
+                                     "uniform slate logger: random_slate, or uniform_mix = 1): remove it")
+        estimators = ope.estimators
+        if estimators is None and any(form is None for form in pi_forms.values()):
+            estimators = tuple(e for e in SLATE_ESTIMATORS if e != "pseudo_inverse")
+        object.__setattr__(self, "ope", dataclasses.replace(ope, slate=True, estimators=estimators))
 
     def policy_indices(self, scenario: int) -> list[int]:
         """Indices into ``policies`` of the policies run on scenario number ``scenario``."""
