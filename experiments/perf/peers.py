@@ -272,7 +272,8 @@ def _measure(loop, data: dict, repeats: int) -> dict:
 def run(quick: bool = False) -> dict:
     rounds = QUICK_ROUNDS if quick else ROUNDS
     repeats = 1 if quick else 3
-    data = problem(rounds)
+    with threadpool_limits(limits=1, user_api="blas"):  # no BLAS worker left spinning into the first timed loop
+        data = problem(rounds)
     out: dict = {"config": {"K": K, "context_dim": D, "rounds": rounds, "repeats": repeats, "blas_threads": 1,
                             "clicks": "logistic, common random numbers", "best_fixed_arm_ctr":
                                 float(data["p"].mean(axis=0).max()), "oracle_ctr": float(data["p"].max(axis=1).mean())},
