@@ -119,11 +119,20 @@ def run_log(job: OpeJob) -> OpeResult:
             ests = estimate_all(log.reward, log.action, log.pscore, probs, q_hat, clip=ope.clip, tau=ope.tau, **ci)
             if REFERENCE in reported:
                 ests[REFERENCE] = dr(log.reward, log.action, log.pscore, probs, log.expected_reward, **ci)
-            for e, name in enumerate(reported):
-                est = ests[name]
-                for key, value in (("target", t), ("estimator", e), ("estimate", est.value), ("truth", truth),
-                                   ("ci_low", est.ci_low), ("ci_high", est.ci_high)):
-                    out[key].append(value)
+            _append_rows(out, t, truth, ests, reported)
+    return _result(out)
+
+
+def _append_rows(out: dict[str, list], target: int, truth: float, ests: dict, reported: tuple[str, ...]) -> None:
+    """One row per reported estimator of ``target``'s estimates ``ests`` (estimator name → Estimate)."""
+    for e, name in enumerate(reported):
+        est = ests[name]
+        for key, value in (("target", target), ("estimator", e), ("estimate", est.value), ("truth", truth),
+                           ("ci_low", est.ci_low), ("ci_high", est.ci_high)):
+            out[key].append(value)
+
+
+def _result(out: dict[str, list]) -> OpeResult:
     ints = ("target", "estimator")
     return OpeResult(**{k: np.asarray(v, dtype=np.int64 if k in ints else np.float64) for k, v in out.items()})
 
@@ -156,13 +165,8 @@ def run_slate_log(job: OpeJob) -> OpeResult:
             ests = estimate_slate_all(record.clicks, record.action, logger,
                                       SlatePscores.from_slate_probs(probs, record.action), q_hat,
                                       pi_logging=pi_logging, alpha=ope.alpha, ci=ope.ci, seed=job.seed)
-            for e, name in enumerate(reported):
-                est = ests[name]
-                for key, value in (("target", t), ("estimator", e), ("estimate", est.value), ("truth", truth),
-                                   ("ci_low", est.ci_low), ("ci_high", est.ci_high)):
-                    out[key].append(value)
-    ints = ("target", "estimator")
-    return OpeResult(**{k: np.asarray(v, dtype=np.int64 if k in ints else np.float64) for k, v in out.items()})
+            _append_rows(out, t, truth, ests, reported)
+    return _result(out)
 
 
 def estimates_frame(jobs: list[OpeJob], results: list[OpeResult]) -> pd.DataFrame:

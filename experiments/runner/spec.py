@@ -515,33 +515,29 @@ class BenchConfig:
                 raise ValueError(f"delay == {self.delay}, must be <= steps ({steps} in scenario {sc.name!r})")
             env_cfg = sc.env_config(self.seeds[0], steps)  # every env value validated now
             if sc.auctions:
-                self._check_auction_scenario(i, sc)
-            L = sc.slate_size if not sc.auctions else None
-            for j in self.policy_indices(i) if L is not None else ():
-                policy = self.policies[j].make()
-                if not callable(getattr(policy, "select_slate", None)):
-                    raise ValueError(f"policies.{self.policies[j].label} ({describe(self.policies[j])}) is not a "
-                                     f"slate policy, and scenarios.{sc.name} shows pages of slate_size == {L} "
-                                     f"(env {sc.env!r}); use a slate policy of agents.slate (e.g. "
-                                     f"'random_slate', 'oracle_slate', 'top_ucb1', 'cascade_klucb') or "
-                                     f"leave it out of the scenario (scenarios.{sc.name}.policies)")
+                if sc.feedback != "realised":
+                    raise ValueError(f"scenarios.{sc.name}.feedback == {sc.feedback!r}: an auction's bidders learn "
+                                     f"from its outcome (won, price, clicks); use feedback = 'realised' there")
+                self._check_policy_kind(i, sc, "select_bids", "a bidding policy", "is an auction",
+                                        "a bidder of agents.bidding (e.g. 'truthful', 'pid_pacer', 'dual_pacer', "
+                                        "'learned_shader', 'oracle_bidder')")
+            elif sc.slate_size is not None:
+                self._check_policy_kind(i, sc, "select_slate", "a slate policy",
+                                        f"shows pages of slate_size == {sc.slate_size}",
+                                        "a slate policy of agents.slate (e.g. 'random_slate', 'oracle_slate', "
+                                        "'top_ucb1', 'cascade_klucb')")
             check_memory(run_bytes(env_cfg, steps, self.size(i)[1], len(self.seeds)),
                          f"scenario {sc.name!r} with steps == {steps}, batch_size == {self.size(i)[1]} and "
                          f"{len(self.seeds)} seeds", "steps, batch_size or the number of seeds")
 
-    def _check_auction_scenario(self, i: int, sc: ScenarioSpec) -> None:
-        """An auction scenario runs bidding policies (``select_bids``) on realised outcomes."""
-        if sc.feedback != "realised":
-            raise ValueError(f"scenarios.{sc.name}.feedback == {sc.feedback!r}: an auction's bidders learn from "
-                             f"its outcome (won, price, clicks); use feedback = 'realised' there")
+    def _check_policy_kind(self, i: int, sc: ScenarioSpec, method: str, kind: str, what: str, use: str) -> None:
+        """Every policy run on scenario ``i`` has ``method`` (a slate env's pages need slate policies,
+        an auction env's auctions bidders); else a ValueError naming the policy and the scenario."""
         for j in self.policy_indices(i):
-            policy = self.policies[j].make()
-            if not callable(getattr(policy, "select_bids", None)):
-                raise ValueError(f"policies.{self.policies[j].label} ({describe(self.policies[j])}) is not a "
-                                 f"bidding policy, and scenarios.{sc.name} is an auction (env {sc.env!r}); use a "
-                                 f"bidder of agents.bidding (e.g. 'truthful', 'pid_pacer', 'dual_pacer', "
-                                 f"'learned_shader', 'oracle_bidder') or leave it out of the scenario "
-                                 f"(scenarios.{sc.name}.policies)")
+            if not callable(getattr(self.policies[j].make(), method, None)):
+                raise ValueError(f"policies.{self.policies[j].label} ({describe(self.policies[j])}) is not {kind}, "
+                                 f"and scenarios.{sc.name} {what} (env {sc.env!r}); use {use} or leave it out "
+                                 f"of the scenario (scenarios.{sc.name}.policies)")
 
     def _check_ope(self, labels: tuple[str, ...]) -> None:
         from adsim.config import EnvConfig
