@@ -191,15 +191,20 @@ class BiddingPolicy(Policy):
         creative_params: hyperparameters of a creative policy given by name.
         pricing: what a bid buys, ``"cpc"`` (per click) or ``"cpm"`` (per impression), as the env's (:data:`PRICING`).
         max_bid: bids are clipped to [0, max_bid].
+        cpa_cap: an optional cost-per-acquisition cap C: the bid is at most ``C × cvr_estimate`` per
+            click (× pCTR per impression), so that under second price and GSP (which charge at most the
+            bid) the expected cost of a conversion stays at most C where the conversion estimate is
+            right (the env reports the day's ``cpa_excess``); None: no cap.
     """
 
     name = "bidding"
 
     def __init__(self, creative: str | Policy = "greedy", creative_params: dict[str, Any] | None = None,
-                 pricing: str = PRICING, max_bid: float = 1e6):
-        self._init_bidding(creative, creative_params, pricing, max_bid)
+                 pricing: str = PRICING, max_bid: float = 1e6,
+                 cpa_cap: float | None = None):
+        self._init_bidding(creative, creative_params, pricing, max_bid, cpa_cap)
 
-    def _init_bidding(self, creative, creative_params, pricing, max_bid) -> None:
+    def _init_bidding(self, creative, creative_params, pricing, max_bid, cpa_cap=None) -> None:
         if isinstance(creative, Policy):
             if creative_params:
                 raise ValueError("creative_params are for a creative policy given by name; pass them to its constructor")
@@ -220,6 +225,9 @@ class BiddingPolicy(Policy):
         self.pricing = check_pricing(pricing)
         check_float("max_bid", max_bid, 0.0, open_low=True)
         self.max_bid = float(max_bid)
+        if cpa_cap is not None:
+            check_float("cpa_cap", cpa_cap, 0.0, 1e15, open_low=True)
+        self.cpa_cap = None if cpa_cap is None else float(cpa_cap)
 
     @property
     def stackable(self) -> bool:
@@ -266,7 +274,12 @@ class BiddingPolicy(Policy):
         """``{"creative": (N,) int64, "bid": (N,) float64}``: the creative policy's creatives and
         their bids (``info`` is not read: a bidding policy sees the observation only)."""
         creative = self.select(obs)
-        return {"creative": creative, "bid": self.bids(obs, creative)}
+        bid = self.bids(obs, creative)
+        if self.cpa_cap is not None:  # never bid more than a conversion at the CPA target is worth
+            x = bid_inputs(obs, creative, self.pricing)
+            cap = self.cpa_cap * np.asarray(obs[CVR_KEY], dtype=np.float64).reshape(-1)  # per click
+            bid = np.minimum(bid, cap * x.pctr if self.pricing == "cpm" else cap)
+        return {"creative": creative, "bid": bid}
 
     def bids(self, obs: Obs, creative: np.ndarray) -> np.ndarray:
         """(N,) bids for the chosen creatives: the truthful bid × :meth:`multiplier`, clipped."""
@@ -359,10 +372,11 @@ class ShadedBidder(BiddingPolicy):
     name = "shaded"
 
     def __init__(self, factor: float = 0.8, creative: str | Policy = "greedy",
-                 creative_params: dict[str, Any] | None = None, pricing: str = PRICING, max_bid: float = 1e6):
+                 creative_params: dict[str, Any] | None = None, pricing: str = PRICING, max_bid: float = 1e6,
+                 cpa_cap: float | None = None):
         check_float("factor", factor, 0.0, 10.0)
         self.factor = float(factor)
-        self._init_bidding(creative, creative_params, pricing, max_bid)
+        self._init_bidding(creative, creative_params, pricing, max_bid, cpa_cap)
 
     def multiplier(self, x):
         return np.full_like(x.truthful, self.factor)
@@ -482,7 +496,8 @@ class PIDPacer(_Pacer):
     def __init__(self, kp: float = 20.0, ki: float = 200.0, kd: float = 0.0, initial: float = 1.0,
                  target: str = "uniform", min_multiplier: float = 0.0, max_multiplier: float = 1.0,
                  carry_over: bool = True, creative: str | Policy = "greedy", creative_params: dict[str, Any] | None = None,
-                 pricing: str = PRICING, max_bid: float = 1e6):
+                 pricing: str = PRICING, max_bid: float = 1e6,
+                 cpa_cap: float | None = None):
         check_float("kp", kp, 0.0, 1e4)
         check_float("ki", ki, 0.0, 1e5)
         check_float("kd", kd, 0.0, 1e4)
@@ -490,7 +505,7 @@ class PIDPacer(_Pacer):
         check_choice("target", target, TARGETS)
         self.kp, self.ki, self.kd, self.initial, self.target = float(kp), float(ki), float(kd), float(initial), target
         self._init_pacer(min_multiplier, max_multiplier, carry_over)
-        self._init_bidding(creative, creative_params, pricing, max_bid)
+        self._init_bidding(creative, creative_params, pricing, max_bid, cpa_cap)
 
     def _init_controller(self, n):
         self.integral, self.error = np.zeros(n), np.zeros(n)
@@ -539,12 +554,13 @@ class DualPacer(_Pacer):
     name = "dual_pacer"
 
     def __init__(self, eta: float = 50.0, initial: float = 0.0, carry_over: bool = True, creative: str | Policy = "greedy",
-                 creative_params: dict[str, Any] | None = None, pricing: str = PRICING, max_bid: float = 1e6):
+                 creative_params: dict[str, Any] | None = None, pricing: str = PRICING, max_bid: float = 1e6,
+                 cpa_cap: float | None = None):
         check_float("eta", eta, 0.0, 1e5, open_low=True)
         check_float("initial", initial, 0.0, 1e3)
         self.eta, self.initial = float(eta), float(initial)
         self._init_pacer(0.0, 1.0, carry_over)
-        self._init_bidding(creative, creative_params, pricing, max_bid)
+        self._init_bidding(creative, creative_params, pricing, max_bid, cpa_cap)
 
     def _init_controller(self, n):
         self.lam = np.zeros(n)
@@ -588,7 +604,8 @@ class LearnedShader(BiddingPolicy):
     name = "learned_shader"
 
     def __init__(self, grid: tuple[float, ...] = DEFAULT_GRID, creative: str | Policy = "greedy",
-                 creative_params: dict[str, Any] | None = None, pricing: str = PRICING, max_bid: float = 1e6):
+                 creative_params: dict[str, Any] | None = None, pricing: str = PRICING, max_bid: float = 1e6,
+                 cpa_cap: float | None = None):
         if isinstance(grid, (str, bytes)) or not hasattr(grid, "__len__") or len(grid) == 0:
             raise TypeError(f"grid must be a non-empty sequence of shading factors, got {grid!r}")
         for i, s in enumerate(grid):
@@ -598,7 +615,7 @@ class LearnedShader(BiddingPolicy):
             raise ValueError(f"grid == {list(grid)!r} must be strictly increasing")
         self.grid = tuple(g.tolist())
         self._grid = g
-        self._init_bidding(creative, creative_params, pricing, max_bid)
+        self._init_bidding(creative, creative_params, pricing, max_bid, cpa_cap)
 
     def reset_bids(self) -> None:
         A = len(self.grid)

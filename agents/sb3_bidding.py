@@ -121,6 +121,8 @@ class SB3Bidder(SB3Policy, BiddingPolicy):
     """What a bid buys, ``"cpc"`` or ``"cpm"``, as the env's ``pricing``."""
     max_bid: float = 1e6
     """Bids are clipped to [0, max_bid] (and to the env's action space)."""
+    cpa_cap: float | None = None
+    """An optional cost-per-acquisition cap (:class:`agents.bidding.BiddingPolicy`)."""
     max_multiplier: float = 2.0
     """The largest bid multiplier (the action is in [0, max_multiplier] × the truthful bid)."""
     reward: str = "believed"
@@ -140,7 +142,7 @@ class SB3Bidder(SB3Policy, BiddingPolicy):
         check_choice("reward", self.reward, REWARDS)
         if self.reward_scale is not None:
             check_float("reward_scale", self.reward_scale, 0.0, 1e12, open_low=True)
-        self._init_bidding(self.creative, self.creative_params, self.pricing, self.max_bid)
+        self._init_bidding(self.creative, self.creative_params, self.pricing, self.max_bid, self.cpa_cap)
 
     # SB3Policy's checks and wrapper, for the (creative, bid) env
     def _check_env(self, env: VectorEnv) -> None:

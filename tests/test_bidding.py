@@ -499,3 +499,31 @@ def test_env_learned_shader_reaches_the_best_response():
     best = grid[np.argmax(swept)]
     assert best < 0.9  # shading pays under first price
     assert policy.best_factor()[0] == pytest.approx(best, abs=0.05 + 1e-9)
+
+
+def test_cpa_cap_bounds_every_bid_and_the_cost_of_a_conversion():
+    """With ``cpa_cap`` C every bid is at most C × the conversion estimate (per click), the bid rule
+    otherwise unchanged; under second price (which charges at most the bid) the day's cost per
+    conversion then falls, and the env's reported CPA excess with it."""
+    n, horizon, cap = 64, 400, 4.0
+    env = auction_env(n, horizon, mechanism="second_price", conversion_value=20.0, cpa_cap=cap)
+    free, capped = TruthfulBidder(), TruthfulBidder(cpa_cap=cap)
+    _, steps = env_days(capped, env, 1, record=True)
+    for obs, _, action in steps:
+        limit = cap * obs["cvr_estimate"][:, 0].astype(np.float64)
+        truthful = TruthfulBidder().bids(obs, action["creative"])
+        assert np.all(action["bid"] <= limit + 1e-12) and np.all(action["bid"] <= truthful + 1e-12)
+        assert np.any(action["bid"] < truthful)  # the cap binds somewhere, every step
+    totals = {}
+    for name, policy in (("free", free), ("capped", capped)):
+        env = auction_env(n, horizon, mechanism="second_price", conversion_value=20.0, cpa_cap=cap)
+        policy.reset(env.single_action_space["creative"].n, seed=1)
+        obs, info = env.reset(seed=3)
+        for _ in range(horizon - 1):
+            action = policy.select_bids(obs)
+            obs, _, _, _, info = env.step(action)
+            policy.update_bids(obs, action, info)
+        totals[name] = (info["spend_total"].sum() / max(info["conversions_total"].sum(), 1), info["cpa_excess"].sum())
+    assert totals["capped"][0] < totals["free"][0] and totals["capped"][1] < totals["free"][1]
+    with pytest.raises(ValueError, match=r"cpa_cap == 0.0"):
+        make_policy("truthful", cpa_cap=0.0)
