@@ -18,33 +18,17 @@ from adsim.slate import SlateCore
 
 __version__ = "0.1.0"
 
-if "adsim/CreativeSelection-v0" not in registry:
-    register(
-        id="adsim/CreativeSelection-v0",
-        entry_point="adsim.envs.creative_selection:CreativeSelectionEnv",
-        vector_entry_point="adsim.envs.creative_selection:CreativeSelectionVectorEnv",
-    )
-
-if "adsim/AdSession-v0" not in registry:
-    register(
-        id="adsim/AdSession-v0",
-        entry_point="adsim.envs.ad_session:AdSessionEnv",
-        vector_entry_point="adsim.envs.ad_session:AdSessionVectorEnv",
-    )
-
-if "adsim/SlateSelection-v0" not in registry:
-    register(
-        id="adsim/SlateSelection-v0",
-        entry_point="adsim.envs.slate_selection:SlateSelectionEnv",
-        vector_entry_point="adsim.envs.slate_selection:SlateSelectionVectorEnv",
-    )
-
-if "adsim/AdAuction-v0" not in registry:
-    register(
-        id="adsim/AdAuction-v0",
-        entry_point="adsim.envs.ad_auction:AdAuctionEnv",
-        vector_entry_point="adsim.envs.ad_auction:AdAuctionVectorEnv",
-    )
+ENVS = {  # id -> module of adsim.envs holding its single env and native vector env classes
+    "adsim/CreativeSelection-v0": ("creative_selection", "CreativeSelection"),
+    "adsim/AdSession-v0": ("ad_session", "AdSession"),
+    "adsim/SlateSelection-v0": ("slate_selection", "SlateSelection"),
+    "adsim/AdAuction-v0": ("ad_auction", "AdAuction"),
+}
+for _id, (_module, _name) in ENVS.items():
+    if _id not in registry:
+        register(id=_id, entry_point=f"adsim.envs.{_module}:{_name}Env",
+                 vector_entry_point=f"adsim.envs.{_module}:{_name}VectorEnv")
+del _id, _module, _name
 
 __all__ = ["EnvConfig", "WorldConfig", "make_config", "PRESETS", "SelectionCore", "SessionConfig",
            "SessionCore", "SlateCore", "make_session_config", "SESSION_PRESETS", "__version__"]

@@ -21,6 +21,15 @@ import numpy as np
 from agents.base import Obs, Policy
 
 
+def _check_epsilon(epsilon) -> float:
+    """A mixture's weight of the uniform policy: a number in [0, 1] (TypeError / ValueError otherwise)."""
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.floating)):
+        raise TypeError(f"epsilon must be a number, got {type(epsilon).__name__} {epsilon!r}")
+    if not 0.0 <= float(epsilon) <= 1.0:
+        raise ValueError(f"epsilon == {epsilon}, must be in [0, 1]")
+    return float(epsilon)
+
+
 class EpsilonMixture(Policy):
     """``(1 − ε) · policy + ε · uniform``; learning is delegated to the wrapped policy.
 
@@ -32,11 +41,7 @@ class EpsilonMixture(Policy):
     def __init__(self, policy: Policy, epsilon: float = 0.1):
         if not isinstance(policy, Policy):
             raise TypeError(f"policy must be an agents.base.Policy, got {type(policy).__name__} {policy!r}")
-        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.floating)):
-            raise TypeError(f"epsilon must be a number, got {type(epsilon).__name__} {epsilon!r}")
-        if not 0.0 <= float(epsilon) <= 1.0:
-            raise ValueError(f"epsilon == {epsilon}, must be in [0, 1]")
-        self.policy, self.epsilon = policy, float(epsilon)
+        self.policy, self.epsilon = policy, _check_epsilon(epsilon)
         self.name = f"{policy.name}@{self.epsilon:g}"
 
     @property
@@ -89,11 +94,7 @@ class SlateEpsilonMixture(Policy):
         if not hasattr(policy, "slate_probabilities"):
             raise TypeError(f"policy {getattr(policy, 'name', policy)!r} has no slate_probabilities; "
                             "use EpsilonMixture for a one-slot policy")
-        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.floating)):
-            raise TypeError(f"epsilon must be a number, got {type(epsilon).__name__} {epsilon!r}")
-        if not 0.0 <= float(epsilon) <= 1.0:
-            raise ValueError(f"epsilon == {epsilon}, must be in [0, 1]")
-        self.policy, self.epsilon = policy, float(epsilon)
+        self.policy, self.epsilon = policy, _check_epsilon(epsilon)
         self.name = f"{policy.name}@{self.epsilon:g}"
         self.exact_slate_probabilities = getattr(policy, "exact_slate_probabilities", True)
 
