@@ -197,8 +197,9 @@ class CreativeTransformer(nn.Module):
         device = check_device(device)
         directory = Path(directory)
         if not (directory / "model.pt").exists():
-            raise FileNotFoundError(f"no generator in {directory} (expected model.pt and model.json; "
-                                    f"run `adsim train-generator --out {directory}`)")
+            raise FileNotFoundError(f"no generator in {directory} (expected model.pt and model.json): "
+                                    f"`make install` trains the default one into models/generator (about 2–3 "
+                                    f"minutes, once), or run `adsim train-generator --out {directory}`")
         model = cls(GeneratorConfig(**json.loads((directory / "model.json").read_text())))
         model.load_state_dict(torch.load(directory / "model.pt", map_location="cpu", weights_only=True))
         return model.to(device).eval()
