@@ -153,7 +153,9 @@ def decode(model: CreativeTransformer, cond: torch.Tensor, u: torch.Tensor | Non
     seq[:, 0] = BOS
     state = torch.zeros(B, dtype=torch.long, device=dev)
     for t in range(MAX_DECODE):
-        if use_cache:
+        if use_cache and t == 0 and repeat > 1:
+            logits = _first_step(model, mem, cache, repeat, cols)
+        elif use_cache:
             logits = model.decode_step(mem, cache, seq[:, t], t, columns=cols)
         else:
             logits = model.decode_full(mem, seq[:, : t + 1])[:, -1, cols]
@@ -164,6 +166,20 @@ def decode(model: CreativeTransformer, cond: torch.Tensor, u: torch.Tensor | Non
         if bool((state == DONE).all()):
             break
     return seq[:, 1:]
+
+
+def _first_step(model: CreativeTransformer, mem, cache, repeat: int, cols: torch.Tensor) -> torch.Tensor:
+    """Step 0 of the cached decoder computed once per conditioning row: its ``repeat`` samples share
+    the prefix ``<bos>`` and the memory, hence the logits and the keys and values, which are copied
+    to every sample's rows (logits (R·repeat, C); the cache's position 0 written)."""
+    R = mem[0][0].shape[0]
+    first = model.new_cache(R)
+    logits = model.decode_step(mem, first, torch.full((R,), BOS, dtype=torch.long, device=cols.device), 0,
+                               columns=cols)
+    for (ck, cv), (fk, fv) in zip(cache, first):
+        ck[:, :, :1] = fk[:, :, :1].repeat_interleave(repeat, 0)
+        cv[:, :, :1] = fv[:, :, :1].repeat_interleave(repeat, 0)
+    return logits.repeat_interleave(repeat, 0)
 
 
 def _expand_mem(mem, n: int):
