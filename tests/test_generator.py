@@ -281,6 +281,18 @@ def test_warmed_source_serves_the_same_candidates_as_one_filled_on_demand(traine
         GeneratorSource(gen, 4, warm_up=1)
 
 
+def test_perf_env_throughput_reports_rate_build_and_hits(trained):
+    from experiments.perf.generator import ENV_TARGET, env_throughput
+
+    cfg = make_config(mode="personalized", horizon=50, **dict(SMALL, n_users=150, n_campaigns=3))
+    out = env_throughput(cfg, CreativeGenerator(trained[0]), N=16, quick=True)
+    assert out["N"] == 16 and out["target_impressions_per_s"] == ENV_TARGET == 50_000
+    assert out["impressions_per_s"]["median"] > 0 and out["impressions_per_s"]["repeats"] == 3
+    assert out["cache_hit_rate"] == 1.0 and out["requests_served_timed"] > 0  # warmed: every request a hit
+    assert out["warm_up"]["sequences_decoded"] == out["warm_up"]["conditionings_decoded"] * 2 * cfg.n_candidates > 0
+    assert out["core_build"]["cpu_s"] > 0
+
+
 # ----------------------------------------------------------------------------- evaluation and fine-tuning
 def test_oracle_creative_beats_every_template_candidate(world, requests):
     req, _ = requests
