@@ -23,7 +23,9 @@ $(STAMP): pyproject.toml $(LOCK)
 # The default creative generator (the default recipe of `adsim train-generator`: DEFAULT_RECIPE in
 # experiments/commands/train_generator.py), trained deterministically, about 2-3 min on 2 cores.
 # --if-current skips the training when the saved config.json records this very recipe (options,
-# world fingerprint, training code); make runs that check only when a source file is newer.
+# world fingerprint, training code); make runs that check only when a source file is newer than
+# models/generator/config.json (so a generator you trained there yourself stays until then; the
+# command itself, run by hand, always restores the default).
 $(GENERATOR)/config.json: $(STAMP) $(shell find adsim experiments/commands -name '*.py' 2>/dev/null)
 	$(BIN)/adsim train-generator --out $(GENERATOR) --if-current > /dev/null
 	touch $@
