@@ -382,6 +382,7 @@ def _finetune_config(args):
 
 
 def _file_digest(path: Path) -> str | None:
+    """A hash of the file ``path`` (None if there is none)."""
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else None
