@@ -72,6 +72,9 @@ class SelectionCore:
         builtin = world is None and candidate_source is None  # pools and β0 are cached per scenario
         self.sampler = candidate_source if candidate_source is not None else template_sampler(w)
         self.pool = campaign_pools(config.world, K) if builtin else CampaignPools.build(w, K, self.sampler)
+        prepare = getattr(self.sampler, "prepare", None)  # the source's optional hook (CandidateSource)
+        if config.mode == "personalized" and prepare is not None:
+            prepare(w, K)
         self.pools = self.pool.creatives
         self.generator = RequestGenerator(w, K, config.mode, self.pool, self.sampler)
         self.beta0 = scenario_intercept(config.world, K, config.mode) if builtin else self.generator.calibrate()

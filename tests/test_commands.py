@@ -142,6 +142,46 @@ def test_train_generator_bad_held_out_users_stop_before_any_work(generator, tmp_
         _check_options(args)
 
 
+def test_train_generator_if_current_skips_its_own_recipe_and_retrains_another(generator, tmp_path, capsys, monkeypatch):
+    # what `make install` runs: the second call finds config.json records this recipe and trains nothing
+    import shutil
+
+    import adsim.generator.train as tr
+
+    out = tmp_path / "gen"
+    shutil.copytree(generator, out)
+    calls, pretrain = [], tr.pretrain
+    monkeypatch.setattr(tr, "pretrain", lambda *a, **k: calls.append(1) or pretrain(*a, **k))
+    cmd = ["train-generator", "--out", str(out), *GENERATOR_TINY, "--set", f"n_users={GENERATOR_USERS}", "--if-current"]
+    weights, config = (out / "model.pt").read_bytes(), (out / "config.json").read_text()
+    assert main(cmd) == 0 and calls == []
+    assert "already holds a generator trained with this recipe" in capsys.readouterr().err
+    assert (out / "model.pt").read_bytes() == weights and (out / "config.json").read_text() == config
+    recipe = json.loads(config)["recipe"]
+    assert recipe["finetune"]["steps"] == 1 and recipe["world"].startswith("world-") and recipe["code"].startswith("code-")
+    # another recipe (no fine-tuning) trains; then it is current, also with another evaluation size
+    assert main(cmd + ["--no-finetune"]) == 0 and calls == [1]
+    assert json.loads((out / "config.json").read_text())["recipe"]["finetune"] is None
+    pretrained_only = (out / "model.pt").read_bytes()
+    assert pretrained_only != weights
+    assert main(cmd + ["--no-finetune", "--eval-requests", "60"]) == 0 and calls == [1]
+    # a generator whose weights are missing is not current: trained again, deterministically the same
+    (out / "model.pt").unlink()
+    assert main(cmd + ["--no-finetune"]) == 0 and calls == [1, 1]
+    assert (out / "model.pt").read_bytes() == pretrained_only
+    # a changed world is another recipe
+    assert main(cmd[:-3] + ["--set", f"n_users={GENERATOR_USERS - 100}", "--no-finetune", "--if-current"]) == 0
+    assert calls == [1, 1, 1]
+
+
+def test_train_generator_defaults_are_the_default_recipe():
+    from experiments.commands.train_generator import DEFAULT_RECIPE
+
+    args = vars(build_parser().parse_args(["train-generator", "--out", "x"]))
+    assert {k: args[k] for k in DEFAULT_RECIPE} == DEFAULT_RECIPE
+    assert not args["if_current"] and not args["no_finetune"]  # the default generator is fine-tuned
+
+
 def test_held_out_users_default_is_shared():
     from adsim.users import DEFAULT_HELD_OUT_USERS
 

@@ -15,11 +15,11 @@ from adsim.creative.parser import HeadlineParser
 from adsim.creative.sampler import CREATIVE_SLOTS, DRAWS_PER_CREATIVE
 from adsim.running_ctr import Request
 from adsim.generator.conditioning import Conditioning, build_corpus, request_values, sample_requests, teacher, to_tokens
-from adsim.generator.decode import DecodeSpec, beam_search, decode, grammar_masks, tokens_to_creatives
+from adsim.generator.decode import DecodeSpec, beam_search, decode, grammar_masks, next_state, tokens_to_creatives
 from adsim.generator.evaluate import diversity, oracle_creatives, true_ctr, well_formedness
 from adsim.generator.finetune import FinetuneConfig, finetune, sequence_logp
 from adsim.generator.generate import CreativeGenerator
-from adsim.generator.model import CreativeTransformer, GeneratorConfig
+from adsim.generator.model import MAX_DECODE, CreativeTransformer, GeneratorConfig
 from adsim.generator.source import GeneratorSource
 from adsim.generator.tokenizer import Tokenizer, Vocab
 from adsim.generator.train import TrainConfig, creatives_to_tokens, pretrain
@@ -132,6 +132,47 @@ def test_kv_cache_matches_uncached_decoder(trained, requests, method):
     assert torch.equal(cached, decode(model, cond, u, spec, use_cache=False))
 
 
+def _reference_decode(model, cond, u, spec):
+    """Sampling written out from its definition: the whole prefix recomputed at every position
+    (no KV cache, the memory repeated per sample), softmax over the whole vocabulary with the
+    grammar mask, top-k / nucleus by a full sort, the token whose CDF interval holds u."""
+    masks, n = grammar_masks(model.vocab), u.shape[0] // cond.shape[0]
+    mem = [(k.repeat_interleave(n, 0), v.repeat_interleave(n, 0)) for k, v in model.encode(cond)]
+    seq = torch.full((u.shape[0], 1), 1)  # <bos>
+    state = torch.zeros(u.shape[0], dtype=torch.long)
+    for t in range(u.shape[1]):
+        logits = (model.decode_full(mem, seq)[:, -1] + masks[state]) / spec.temperature
+        if spec.method == "top_k":
+            logits = logits.masked_fill(logits < torch.topk(logits, spec.top_k).values[:, -1:], float("-inf"))
+        p = torch.softmax(logits, -1)
+        if spec.method == "nucleus":
+            sp = torch.sort(p, descending=True).values
+            keep = ((sp.cumsum(-1) - sp) < spec.top_p).sum(-1, keepdim=True)
+            p = p * (p >= sp.gather(-1, keep - 1))
+        cdf = p.cumsum(-1)
+        tok = logits.argmax(-1) if spec.method == "greedy" else (cdf <= u[:, t : t + 1] * cdf[:, -1:]).sum(-1)
+        seq = torch.cat([seq, tok[:, None]], 1)
+        state = next_state(state, tok)
+    return seq[:, 1:]
+
+
+@pytest.mark.parametrize("method", ["greedy", "sample", "top_k", "nucleus"])
+def test_batched_samples_of_a_conditioning_match_the_reference_decoder(trained, requests, method):
+    # 4 samples per conditioning: the cached decoder attends to each conditioning's memory once for
+    # its 4 samples and samples over the grammar's output columns only; the same tokens as the definition
+    model, _ = trained
+    cond = torch.as_tensor(to_tokens(requests[1][:48], model.vocab))
+    u = torch.as_tensor(np.random.default_rng(2).random((48 * 4, MAX_DECODE)), dtype=torch.float32)
+    spec = DecodeSpec(method=method, top_k=5, top_p=0.8)
+    with torch.inference_mode():
+        want = _reference_decode(model, cond, u, spec)
+    got = decode(model, cond, u, spec, use_cache=True, repeat=4)
+    assert torch.equal(got, want)
+    assert torch.equal(decode(model, cond, u, spec, use_cache=False, repeat=4), want)
+    if method != "greedy":  # the 4 samples of a conditioning differ (their uniforms do)
+        assert (got.view(48, 4, -1) != got.view(48, 4, -1)[:, :1]).any(-1).any(-1).float().mean() > 0.5
+
+
 def test_beam_search_returns_distinct_best_first(trained, requests):
     model, _ = trained
     cond = torch.as_tensor(to_tokens(requests[1][:5], model.vocab))
@@ -206,6 +247,50 @@ def test_cached_candidates_do_not_depend_on_cache_state(world, trained, requests
     a = warm.candidates(u, goal, cat, uf)
     b = GeneratorSource(CreativeGenerator(model), 4, cache_size=1000).candidates(u, goal, cat, uf)
     assert np.array_equal(a, b)
+
+
+def test_warmed_source_serves_the_same_candidates_as_one_filled_on_demand(trained):
+    # the core's hook decodes every conditioning of the world (users' profiles × campaigns' goal and
+    # category) when the core is built; every request is then a hit, and the candidates are exactly
+    # those of a source that decodes each conditioning when a request first needs it, or of a cache
+    # too small for the world (no warm-up, evictions)
+    model, _ = trained
+    gen = CreativeGenerator(model)
+    cfg = make_config(mode="personalized", horizon=12, **dict(SMALL, n_users=150, n_campaigns=3))
+    sources = {"warm": GeneratorSource(gen, 4), "on_demand": GeneratorSource(gen, 4, warm_up=False),
+               "small": GeneratorSource(gen, 4, cache_size=50)}
+    seen = {}
+    for name, src in sources.items():
+        core = SelectionCore(cfg, 6, candidate_source=src)
+        core.seed(range(6))
+        core.start_episode()
+        steps = [core.candidates.copy()]
+        for _ in range(cfg.horizon - 1):
+            core.step(np.zeros(6, dtype=np.int64))
+            steps.append(core.candidates.copy())
+        seen[name] = (np.stack(steps), core.beta0)
+    n_world = len(sources["warm"].world_conditionings(core.world))
+    # at most users × campaigns; users sharing a profile and campaigns sharing goal and category coincide
+    assert 150 < n_world <= 150 * 3
+    assert sources["warm"].cached == n_world and sources["warm"].misses == 0 and sources["warm"].hits > 12 * 6
+    assert sources["on_demand"].misses > 0 and sources["small"].misses > 0  # neither was warmed
+    for name in ("on_demand", "small"):
+        assert np.array_equal(seen[name][0], seen["warm"][0])
+        assert seen[name][1] == seen["warm"][1]  # β0 calibrated on the same candidates
+    with pytest.raises(TypeError, match="warm_up must be a bool"):
+        GeneratorSource(gen, 4, warm_up=1)
+
+
+def test_perf_env_throughput_reports_rate_build_and_hits(trained):
+    from experiments.perf.generator import ENV_TARGET, env_throughput
+
+    cfg = make_config(mode="personalized", horizon=50, **dict(SMALL, n_users=150, n_campaigns=3))
+    out = env_throughput(cfg, CreativeGenerator(trained[0]), N=16, quick=True)
+    assert out["N"] == 16 and out["target_impressions_per_s"] == ENV_TARGET == 50_000
+    assert out["impressions_per_s"]["median"] > 0 and out["impressions_per_s"]["repeats"] == 3
+    assert out["cache_hit_rate"] == 1.0 and out["requests_served_timed"] > 0  # warmed: every request a hit
+    assert out["warm_up"]["sequences_decoded"] == out["warm_up"]["conditionings_decoded"] * 2 * cfg.n_candidates > 0
+    assert out["core_build"]["cpu_s"] > 0
 
 
 # ----------------------------------------------------------------------------- evaluation and fine-tuning
@@ -353,4 +438,5 @@ def test_generate_without_a_trained_model_says_how_to_train_one(tmp_path, capsys
     from experiments.cli import main
 
     assert main(["generate", "--goal", "promotion", "--tags", "1", "--model", str(tmp_path / "none")]) == 2
-    assert "run `adsim train-generator" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "run `adsim train-generator" in err and "`make install` trains the default one into models/generator" in err

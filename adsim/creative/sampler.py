@@ -32,6 +32,10 @@ class CandidateSource(Protocol):
     ``(..., K, DRAWS_PER_CREATIVE)`` to creative id vectors ``(..., K, CREATIVE_SLOTS)`` for
     requests with the given campaign goal and product category (shape ``(...)``) and observed user
     features ``(..., user_dim)`` (or ``None`` when building a campaign's persistent pool).
+
+    A source may also define ``prepare(world, n_candidates)``: a personalised-mode core calls it
+    once, before its first request, with the world and K it serves (the generator's source decodes
+    every conditioning of the world there: ``adsim.generator.source``).
     """
 
     def candidates(self, u, goal, category, user_features) -> np.ndarray: ...

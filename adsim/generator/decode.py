@@ -104,17 +104,25 @@ def _filter(logits: torch.Tensor, spec: DecodeSpec) -> torch.Tensor:
     if spec.method == "nucleus" and spec.top_p < 1.0:
         sp = torch.sort(probs, dim=-1, descending=True).values
         n_keep = ((sp.cumsum(-1) - sp) < spec.top_p).sum(-1, keepdim=True)  # the token crossing top_p is kept
-        probs = probs * (probs >= sp.gather(-1, n_keep - 1))  # (ties with the last kept token are kept)
+        probs = torch.where(probs >= sp.gather(-1, n_keep - 1), probs, 0.0)  # (ties with the last kept token are kept)
     return probs
 
 
 def _pick(logits: torch.Tensor, u: torch.Tensor | None, spec: DecodeSpec) -> torch.Tensor:
+    """Column (B,) of each row's token: the argmax (greedy), else the inverse CDF at ``u`` (B,)."""
     if spec.method == "greedy":
         return logits.argmax(-1)
     probs = _filter(logits, spec)
     cdf = probs.cumsum(-1)
     target = u[:, None] * cdf[:, -1:]
-    return (cdf <= target).sum(-1).clamp_(max=probs.shape[-1] - 1)
+    # the number of CDF entries ≤ target (the CDF of non-negative terms never decreases)
+    return torch.searchsorted(cdf, target.contiguous(), right=True)[:, 0].clamp_(max=probs.shape[-1] - 1)
+
+
+def output_columns(masks: torch.Tensor) -> torch.Tensor:
+    """(C,) the token ids some grammar state allows (``<pad>``, ``<sep>``, phrases, attributes; never a
+    conditioning or other special token), ascending: sampling looks at these columns only."""
+    return torch.isfinite(masks).any(0).nonzero()[:, 0]
 
 
 @torch.inference_mode()
@@ -135,25 +143,43 @@ def decode(model: CreativeTransformer, cond: torch.Tensor, u: torch.Tensor | Non
         raise ValueError("decode() samples or decodes greedily; use beam_search() for method 'beam'")
     B, dev = cond.shape[0] * repeat, cond.device
     masks = grammar_masks(model.vocab, dev) if masks is None else masks
-    mem = model.encode(cond)
-    if repeat > 1:
+    cols = output_columns(masks)  # no other token is ever allowed: logits and sampling over these only
+    masks = masks[:, cols]
+    mem = model.encode(cond)  # the cached decoder shares each row's memory among its `repeat` samples
+    if repeat > 1 and not use_cache:
         mem = _expand_mem(mem, repeat)
     cache = model.new_cache(B) if use_cache else None
     seq = torch.full((B, MAX_DECODE + 1), PAD, dtype=torch.long, device=dev)
     seq[:, 0] = BOS
     state = torch.zeros(B, dtype=torch.long, device=dev)
     for t in range(MAX_DECODE):
-        if use_cache:
-            logits = model.decode_step(mem, cache, seq[:, t], t)
+        if use_cache and t == 0 and repeat > 1:
+            logits = _first_step(model, mem, cache, repeat, cols)
+        elif use_cache:
+            logits = model.decode_step(mem, cache, seq[:, t], t, columns=cols)
         else:
-            logits = model.decode_full(mem, seq[:, : t + 1])[:, -1]
+            logits = model.decode_full(mem, seq[:, : t + 1])[:, -1, cols]
         logits = logits + masks[state]
-        tok = _pick(logits, None if u is None else u[:, t], spec)
+        tok = cols[_pick(logits, None if u is None else u[:, t], spec)]
         seq[:, t + 1] = tok
         state = next_state(state, tok)
         if bool((state == DONE).all()):
             break
     return seq[:, 1:]
+
+
+def _first_step(model: CreativeTransformer, mem, cache, repeat: int, cols: torch.Tensor) -> torch.Tensor:
+    """Step 0 of the cached decoder computed once per conditioning row: its ``repeat`` samples share
+    the prefix ``<bos>`` and the memory, hence the logits and the keys and values, which are copied
+    to every sample's rows (logits (R·repeat, C); the cache's position 0 written)."""
+    R = mem[0][0].shape[0]
+    first = model.new_cache(R)
+    logits = model.decode_step(mem, first, torch.full((R,), BOS, dtype=torch.long, device=cols.device), 0,
+                               columns=cols)
+    for (ck, cv), (fk, fv) in zip(cache, first):
+        ck[:, :, :1] = fk[:, :, :1].repeat_interleave(repeat, 0)
+        cv[:, :, :1] = fv[:, :, :1].repeat_interleave(repeat, 0)
+    return logits.repeat_interleave(repeat, 0)
 
 
 def _expand_mem(mem, n: int):
@@ -172,7 +198,7 @@ def beam_search(model: CreativeTransformer, cond: torch.Tensor, n_best: int, wid
         raise ValueError(f"n_best == {n_best} > beam_width == {width}; widen the beam")
     B, W, V, dev = cond.shape[0], width, model.vocab.n_model, cond.device
     masks = grammar_masks(model.vocab, dev) if masks is None else masks
-    mem = _expand_mem(model.encode(cond), W)
+    mem = model.encode(cond)  # shared by each request's W beams (rows b·W … b·W + W − 1)
     cache = model.new_cache(B * W)
     seq = torch.full((B * W, MAX_DECODE + 1), PAD, dtype=torch.long, device=dev)
     seq[:, 0] = BOS

@@ -105,6 +105,19 @@ class DecoderBlock(nn.Module):
         x = x + self.drop(self.cout(_merge(F.scaled_dot_product_attention(q, mk, mv))))
         return x + self.drop(self.ff(self.ln3(x)))
 
+    def _cross_ff_grouped(self, x, mk, mv):
+        """:meth:`_cross_ff` of one position (B, 1, D) whose rows come in groups of ``g = B / R``
+        consecutive rows sharing one encoder memory (R, H, S, Dh): each group's g queries attend to
+        their memory at once (one (g × S) attention per group and head, not g repeats of the memory)."""
+        B, _, D = x.shape
+        R = mk.shape[0]
+        if R == B:
+            return self._cross_ff(x, mk, mv)
+        q = self.cq(self.ln2(x)).view(R, B // R, self.h, D // self.h).transpose(1, 2)  # (R, H, g, Dh)
+        a = F.scaled_dot_product_attention(q, mk, mv).transpose(1, 2).reshape(B, 1, D)
+        x = x + self.drop(self.cout(a))
+        return x + self.drop(self.ff(self.ln3(x)))
+
     def forward(self, x: torch.Tensor, mk: torch.Tensor, mv: torch.Tensor) -> torch.Tensor:
         """Teacher-forced pass over a whole prefix (B, T, D), causal."""
         q, k, v = (_heads(t, self.h) for t in self.qkv(self.ln1(x)).chunk(3, dim=-1))
@@ -112,13 +125,15 @@ class DecoderBlock(nn.Module):
         return self._cross_ff(x, mk, mv)
 
     def step(self, x: torch.Tensor, mk, mv, cache_k, cache_v, t: int) -> torch.Tensor:
-        """One new position (B, 1, D) at index ``t``; writes its keys/values into the cache."""
+        """One new position (B, 1, D) at index ``t``; writes its keys/values into the cache. The
+        memory (R, H, S, Dh) may be shared by groups of B / R consecutive rows."""
         q, k, v = (_heads(s, self.h) for s in self.qkv(self.ln1(x)).chunk(3, dim=-1))
         cache_k[:, :, t : t + 1] = k
         cache_v[:, :, t : t + 1] = v
-        a = F.scaled_dot_product_attention(q, cache_k[:, :, : t + 1], cache_v[:, :, : t + 1])
+        # the first position attends to itself alone: the softmax of one score is 1, the output its value
+        a = v if t == 0 else F.scaled_dot_product_attention(q, cache_k[:, :, : t + 1], cache_v[:, :, : t + 1])
         x = x + self.out(_merge(a))
-        return self._cross_ff(x, mk, mv)
+        return self._cross_ff_grouped(x, mk, mv)
 
 
 class CreativeTransformer(nn.Module):
@@ -156,8 +171,9 @@ class CreativeTransformer(nn.Module):
         mem = self.enc_ln(x)
         return [blk.memory_kv(mem) for blk in self.decoder]
 
-    def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dec_ln(x) @ self.embed.weight.T
+    def _logits(self, x: torch.Tensor, columns: torch.Tensor | None = None) -> torch.Tensor:
+        w = self.embed.weight if columns is None else self.embed.weight[columns]
+        return self.dec_ln(x) @ w.T
 
     def forward(self, cond: torch.Tensor, dec_in: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits (B, T, n_model) for decoder inputs (B, T) (``<bos>`` first)."""
@@ -173,15 +189,21 @@ class CreativeTransformer(nn.Module):
     def new_cache(self, batch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         c = self.config
         shape = (batch, c.n_heads, MAX_DECODE, c.d_model // c.n_heads)
-        return [(torch.zeros(shape, device=self.device), torch.zeros(shape, device=self.device))
+        # uninitialised: position t is written by the step at t before any step reads it
+        return [(torch.empty(shape, device=self.device), torch.empty(shape, device=self.device))
                 for _ in self.decoder]
 
-    def decode_step(self, mem, cache, token: torch.Tensor, t: int) -> torch.Tensor:
-        """Logits (B, n_model) of the next token after feeding ``token`` (B,) at position ``t``."""
+    def decode_step(self, mem, cache, token: torch.Tensor, t: int, columns: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, n_model) of the next token after feeding ``token`` (B,) at position ``t``.
+
+        ``mem`` (from :meth:`encode`) has B rows, or R rows each shared by a group of B / R
+        consecutive decoder rows (several samples of one conditioning: no repeated memory).
+        ``columns``: only these output tokens' logits, (B, len(columns)).
+        """
         x = self.embed(token)[:, None] + self.dec_pos[t]
         for blk, (mk, mv), (ck, cv) in zip(self.decoder, mem, cache):
             x = blk.step(x, mk, mv, ck, cv, t)
-        return self._logits(x[:, 0])
+        return self._logits(x[:, 0], columns)
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> None:
@@ -197,8 +219,9 @@ class CreativeTransformer(nn.Module):
         device = check_device(device)
         directory = Path(directory)
         if not (directory / "model.pt").exists():
-            raise FileNotFoundError(f"no generator in {directory} (expected model.pt and model.json; "
-                                    f"run `adsim train-generator --out {directory}`)")
+            raise FileNotFoundError(f"no generator in {directory} (expected model.pt and model.json): "
+                                    f"`make install` trains the default one into models/generator (about 2–3 "
+                                    f"minutes, once), or run `adsim train-generator --out {directory}`")
         model = cls(GeneratorConfig(**json.loads((directory / "model.json").read_text())))
         model.load_state_dict(torch.load(directory / "model.pt", map_location="cpu", weights_only=True))
         return model.to(device).eval()

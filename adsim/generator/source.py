@@ -3,13 +3,18 @@
 * **Pool mode** (``user_features is None``): the core asks once per campaign for a block of
   creatives; they are decoded directly with the core's uniforms.
 * **Personalised mode**: every request is conditioned on the observed profile (demographic bands,
-  top interest tags, top category) and the campaign goal and category. Requests are batched across
-  the vector env's slots and steps (one decoder pass per chunk). With ``cache_size > 0`` the
+  top interest tags, top category) and the campaign goal and category. With ``cache_size > 0`` the
   source keeps, per distinct conditioning, ``pool_factor × K`` creatives decoded once with
   uniforms that are a pure function of (seed, conditioning) — so a cache hit skips the decoder and
   the result does not depend on what was cached before; the request's own uniforms ``u`` then
   choose which K of them it gets (a uniformly random subset). With ``cache_size == 0`` the uniforms
   ``u`` drive the decoder token by token. Both keep common random numbers exact.
+
+A world's conditionings are a finite set (its users' observed profiles × its campaigns' goal and
+category), so a core tells its source the world it serves (:meth:`GeneratorSource.prepare`, called
+by ``SelectionCore`` before it calibrates β0): with ``warm_up`` (the default) the source decodes every
+conditioning of the world there, in large batches, when they fit in ``cache_size``; every request
+is then a cache hit. Warmed or filled request by request, the cache holds the same creatives.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from adsim.validation import check_int, check_seed
 
 CHUNK = 8192
 """Sequences decoded per decoder pass."""
+WARM_CHUNK = 4096
+"""Conditionings decoded per batch while warming the cache."""
 assert DRAWS_PER_CREATIVE >= MAX_DECODE, "one uniform per decoded token"
 
 
@@ -40,26 +47,43 @@ class GeneratorSource:
         cache_size: conditionings kept in the personalised-mode cache (0 = no cache).
         pool_factor: creatives cached per conditioning, as a multiple of K (at most 2).
         seed: seed of the cached creatives' uniforms.
+        warm_up: decode every conditioning of the world in :meth:`prepare` (when they fit in
+            ``cache_size``); False fills the cache request by request (the same creatives).
+
+    ``hits`` / ``misses`` count the personalised requests served from the cache / that had to be
+    decoded first (the warm-up's own decoding is neither).
     """
 
     def __init__(self, generator: CreativeGenerator, n_interest_tags: int, spec: DecodeSpec | None = None,
-                 cache_size: int = 100_000, pool_factor: int = 2, seed: int = 0):
+                 cache_size: int = 100_000, pool_factor: int = 2, seed: int = 0, warm_up: bool = True):
         check_int("cache_size", cache_size, 0)
         check_int("pool_factor", pool_factor, 1, 2)
         check_seed(seed)
+        if not isinstance(warm_up, bool):
+            raise TypeError(f"warm_up must be a bool, got {type(warm_up).__name__}")
         self.generator, self.n_interest_tags = generator, n_interest_tags
         self.spec = spec if spec is not None else generator.spec
-        self.cache_size, self.pool_factor = cache_size, pool_factor
+        self.cache_size, self.pool_factor, self.warm_up = cache_size, pool_factor, warm_up
         self._seed_key = crng.key_from_seed(seed, 5)
+        if generator.vocab.n_model >= 2**15:
+            raise ValueError(f"vocabulary of {generator.vocab.n_model} tokens: the cache stores ids as int16")
         sizes = [int(n) + 1 for n in generator.vocab.field_sizes]
         if np.prod(np.array(sizes, dtype=np.float64)) >= 2.0**62:
             raise ValueError("conditioning space too large for int64 cache keys")
         self._radix = np.array([int(np.prod(sizes[f + 1 :])) for f in range(len(sizes))], dtype=np.int64)
-        self._keys = np.zeros(0, dtype=np.int64)  # sorted conditioning keys
-        self._table = np.zeros((0, 0, CREATIVE_SLOTS), dtype=np.int64)
-        self._stamp = np.zeros(0, dtype=np.int64)
+        self._reset_cache(0)
         self._clock = 0
         self.hits = self.misses = 0
+
+    def _reset_cache(self, M: int) -> None:
+        self._keys = np.zeros(0, dtype=np.int64)  # sorted conditioning keys
+        self._table = np.zeros((0, M, CREATIVE_SLOTS), dtype=np.int16)  # their M creatives (ids < 2^15)
+        self._stamp = np.zeros(0, dtype=np.int64)
+
+    @property
+    def cached(self) -> int:
+        """Conditionings in the cache now."""
+        return len(self._keys)
 
     def candidates(self, u, goal, category, user_features=None) -> np.ndarray:
         """Creatives (..., K, CREATIVE_SLOTS) from uniforms ``u`` (..., K, DRAWS_PER_CREATIVE)."""
@@ -76,6 +100,37 @@ class GeneratorSource:
             out = self._cached(values, flat_u)
         return out.reshape(lead + (K, CREATIVE_SLOTS))
 
+    def world_conditionings(self, world) -> np.ndarray:
+        """(n, N_FIELDS) the distinct personalised-mode conditionings of ``world``: every user's
+        observed profile with every campaign's goal and category, as :meth:`candidates` reads them."""
+        gc = np.unique(np.stack([world.campaign_goal, world.campaign_category], 1), axis=0)
+        uf = world.user_features
+        shape = (len(gc), len(uf))
+        values = field_values(np.broadcast_to(gc[:, :1], shape), np.broadcast_to(gc[:, 1:], shape),
+                              np.broadcast_to(uf, shape + uf.shape[1:]), None, None, self.n_interest_tags)
+        values = values.reshape(-1, N_FIELDS)
+        _, first = np.unique(self._key(values), return_index=True)
+        return values[first]
+
+    def prepare(self, world, n_candidates: int) -> None:
+        """The core's hook (``SelectionCore`` calls it in personalised mode before its first request):
+        with ``warm_up`` and a cache, decode every conditioning of ``world``
+        (:meth:`world_conditionings`) for K = ``n_candidates``, in batches of ``WARM_CHUNK``, unless
+        there are more than ``cache_size`` (then the cache fills request by request)."""
+        check_int("n_candidates", n_candidates, 1)
+        if not self.warm_up or self.cache_size == 0:
+            return
+        values = self.world_conditionings(world)
+        if len(values) > self.cache_size:
+            return
+        M = self.pool_factor * n_candidates
+        if self._table.shape[1] != M:
+            self._reset_cache(M)
+        keys = self._key(values)
+        new = ~self._contains(keys)
+        self._clock += 1
+        self._store(keys[new], self._decode_cached(keys[new], values[new], M, WARM_CHUNK))
+
     def _decode(self, values: np.ndarray, u: np.ndarray) -> np.ndarray:
         """(B, N_FIELDS), (B, M, ≥MAX_DECODE) → (B, M, CREATIVE_SLOTS), in chunks of CHUNK sequences."""
         B, M = u.shape[:2]
@@ -88,37 +143,58 @@ class GeneratorSource:
         """(B,) a unique int64 per conditioning: mixed radix over fields (value + 1, 0 = unknown)."""
         return (values + 1) @ self._radix
 
+    def _positions(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where ``keys`` (B,) are in the sorted cache keys, and whether they are there."""
+        if len(self._keys) == 0:
+            return np.zeros(len(keys), dtype=np.intp), np.zeros(len(keys), dtype=bool)
+        pos = np.searchsorted(self._keys, keys).clip(0, len(self._keys) - 1)
+        return pos, self._keys[pos] == keys
+
+    def _contains(self, keys: np.ndarray) -> np.ndarray:
+        return self._positions(keys)[1]
+
     def _cached(self, values: np.ndarray, u: np.ndarray) -> np.ndarray:
         K = u.shape[1]
         M = self.pool_factor * K
         if self._table.shape[1] != M:  # K changed: start a fresh cache
-            self._keys, self._stamp = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-            self._table = np.zeros((0, M, CREATIVE_SLOTS), dtype=np.int64)
+            self._reset_cache(M)
         keys = self._key(values)
-        uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        pos = np.searchsorted(self._keys, uniq).clip(0, max(len(self._keys) - 1, 0))
-        found = (self._keys[pos] == uniq) if len(self._keys) else np.zeros(len(uniq), dtype=bool)
-        self.hits += int(found.sum())
-        self.misses += int((~found).sum())
+        pos, found = self._positions(keys)
+        n_found = int(found.sum())
+        self.hits += n_found
+        self.misses += len(keys) - n_found
         self._clock += 1
         self._stamp[pos[found]] = self._clock  # protect this call's hits from eviction
-        if (~found).any():
-            self._insert(uniq[~found], values[first[~found]], M)
-            pos = np.searchsorted(self._keys, uniq)
-        table = self._table[pos][inverse]  # (B, M, S)
+        if n_found < len(keys):
+            uniq, first = np.unique(keys[~found], return_index=True)
+            self._store(uniq, self._decode_cached(uniq, values[~found][first], M, len(uniq)))
+            pos = np.searchsorted(self._keys, keys)
+        table = self._table[pos]  # (B, M, S)
         # the request's uniforms choose a random K-subset of its conditioning's M creatives
         sel_u = u[:, :, : self.pool_factor].transpose(0, 2, 1).reshape(u.shape[0], M)
         pick = np.argsort(sel_u, axis=1)[:, :K]
-        return np.take_along_axis(table, pick[..., None], 1)
+        return np.take_along_axis(table, pick[..., None], 1).astype(np.int64)
 
-    def _insert(self, keys: np.ndarray, values: np.ndarray, M: int) -> None:
-        u = crng.uniforms(np.full(len(keys), self._seed_key) ^ keys.astype(np.uint64),
-                          np.zeros(len(keys)), np.zeros(len(keys)), M * MAX_DECODE)
-        cre = self._decode(values, u.reshape(len(keys), M, MAX_DECODE))
+    def _decode_cached(self, keys: np.ndarray, values: np.ndarray, M: int, batch: int) -> np.ndarray:
+        """(n, M, CREATIVE_SLOTS) int16: the cached creatives of conditionings ``keys`` (n,), decoded
+        ``batch`` conditionings at a time from uniforms that are a pure function of (seed, key)."""
+        parts = []
+        for i in range(0, len(keys), max(batch, 1)):
+            k = keys[i : i + batch]
+            u = crng.uniforms(np.full(len(k), self._seed_key) ^ k.astype(np.uint64),
+                              np.zeros(len(k)), np.zeros(len(k)), M * MAX_DECODE)
+            parts.append(self._decode(values[i : i + batch], u.reshape(len(k), M, MAX_DECODE)).astype(np.int16))
+        return np.concatenate(parts) if parts else np.zeros((0, M, CREATIVE_SLOTS), dtype=np.int16)
+
+    def _store(self, keys: np.ndarray, cre: np.ndarray) -> None:
+        """Add conditionings ``keys`` (not cached yet) and their creatives, stamped now; evict the
+        least recently used beyond ``cache_size`` (never one stamped now)."""
+        if len(keys) == 0:
+            return
         all_keys = np.concatenate([self._keys, keys])
         table = np.concatenate([self._table, cre])
         stamp = np.concatenate([self._stamp, np.full(len(keys), self._clock)])
-        if len(all_keys) > self.cache_size:  # evict the least recently used (never this call's)
+        if len(all_keys) > self.cache_size:
             n_keep = max(self.cache_size, int((stamp == self._clock).sum()))
             keep = np.sort(np.argsort(-stamp, kind="stable")[:n_keep])
             all_keys, table, stamp = all_keys[keep], table[keep], stamp[keep]

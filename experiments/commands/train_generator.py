@@ -26,22 +26,42 @@ from experiments.options import (add_device, add_field_overrides, add_held_out_u
 from experiments.provenance import provenance
 
 
+DEFAULT_RECIPE = {"preset": "personalized", "corpus_size": 40000, "epochs": 3, "seed": 0, "reward_model": "logistic",
+                  "log_steps": 200, "log_envs": 512, "ft_steps": 150, "kl_coef": 0.1, "guard_coef": 1.0}
+"""The default generator's recipe: the defaults of the options that decide its weights (with the
+architecture and the pre-training / fine-tuning dataclasses' other defaults, ``GeneratorConfig``,
+``TrainConfig``, ``FinetuneConfig``). ``make install`` trains exactly this into ``models/generator``
+(``adsim train-generator --out models/generator --if-current``): change the default generator here."""
+
+RECIPE_CODE = ("adsim.creative.lexicon", "adsim.creative.parser", "adsim.creative.sampler", "adsim.generator.conditioning",
+               "adsim.generator.decode", "adsim.generator.finetune", "adsim.generator.model", "adsim.generator.reward",
+               "adsim.generator.tokenizer", "adsim.generator.train")
+"""The modules whose source the trained weights depend on besides the world (the teacher, the
+tokenizer, the model, its training and its reward): a change to any of them makes a saved
+generator out of date for ``--if-current``. The world's code is covered by its fingerprint."""
+
+
 def register(sub) -> None:
+    r = DEFAULT_RECIPE
     p = sub.add_parser("train-generator", help="train the Transformer creative generator (CPU, minutes)")
     p.add_argument("--out", required=True, help="output directory (weights, config, curves, report)")
-    p.add_argument("--preset", default="personalized", help="env preset whose world is used")
+    p.add_argument("--if-current", action="store_true",
+                   help="do nothing if --out already holds a generator trained with exactly this recipe "
+                        "(config.json's 'recipe': these options, the world's fingerprint and the training code); "
+                        "else train it (what `make install` runs)")
+    p.add_argument("--preset", default=r["preset"], help="env preset whose world is used")
     add_field_overrides(p)
-    p.add_argument("--corpus-size", type=int, default=40000)
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--corpus-size", type=int, default=r["corpus_size"])
+    p.add_argument("--epochs", type=int, default=r["epochs"])
+    p.add_argument("--seed", type=int, default=r["seed"])
     p.add_argument("--no-finetune", action="store_true", help="stop after pre-training")
-    p.add_argument("--log-steps", type=int, default=200, help="logged steps for the learned CTR model")
-    p.add_argument("--log-envs", type=int, default=512, help="request slots per logged step")
-    p.add_argument("--ft-steps", type=int, default=150)
-    p.add_argument("--kl-coef", type=float, default=0.1)
-    p.add_argument("--guard-coef", type=float, default=1.0,
+    p.add_argument("--log-steps", type=int, default=r["log_steps"], help="logged steps for the learned CTR model")
+    p.add_argument("--log-envs", type=int, default=r["log_envs"], help="request slots per logged step")
+    p.add_argument("--ft-steps", type=int, default=r["ft_steps"])
+    p.add_argument("--kl-coef", type=float, default=r["kl_coef"])
+    p.add_argument("--guard-coef", type=float, default=r["guard_coef"],
                    help="reward penalty per public well-formedness flag (0 = unguarded)")
-    p.add_argument("--reward-model", default="logistic",
+    p.add_argument("--reward-model", default=r["reward_model"],
                    help="learned CTR model for the reward: 'logistic' (scikit-learn, trained here on the logs), "
                         "or an adsim.ctr model: a saved model's path or NAME:IMPRESSIONS, e.g. deepfm:100000")
     p.add_argument("--pretrained", default=None, help="reuse this pre-trained generator instead of training one")
@@ -350,6 +370,100 @@ def _write(args, out: Path, report: dict, meta: dict) -> None:
                 shutil.copy(out / name, res / name)
 
 
+def _finetune_config(args):
+    """The fine-tuning config of ``args`` (None with ``--no-finetune``); an ``adsim.ctr`` reward model
+    is keyed by campaign id, so it fine-tunes on the world's campaigns only."""
+    from adsim.generator.finetune import FinetuneConfig
+
+    if args.no_finetune:
+        return None
+    return FinetuneConfig(steps=args.ft_steps, kl_coef=args.kl_coef, guard_coef=args.guard_coef, seed=args.seed,
+                          synthetic_campaigns=args.reward_model == "logistic")
+
+
+def _file_digest(path: Path) -> str | None:
+    """A hash of the file ``path`` (None if there is none)."""
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else None
+
+
+def _dir_digest(path: Path) -> str | None:
+    """A hash of every file under ``path`` (a saved model's directory; None if there is none)."""
+    import hashlib
+
+    if not path.is_dir():
+        return None
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(str(f.relative_to(path)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _code_text(source: str) -> str:
+    """The syntax tree of Python ``source`` without its docstrings and other bare strings, as text:
+    comments, docstrings, layout and line numbers do not change it."""
+    import ast
+
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list):
+            kept = [b for b in body if not (isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant)
+                                            and isinstance(b.value.value, str))]
+            node.body = kept or [ast.Pass()]
+    return ast.dump(tree)
+
+
+def code_fingerprint() -> str:
+    """A hash of the code of :data:`RECIPE_CODE` (what the weights depend on besides the world); an
+    edit of comments or docstrings leaves it unchanged."""
+    import hashlib
+    import importlib
+
+    h = hashlib.sha256()
+    for name in RECIPE_CODE:
+        source = Path(importlib.import_module(name).__file__).read_text(encoding="utf-8")
+        h.update(name.encode() + b"\0" + _code_text(source).encode())
+    return "code-" + h.hexdigest()[:16]
+
+
+def recipe(args, config, world) -> dict:
+    """Everything the generator ``args`` train depends on, as JSON: the world (its fingerprint), the
+    training code (:func:`code_fingerprint`), the architecture, pre-training (or the ``--pretrained``
+    weights' digest), the reward model's logs and kind, fine-tuning, the user split, torch's threads
+    and device. Not the evaluation (``--eval-requests``) or where results are copied: they do not
+    change the weights. ``config.json`` records it; ``--if-current`` compares it."""
+    from adsim.generator.model import GeneratorConfig
+    from adsim.generator.train import TrainConfig
+
+    ft_cfg = _finetune_config(args)
+    pretrain = ({"from": str(args.pretrained), "model_pt": _file_digest(Path(args.pretrained) / "model.pt")}
+                if args.pretrained else
+                {"generator": dataclasses.asdict(GeneratorConfig(n_interest_tags=config.world.n_interest_tags)),
+                 "train": dataclasses.asdict(TrainConfig(corpus_size=args.corpus_size, epochs=args.epochs,
+                                                         seed=args.seed, device=args.device))})
+    reward = None if ft_cfg is None else {"model": args.reward_model, "log_steps": args.log_steps,
+                                          "log_envs": args.log_envs, "saved": _dir_digest(Path(args.reward_model))}
+    return {"world": world.fingerprint, "code": code_fingerprint(), "preset": args.preset,
+            "fields": field_overrides(args), "pretrain": pretrain, "reward": reward,
+            "finetune": None if ft_cfg is None else dataclasses.asdict(ft_cfg),
+            "held_out_users": args.held_out_users, "split_seed": args.seed, "torch_threads": args.threads,
+            "device": args.device}
+
+
+def is_current(out: Path, want: dict) -> bool:
+    """Whether ``out`` holds a generator (``model.pt``, ``model.json``) whose ``config.json`` records
+    the recipe ``want``."""
+    path = out / "config.json"
+    if not ((out / "model.pt").is_file() and (out / "model.json").is_file() and path.is_file()):
+        return False
+    try:
+        return json.loads(path.read_text()).get("recipe") == want
+    except (ValueError, AttributeError):  # an unreadable or foreign config.json: not current
+        return False
+
+
 def run(args) -> int:
     import sys
 
@@ -357,7 +471,7 @@ def run(args) -> int:
 
     from adsim import make_config
     from adsim.selection import SelectionCore
-    from adsim.generator.finetune import FinetuneConfig, finetune
+    from adsim.generator.finetune import finetune
     from adsim.users import seen_user_ids
     from adsim.world import cached_world
 
@@ -365,10 +479,16 @@ def run(args) -> int:
     _check_options(args)
     config = make_config(args.preset, **field_overrides(args))
     _check_eval_split(args, cached_world(config.world))
+    out = Path(args.out)
+    want = recipe(args, config, cached_world(config.world))
+    if args.if_current and is_current(out, want):
+        print(f"adsim train-generator: {out} already holds a generator trained with this recipe "
+              f"(its config.json); nothing to do", file=sys.stderr)
+        return 0
     torch.set_num_threads(args.threads)
     t_start = time.time()
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").unlink(missing_ok=True)  # an interrupted run never looks current
     core = SelectionCore(config, 1)  # the world and the env's calibrated β0 (truth, for evaluation only)
     ev = _EvalSet(core.world, core.beta0, config.n_candidates, args.eval_requests, args.seed)
     seen = None  # training never draws a held-out user; evaluation draws every user
@@ -381,8 +501,7 @@ def run(args) -> int:
     (out / "pretrained" / TRAINING_USERS).write_text(json.dumps(users_doc, indent=2) + "\n")
     pre = ev.candidates(model)
     report["pretrained_vs_template"] = ev.compare(pre)
-    final, ft_cfg, post = model, FinetuneConfig(steps=args.ft_steps, kl_coef=args.kl_coef,
-                                                guard_coef=args.guard_coef, seed=args.seed), None
+    final, ft_cfg, post = model, _finetune_config(args), None
     if not args.no_finetune:
         ctr, ft_cfg, report["ctr_model"] = _reward_model(args, config, core.world, ft_cfg, out)
         t0 = time.time()
@@ -396,9 +515,9 @@ def run(args) -> int:
     final.save(out)
     (out / TRAINING_USERS).write_text(json.dumps(users_doc, indent=2) + "\n")
     report["total_seconds"] = round(time.time() - t_start, 1)
-    meta = {**provenance(), "preset": args.preset, "fields": field_overrides(args), "generator": dataclasses.asdict(model.config),
+    meta = {**provenance(), "recipe": want, "preset": args.preset, "fields": field_overrides(args), "generator": dataclasses.asdict(model.config),
             "pretrained_from": args.pretrained, "train": dataclasses.asdict(train_cfg),
-            "finetune": None if args.no_finetune else dataclasses.asdict(ft_cfg),
+            "finetune": None if ft_cfg is None else dataclasses.asdict(ft_cfg),
             "reward_model": None if args.no_finetune else args.reward_model,
             "eval_requests": args.eval_requests, "training_users": users_doc,
             "torch_threads": torch.get_num_threads()}
