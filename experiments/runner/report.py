@@ -162,8 +162,8 @@ def ctr_comparison_frame(metrics: pd.DataFrame, pairs: dict[str, str]) -> pd.Dat
     (:func:`run_true_ctr`) in both, and the differences (this scenario − the other) over the seeds
     both ran, mean with a paired 95 % bootstrap interval (:func:`paired_seed_difference`: the
     same seed is the same world, users and click uniforms in both)."""
-    final = final_rows(metrics).set_index(["scenario", "policy", "seed"])["ctr"]
-    true = run_true_ctr(metrics)
+    final = final_rows(metrics).set_index(["scenario", "policy", "seed"])["ctr"].sort_index()
+    true = run_true_ctr(metrics).sort_index()
     rows = []
     for scenario, other in pairs.items():
         ran = list(dict.fromkeys(metrics.loc[metrics["scenario"] == scenario, "policy"]))
