@@ -138,7 +138,8 @@ class CreativeSelectionEnv(SingleEnvView):
     ``make_vec(..., num_envs=G·B, world_seeds=[w_0, …, w_{G-1}])`` puts G independent scenarios
     side by side (``adsim.stacking.StackedCore``): sub-envs ``[g·B, (g+1)·B)`` live in the
     world of seed ``w_g`` with its own creative pools, β0 and CTR estimate (a ``ctr_model`` is
-    trained or loaded once per world). ``reset(seed=[s_0, …, s_{G-1}])`` seeds group g's request
+    trained or loaded once per world; a ``generator`` gets a candidate source per world, and the
+    template β0 of that world). ``reset(seed=[s_0, …, s_{G-1}])`` seeds group g's request
     streams with ``s_g``; group g then sees exactly, bit for bit, what an unstacked vector env of B
     sub-envs with world seed ``w_g`` reset with ``s_g`` sees. This is how the benchmark runner runs
     many scenario seeds in one loop.
