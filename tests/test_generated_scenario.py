@@ -217,6 +217,7 @@ def test_bench_writes_the_ctr_comparison_and_names_the_generator(gen_dir, tmp_pa
     sha = hashlib.sha256((gen_dir / "model.pt").read_bytes()).hexdigest()
     assert meta["config"]["scenarios"]["generated"]["generator"]["weights_sha256"] == sha
     assert meta["generators"]["generated"]["training"] == {"preset": "personalized", "train": {"corpus_size": 1500}}
+    assert meta["generators"]["generated"]["given"] == str(gen_dir)
     assert "generator" not in meta["config"]["scenarios"]["template"]
 
 
@@ -226,6 +227,11 @@ def test_the_fingerprint_names_the_generator(gen_dir, tmp_path):
     a, b = parse_config(doc(gen_dir)), parse_config(doc(other))
     assert a.fingerprint() != b.fingerprint()
     assert a.fingerprint() == parse_config(doc(gen_dir)).fingerprint()
+    copy = tmp_path / "copy"  # the same weights elsewhere: the same numbers, the same fingerprint
+    copy.mkdir()
+    for name in ("model.pt", "model.json"):
+        (copy / name).write_bytes((gen_dir / name).read_bytes())
+    assert parse_config(doc(copy)).fingerprint() == a.fingerprint()
     without = parse_config(doc(gen_dir, generator=None, compare_ctr_to=None))  # plain configs keep theirs
     assert "generator" not in json.dumps(without.to_dict()["scenarios"])
 

@@ -768,19 +768,22 @@ class BenchConfig:
         }
 
     @staticmethod
-    def _generator_dict(sc: ScenarioSpec, training: bool = False) -> dict[str, Any]:
-        """A generated scenario's ``generator`` entry: the value given, the hash of the weights and the
-        architecture (part of the fingerprint), with ``training`` how it was trained; {} without one."""
+    def _generator_dict(sc: ScenarioSpec) -> dict[str, Any]:
+        """A generated scenario's ``generator`` entry: the hash of the weights and the architecture
+        (part of the fingerprint: the same weights anywhere give the same numbers); {} without one."""
         if sc.generator is None:
             return {}
         from adsim.generator.scenario import generator_identity
 
-        return {"generator": {"given": sc.generator, **generator_identity(sc.generator_dir, training)}}
+        return {"generator": generator_identity(sc.generator_dir)}
 
     def generators(self) -> dict[str, dict[str, Any]]:
-        """Provenance of every generated scenario's generator: its directory, the hash of its weights,
-        its architecture and how it was trained (``config.json``)."""
-        return {sc.name: {"dir": sc.generator_dir, **self._generator_dict(sc, training=True)["generator"]}
+        """Provenance of every generated scenario's generator: the value given (``"default"`` or a
+        path, as written), the hash of its weights, its architecture and how it was trained (its
+        ``config.json``)."""
+        from adsim.generator.scenario import generator_identity
+
+        return {sc.name: {"given": sc.generator, **generator_identity(sc.generator_dir, training=True)}
                 for sc in self.scenarios if sc.generator is not None}
 
     def _ope_dict(self) -> dict[str, Any]:
