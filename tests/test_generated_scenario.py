@@ -150,6 +150,21 @@ def test_same_seed_same_world_and_beta0_as_the_template_scenario(config):
     assert stacked.core.cores[0].beta0 != stacked.core.cores[1].beta0  # each world its own
 
 
+def test_single_generated_env_is_the_batch_of_one(gen_dir):
+    kw = dict(preset="personalized", **WORLD, seed=3, horizon=6, generator=str(gen_dir))
+    single = gym.make("adsim/CreativeSelection-v0", **kw).unwrapped
+    vec = gym.make_vec("adsim/CreativeSelection-v0", num_envs=3, vectorization_mode="vector_entry_point", **kw)
+    (o1, i1), (ov, iv) = single.reset(seed=5), vec.reset(seed=5)
+    for t in range(5):
+        for key in o1:  # the running CTR estimate is one platform model shared by the slots
+            assert key == "ctr_estimate" and t > 0 or np.array_equal(o1[key], ov[key][0]), (t, key)
+        assert np.array_equal(i1["click_probs"], iv["click_probs"][0]), t
+        action = int(t % 8)
+        o1, r1, _, _, i1 = single.step(action)
+        ov, rv, _, _, iv = vec.step(np.full(3, action))
+        assert r1 == rv[0] and i1["regret"] == iv["regret"][0]
+
+
 def test_the_generated_world_differs_from_one_calibrated_on_its_candidates(gen_dir):
     """Without the template β0, the core would calibrate β0 on the (weak) generated candidates and
     lift every click probability: the hook is what keeps the scenarios comparable."""
