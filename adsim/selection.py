@@ -32,6 +32,7 @@ from adsim.pools import CampaignPools, attribute_index, campaign_pools, template
 from adsim.requests import Block, RequestGenerator, SelectionStreams, campaigns, scenario_intercept
 from adsim.response import click_prob, truth_info
 from adsim.running_ctr import PRIOR_CTR, CTREstimator, Request, RunningCTR
+from adsim.validation import check_float
 from adsim.world import CONTEXT_DIM, World, cached_world
 
 BLOCK_IMPRESSIONS = 1 << 15
@@ -58,7 +59,12 @@ class SelectionCore:
     OUTCOME_INFO = ("regret", "clicked", "converted", "reward_expected")
 
     def __init__(self, config: EnvConfig, num_envs: int = 1, *, world: World | None = None,
-                 estimator: CTREstimator | None = None, candidate_source: CandidateSource | None = None):
+                 estimator: CTREstimator | None = None, candidate_source: CandidateSource | None = None,
+                 beta0: float | None = None):
+        """``beta0``: the response model's intercept β0; ``None`` calibrates it so that a uniformly
+        random choice among this core's candidates has the world's target CTR. A core whose
+        candidates come from another source (a generator) passes the template sampler's
+        (:func:`adsim.requests.scenario_intercept`) to keep the template scenario's world exactly."""
         if not isinstance(config, EnvConfig):
             raise TypeError(f"config must be an EnvConfig, got {type(config).__name__}")
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
@@ -77,7 +83,11 @@ class SelectionCore:
             prepare(w, K)
         self.pools = self.pool.creatives
         self.generator = RequestGenerator(w, K, config.mode, self.pool, self.sampler)
-        self.beta0 = scenario_intercept(config.world, K, config.mode) if builtin else self.generator.calibrate()
+        if beta0 is not None:
+            check_float("beta0", beta0, -50.0, 50.0)
+            self.beta0 = float(beta0)
+        else:
+            self.beta0 = scenario_intercept(config.world, K, config.mode) if builtin else self.generator.calibrate()
         self.estimator = estimator if estimator is not None else RunningCTR(
             config.mode, config.world.n_campaigns, K, w.n_parts, config.estimate_prior_strength,
             self.estimate_prior())

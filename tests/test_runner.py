@@ -320,13 +320,25 @@ def test_smoke_config_is_valid():
     assert {s.mode for s in cfg.scenarios} == {"pool", "personalized"}
 
 
-def test_default_config_covers_the_main_job():
+def test_default_config_covers_the_main_job(tmp_path):
+    from adsim import make_config
+    from adsim.generator.model import CreativeTransformer, GeneratorConfig
+
     doc = tomllib.loads((CONFIGS / "default.toml").read_text())
     policies = {label: table.get("policy", label) for label, table in doc["policies"].items()}
     issue3 = {"random", "oracle", "greedy", "epsilon_greedy", "ucb1", "kl_ucb", "thompson", "exp3", "linucb",
               "linucb_shared", "lin_ts", "hybrid"}
-    assert set(policies.values()) == issue3 | {"bilinear_ucb"}  # and the structure-aware policy (issue 13)
+    # and the structure-aware policy (issue 13), and the RL agents on generated candidates (issue 15)
+    assert set(policies.values()) == issue3 | {"bilinear_ucb", "ppo", "dqn"}
     assert sum(1 for p in policies.values() if p == "epsilon_greedy") == 2  # fixed and decaying ε
+    generated = doc["scenarios"]["personalized_generated"]
+    assert generated["generator"] == "default" and generated["compare_ctr_to"] == "personalized_learned"
+    assert {"ppo", "dqn", "linucb_shared", "bilinear_ucb"} <= set(generated["policies"])
+    # set-up trains the default generator; here an untrained one of the world's shape stands in for it
+    tags = make_config("personalized").world.n_interest_tags
+    CreativeTransformer(GeneratorConfig(n_interest_tags=tags, d_model=16, n_heads=2, n_enc_layers=1, n_dec_layers=1,
+                                        d_ff=16)).save(tmp_path)
+    generated["generator"] = str(tmp_path)
     for table in doc["scenarios"].values():
         assert set(table.get("policies", [])) <= set(policies)
         table.pop("policies", None)

@@ -43,17 +43,32 @@ def _stacked_estimators(config: EnvConfig, seeds: tuple[int, ...], estimator, ct
     return [_resolve_estimator(config.replace(seed=s), e, ctr_model) for s, e in zip(seeds, given)]
 
 
-def vector_core(core_class: type, config: EnvConfig, num_envs: int, estimator, ctr_model, world_seeds):
+def _source_kwargs(config: EnvConfig, generator) -> dict[str, Any]:
+    """Core keywords of a ``generator=`` argument (``adsim.generator.scenario``): its candidate source
+    and the template sampler's β0 of the same world; none without one."""
+    if generator is None:
+        return {}
+    from adsim.generator.scenario import generated_core_kwargs  # imports torch: only when asked for
+
+    return generated_core_kwargs(config, generator)
+
+
+def vector_core(core_class: type, config: EnvConfig, num_envs: int, estimator, ctr_model, world_seeds,
+                generator=None):
     """The core of a vector env over ``config`` and the world its spaces are read from: one
     ``core_class`` (a :class:`SelectionCore` or a subclass) of ``num_envs`` slots, or with
-    ``world_seeds`` a :class:`StackedCore` of one per world seed (each with its own CTR estimator)."""
+    ``world_seeds`` a :class:`StackedCore` of one per world seed (each with its own CTR estimator,
+    and with a ``generator`` its own candidate source and β0)."""
     if world_seeds is None:
-        core = core_class(config, num_envs, estimator=_resolve_estimator(config, estimator, ctr_model))
+        core = core_class(config, num_envs, estimator=_resolve_estimator(config, estimator, ctr_model),
+                          **_source_kwargs(config, generator))
         return core, core.world
     seeds = check_world_seeds(world_seeds, num_envs)
     estimators = _stacked_estimators(config, seeds, estimator, ctr_model) or [None] * len(seeds)
     B = num_envs // len(seeds)
-    core = StackedCore(config, [core_class(config.replace(seed=s), B, estimator=e) for s, e in zip(seeds, estimators)])
+    configs = [config.replace(seed=s) for s in seeds]
+    core = StackedCore(config, [core_class(c, B, estimator=e, **_source_kwargs(c, generator))
+                                for c, e in zip(configs, estimators)])
     return core, core.worlds[0]  # spaces only: every stacked world has the same shapes
 
 
@@ -107,6 +122,7 @@ class CreativeSelectionEnv(SingleEnvView):
     | preset | "default" | ``default``, ``easy``, ``hard``, ``personalized``, ``drifting`` |
     | estimator | None | a ``CTREstimator`` for ``ctr_estimate`` (default: ``adsim.running_ctr.RunningCTR``) |
     | ctr_model | None | a saved CTR model's path, or ``"deepfm:50000"`` (train at set-up), served as ``adsim.ctr.LearnedCTR`` |
+    | generator | None | personalised mode: a directory written by ``adsim train-generator`` (``"default"``: ``models/generator``) whose Transformer writes every request's K candidates; the world and β0 stay the template scenario's (``adsim.generator.scenario``) |
     | **overrides | | any ``EnvConfig`` or ``WorldConfig`` field, e.g. ``mode="personalized"``, ``n_candidates=8`` |
 
     ## Vectorized environment
@@ -122,7 +138,8 @@ class CreativeSelectionEnv(SingleEnvView):
     ``make_vec(..., num_envs=G·B, world_seeds=[w_0, …, w_{G-1}])`` puts G independent scenarios
     side by side (``adsim.stacking.StackedCore``): sub-envs ``[g·B, (g+1)·B)`` live in the
     world of seed ``w_g`` with its own creative pools, β0 and CTR estimate (a ``ctr_model`` is
-    trained or loaded once per world). ``reset(seed=[s_0, …, s_{G-1}])`` seeds group g's request
+    trained or loaded once per world; a ``generator`` gets a candidate source per world, and the
+    template β0 of that world). ``reset(seed=[s_0, …, s_{G-1}])`` seeds group g's request
     streams with ``s_g``; group g then sees exactly, bit for bit, what an unstacked vector env of B
     sub-envs with world seed ``w_g`` reset with ``s_g`` sees. This is how the benchmark runner runs
     many scenario seeds in one loop.
@@ -132,9 +149,10 @@ class CreativeSelectionEnv(SingleEnvView):
     """
 
     def __init__(self, config: EnvConfig | None = None, preset: str = "default", render_mode: str | None = None,
-                 estimator=None, ctr_model: str | None = None, **overrides: Any):
+                 estimator=None, ctr_model: str | None = None, generator: str | None = None, **overrides: Any):
         config = resolve_config(config, EnvConfig, make_config, preset, overrides)
-        core = SelectionCore(config, 1, estimator=_resolve_estimator(config, estimator, ctr_model))
+        core = SelectionCore(config, 1, estimator=_resolve_estimator(config, estimator, ctr_model),
+                             **_source_kwargs(config, generator))
         self._init_view(core, observation_space(core.world, config.n_candidates), render_mode)
 
 
@@ -150,9 +168,9 @@ class CreativeSelectionVectorEnv(BatchedVectorEnv):
 
     def __init__(self, num_envs: int = 1, config: EnvConfig | None = None, preset: str = "default",
                  render_mode: str | None = None, estimator=None, ctr_model: str | None = None,
-                 world_seeds=None, **overrides: Any):
+                 world_seeds=None, generator: str | None = None, **overrides: Any):
         config = resolve_config(config, EnvConfig, make_config, preset, overrides)
-        core, world = vector_core(SelectionCore, config, num_envs, estimator, ctr_model, world_seeds)
+        core, world = vector_core(SelectionCore, config, num_envs, estimator, ctr_model, world_seeds, generator)
         self._init_vector(core, observation_space(world, config.n_candidates), render_mode)
 
 

@@ -70,8 +70,9 @@ def run_benchmark(config: BenchConfig, out: str | Path, workers: int = 1, backen
             summary = write_outputs(staging, config, jobs, results, run_info)
             if plots:
                 plot_dir(staging)
-        if not (staging / "arms.csv").exists():
-            (Path(out) / "arms.csv").unlink(missing_ok=True)  # no pool scenario: no stale file
+        for name in ("arms.csv", "ctr_comparison.csv"):  # no pool scenario, no comparison: no stale file
+            if not (staging / name).exists():
+                (Path(out) / name).unlink(missing_ok=True)
         for path in sorted(staging.iterdir()):
             path.replace(Path(out) / path.name)
     finally:

@@ -20,7 +20,7 @@ PROBE_REWARD = 2.5
 def _probe_env(config: BenchConfig, i: int, batch: int = 2):
     sc = config.scenarios[i]
     steps, _ = config.size(i)
-    return _vector_env(sc.env, sc.env_kwargs(config.seeds[0], steps), batch, None, None)
+    return _vector_env(sc.env, sc.env_kwargs(config.seeds[0], steps), batch, None, None, sc.generator_dir)
 
 
 def check_rewards(config: BenchConfig) -> None:

@@ -1,5 +1,6 @@
 """Tables and files of a study: metrics.csv (+ metrics.csv.gz, compact, committed), arms.csv,
-summary.csv, summary.md, config.json.
+summary.csv, summary.md, config.json, and ctr_comparison.csv where a scenario compares its CTR with
+another's (``compare_ctr_to``).
 
 Paired statistics: every policy of a scenario seed meets the same world, users and coin flips
 (common random numbers), so the difference between two policies is measured within seeds. Each
@@ -127,15 +128,77 @@ def choose_references(metrics: pd.DataFrame, chosen: str | None = None,
     return out
 
 
+def paired_seed_difference(values: pd.Series, baseline: pd.Series) -> tuple[float, float, float]:
+    """Mean over the seeds both have of ``values − baseline`` (Series indexed by seed) and its paired
+    95 % percentile-bootstrap interval (resampling seeds keeps each seed's pair together)."""
+    diff = (values - baseline).dropna().to_numpy()
+    low, high = bootstrap_mean_ci(diff)
+    return (float(diff.mean()) if diff.size else np.nan, float(low), float(high))
+
+
 def paired_difference(final: pd.DataFrame, policy: str, reference: str, column: str) -> tuple[float, float, float]:
     """Mean over seeds of ``policy − reference`` in ``column`` and its paired 95 % bootstrap interval."""
     wide = final[final["policy"].isin([policy, reference])].pivot_table(
         index="seed", columns="policy", values=column, aggfunc="first")
     if policy not in wide or reference not in wide:
         return (np.nan, np.nan, np.nan)
-    diff = (wide[policy] - wide[reference]).dropna().to_numpy()
-    low, high = bootstrap_mean_ci(diff)
-    return (float(diff.mean()) if diff.size else np.nan, float(low), float(high))
+    return paired_seed_difference(wide[policy], wide[reference])
+
+
+def run_true_ctr(metrics: pd.DataFrame) -> pd.Series:
+    """Per run (scenario, policy, seed): the mean true CTR of what was shown over the whole run — the
+    buckets' ``bucket_true_ctr`` weighted by their impressions (the expected clicks per impression:
+    the truth, not the coin flips)."""
+    m = metrics.sort_values(["scenario", "policy", "seed", "step"], kind="stable")
+    runs = m.groupby(["scenario", "policy", "seed"], sort=False)
+    window = m["impressions"] - runs["impressions"].shift(fill_value=0)
+    clicks = (m["bucket_true_ctr"] * window).groupby([m["scenario"], m["policy"], m["seed"]], sort=False).sum()
+    return clicks / runs["impressions"].max()
+
+
+def ctr_comparison_frame(metrics: pd.DataFrame, pairs: dict[str, str]) -> pd.DataFrame:
+    """For each scenario of ``pairs`` (scenario → the scenario its CTR is compared with,
+    ``compare_ctr_to``) and each policy run on both: the CTR (clicks / impressions) and the true CTR
+    (:func:`run_true_ctr`) in both, and the differences (this scenario − the other) over the seeds
+    both ran, mean with a paired 95 % bootstrap interval (:func:`paired_seed_difference`: the
+    same seed is the same world, users and click uniforms in both)."""
+    final = final_rows(metrics).set_index(["scenario", "policy", "seed"])["ctr"].sort_index()
+    true = run_true_ctr(metrics).sort_index()
+    rows = []
+    for scenario, other in pairs.items():
+        ran = list(dict.fromkeys(metrics.loc[metrics["scenario"] == scenario, "policy"]))
+        theirs = set(metrics.loc[metrics["scenario"] == other, "policy"])
+        for policy in (p for p in ran if p in theirs):
+            row: dict[str, Any] = {"scenario": scenario, "compared_to": other, "policy": policy}
+            for name, values in (("ctr", final), ("true_ctr", true)):
+                mine, base = values.loc[(scenario, policy)], values.loc[(other, policy)]
+                row["seeds"] = int(mine.index.intersection(base.index).size)
+                row[f"{name}"], row[f"{name}_compared"] = float(mine.mean()), float(base.mean())
+                row[f"{name}_diff"], row[f"{name}_diff_low"], row[f"{name}_diff_high"] = \
+                    paired_seed_difference(mine, base)
+            rows.append(row)
+    columns = ["scenario", "compared_to", "policy", "seeds"] + [
+        f"{n}{s}" for n in ("ctr", "true_ctr") for s in ("", "_compared", "_diff", "_diff_low", "_diff_high")]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _comparison_table(c: pd.DataFrame, ran: list[str]) -> list[str]:
+    """A scenario's CTR comparison (:func:`ctr_comparison_frame` rows) as Markdown lines; ``ran``: its policies."""
+    other = c["compared_to"].iloc[0]
+    head = ["policy", "seeds", "CTR % here", f"CTR % in {other}", "Δ CTR % (paired 95% CI)", "true CTR % here",
+            f"true CTR % in {other}", "Δ true CTR % (paired 95% CI)"]
+    lines = [f"CTR against `{other}` on the same seeds (same world, users and click uniforms; Δ = here − there):",
+             "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, r in c.iterrows():
+        cells = [r["policy"], str(int(r["seeds"]))]
+        for name in ("ctr", "true_ctr"):
+            cells += [_fmt(100 * r[name], np.nan, 3), _fmt(100 * r[f"{name}_compared"], np.nan, 3),
+                      _interval(100 * r[f"{name}_diff"], 100 * r[f"{name}_diff_low"], 100 * r[f"{name}_diff_high"], 3)]
+        lines.append("| " + " | ".join(cells) + " |")
+    missing = [p for p in ran if p not in set(c["policy"])]
+    if missing:
+        lines += ["", f"Not run in `{other}`, so not compared: " + ", ".join(f"`{p}`" for p in missing) + "."]
+    return lines + [""]
 
 
 def separation(metrics: pd.DataFrame, truth: frozenset[str] = frozenset()) -> dict[str, str]:
@@ -243,11 +306,14 @@ def _interval(mean: float, low: float, high: float, digits: int) -> str:
 
 
 def summary_markdown(summary: pd.DataFrame, title: str, sentences: dict[str, str] | None = None,
-                     pages: dict[str, int] | None = None, auctions: dict[str, dict] | None = None) -> str:
+                     pages: dict[str, int] | None = None, auctions: dict[str, dict] | None = None,
+                     comparisons: pd.DataFrame | None = None) -> str:
     """One Markdown table per scenario (GitHub pipe tables), each after its :func:`separation` sentence;
     ``pages`` maps slate scenarios to their positions per page L, ``auctions`` auction scenarios to
-    their ``budget`` and ``horizon`` (a second table: surplus, spend, wins, the regret's parts)."""
+    their ``budget`` and ``horizon`` (a second table: surplus, spend, wins, the regret's parts);
+    ``comparisons`` (:func:`ctr_comparison_frame`) adds a scenario's CTR against another's."""
     pages, auctions = pages or {}, auctions or {}
+    comparisons = comparisons if comparisons is not None else pd.DataFrame(columns=["scenario"])
     lines = [f"# {title}", ""]
     head = ["policy", "regret (95% CI)", "fixed-arm regret", "CTR %", "regret slope", "fixed slope",
             "margin recovered %", "last decade %", "decisions/s",
@@ -275,6 +341,9 @@ def summary_markdown(summary: pd.DataFrame, title: str, sentences: dict[str, str
         lines.append("")
         if scenario in auctions:
             lines += _auction_table(g, **auctions[scenario])
+        mine = comparisons[comparisons["scenario"] == scenario]
+        if len(mine):
+            lines += _comparison_table(mine, list(g["policy"]))
     lines += [
         "Regret: cumulative pseudo-regret against the per-request oracle, in expected reward (clicks), "
         "mean ± 95 % t-interval over seeds. Fixed-arm regret (pool scenarios): against always showing "
@@ -290,6 +359,9 @@ def summary_markdown(summary: pd.DataFrame, title: str, sentences: dict[str, str
         + (" Slate scenarios: an impression is a page of L ad positions; its reward, regret and CTR count "
            "the page's clicks (CTR: clicks per page), the oracle is the exact best slate under the click "
            "model and the random baseline a uniformly random slate; decisions/s counts pages." if pages else "")
+        + (" CTR against another scenario (`compare_ctr_to`): each policy's CTR and true CTR (expected "
+           "clicks per impression of what it showed) here and in the other scenario, and the difference on "
+           "the same seeds, mean with a paired 95 % percentile-bootstrap interval over seeds." if len(comparisons) else "")
         + (" Auction scenarios: the reward is the realised surplus (conversion value − payment), regret is "
            "in expected surplus against each request's hindsight-best (creative, bid) on the realised "
            "competition under the budget left (`adsim.auction`), and has no random baseline (no margin "
@@ -343,9 +415,15 @@ def write_outputs(out: Path, config: BenchConfig, jobs: list[Job], results: list
     days = days_frame(jobs, results)
     if len(days):
         days.to_csv(out / "days.csv.gz", index=False, float_format="%.10g", compression={"method": "gzip", "mtime": 0})
+    pairs = {sc.name: sc.compare_ctr_to for sc in config.scenarios if sc.compare_ctr_to is not None}
+    comparisons = ctr_comparison_frame(metrics, pairs) if pairs else None
+    if comparisons is not None:
+        comparisons.to_csv(out / "ctr_comparison.csv", index=False)
     (out / "summary.md").write_text(summary_markdown(summary, f"Benchmark {config.name!r}", sentences, pages,
-                                                     auctions) + "\n")
+                                                     auctions, comparisons) + "\n")
+    generators = config.generators()
     meta = {"config": config.to_dict(), "fingerprint": config.fingerprint(), "run": run_info, **provenance(),
+            **({"generators": generators} if generators else {}),
             "written_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": platform.machine()}
     (out / "config.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
     return summary

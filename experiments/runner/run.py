@@ -8,7 +8,8 @@ t reaches the policy (``update``) before it chooses batch ``t + delay``.
 
 Per step the run records (vectorised over the batch, summed in a fixed order, so a run's numbers
 do not depend on where it executes): reward, expected reward of the chosen creatives, pseudo-regret
-against the per-request oracle (``info["regret"]``), clicks, true click probability of the chosen
+against the per-request oracle (``info["regret"]``: the best of the request's K candidates, the
+generator's in a generated scenario, ``ScenarioSpec.generator``), clicks, true click probability of the chosen
 creatives, and the wall time spent in the policy's ``select`` and ``update``. On a slate env
 (``adsim/SlateSelection-v0``: the action space has a ``slate_size`` L) the policy is reset with
 ``slate_size=L``, chooses (N, L) slates and learns from the clicks per position (``info["clicks"]``,
@@ -136,9 +137,10 @@ def training_seed(seed: int) -> int:
 
 @functools.lru_cache(maxsize=4)
 def _vector_env(env_id: str, kwargs: tuple[tuple[str, Any], ...], batch: int, ctr_model: str | None = None,
-                world_seeds: tuple[int, ...] | None = None) -> gym.vector.VectorEnv:
+                world_seeds: tuple[int, ...] | None = None, generator: str | None = None) -> gym.vector.VectorEnv:
     """One vector env per (scenario config, batch, stacked world seeds) and process, reused by the
-    runs (policies) on the same worlds.
+    runs (policies) on the same worlds; ``generator``: the directory of the generator writing its
+    candidates (``ScenarioSpec.generator_dir``).
 
     ``reset(seed=…)`` re-seeds every stream and forgets the CTR estimate, the episode count and
     the fatigue memory, so a reused env behaves exactly like a fresh one (tested); reusing it
@@ -147,6 +149,8 @@ def _vector_env(env_id: str, kwargs: tuple[tuple[str, Any], ...], batch: int, ct
     extra = {} if ctr_model is None else {"ctr_model": ctr_model}
     if world_seeds is not None:
         extra["world_seeds"] = world_seeds
+    if generator is not None:
+        extra["generator"] = generator
     return gym.make_vec(env_id, num_envs=batch, vectorization_mode="vector_entry_point", **dict(kwargs), **extra)
 
 
@@ -157,7 +161,7 @@ def scenario_env(job: Job, world_seeds: tuple[int, ...] | None = None) -> gym.ve
     steps, batch = cfg.size(job.scenario)
     G = 1 if world_seeds is None else len(world_seeds)
     return _vector_env(scenario.env, scenario.env_kwargs(job.seed, steps), G * batch, scenario.ctr_model,
-                       world_seeds)
+                       world_seeds, scenario.generator_dir)
 
 
 def stackable(job) -> bool:

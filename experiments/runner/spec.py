@@ -73,9 +73,10 @@ MAX_BATCH = 1 << 20
 
 SIZE_KEYS = ("steps", "batch_size")
 """Run-size keys a scenario may override."""
-EXTRA_KEYS = ("env", "ctr_model", "policies", "feedback")
+EXTRA_KEYS = ("env", "ctr_model", "policies", "feedback", "generator", "compare_ctr_to")
+"""Scenario keys that are not env-config fields: the env id, its learned CTR model, a subset of
+policies, the feedback, the generator writing its candidates, the scenario its CTR is compared with."""
 FEEDBACK = ("realised", "expected")
-"""Scenario keys that are not env-config fields: the env id, its learned CTR model, a subset of policies."""
 
 
 @lru_cache(maxsize=None)
@@ -147,6 +148,18 @@ class ScenarioSpec:
     same way)."""
     env: str = DEFAULT_ENV
     """A registered Gymnasium id with a native vector env (``adsim/CreativeSelection-v0``, ``adsim/AdSession-v0``, …)."""
+    generator: str | None = None
+    """Who writes every request's K candidates in a personalised scenario of an env that takes a
+    candidate source (``adsim/CreativeSelection-v0``): ``"default"`` (``models/generator``, which
+    set-up fills) or a directory written by ``adsim train-generator``; ``None``: the template
+    sampler. The world, request streams and β0 stay those of the template scenario of the same seed
+    (``adsim.generator.scenario``), so true CTRs compare; the oracle, and regret, are over the
+    generated candidates. The generator's weights hash and architecture are part of the study's
+    fingerprint."""
+    compare_ctr_to: str | None = None
+    """Another scenario of the study (same world, candidates per request, mode, reward, steps and
+    batch size; the seeds are the study's) whose CTR every policy run on both is compared with,
+    seed by seed: a paired table in summary.md and ``ctr_comparison.csv``. ``None``: no comparison."""
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -171,6 +184,10 @@ class ScenarioSpec:
             if not env_accepts(self.env, "ctr_model"):
                 raise ValueError(f"scenarios.{self.name}.ctr_model: env {self.env!r} takes no ctr_model")
             _check_ctr_model(f"scenarios.{self.name}.ctr_model", self.ctr_model)
+        object.__setattr__(self, "_generator_dir", None if self.generator is None else self._check_generator(base))
+        if self.compare_ctr_to is not None and (not isinstance(self.compare_ctr_to, str) or not self.compare_ctr_to):
+            raise TypeError(f"scenarios.{self.name}.compare_ctr_to must be a scenario name (str), got "
+                            f"{type(self.compare_ctr_to).__name__} {self.compare_ctr_to!r}")
         if self.policies is not None and (not isinstance(self.policies, tuple) or not self.policies
                                           or not all(isinstance(p, str) for p in self.policies)):
             raise TypeError(f"scenarios.{self.name}.policies must be a non-empty list of policy labels, "
@@ -183,6 +200,29 @@ class ScenarioSpec:
         object.__setattr__(self, "_campaign_pinned", pin)
         if pin:  # pool arms must mean the same creatives in every slot: fix the campaign
             object.__setattr__(self, "overrides", {**self.overrides, "campaign": 0})
+
+    def _check_generator(self, base) -> str:
+        """The absolute directory of ``generator``, checked before any work: a str naming a generator
+        of this world's shape, on an env that takes a candidate source, in personalised mode."""
+        from adsim.generator.scenario import check_generator
+
+        where = f"scenarios.{self.name}.generator"
+        if not isinstance(self.generator, str):
+            raise TypeError(f"{where} must be 'default' or a directory path (str), got "
+                            f"{type(self.generator).__name__} {self.generator!r}")
+        if not env_accepts(self.env, "generator"):
+            raise ValueError(f"{where}: env {self.env!r} takes no candidate source; a generator writes the "
+                             f"candidates of personalised {DEFAULT_ENV!r} scenarios: remove it or use that env")
+        mode = getattr(base, "mode", None)
+        if mode != "personalized":
+            raise ValueError(f"{where} == {self.generator!r} needs mode == 'personalized' (candidates written for "
+                             f"each request: preset = 'personalized' or mode = 'personalized'), got mode == {mode!r}")
+        return str(check_generator(self.generator, base.world.n_interest_tags, where))
+
+    @property
+    def generator_dir(self) -> str | None:
+        """The absolute directory of the scenario's generator (``None``: template candidates)."""
+        return self._generator_dir
 
     @property
     def mode(self) -> str | None:
@@ -529,6 +569,50 @@ class BenchConfig:
             check_memory(run_bytes(env_cfg, steps, self.size(i)[1], len(self.seeds)),
                          f"scenario {sc.name!r} with steps == {steps}, batch_size == {self.size(i)[1]} and "
                          f"{len(self.seeds)} seeds", "steps, batch_size or the number of seeds")
+            if sc.compare_ctr_to is not None:
+                self._check_compare(i)
+
+    COMPARED_FIELDS = ("mode", "n_candidates", "reward")
+    """Env-config fields two scenarios must share for their CTRs to compare (and the world, the size)."""
+
+    def compared(self, i: int) -> int | None:
+        """Index of the scenario scenario ``i``'s CTR is compared with (``compare_ctr_to``), or None."""
+        name = self.scenarios[i].compare_ctr_to
+        return None if name is None else [sc.name for sc in self.scenarios].index(name)
+
+    def _check_compare(self, i: int) -> None:
+        """``compare_ctr_to`` of scenario ``i`` names another scenario of the same world (world seed =
+        scenario seed: the study's seeds), candidates per request, mode, reward and size, with a policy
+        in common: then every such policy's CTR differs between them only by who wrote the candidates
+        (or what else the two set apart, e.g. the CTR estimate)."""
+        sc = self.scenarios[i]
+        where = f"scenarios.{sc.name}.compare_ctr_to"
+        others = tuple(o.name for o in self.scenarios if o.name != sc.name)
+        if sc.compare_ctr_to == sc.name:
+            raise ValueError(f"{where} == {sc.name!r} names the scenario itself; name another one of {list(others)}")
+        check_choice(where, sc.compare_ctr_to, others)
+        j = self.compared(i)
+        other = self.scenarios[j]
+        if other.env != sc.env:
+            raise ValueError(f"{where} == {other.name!r}: its env {other.env!r} is not this scenario's {sc.env!r}")
+        if self.size(j) != self.size(i):
+            raise ValueError(f"{where} == {other.name!r}: its steps × batch_size {self.size(j)} is not this "
+                             f"scenario's {self.size(i)}; CTRs compare over the same impressions with the same "
+                             f"update schedule: set the same steps and batch_size on both")
+        mine, theirs = (self.scenarios[k].env_config(self.seeds[0], self.size(k)[0]) for k in (i, j))
+        if mine.world != theirs.world:
+            diff = sorted(f.name for f in dataclasses.fields(mine.world)
+                          if getattr(mine.world, f.name) != getattr(theirs.world, f.name))
+            raise ValueError(f"{where} == {other.name!r} lives in another world (world fields {diff} differ); "
+                             f"a CTR comparison needs the same world: set the same world fields on both")
+        for key in self.COMPARED_FIELDS:
+            if getattr(mine, key, None) != getattr(theirs, key, None):
+                raise ValueError(f"{where} == {other.name!r}: its {key} == {getattr(theirs, key, None)!r} is not "
+                                 f"this scenario's {getattr(mine, key, None)!r}; set the same {key} on both")
+        labels = {self.policies[k].label for k in self.policy_indices(j)}
+        if not any(self.policies[k].label in labels for k in self.policy_indices(i)):
+            raise ValueError(f"{where} == {other.name!r}: the two scenarios run no policy in common; a CTR "
+                             f"comparison is per policy (scenarios.<name>.policies)")
 
     def _check_policy_kind(self, i: int, sc: ScenarioSpec, method: str, kind: str, what: str, use: str) -> None:
         """Every policy run on scenario ``i`` has ``method`` (a slate env's pages need slate policies,
@@ -548,7 +632,7 @@ class BenchConfig:
             for label in getattr(ope, key):
                 check_choice(f"ope.{key} entry", label, labels)
         for sc in self.scenarios:
-            for key in ("steps", "batch_size", "ctr_model", "policies"):
+            for key in ("steps", "batch_size", "ctr_model", "policies", "generator", "compare_ctr_to"):
                 if getattr(sc, key) is not None:
                     raise ValueError(f"scenarios.{sc.name}.{key} is not used by an OPE study (its logs have "
                                      f"[ope] sizes rounds, logged by [ope] logging); remove it")
@@ -670,6 +754,8 @@ class BenchConfig:
                                   "ctr_model": sc.ctr_model,
                                   # only when set: the fingerprints of configs without it stay as they were
                                   **({"feedback": sc.feedback} if sc.feedback != "realised" else {}),
+                                  **self._generator_dict(sc),
+                                  **({"compare_ctr_to": sc.compare_ctr_to} if sc.compare_ctr_to is not None else {}),
                                   "policies": [self.policies[j].label for j in self.policy_indices(i)]}
         return {
             "name": self.name, "seeds": list(self.seeds), "steps": self.steps, "batch_size": self.batch_size,
@@ -680,6 +766,25 @@ class BenchConfig:
             "policies": {p.label: p.to_dict() for p in self.policies},
             "stream_seeds": "slot i of scenario seed s reads the i-th child stream of SeedSequence(s)",
         }
+
+    @staticmethod
+    def _generator_dict(sc: ScenarioSpec) -> dict[str, Any]:
+        """A generated scenario's ``generator`` entry: the hash of the weights and the architecture
+        (part of the fingerprint: the same weights anywhere give the same numbers); {} without one."""
+        if sc.generator is None:
+            return {}
+        from adsim.generator.scenario import generator_identity
+
+        return {"generator": generator_identity(sc.generator_dir)}
+
+    def generators(self) -> dict[str, dict[str, Any]]:
+        """Provenance of every generated scenario's generator: the value given (``"default"`` or a
+        path, as written), the hash of its weights, its architecture and how it was trained (its
+        ``config.json``)."""
+        from adsim.generator.scenario import generator_identity
+
+        return {sc.name: {"given": sc.generator, **generator_identity(sc.generator_dir, training=True)}
+                for sc in self.scenarios if sc.generator is not None}
 
     def _ope_dict(self) -> dict[str, Any]:
         scenarios = {}
