@@ -36,7 +36,7 @@ from experiments.runner.spec import OPE_REFERENCE, BenchConfig, describe
 
 REFERENCE = OPE_REFERENCE
 CI_LABEL = {"normal": "asymptotic-normal", "bootstrap": "percentile-bootstrap (200 replicates)",
-            "bootstrap_t": "studentised-bootstrap (bootstrap-t, 200 replicates)"}
+            "bootstrap_t": "studentised-bootstrap (bootstrap-t, 200 replicates, order-statistic critical values)"}
 
 
 class OpeResult(NamedTuple):
