@@ -39,6 +39,8 @@ def register(sub) -> None:
     p.add_argument("--log-envs", type=int, default=512, help="request slots per logged step")
     p.add_argument("--ft-steps", type=int, default=150)
     p.add_argument("--kl-coef", type=float, default=0.1)
+    p.add_argument("--ft-lr", type=float, default=3e-4, help="fine-tuning Adam learning rate")
+    p.add_argument("--ft-requests", type=int, default=64, help="fine-tuning requests per step (K samples each)")
     p.add_argument("--guard-coef", type=float, default=1.0,
                    help="reward penalty per public well-formedness flag (0 = unguarded)")
     p.add_argument("--reward-model", default="logistic",
@@ -136,6 +138,26 @@ class _EvalSet:
                          "well_formed_before": well_formedness(pre[name][rows], req["category"]),
                          "well_formed_after": well_formedness(post[name][rows], req["category"])}
         return out
+
+    def personalisation(self, cands: dict | None = None) -> dict:
+        """Personalisation lift (:func:`adsim.generator.evaluate.personalisation_lift`) of a model's
+        candidates per conditioning, or of the template sampler's with ``cands`` None."""
+        from adsim.generator.evaluate import personalisation_lift
+
+        if cands is None:
+            return personalisation_lift(self.world, self.beta0, self.req, self.template, self.seed)
+        return {name: personalisation_lift(self.world, self.beta0, self.req, c, self.seed) for name, c in cands.items()}
+
+    def baselines(self, cands: dict, ctr, view: str = "full") -> dict:
+        """A model's candidates (conditioning ``view``) against the fair baselines
+        (:func:`adsim.generator.evaluate.fair_baselines`), the picks made by the learned CTR model ``ctr``."""
+        from adsim.generator.conditioning import request_observation
+        from adsim.generator.evaluate import fair_baselines
+
+        obs = request_observation(self.world, self.req)
+        scores = lambda c: ctr.estimate(obs._replace(candidates=c))  # noqa: E731
+        return fair_baselines(self.world, self.beta0, self.req, cands[view], self.template, scores(cands[view]),
+                              scores(self.template), self.seed)
 
     @staticmethod
     def _draw(world, n: int, seed: int):
@@ -381,8 +403,10 @@ def run(args) -> int:
     (out / "pretrained" / TRAINING_USERS).write_text(json.dumps(users_doc, indent=2) + "\n")
     pre = ev.candidates(model)
     report["pretrained_vs_template"] = ev.compare(pre)
+    report["personalisation_lift"] = {"template": ev.personalisation(), "pretrained": ev.personalisation(pre)}
     final, ft_cfg, post = model, FinetuneConfig(steps=args.ft_steps, kl_coef=args.kl_coef,
-                                                guard_coef=args.guard_coef, seed=args.seed), None
+                                                guard_coef=args.guard_coef, lr=args.ft_lr,
+                                                requests_per_step=args.ft_requests, seed=args.seed), None
     if not args.no_finetune:
         ctr, ft_cfg, report["ctr_model"] = _reward_model(args, config, core.world, ft_cfg, out)
         t0 = time.time()
@@ -391,6 +415,8 @@ def run(args) -> int:
         post = ev.candidates(final)
         report["finetuned_vs_template"] = ev.compare(post)
         report["finetune_lift"] = ev.lift(pre, post)
+        report["personalisation_lift"]["finetuned"] = ev.personalisation(post)
+        report["fair_baselines"] = {"pretrained": ev.baselines(pre, ctr), "finetuned": ev.baselines(post, ctr)}
         _plot_finetune(ft_curve, ft_curve["monitor"], out / "finetune_curve.png")
     report["users"] = by_users(args, ev, pre, post)
     final.save(out)
