@@ -166,3 +166,17 @@ def test_bad_input_names_the_parameter(world, req, template):
         fair_baselines(world, BETA0, req, template, template, s[:, :3], s)
     with pytest.raises(ValueError, match="a and b have shapes"):
         paired_bootstrap(np.ones(3), np.ones(4))
+
+
+def test_train_generator_tables_show_every_baseline_and_lift(world, req, template):
+    from experiments.commands.train_generator import BASELINE_ROWS, evaluation_table
+
+    p = true_ctr(world, BETA0, req, template)
+    fb = fair_baselines(world, BETA0, req, template, template, p, p, seed=0)
+    lift = personalisation_lift(world, BETA0, req, template, seed=0)
+    text = evaluation_table({"fair_baselines": {"finetuned": fb},
+                             "personalisation_lift": {"template": lift, "finetuned": {"full": lift}}})
+    for _, label in BASELINE_ROWS:
+        assert label in text
+    assert f"{100 * fb['true_ctr']['lexicon_best']:.2f} %" in text
+    assert f"{lift['lift']:+.1%} [{lift['ci95'][0]:+.1%}, {lift['ci95'][1]:+.1%}]" in text

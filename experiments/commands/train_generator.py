@@ -361,13 +361,73 @@ def _users_summary(u: dict) -> str:
             f"({u['eval_requests']['held_out']:,} requests, {u['fraction']:.0%} of users): " + ", ".join(parts))
 
 
+BASELINE_ROWS = (
+    ("template_mean", "(a) template sampler, mean candidate"),
+    ("template_model_pick", "(b) template, best of K by the learned CTR model"),
+    ("template_truth_pick", "(c) template, best of K by the truth"),
+    ("lexicon_best", "(d) best creative the lexicon allows (oracle search)"),
+    ("generated_mean", "generator, mean candidate"),
+    ("generated_model_pick", "generator, best of K by the learned CTR model"),
+    ("generated_truth_pick", "generator, best of K by the truth"),
+)
+
+
+def evaluation_table(report: dict) -> str:
+    """Markdown tables of a report's fair baselines and personalisation lifts (``tables.md``)."""
+    def ci(d, key="lift", ci_key="ci95"):
+        return f"{d[key]:+.1%} [{d[ci_key][0]:+.1%}, {d[ci_key][1]:+.1%}]"
+
+    lines = []
+    fb = report.get("fair_baselines")
+    if fb:
+        models = [m for m in ("pretrained", "finetuned") if m in fb]
+        lines += [f"Fair baselines: true CTR on {fb[models[0]]['n_requests']:,} evaluation requests, K = "
+                  f"{fb[models[0]]['K']}, full conditioning; lift of the generator's model pick over each row "
+                  "(95 % paired bootstrap); the learned model's estimate of its own picks (reward hacking).", "",
+                  "| candidates | " + " | ".join(f"{m} true CTR | {m} model pick vs this" for m in models) + " |",
+                  "|---|" + "---|---|" * len(models)]
+        for key, label in BASELINE_ROWS:
+            cells = []
+            for m in models:
+                t = fb[m]["true_ctr"][key]
+                vs = fb[m]["generated_model_pick_vs"].get(key)
+                if key.startswith("generated"):
+                    cells += [f"{100 * t:.2f} %", ""]
+                else:
+                    cells += [f"{100 * t:.2f} %", ci(vs) if vs else ""]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        for key in ("template_model_pick", "generated_model_pick"):
+            cells = []
+            for m in models:
+                h = fb[m]["reward_hacking"][key]
+                cells += [f"est. {100 * h['estimated_ctr']:.2f} % vs true {100 * h['true_ctr']:.2f} %",
+                          f"{h['overestimate']:+.0%}"]
+            lines.append(f"| learned model's estimate of {key.replace('_', ' ')} | " + " | ".join(cells) + " |")
+        lines.append("")
+    pl = report.get("personalisation_lift")
+    if pl:
+        lines += ["Personalisation lift: true CTR of each request's candidates for its own user against the same "
+                  "candidates shown to another user of the same campaign (95 % paired bootstrap).", "",
+                  "| candidates | conditioning | own user | other user | lift |", "|---|---|---|---|---|"]
+        d = pl["template"]
+        lines.append(f"| template sampler | | {100 * d['own_user_ctr']:.2f} % | {100 * d['other_user_ctr']:.2f} % | "
+                     f"{ci(d)} |")
+        for m in ("pretrained", "finetuned"):
+            for view, d in pl.get(m, {}).items():
+                lines.append(f"| {m} | {view} | {100 * d['own_user_ctr']:.2f} % | {100 * d['other_user_ctr']:.2f} % "
+                             f"| {ci(d)} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def _write(args, out: Path, report: dict, meta: dict) -> None:
     (out / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "tables.md").write_text(evaluation_table(report))
     if args.results:
         res = Path(args.results)
         res.mkdir(parents=True, exist_ok=True)
-        for name in ("report.json", "config.json", "training_curve.png", "finetune_curve.png"):
+        for name in ("report.json", "config.json", "tables.md", "training_curve.png", "finetune_curve.png"):
             if (out / name).exists():
                 shutil.copy(out / name, res / name)
 
