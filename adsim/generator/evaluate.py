@@ -10,6 +10,15 @@
   candidates on the same requests and with the *oracle creative*: for each request, the best
   well-formed creative (one on-category product phrase, up to three phrases of distinct other
   roles, each attribute) a search over the whole lexicon finds under the hidden model.
+* **personalisation lift** (:func:`personalisation_lift`): the true CTR of each request's
+  candidates for its own user against the same candidates shown to another user of the same
+  campaign (a seeded permutation within campaign, :func:`other_user_permutation`), paired.
+* **fair baselines** (:func:`fair_baselines`): the generator's candidates, its pick by a learned
+  CTR model and by the truth, against the mean template candidate, the template's best of K by the
+  same learned model and by the truth, and the best creative the lexicon allows; the learned model's
+  estimate of its own picks against their true CTR is the reward-hacking measure.
+
+Every interval is a 95 % paired bootstrap over requests (:func:`paired_bootstrap`), seeded.
 """
 
 from __future__ import annotations
