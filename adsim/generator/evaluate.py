@@ -291,7 +291,8 @@ def fair_baselines(world: World, beta0: float, req: dict[str, np.ndarray], gener
     for name, shape in shapes.items():
         if len(shape) != 3 or shape[0] != n:
             raise ValueError(f"{name} has shape {shape}, expected (n_requests={n}, K, CREATIVE_SLOTS)")
-    for name, s, c in (("generated_scores", generated_scores, generated), ("template_scores", template_scores, template)):
+    for name, s, c in (("generated_scores", generated_scores, generated),
+                       ("template_scores", template_scores, template)):
         if np.shape(s) != np.shape(c)[:2]:
             raise ValueError(f"{name} has shape {np.shape(s)}, expected {np.shape(c)[:2]} (one score per candidate)")
     rows = np.arange(n)
