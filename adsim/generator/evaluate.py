@@ -223,8 +223,9 @@ def personalisation_lift(world: World, beta0: float, req: dict[str, np.ndarray],
     """How much creatives gain by being written for their own request: the true CTR of each
     request's creatives (n, K, S) for that request against the true CTR, for the same request, of
     the creatives written for another request of the same campaign (another user;
-    :func:`other_user_permutation` with ``seed``). Since the partners form a permutation within each
-    campaign, the second figure is also the true CTR of every creative set shown to another user.
+    :func:`other_user_permutation` with ``seed``, which also seeds the bootstrap). Since the
+    partners form a permutation within each campaign, the second figure is also the true CTR of
+    every creative set shown to another user.
 
     Paired over the receiving requests (the user's base propensity, context and slot cancel), with
     a 95 % bootstrap interval (``n_boot`` resamples) on the relative lift and on the difference.
