@@ -74,6 +74,14 @@ def test_train_generator_writes_model_and_report(generator):
     assert report["pretrain"]["n_params"] > 0 and "pretrained_vs_template" in report
     assert {"finetuned_vs_template", "finetune_lift", "ctr_model"} <= set(report)
     assert (generator / "model.json").exists() and (generator / "training_curve.png").exists()
+    lift, fair = report["personalisation_lift"], report["fair_baselines"]
+    assert set(lift) == {"template", "pretrained", "finetuned"}
+    assert set(lift["finetuned"]) == {"full", "env_source", "pool"}
+    full = lift["finetuned"]["full"]
+    assert full["ci95"][0] <= full["lift"] <= full["ci95"][1]
+    t = fair["finetuned"]["true_ctr"]
+    assert t["lexicon_best"] >= t["template_truth_pick"] >= max(t["template_mean"], t["template_model_pick"])
+    assert "(d) best creative the lexicon allows" in (generator / "tables.md").read_text()
 
 
 def test_train_generator_reports_held_out_users_and_never_trains_on_them(generator_run):

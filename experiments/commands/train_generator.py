@@ -27,7 +27,8 @@ from experiments.provenance import provenance
 
 
 DEFAULT_RECIPE = {"preset": "personalized", "corpus_size": 40000, "epochs": 3, "seed": 0, "reward_model": "logistic",
-                  "log_steps": 200, "log_envs": 512, "ft_steps": 150, "kl_coef": 0.1, "guard_coef": 1.0}
+                  "log_steps": 200, "log_envs": 512, "ft_steps": 150, "kl_coef": 0.1, "ft_lr": 3e-4, "ft_requests": 64,
+                  "guard_coef": 1.0}
 """The default generator's recipe: the defaults of the options that decide its weights (with the
 architecture and the pre-training / fine-tuning dataclasses' other defaults, ``GeneratorConfig``,
 ``TrainConfig``, ``FinetuneConfig``). ``make install`` trains exactly this into ``models/generator``
@@ -59,6 +60,9 @@ def register(sub) -> None:
     p.add_argument("--log-envs", type=int, default=r["log_envs"], help="request slots per logged step")
     p.add_argument("--ft-steps", type=int, default=r["ft_steps"])
     p.add_argument("--kl-coef", type=float, default=r["kl_coef"])
+    p.add_argument("--ft-lr", type=float, default=r["ft_lr"], help="fine-tuning Adam learning rate")
+    p.add_argument("--ft-requests", type=int, default=r["ft_requests"],
+                   help="fine-tuning requests per step (K samples each)")
     p.add_argument("--guard-coef", type=float, default=r["guard_coef"],
                    help="reward penalty per public well-formedness flag (0 = unguarded)")
     p.add_argument("--reward-model", default=r["reward_model"],
@@ -156,6 +160,26 @@ class _EvalSet:
                          "well_formed_before": well_formedness(pre[name][rows], req["category"]),
                          "well_formed_after": well_formedness(post[name][rows], req["category"])}
         return out
+
+    def personalisation(self, cands: dict | None = None) -> dict:
+        """Personalisation lift (:func:`adsim.generator.evaluate.personalisation_lift`) of a model's
+        candidates per conditioning, or of the template sampler's with ``cands`` None."""
+        from adsim.generator.evaluate import personalisation_lift
+
+        if cands is None:
+            return personalisation_lift(self.world, self.beta0, self.req, self.template, self.seed)
+        return {name: personalisation_lift(self.world, self.beta0, self.req, c, self.seed) for name, c in cands.items()}
+
+    def baselines(self, cands: dict, ctr, view: str = "full") -> dict:
+        """A model's candidates (conditioning ``view``) against the fair baselines
+        (:func:`adsim.generator.evaluate.fair_baselines`), the picks made by the learned CTR model ``ctr``."""
+        from adsim.generator.conditioning import request_observation
+        from adsim.generator.evaluate import fair_baselines
+
+        obs = request_observation(self.world, self.req)
+        scores = lambda c: ctr.estimate(obs._replace(candidates=c))  # noqa: E731
+        return fair_baselines(self.world, self.beta0, self.req, cands[view], self.template, scores(cands[view]),
+                              scores(self.template), self.seed)
 
     @staticmethod
     def _draw(world, n: int, seed: int):
@@ -359,13 +383,73 @@ def _users_summary(u: dict) -> str:
             f"({u['eval_requests']['held_out']:,} requests, {u['fraction']:.0%} of users): " + ", ".join(parts))
 
 
+BASELINE_ROWS = (
+    ("template_mean", "(a) template sampler, mean candidate"),
+    ("template_model_pick", "(b) template, best of K by the learned CTR model"),
+    ("template_truth_pick", "(c) template, best of K by the truth"),
+    ("lexicon_best", "(d) best creative the lexicon allows (oracle search)"),
+    ("generated_mean", "generator, mean candidate"),
+    ("generated_model_pick", "generator, best of K by the learned CTR model"),
+    ("generated_truth_pick", "generator, best of K by the truth"),
+)
+
+
+def evaluation_table(report: dict) -> str:
+    """Markdown tables of a report's fair baselines and personalisation lifts (``tables.md``)."""
+    def ci(d, key="lift", ci_key="ci95"):
+        return f"{d[key]:+.1%} [{d[ci_key][0]:+.1%}, {d[ci_key][1]:+.1%}]"
+
+    lines = []
+    fb = report.get("fair_baselines")
+    if fb:
+        models = [m for m in ("pretrained", "finetuned") if m in fb]
+        lines += [f"Fair baselines: true CTR on {fb[models[0]]['n_requests']:,} evaluation requests, K = "
+                  f"{fb[models[0]]['K']}, full conditioning; lift of the generator's model pick over each row "
+                  "(95 % paired bootstrap); the learned model's estimate of its own picks (reward hacking).", "",
+                  "| candidates | " + " | ".join(f"{m} true CTR | {m} model pick vs this" for m in models) + " |",
+                  "|---|" + "---|---|" * len(models)]
+        for key, label in BASELINE_ROWS:
+            cells = []
+            for m in models:
+                t = fb[m]["true_ctr"][key]
+                vs = fb[m]["generated_model_pick_vs"].get(key)
+                if key.startswith("generated"):
+                    cells += [f"{100 * t:.2f} %", ""]
+                else:
+                    cells += [f"{100 * t:.2f} %", ci(vs) if vs else ""]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        for key in ("template_model_pick", "generated_model_pick"):
+            cells = []
+            for m in models:
+                h = fb[m]["reward_hacking"][key]
+                cells += [f"est. {100 * h['estimated_ctr']:.2f} % vs true {100 * h['true_ctr']:.2f} %",
+                          f"{h['overestimate']:+.0%}"]
+            lines.append(f"| learned model's estimate of {key.replace('_', ' ')} | " + " | ".join(cells) + " |")
+        lines.append("")
+    pl = report.get("personalisation_lift")
+    if pl:
+        lines += ["Personalisation lift: true CTR of each request's candidates for its own user against the same "
+                  "candidates shown to another user of the same campaign (95 % paired bootstrap).", "",
+                  "| candidates | conditioning | own user | other user | lift |", "|---|---|---|---|---|"]
+        d = pl["template"]
+        lines.append(f"| template sampler | | {100 * d['own_user_ctr']:.2f} % | {100 * d['other_user_ctr']:.2f} % | "
+                     f"{ci(d)} |")
+        for m in ("pretrained", "finetuned"):
+            for view, d in pl.get(m, {}).items():
+                lines.append(f"| {m} | {view} | {100 * d['own_user_ctr']:.2f} % | {100 * d['other_user_ctr']:.2f} % "
+                             f"| {ci(d)} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def _write(args, out: Path, report: dict, meta: dict) -> None:
     (out / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "tables.md").write_text(evaluation_table(report))
     if args.results:
         res = Path(args.results)
         res.mkdir(parents=True, exist_ok=True)
-        for name in ("report.json", "config.json", "training_curve.png", "finetune_curve.png"):
+        for name in ("report.json", "config.json", "tables.md", "training_curve.png", "finetune_curve.png"):
             if (out / name).exists():
                 shutil.copy(out / name, res / name)
 
@@ -377,7 +461,8 @@ def _finetune_config(args):
 
     if args.no_finetune:
         return None
-    return FinetuneConfig(steps=args.ft_steps, kl_coef=args.kl_coef, guard_coef=args.guard_coef, seed=args.seed,
+    return FinetuneConfig(steps=args.ft_steps, kl_coef=args.kl_coef, guard_coef=args.guard_coef, lr=args.ft_lr,
+                          requests_per_step=args.ft_requests, seed=args.seed,
                           synthetic_campaigns=args.reward_model == "logistic")
 
 
@@ -501,6 +586,7 @@ def run(args) -> int:
     (out / "pretrained" / TRAINING_USERS).write_text(json.dumps(users_doc, indent=2) + "\n")
     pre = ev.candidates(model)
     report["pretrained_vs_template"] = ev.compare(pre)
+    report["personalisation_lift"] = {"template": ev.personalisation(), "pretrained": ev.personalisation(pre)}
     final, ft_cfg, post = model, _finetune_config(args), None
     if not args.no_finetune:
         ctr, ft_cfg, report["ctr_model"] = _reward_model(args, config, core.world, ft_cfg, out)
@@ -510,6 +596,8 @@ def run(args) -> int:
         post = ev.candidates(final)
         report["finetuned_vs_template"] = ev.compare(post)
         report["finetune_lift"] = ev.lift(pre, post)
+        report["personalisation_lift"]["finetuned"] = ev.personalisation(post)
+        report["fair_baselines"] = {"pretrained": ev.baselines(pre, ctr), "finetuned": ev.baselines(post, ctr)}
         _plot_finetune(ft_curve, ft_curve["monitor"], out / "finetune_curve.png")
     report["users"] = by_users(args, ev, pre, post)
     final.save(out)
