@@ -24,7 +24,7 @@ def test_every_subcommand_has_an_end_to_end_test():
 GENERATOR_USERS = 1500
 """The tiny run's world (``--set n_users=1500``): a smaller population than the preset's 4,000."""
 GENERATOR_TINY = ["--corpus-size", "300", "--epochs", "1", "--eval-requests", "50", "--ft-steps", "1",
-                  "--log-steps", "8", "--log-envs", "64"]
+                  "--log-steps", "8", "--log-envs", "64", "--reward-model", "logistic"]
 
 
 @pytest.fixture(scope="module")

@@ -26,8 +26,8 @@ from experiments.options import (add_device, add_field_overrides, add_held_out_u
 from experiments.provenance import provenance
 
 
-DEFAULT_RECIPE = {"preset": "personalized", "corpus_size": 40000, "epochs": 3, "seed": 0, "reward_model": "logistic",
-                  "log_steps": 200, "log_envs": 512, "ft_steps": 150, "kl_coef": 0.1, "ft_lr": 3e-4, "ft_requests": 64,
+DEFAULT_RECIPE = {"preset": "personalized", "corpus_size": 40000, "epochs": 3, "seed": 0, "reward_model": "deepfm:400000",
+                  "log_steps": 200, "log_envs": 512, "ft_steps": 300, "kl_coef": 0.02, "ft_lr": 1e-3, "ft_requests": 64,
                   "guard_coef": 1.0}
 """The default generator's recipe: the defaults of the options that decide its weights (with the
 architecture and the pre-training / fine-tuning dataclasses' other defaults, ``GeneratorConfig``,
