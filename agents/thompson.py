@@ -236,29 +236,30 @@ class BetaThompson(ArmPolicy):
         """Cached per campaign row: recomputed only for rows whose counts or sums changed since
         (each row's integral is independent of the others', so this changes no number)."""
         rows = self.counts.shape[0]
-        if self._cached_p.shape[0] < rows:
-            extra = rows - self._cached_p.shape[0]
-            self._cached_p = np.concatenate([self._cached_p, np.zeros((extra, self.n_actions))])
-            self._cached_counts = np.concatenate([self._cached_counts, np.full((extra, self.n_actions), np.nan)])
-            self._cached_sums = np.concatenate([self._cached_sums, np.full((extra, self.n_actions), np.nan)])
-        fresh = ((self._cached_counts[slots] == self.counts[slots]).all(axis=1)
-                 & (self._cached_sums[slots] == self.sums[slots]).all(axis=1))
+        cached_p, cached_counts, cached_sums = cached = self._cached
+        if cached_p.shape[0] < rows:
+            extra = rows - cached_p.shape[0]
+            cached[:] = cached_p, cached_counts, cached_sums = (
+                np.concatenate([cached_p, np.zeros((extra, self.n_actions))]),
+                np.concatenate([cached_counts, np.full((extra, self.n_actions), np.nan)]),
+                np.concatenate([cached_sums, np.full((extra, self.n_actions), np.nan)]))
+        fresh = ((cached_counts[slots] == self.counts[slots]).all(axis=1)
+                 & (cached_sums[slots] == self.sums[slots]).all(axis=1))
         if not fresh.all():
             stale = np.unique(slots[~fresh])
             a, b = self.posterior(stale)
-            self._cached_p[stale] = beta_argmax(a, b, self.nodes)
-            self._cached_counts[stale] = self.counts[stale]
-            self._cached_sums[stale] = self.sums[stale]
-        return self._cached_p[slots]
+            cached_p[stale] = beta_argmax(a, b, self.nodes)
+            cached_counts[stale] = self.counts[stale]
+            cached_sums[stale] = self.sums[stale]
+        return cached_p[slots]
 
     def reset(self, n_actions: int, seed=None, group_seeds=None) -> None:
         super().reset(n_actions, seed, group_seeds)
         if self.sampling == "posterior":  # K uniforms a decision: blocks of K · UNIFORM_BLOCK (the same stream)
             self._u_size = UNIFORM_BLOCK * self.n_actions
-        self._cached_p = np.zeros((0, self.n_actions))
-        """(rows, K) propensities last computed per campaign row, from these counts and sums:"""
-        self._cached_counts = np.zeros((0, self.n_actions))
-        self._cached_sums = np.zeros((0, self.n_actions))
+        self._cached = [np.zeros((0, self.n_actions)), np.zeros((0, self.n_actions)), np.zeros((0, self.n_actions))]
+        """(rows, K) propensities last computed per campaign row, and the counts and sums they are of
+        (one attribute: a policy with more than 30 slows every attribute access of its one-request path)."""
 
 
 _special = None
@@ -291,11 +292,11 @@ class _PosteriorRow:
     ``betainc`` and its terms from ``math.lgamma``; the recurrence's error stays below 1e-11 (tested), far inside the
     margin, so the CDFs only decide which inverse CDFs are evaluated, never the action."""
 
-    __slots__ = ("a", "b", "theta", "theta1", "lx", "l1x", "F", "h", "cols", "mu", "lead", "steps")
-    packed = False
-    """Whether the row is :class:`_PackedPosteriorRow` (the compiled kernels' form)."""
+    __slots__ = ("a", "b", "theta", "theta1", "lx", "l1x", "F", "h", "cols", "mu", "lead", "steps", "packed")
 
     def __init__(self, policy: BetaThompson, row):
+        self.packed = False
+        """Whether the row is :class:`_PackedPosteriorRow` (the compiled kernels' form; a slot, read fast)."""
         K = policy.n_actions
         self.a, self.b, self.mu, self.steps = [0.0] * K, [0.0] * K, [0.0] * K, [0] * K
         for k in range(K):
@@ -358,10 +359,10 @@ class _PackedPosteriorRow:
     thresholds' re-choice). ``F``, ``h``, ``a``, ``b``, ``mu``, ``steps``, ``lead`` and ``cols`` read
     them back as :class:`_PosteriorRow`'s lists."""
 
-    __slots__ = ("S", "theta", "lx", "l1x", "select", "update", "lead_kernel")
-    packed = True
+    __slots__ = ("S", "theta", "lx", "l1x", "select", "update", "lead_kernel", "packed")
 
     def __init__(self, policy: BetaThompson, row, kern):
+        self.packed = True
         K = policy.n_actions
         self.S = S = np.zeros((K + 2, c.PR_WIDTH))
         self.select, self.update, self.lead_kernel = kern.posterior_select, kern.posterior_update, kern.posterior_lead
