@@ -334,9 +334,12 @@ class ArmPolicy(Policy):
         """(N,) actions drawn from ``probabilities``; a batch of one request takes the lean path."""
         if (type(obs) is dict and (campaign := obs.get("campaign")) is self._one_campaign
                 and (est := obs.get("ctr_estimate")) is self._one_est and campaign.tobytes() == self._one_key
-                and campaign.shape == self._one_cshape and est.shape == self._one_shape
+                and campaign.ndim == 2 and len(campaign) == 1
+                and est.ndim == 2 and len(est) == 1 and est.size == self.n_actions
                 and "user" in obs and "context" in obs and "candidates" in obs):
             # the arrays :meth:`_one_slot` checked for the last request, unchanged: its checks hold
+            # (shapes by ndim, len and size, which make no tuple: (1, C) and its bytes fix the row
+            # as the batched lookup's key, (1, K) the estimate)
             self._one_obs = obs
             slot = self._one_last
         else:
