@@ -147,3 +147,108 @@ def _fma_outer(x, y, z, out):
     for i in range(x.shape[0]):
         for s in range(y.shape[0]):
             out[i, s] = fma(x[i], y[s], z[s])
+
+
+# ---------------------------------------------------------------------------------------------
+# Beta-Bernoulli Thompson sampling one request at a time, on the packed row of agents.compiled
+
+from numba.extending import get_cython_function_address  # noqa: E402
+import llvmlite.binding as _llvm  # noqa: E402
+
+from agents.compiled import (  # noqa: E402
+    PR_A, PR_ALPHA0, PR_B, PR_BETA0, PR_EXACT, PR_F, PR_H, PR_HIGH, PR_LEAD, PR_LOW, PR_M, PR_MARGIN, PR_MU,
+    PR_NARROW, PR_STEPS,
+)
+
+_llvm.add_symbol("adsim_betaincinv", get_cython_function_address("scipy.special.cython_special",
+                                                                   "__pyx_fuse_0betaincinv"))
+_betaincinv = types.ExternalFunction("adsim_betaincinv", types.float64(types.float64, types.float64, types.float64))
+"""SciPy's betaincinv for doubles (the function of the ``scipy.special.betaincinv`` ufunc), linked by
+name so the kernels stay cacheable."""
+
+
+@jit
+def posterior_select(S, U, pos):
+    # The arm with the largest posterior draw F_k⁻¹(U[pos + k]), or -1 if U has fewer than K
+    # uniforms from pos. bisect_left's count of each arm's CDFs below u − margin, the highest of
+    # them rules out the arms surely below that threshold (the rival set of _one_select's Python
+    # code, which prunes in two steps), the inverse CDFs of the rest, the first of equal draws.
+    K = S.shape[0] - 2
+    if pos + K > U.shape[0]:
+        return -1
+    m = int(S[K, PR_M])
+    margin = S[K + 1, PR_MARGIN]
+    best = 0
+    for k in range(K):
+        v = U[pos + k] - margin
+        j = 0
+        while j < m and S[k, PR_F + j] < v:
+            j += 1
+        if j > best:
+            best = j
+    if best:
+        n, first = 0, -1
+        for k in range(K):
+            if U[pos + k] >= S[k, PR_F + best - 1] - margin:
+                n += 1
+                if first < 0:
+                    first = k
+        if n == 1:
+            return first
+    arm, top = -1, 0.0
+    for k in range(K):
+        u = U[pos + k]
+        if best == 0 or u >= S[k, PR_F + best - 1] - margin:
+            x = _betaincinv(S[k, PR_A], S[k, PR_B], u)
+            if arm < 0 or x > top:
+                arm, top = k, x
+    return arm
+
+
+@jit
+def posterior_update(S, k, reward, n, s):
+    # Arm k's parameters from its count n and reward sum s, and its CDFs and terms by the
+    # recurrence after a click or a non-click (BetaThompson._one_update's operations, in order);
+    # 2 if its exact CDFs are due instead (the caller writes them, then calls posterior_lead), else
+    # posterior_lead's answer.
+    K = S.shape[0] - 2
+    a0, b0 = S[k, PR_A], S[k, PR_B]
+    a = S[K, PR_ALPHA0] + s
+    b = S[K, PR_BETA0] + n - s
+    S[k, PR_A] = a
+    S[k, PR_B] = b
+    S[k, PR_MU] = a / (a + b)
+    steps = S[k, PR_STEPS] + 1.0
+    if steps < S[K + 1, PR_EXACT] and (reward == 1.0 or reward == 0.0):
+        if reward == 1.0:
+            d, g, x = -1.0 / a0, (a0 + b0) / a0, PR_F
+        else:
+            d, g, x = 1.0 / b0, (a0 + b0) / b0, PR_H
+        prev = -np.inf
+        for i in range(int(S[K, PR_M])):
+            t = S[k, PR_H + i]
+            f = S[k, PR_F + i] + t * d
+            prev = f if f > prev else prev
+            S[k, PR_F + i] = prev
+            S[k, PR_H + i] = t * S[K, x + i] * g
+        S[k, PR_STEPS] = steps
+        return posterior_lead(S, k)
+    S[k, PR_STEPS] = 0.0
+    return 2
+
+
+@jit
+def posterior_lead(S, k):
+    # After arm k's update: k leads if its mean passed the leader's; 1 if the leader's CDFs say the
+    # thresholds are to be re-chosen, else 0.
+    K = S.shape[0] - 2
+    lead = int(S[K, PR_LEAD])
+    if k != lead:
+        if S[k, PR_MU] <= S[lead, PR_MU]:
+            return 0
+        S[K, PR_LEAD] = k
+    lo, hi = S[k, PR_F], S[k, PR_F + int(S[K, PR_M]) - 1]
+    narrow = S[K + 1, PR_NARROW]
+    if lo > S[K + 1, PR_LOW] or hi < S[K + 1, PR_HIGH] or (lo < narrow and hi > 1.0 - narrow):
+        return 1
+    return 0

@@ -194,14 +194,20 @@ class OneRow:
     memoryviews of the tables' row (the same memory, read and written as Python floats), ``cums``
     the cumulative sums of the row's probabilities while a policy keeps them cached (else None),
     the last replaced by +inf (so the bisection of a uniform never passes the last arm, as
-    :func:`draw_cumulative`'s ``min``), ``cache`` whatever else the policy keeps."""
+    :func:`draw_cumulative`'s ``min``), ``cache`` whatever else the policy keeps. ``lo`` and ``hi``
+    (K lists, or None) are open bounds of each arm's mean reward (sum / count) inside which the
+    cached probabilities hold (a policy whose probabilities depend on the means only through which
+    arms lead sets them): an update that leaves the arm's mean inside them changes nothing cached,
+    and :meth:`ArmPolicy.update` then skips the policy's hook."""
 
-    __slots__ = ("counts", "sums", "cums", "cache")
+    __slots__ = ("counts", "sums", "cums", "cache", "lo", "hi")
 
     def __init__(self, counts: np.ndarray, sums: np.ndarray):
         self.counts, self.sums = memoryview(counts), memoryview(sums)
         self.cums: list[float] | None = None
         self.cache: Any = None
+        self.lo: list[float] | None = None
+        self.hi: list[float] | None = None
 
 
 class ArmPolicy(Policy):
@@ -320,16 +326,20 @@ class ArmPolicy(Policy):
 
     def _one_update(self, row: OneRow, arm: int, reward: float, count: float, total: float) -> None:
         """Hook after one request's feedback added to ``row``: ``arm``'s count and reward sum are now
-        ``count`` and ``total``; refresh caches."""
+        ``count`` and ``total``; refresh caches (not called when the row's ``lo``/``hi`` bounds hold
+        the arm's new mean)."""
         row.cums = None
 
     def select(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
         """(N,) actions drawn from ``probabilities``; a batch of one request takes the lean path."""
         if (type(obs) is dict and (campaign := obs.get("campaign")) is self._one_campaign
                 and (est := obs.get("ctr_estimate")) is self._one_est and campaign.tobytes() == self._one_key
-                and campaign.shape == self._one_cshape and est.shape == self._one_shape
+                and campaign.ndim == 2 and len(campaign) == 1
+                and est.ndim == 2 and len(est) == 1 and est.size == self.n_actions
                 and "user" in obs and "context" in obs and "candidates" in obs):
             # the arrays :meth:`_one_slot` checked for the last request, unchanged: its checks hold
+            # (shapes by ndim, len and size, which make no tuple: (1, C) and its bytes fix the row
+            # as the batched lookup's key, (1, K) the estimate)
             self._one_obs = obs
             slot = self._one_last
         else:
@@ -393,7 +403,9 @@ class ArmPolicy(Policy):
                 counts[a1] = n1 = counts[a1] + 1.0
                 sums[a1] = s1 = sums[a1] + r1
                 if row.cums is not None or row.cache is not None:
-                    self._one_update(row, a1, r1, n1, s1)
+                    lo = row.lo
+                    if lo is None or not lo[a1] < s1 / n1 < row.hi[a1]:  # else: nothing cached changes
+                        self._one_update(row, a1, r1, n1, s1)
             return
         self._one_rows = {}  # a batched update: cached probabilities are stale
         n = check_obs(obs, n_actions=self.n_actions)

@@ -40,6 +40,8 @@ Obs = dict[str, np.ndarray]
 
 UNIFORM_BLOCK = 1024
 """Uniforms drawn at once for the one-request paths (:meth:`Policy.uniform_one`)."""
+_NO_UNIFORMS = np.empty(0)
+"""The uniform array of a policy without a live array block (:meth:`Policy.uniform_array`)."""
 
 
 class Policy(ABC):
@@ -53,6 +55,8 @@ class Policy(ABC):
     _u_taken = 0
     _u_size = UNIFORM_BLOCK
     """Uniforms per block (a policy taking several per decision may draw larger blocks: the stream is the same)."""
+    _u_arr: np.ndarray = _NO_UNIFORMS
+    """The block as an array in stream order (:meth:`uniform_array`), its next uniform at ``_u_taken``."""
     reference: bool = False
     """Whether the policy is a reference that reads the env's ``info`` (the ground truth, e.g. true
     click probabilities). Runners give ``info`` only to reference policies (the oracle); any other
@@ -96,6 +100,7 @@ class Policy(ABC):
         self._rng = value
         self._u_block: list[float] = []
         self._u_taken = 0
+        self._u_arr = _NO_UNIFORMS
 
     @property
     def rngs(self) -> list[np.random.Generator]:
@@ -107,7 +112,7 @@ class Policy(ABC):
     @rngs.setter
     def rngs(self, value: list[np.random.Generator]) -> None:
         self._rngs = value
-        self._u_block, self._u_taken = [], 0
+        self._u_block, self._u_taken, self._u_arr = [], 0, _NO_UNIFORMS
 
     def uniform_one(self) -> float:
         """One uniform from the (unstacked) policy's generator: the float ``self.rng.random()`` would
@@ -144,8 +149,24 @@ class Policy(ABC):
         block = shadow.random(self._u_size).tolist()
         block.reverse()
         u = block.pop()
-        self._u_block, self._u_taken = block, 1
+        self._u_block, self._u_taken, self._u_arr = block, 1, _NO_UNIFORMS
         return u
+
+    def uniform_array(self) -> np.ndarray:
+        """A fresh block of the (unstacked, PCG64) policy's next ``_u_size`` uniforms as an array in
+        stream order, for compiled one-request paths: they take the uniforms at ``_u_taken`` (0 now)
+        and advance it by the number used, and :meth:`_sync_uniforms` then advances the generator
+        exactly as for :meth:`uniform_one`'s blocks (one block is live at a time: each refill drops
+        the other)."""
+        if self._u_taken:
+            self._sync_uniforms()
+        shadow = getattr(self, "_u_shadow", None)
+        if shadow is None:
+            shadow = self._u_shadow = np.random.Generator(np.random.PCG64(0))
+        shadow.bit_generator.state = self._rng.bit_generator.state
+        self._u_arr = arr = shadow.random(self._u_size)
+        self._u_block, self._u_taken = [], 0
+        return arr
 
     def _sync_uniforms(self) -> None:
         """Advance the generator past the block's uniforms used so far and drop the rest."""
@@ -156,7 +177,7 @@ class Policy(ABC):
         if (after["has_uint32"], after["uinteger"]) != (before["has_uint32"], before["uinteger"]):
             after["has_uint32"], after["uinteger"] = before["has_uint32"], before["uinteger"]
             bg.state = after
-        self._u_block, self._u_taken = [], 0
+        self._u_block, self._u_taken, self._u_arr = [], 0, _NO_UNIFORMS
 
     def group_rows(self, n: int) -> np.ndarray:
         """(n,) group of each row of a group-major batch of ``n`` requests."""

@@ -19,11 +19,35 @@ Kernels:
   ``fma(ctr, w1, w0)``, which is what this OpenBLAS's (m, 2) · (2, samples) product computes: the
   kernel is offered only where a probe of that product over several shapes finds it so
   (``blas_is_fma``), otherwise ``sparse_scores_wins`` takes the BLAS product's scores.
+* ``posterior_select(S, U, pos)``, ``posterior_update(S, k, reward, n, s)``, ``posterior_lead(S, k)``:
+  Beta-Bernoulli Thompson sampling one request at a time (``BetaThompson(sampling="posterior")``,
+  ``agents.thompson``): the threshold tests, the inverse CDFs of the arms they leave (SciPy's
+  ``cython_special.betaincinv``, the ufunc's function: the same numbers) and the update's
+  incomplete-beta recurrence, on one packed row array ``S`` (layout below) — the twin is
+  ``agents.thompson._PosteriorRow``'s Python code, on lists. One request is one kernel call for
+  the decision and one for the update (≈ 0.2 µs each to dispatch with a single array).
+
+Packed posterior row ``S`` (K + 2, 2·M + 4), M = ``POSTERIOR_M`` thresholds at most, m in use:
+row k < K holds arm k's CDFs at the thresholds (``PR_F`` + i), the recurrence terms (``PR_H`` + i),
+``PR_A``, ``PR_B`` (Beta parameters), ``PR_MU`` (mean), ``PR_STEPS`` (recurrence steps since the
+last exact CDFs); row K the thresholds θ_i (``PR_F`` + i), 1 − θ_i (``PR_H`` + i), ``PR_M`` (m),
+``PR_LEAD`` (the leading arm), ``PR_ALPHA0``, ``PR_BETA0`` (the priors); row K + 1 the constants
+(``PR_MARGIN``, ``PR_EXACT``, ``PR_NARROW``, ``PR_LOW``, ``PR_HIGH``).
 """
 
 from __future__ import annotations
 
 import os
+
+POSTERIOR_M = 6
+PR_F, PR_H = 0, POSTERIOR_M
+PR_A = PR_M = 2 * POSTERIOR_M
+PR_B = PR_LEAD = PR_A + 1
+PR_MU = PR_ALPHA0 = PR_A + 2
+PR_STEPS = PR_BETA0 = PR_A + 3
+PR_MARGIN, PR_EXACT, PR_NARROW, PR_LOW, PR_HIGH = range(5)
+PR_WIDTH = PR_A + 4
+"""Columns of the packed posterior row (above; the kernels' module reads them when compiled)."""
 
 _KERNELS: object | None = None
 _TRIED = False
@@ -55,4 +79,6 @@ def _compile():
     from agents import _compiled_numba as nb
 
     return SimpleNamespace(sparse_scores_wins=nb.sparse_scores_wins,
-                           lints_counts=nb.lints_counts if nb.blas_is_fma() else None)
+                           lints_counts=nb.lints_counts if nb.blas_is_fma() else None,
+                           posterior_select=nb.posterior_select, posterior_update=nb.posterior_update,
+                           posterior_lead=nb.posterior_lead)

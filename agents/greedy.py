@@ -61,10 +61,12 @@ class EpsilonGreedy(ArmPolicy):
         """:meth:`_slot_probabilities` of one row in Python floats (the same operations, so equal)."""
         return self._one_fresh(self._one_row(slot))[0]
 
-    def _one_fresh(self, row) -> tuple[list[float], list]:
-        """The probabilities of a :class:`~agents.arm_tables.OneRow`, and what :meth:`_one_update`
-        needs to tell whether they still hold: [means, best mean, the best arm if it is unique else
-        −1, an upper bound of the other arms' best mean]."""
+    def _one_fresh(self, row) -> tuple[list[float], int, list[float], list[float]]:
+        """The probabilities of a :class:`~agents.arm_tables.OneRow`, the best arm if it is unique
+        (else −1), and the open bounds of each arm's mean inside which the set of best arms, so the
+        probabilities, stay as they are: above the runner-up's mean for a unique best arm, below it
+        for the others; below the best mean for the others when several arms tie for it (the tied
+        arms' bounds are empty)."""
         counts, sums = row.counts, row.sums
         eps = self.epsilon / (1.0 + self.decay * sum(counts))  # integer counts: exact in any order
         means = [s / n if n > 0 else math.inf for s, n in zip(sums, counts)]
@@ -73,36 +75,47 @@ class EpsilonGreedy(ArmPolicy):
         keep, base = 1.0 - eps, eps / self.n_actions
         top = keep * (1.0 / ties) + base
         p = [top if m == best else base for m in means]
-        single = means.index(best) if ties == 1 else -1
-        second = max([m for i, m in enumerate(means) if i != single], default=-math.inf) if ties == 1 else best
-        return p, [means, best, single, second]
+        K = len(means)
+        if ties == 1:
+            single = means.index(best)
+            second = max([m for i, m in enumerate(means) if i != single], default=-math.inf)
+            lo, hi = [-math.inf] * K, [second] * K
+            lo[single], hi[single] = second, math.inf
+        else:
+            single = -1
+            lo, hi = [-math.inf] * K, [best] * K
+            for i, m in enumerate(means):
+                if m == best:
+                    lo[i], hi[i] = math.inf, -math.inf
+        return p, single, lo, hi
 
     def _one_select(self, slot: int) -> int:
         row = self._one_row(slot)
-        p, cache = self._one_fresh(row)
-        row.cache = cache if self.decay == 0.0 else None  # a decaying ε changes at every update
+        p, single, lo, hi = self._one_fresh(row)
+        if self.decay == 0.0:  # a decaying ε changes at every update: nothing kept
+            row.cache, row.lo, row.hi = single, lo, hi
+        else:
+            row.cache = row.lo = row.hi = None
         cums = list(accumulate(p))  # the sequential sums draw_one forms,
         cums[-1] = math.inf  # the last +inf: the bisection stops at the last arm, as draw_one's min
         row.cums = cums
         return bisect_left(cums, self.uniform_one())
 
     def _one_update(self, row, arm: int, reward: float, count: float, total: float) -> None:
-        """Keep the cached probabilities while ε and the set of best arms are unchanged: only
-        ``arm``'s mean moved, so comparing it with the best and runner-up means decides."""
-        cache = row.cache
-        if cache is None:  # nothing to decide it by (or a decaying ε)
-            row.cums = None
-            return
-        means, best, single, second = cache
-        m = total / count
-        if arm == single and m > second:  # still the unique best
-            means[arm] = cache[1] = m
-        elif means[arm] != best and m < best:  # not a best arm before, and still below the best
-            means[arm] = m
-            if m > second:
-                cache[3] = m  # keeps the runner-up bound an upper bound
-        else:
-            row.cums = row.cache = None
+        """The arm's new mean left its bounds (:meth:`_one_fresh`): a runner-up above the runner-up
+        bound but still below the unique best arm's mean raises that bound; anything else (the best
+        arm at or below it, ties, a decaying ε) drops the cached probabilities."""
+        single, lo = row.cache, row.lo
+        if lo is not None and single is not None and single >= 0 and arm != single:
+            n = row.counts[single]
+            best = row.sums[single] / n if n > 0 else math.inf
+            m = total / count
+            if m < best:
+                hi = row.hi
+                hi[:] = [m] * len(hi)
+                lo[single], hi[single] = m, math.inf
+                return
+        row.cums = row.cache = row.lo = row.hi = None
 
 
 class DecayingEpsilonGreedy(EpsilonGreedy):

@@ -31,6 +31,7 @@ from agents.arm_tables import (
     check_obs,
     check_unit_rewards,
 )
+from agents import compiled as c
 from agents.base import UNIFORM_BLOCK, Obs, Policy
 from agents.quadrature import NODES, beta_argmax
 
@@ -124,7 +125,14 @@ class BetaThompson(ArmPolicy):
             row = self._one_row(slot)
         cache = row.cache
         if cache is None:
-            cache = row.cache = _PosteriorRow(self, row)
+            cache = row.cache = _posterior_row(self, row)
+        if cache.packed:  # the compiled twin of what follows (agents.compiled), on the packed row
+            pos = self._u_taken
+            arm = cache.select(cache.S, self._u_arr, pos)
+            if arm < 0:  # the block is used up (or another kind is live)
+                arm, pos = cache.select(cache.S, self.uniform_array(), 0), 0
+            self._u_taken = pos + self.n_actions
+            return arm
         K = self.n_actions
         block = self._u_block
         if len(block) >= K:  # the next K uniforms of the stream, in order (Policy.uniforms_one, inline)
@@ -170,6 +178,11 @@ class BetaThompson(ArmPolicy):
         """Bring the row's :class:`_PosteriorRow` up to date after arm ``k``'s update by ``reward``."""
         cache = row.cache
         if cache is None:
+            return
+        if cache.packed:
+            status = cache.update(cache.S, k, reward, n, s)
+            if status:
+                cache.slow_update(k, status)
             return
         A, B = cache.a, cache.b
         a0, b0 = A[k], B[k]
@@ -223,29 +236,30 @@ class BetaThompson(ArmPolicy):
         """Cached per campaign row: recomputed only for rows whose counts or sums changed since
         (each row's integral is independent of the others', so this changes no number)."""
         rows = self.counts.shape[0]
-        if self._cached_p.shape[0] < rows:
-            extra = rows - self._cached_p.shape[0]
-            self._cached_p = np.concatenate([self._cached_p, np.zeros((extra, self.n_actions))])
-            self._cached_counts = np.concatenate([self._cached_counts, np.full((extra, self.n_actions), np.nan)])
-            self._cached_sums = np.concatenate([self._cached_sums, np.full((extra, self.n_actions), np.nan)])
-        fresh = ((self._cached_counts[slots] == self.counts[slots]).all(axis=1)
-                 & (self._cached_sums[slots] == self.sums[slots]).all(axis=1))
+        cached_p, cached_counts, cached_sums = cached = self._cached
+        if cached_p.shape[0] < rows:
+            extra = rows - cached_p.shape[0]
+            cached[:] = cached_p, cached_counts, cached_sums = (
+                np.concatenate([cached_p, np.zeros((extra, self.n_actions))]),
+                np.concatenate([cached_counts, np.full((extra, self.n_actions), np.nan)]),
+                np.concatenate([cached_sums, np.full((extra, self.n_actions), np.nan)]))
+        fresh = ((cached_counts[slots] == self.counts[slots]).all(axis=1)
+                 & (cached_sums[slots] == self.sums[slots]).all(axis=1))
         if not fresh.all():
             stale = np.unique(slots[~fresh])
             a, b = self.posterior(stale)
-            self._cached_p[stale] = beta_argmax(a, b, self.nodes)
-            self._cached_counts[stale] = self.counts[stale]
-            self._cached_sums[stale] = self.sums[stale]
-        return self._cached_p[slots]
+            cached_p[stale] = beta_argmax(a, b, self.nodes)
+            cached_counts[stale] = self.counts[stale]
+            cached_sums[stale] = self.sums[stale]
+        return cached_p[slots]
 
     def reset(self, n_actions: int, seed=None, group_seeds=None) -> None:
         super().reset(n_actions, seed, group_seeds)
         if self.sampling == "posterior":  # K uniforms a decision: blocks of K · UNIFORM_BLOCK (the same stream)
             self._u_size = UNIFORM_BLOCK * self.n_actions
-        self._cached_p = np.zeros((0, self.n_actions))
-        """(rows, K) propensities last computed per campaign row, from these counts and sums:"""
-        self._cached_counts = np.zeros((0, self.n_actions))
-        self._cached_sums = np.zeros((0, self.n_actions))
+        self._cached = [np.zeros((0, self.n_actions)), np.zeros((0, self.n_actions)), np.zeros((0, self.n_actions))]
+        """(rows, K) propensities last computed per campaign row, and the counts and sums they are of
+        (one attribute: a policy with more than 30 slows every attribute access of its one-request path)."""
 
 
 _special = None
@@ -278,12 +292,11 @@ class _PosteriorRow:
     ``betainc`` and its terms from ``math.lgamma``; the recurrence's error stays below 1e-11 (tested), far inside the
     margin, so the CDFs only decide which inverse CDFs are evaluated, never the action."""
 
-    __slots__ = ("a", "b", "theta", "theta1", "lx", "l1x", "F", "h", "cols", "mu", "lead", "steps")
+    __slots__ = ("a", "b", "theta", "theta1", "lx", "l1x", "F", "h", "cols", "mu", "lead", "steps", "packed")
 
     def __init__(self, policy: BetaThompson, row):
-        global _special
-        if _special is None:  # imported on first use: importing agents stays light
-            import scipy.special as _special
+        self.packed = False
+        """Whether the row is :class:`_PackedPosteriorRow` (the compiled kernels' form; a slot, read fast)."""
         K = policy.n_actions
         self.a, self.b, self.mu, self.steps = [0.0] * K, [0.0] * K, [0.0] * K, [0] * K
         for k in range(K):
@@ -297,19 +310,12 @@ class _PosteriorRow:
         self.mu[k] = a / (a + b)
 
     def _thresholds(self) -> None:
-        self.lead = lead = self.mu.index(max(self.mu))
-        a, b = np.array(self.a), np.array(self.b)
-        theta = np.unique(_special.betaincinv(a[lead], b[lead], _LEVELS))
-        F = _special.betainc(a[:, None], b[:, None], theta)  # (K, m), rows nondecreasing
-        self.F = np.maximum.accumulate(F, axis=1).tolist()
-        self.theta = theta = theta.tolist()
-        self.lx = [math.log(t) if t > 0.0 else -math.inf for t in theta]
-        self.theta1 = [1.0 - t for t in theta]
-        self.l1x = [math.log1p(-t) if t < 1.0 else -math.inf for t in theta]
+        self.lead, self.theta, self.theta1, self.lx, self.l1x, F = _threshold_tables(self.a, self.b, self.mu)
+        self.F = F.tolist()
         self.h = [self.terms(a, b) for a, b in zip(self.a, self.b)]
         self.steps = [0] * len(self.a)
-        cols = (np.array(self.F) - _MARGIN).T
-        cols[:, lead] = math.inf
+        cols = (F - _MARGIN).T
+        cols[:, self.lead] = math.inf
         self.cols = cols.tolist()
 
     def terms(self, a: float, b: float) -> list[float]:
@@ -317,6 +323,125 @@ class _PosteriorRow:
         c = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)  # −log B(a, b)
         exp = math.exp
         return [exp(a * u + b * v + c) for u, v in zip(self.lx, self.l1x)]
+
+
+def _threshold_tables(a: list[float], b: list[float], mu: list[float]):
+    """The leading arm (the first of the largest means), the thresholds (``_LEVELS`` quantiles of its
+    posterior, distinct) θ, 1 − θ, log θ and log(1 − θ) as lists, and every arm's CDFs at them (K, m)
+    (rows made nondecreasing)."""
+    global _special
+    if _special is None:  # imported on first use: importing agents stays light
+        import scipy.special as _special
+    lead = mu.index(max(mu))
+    a, b = np.array(a), np.array(b)
+    theta = np.unique(_special.betaincinv(a[lead], b[lead], _LEVELS))
+    F = np.maximum.accumulate(_special.betainc(a[:, None], b[:, None], theta), axis=1)  # (K, m)
+    theta = theta.tolist()
+    lx = [math.log(t) if t > 0.0 else -math.inf for t in theta]
+    l1x = [math.log1p(-t) if t < 1.0 else -math.inf for t in theta]
+    return lead, theta, [1.0 - t for t in theta], lx, l1x, F
+
+
+def _posterior_row(policy: BetaThompson, row):
+    """The posterior row of ``sampling="posterior"``'s one-request path: packed for the compiled
+    kernels where they are on (numba, ``ADSIM_NUMBA`` not 0; the same decisions and numbers, tested),
+    else :class:`_PosteriorRow`."""
+    kern = c.kernels()
+    if kern is not None and isinstance(policy._rng.bit_generator, np.random.PCG64):
+        return _PackedPosteriorRow(policy, row, kern)
+    return _PosteriorRow(policy, row)
+
+
+class _PackedPosteriorRow:
+    """:class:`_PosteriorRow` packed in one array ``S`` for the compiled kernels (layout in
+    ``agents.compiled``): the same parameters, thresholds, CDFs, terms, steps and leader, brought up
+    to date by the same operations (``posterior_update``, and in Python the exact CDFs and the
+    thresholds' re-choice). ``F``, ``h``, ``a``, ``b``, ``mu``, ``steps``, ``lead`` and ``cols`` read
+    them back as :class:`_PosteriorRow`'s lists."""
+
+    __slots__ = ("S", "theta", "lx", "l1x", "select", "update", "lead_kernel", "packed")
+
+    def __init__(self, policy: BetaThompson, row, kern):
+        self.packed = True
+        K = policy.n_actions
+        self.S = S = np.zeros((K + 2, c.PR_WIDTH))
+        self.select, self.update, self.lead_kernel = kern.posterior_select, kern.posterior_update, kern.posterior_lead
+        S[K, c.PR_ALPHA0], S[K, c.PR_BETA0] = policy.alpha0, policy.beta0
+        S[K + 1, [c.PR_MARGIN, c.PR_EXACT, c.PR_NARROW, c.PR_LOW, c.PR_HIGH]] = _MARGIN, _EXACT_EVERY, _NARROW, 0.05, 0.95
+        for k in range(K):
+            n, s = row.counts[k], row.sums[k]
+            a, b = policy.alpha0 + s, policy.beta0 + n - s  # posterior()'s operations, in the same order
+            S[k, c.PR_A], S[k, c.PR_B], S[k, c.PR_MU] = a, b, a / (a + b)
+        self._thresholds()
+
+    def _thresholds(self) -> None:
+        S = self.S
+        K = S.shape[0] - 2
+        lead, self.theta, theta1, self.lx, self.l1x, F = _threshold_tables(
+            S[:K, c.PR_A].tolist(), S[:K, c.PR_B].tolist(), S[:K, c.PR_MU].tolist())
+        m = len(self.theta)
+        S[:K, c.PR_F:c.PR_F + m] = F
+        S[:K, c.PR_H:c.PR_H + m] = [self.terms(a, b) for a, b in zip(S[:K, c.PR_A].tolist(), S[:K, c.PR_B].tolist())]
+        S[:K, c.PR_STEPS] = 0.0
+        S[K, c.PR_F:c.PR_F + m] = self.theta
+        S[K, c.PR_H:c.PR_H + m] = theta1
+        S[K, c.PR_M], S[K, c.PR_LEAD] = m, lead
+
+    terms = _PosteriorRow.terms
+
+    def slow_update(self, k: int, status: int) -> None:
+        """What ``posterior_update`` leaves to Python: arm ``k``'s exact CDFs and terms (status 2,
+        then the leader's check), the thresholds' re-choice (status 1)."""
+        S = self.S
+        if status == 2:
+            a, b = float(S[k, c.PR_A]), float(S[k, c.PR_B])
+            m = len(self.theta)
+            S[k, c.PR_F:c.PR_F + m] = list(accumulate(_special.betainc(a, b, self.theta).tolist(), max))
+            S[k, c.PR_H:c.PR_H + m] = self.terms(a, b)
+            status = self.lead_kernel(S, k)
+        if status == 1:
+            self._thresholds()
+
+    def _part(self, col: int, width: int | None = None):
+        K = self.S.shape[0] - 2
+        if width is None:
+            return self.S[:K, col].tolist()
+        return self.S[:K, col:col + width].tolist()
+
+    @property
+    def F(self) -> list[list[float]]:
+        return self._part(c.PR_F, len(self.theta))
+
+    @property
+    def h(self) -> list[list[float]]:
+        return self._part(c.PR_H, len(self.theta))
+
+    @property
+    def a(self) -> list[float]:
+        return self._part(c.PR_A)
+
+    @property
+    def b(self) -> list[float]:
+        return self._part(c.PR_B)
+
+    @property
+    def mu(self) -> list[float]:
+        return self._part(c.PR_MU)
+
+    @property
+    def steps(self) -> list[int]:
+        return [int(x) for x in self._part(c.PR_STEPS)]
+
+    @property
+    def lead(self) -> int:
+        return int(self.S[-2, c.PR_LEAD])
+
+    @property
+    def cols(self) -> list[list[float]]:
+        """:class:`_PosteriorRow`'s threshold table: F − margin by threshold, the leader's +inf."""
+        cols = (np.array(self.F) - _MARGIN).T
+        cols[:, self.lead] = math.inf
+        return cols.tolist()
 
 
 class HybridThompson(PosteriorDraws, Policy):

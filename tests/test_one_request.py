@@ -84,7 +84,7 @@ def test_epsilon_greedy_cached_probabilities_equal_fresh_ones():
         a = policy.select(obs)
         row = policy._one_rows[0]
         if row.cums is not None:  # the cached draw table is that of the current statistics
-            p, _ = policy._one_fresh(row)
+            p = policy._one_fresh(row)[0]
             assert row.cums[:-1] == list(np.cumsum(p))[:-1] and row.cums[-1] == np.inf  # +inf: the last arm
             np.testing.assert_array_equal(p, policy._slot_probabilities(np.array([0]))[0])
         policy.update(obs, a, clicks[a])
