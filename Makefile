@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	touch $(STAMP)
 
 # The default creative generator (the default recipe of `adsim train-generator`: DEFAULT_RECIPE in
-# experiments/commands/train_generator.py), trained deterministically, about 2-3 min on 2 cores.
+# experiments/commands/train_generator.py), trained deterministically, about 2.5 min on 2 cores.
 # --if-current skips the training when the saved config.json records this very recipe (options,
 # world fingerprint, training code); make runs that check only when a source file is newer than
 # models/generator/config.json (so a generator you trained there yourself stays until then; the
