@@ -155,7 +155,7 @@ def _fma_outer(x, y, z, out):
 from numba.extending import get_cython_function_address  # noqa: E402
 import llvmlite.binding as _llvm  # noqa: E402
 
-from agents.compiled import (  # noqa: E402
+from agents.packed_row import (  # noqa: E402
     PR_A, PR_ALPHA0, PR_B, PR_BETA0, PR_EXACT, PR_F, PR_H, PR_HIGH, PR_LEAD, PR_LOW, PR_M, PR_MARGIN, PR_MU,
     PR_NARROW, PR_STEPS,
 )

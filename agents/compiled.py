@@ -39,15 +39,10 @@ from __future__ import annotations
 
 import os
 
-POSTERIOR_M = 6
-PR_F, PR_H = 0, POSTERIOR_M
-PR_A = PR_M = 2 * POSTERIOR_M
-PR_B = PR_LEAD = PR_A + 1
-PR_MU = PR_ALPHA0 = PR_A + 2
-PR_STEPS = PR_BETA0 = PR_A + 3
-PR_MARGIN, PR_EXACT, PR_NARROW, PR_LOW, PR_HIGH = range(5)
-PR_WIDTH = PR_A + 4
-"""Columns of the packed posterior row (above; the kernels' module reads them when compiled)."""
+from agents.packed_row import (  # noqa: F401  (the layout, re-exported: c.PR_* in agents.thompson)
+    POSTERIOR_M, PR_A, PR_ALPHA0, PR_B, PR_BETA0, PR_EXACT, PR_F, PR_H, PR_HIGH, PR_LEAD, PR_LOW, PR_M, PR_MARGIN,
+    PR_MU, PR_NARROW, PR_STEPS, PR_WIDTH,
+)
 
 _KERNELS: object | None = None
 _TRIED = False
