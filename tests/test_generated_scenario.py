@@ -204,6 +204,23 @@ def test_a_generated_run_is_deterministic_and_stacked_seeds_equal_each_seed_alon
         assert np.array_equal(alone.cum_regret, s.cum_regret) and np.array_equal(alone.cum_clicks, s.cum_clicks)
 
 
+def test_a_process_pool_warms_each_generated_world_once_and_gives_the_serial_results(config, results, gen_dir):
+    # the pool first warms each generated world in the generator's store (one task per world), then
+    # runs the units, generated ones last; the results are the serial run's exactly
+    import shutil
+
+    from adsim.generator.scenario import STORE
+    from experiments.runner.run import generator_worlds
+
+    jobs, serial = results
+    worlds = generator_worlds(jobs)
+    assert [(d, c.world.seed) for d, c in worlds] == [(str(gen_dir), 3), (str(gen_dir), 4)]
+    shutil.rmtree(gen_dir / STORE, ignore_errors=True)
+    pooled = run_jobs(jobs, workers=2, progress=False)
+    pd.testing.assert_frame_equal(_metrics(jobs, pooled), _metrics(jobs, serial))
+    assert len(list((gen_dir / STORE).glob("*.npz"))) == len(worlds)
+
+
 # ----------------------------------------------------------------------------- the bench, end to end
 def test_bench_writes_the_ctr_comparison_and_names_the_generator(gen_dir, tmp_path):
     d = doc(gen_dir)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -279,6 +281,42 @@ def test_warmed_source_serves_the_same_candidates_as_one_filled_on_demand(traine
         assert seen[name][1] == seen["warm"][1]  # β0 calibrated on the same candidates
     with pytest.raises(TypeError, match="warm_up must be a bool"):
         GeneratorSource(gen, 4, warm_up=1)
+
+
+def test_a_store_shares_a_warmed_world_across_sources_and_rejects_what_is_not_it(trained, tmp_path, monkeypatch):
+    # a source with a store saves the world's warmed creatives; another source (another process in a
+    # benchmark) loads them instead of decoding, exactly; another seed or world is another file, and a
+    # damaged file is decoded again and replaced
+    model, _ = trained
+    cfg = make_config(mode="personalized", **dict(SMALL, n_users=150, n_campaigns=3))
+    world = cached_world(cfg.world)
+    store = tmp_path / "warm"
+    first = GeneratorSource(CreativeGenerator(model), 4, store=store)
+    first.prepare(world, 4)
+    files = list(store.glob("*.npz"))
+    assert len(files) == 1 and first.cached == len(first.world_conditionings(world))
+    second = GeneratorSource(CreativeGenerator(model), 4, store=store)
+    monkeypatch.setattr(second, "_decode", lambda *a: pytest.fail("decoded although the world was stored"))
+    second.prepare(world, 4)
+    assert np.array_equal(second._keys, first._keys) and np.array_equal(second._table, first._table)
+    monkeypatch.undo()
+    GeneratorSource(CreativeGenerator(model), 4, store=store, seed=1).prepare(world, 4)  # other uniforms
+    GeneratorSource(CreativeGenerator(model), 4, store=store).prepare(cached_world(dataclasses.replace(cfg.world, seed=5)), 4)
+    assert len(list(store.glob("*.npz"))) == 3
+    files[0].write_bytes(b"not a stored world")
+    third = GeneratorSource(CreativeGenerator(model), 4, store=store)
+    third.prepare(world, 4)
+    assert np.array_equal(third._table, first._table)
+    with np.load(files[0], allow_pickle=False) as f:  # replaced by the decoded creatives
+        assert np.array_equal(f["creatives"], first._table)
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    with pytest.warns(UserWarning, match="could not save the warmed creatives"):
+        fourth = GeneratorSource(CreativeGenerator(model), 4, store=blocked / "warm")
+        fourth.prepare(world, 4)
+    assert np.array_equal(fourth._table, first._table)
+    with pytest.raises(TypeError, match="store must be a directory path"):
+        GeneratorSource(CreativeGenerator(model), 4, store=3)
 
 
 def test_perf_env_throughput_reports_rate_build_and_hits(trained):

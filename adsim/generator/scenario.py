@@ -27,6 +27,9 @@ from adsim.config import EnvConfig, WorldConfig
 DEFAULT_DIR = "models/generator"
 """Where set-up (``make install``) writes the default generator; ``"default"`` names it."""
 DEFAULT = "default"
+STORE = "warm"
+"""The subdirectory of a generator directory where its warmed creatives are stored, one file per world
+(:class:`~adsim.generator.source.GeneratorSource`'s ``store``): a cache, safe to delete."""
 TRAINING_KEYS = ("preset", "fields", "train", "finetune", "reward_model", "pretrained_from")
 """Keys of a generator directory's ``config.json`` that say how it was trained (its provenance)."""
 
@@ -95,14 +98,16 @@ def _source(directory: str, sha: str, world_seed: int, n_interest_tags: int):
     from adsim.generator.generate import CreativeGenerator
     from adsim.generator.source import GeneratorSource
 
-    return GeneratorSource(CreativeGenerator.load(directory), n_interest_tags, seed=world_seed)
+    return GeneratorSource(CreativeGenerator.load(directory), n_interest_tags, seed=world_seed,
+                           store=Path(directory) / STORE)
 
 
 def generator_source(directory: str | Path, world: WorldConfig):
     """The :class:`~adsim.generator.source.GeneratorSource` of the generator in ``directory`` for
     ``world``: its cached creatives' uniforms are seeded by the world seed (scenario seeds draw
     independent creatives). One per (generator version, world) and process: its conditioning cache
-    is a pure function of (seed, conditioning), so envs of the same world share it, warm."""
+    is a pure function of (seed, conditioning), so envs of the same world share it, warm; its warmed
+    creatives are stored in the generator's :data:`STORE` folder, so other processes load them."""
     path = check_generator(directory, world.n_interest_tags)
     return _source(str(path), weights_sha256(path), int(world.seed), int(world.n_interest_tags))
 
@@ -119,5 +124,17 @@ def generated_core_kwargs(config: EnvConfig, generator: str | Path) -> dict[str,
             "beta0": scenario_intercept(config.world, config.n_candidates, config.mode)}
 
 
-__all__ = ["DEFAULT", "DEFAULT_DIR", "check_generator", "generated_core_kwargs", "generator_dir",
+def warm_generator(directory: str | Path, config: EnvConfig) -> int:
+    """Warm the candidate source of the generated scenario ``config`` (in this process, and in the
+    generator's store for every other): decode, or load, every conditioning of its world; return how
+    many there are. A benchmark's workers call it once per world before its runs
+    (``experiments.runner``), so no two of them decode the same world."""
+    from adsim.world import cached_world
+
+    source = generated_core_kwargs(config, directory)["candidate_source"]
+    source.prepare(cached_world(config.world), config.n_candidates)
+    return source.cached
+
+
+__all__ = ["DEFAULT", "DEFAULT_DIR", "STORE", "warm_generator", "check_generator", "generated_core_kwargs", "generator_dir",
            "generator_identity", "generator_source", "weights_sha256"]

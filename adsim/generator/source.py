@@ -15,9 +15,22 @@ category), so a core tells its source the world it serves (:meth:`GeneratorSourc
 by ``SelectionCore`` before it calibrates β0): with ``warm_up`` (the default) the source decodes every
 conditioning of the world there, in large batches, when they fit in ``cache_size``; every request
 is then a cache hit. Warmed or filled request by request, the cache holds the same creatives.
+
+With a ``store`` directory the warmed creatives of a world are also saved there, one ``.npz`` file
+named by a digest of everything they depend on (the generator's weights and vocabulary, the
+decoding, the seed, K, the world's conditionings and the decoding code), and a later source of the
+same (in another process: a benchmark's workers) loads them instead of decoding again. The file is
+read without pickle and used only if its keys are exactly the world's conditionings.
 """
 
 from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import os
+import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -34,6 +47,13 @@ CHUNK = 8192
 """Sequences decoded per decoder pass."""
 WARM_CHUNK = 4096
 """Conditionings decoded per batch while warming the cache."""
+STORE_FILES = 32
+"""Warmed worlds a ``store`` directory keeps (the most recently written; older files are removed)."""
+DECODE_CODE = ("adsim.creative.sampler", "adsim.generator.conditioning", "adsim.generator.decode",
+               "adsim.generator.generate", "adsim.generator.model", "adsim.generator.source",
+               "adsim.generator.tokenizer", "adsim.rng")
+"""The modules whose code the cached creatives depend on besides the weights: a stored file made by
+other code is not used."""
 assert DRAWS_PER_CREATIVE >= MAX_DECODE, "one uniform per decoded token"
 
 
@@ -49,18 +69,25 @@ class GeneratorSource:
         seed: seed of the cached creatives' uniforms.
         warm_up: decode every conditioning of the world in :meth:`prepare` (when they fit in
             ``cache_size``); False fills the cache request by request (the same creatives).
+        store: a directory where :meth:`prepare` saves a world's warmed creatives and loads them
+            from when another source already did (created when missing; None: memory only).
 
     ``hits`` / ``misses`` count the personalised requests served from the cache / that had to be
     decoded first (the warm-up's own decoding is neither).
     """
 
     def __init__(self, generator: CreativeGenerator, n_interest_tags: int, spec: DecodeSpec | None = None,
-                 cache_size: int = 100_000, pool_factor: int = 2, seed: int = 0, warm_up: bool = True):
+                 cache_size: int = 100_000, pool_factor: int = 2, seed: int = 0, warm_up: bool = True,
+                 store: str | Path | None = None):
         check_int("cache_size", cache_size, 0)
         check_int("pool_factor", pool_factor, 1, 2)
         check_seed(seed)
         if not isinstance(warm_up, bool):
             raise TypeError(f"warm_up must be a bool, got {type(warm_up).__name__}")
+        if store is not None and not isinstance(store, (str, Path)):
+            raise TypeError(f"store must be a directory path (str or Path) or None, got {type(store).__name__} {store!r}")
+        self.store = None if store is None else Path(store)
+        self.seed = int(seed)
         self.generator, self.n_interest_tags = generator, n_interest_tags
         self.spec = spec if spec is not None else generator.spec
         self.cache_size, self.pool_factor, self.warm_up = cache_size, pool_factor, warm_up
@@ -129,7 +156,66 @@ class GeneratorSource:
         keys = self._key(values)
         new = ~self._contains(keys)
         self._clock += 1
-        self._store(keys[new], self._decode_cached(keys[new], values[new], M, WARM_CHUNK))
+        if not new.any():
+            return
+        path = None if self.store is None else self.store / f"{self._digest(keys, M)}.npz"
+        stored = None if path is None else self._load(path, np.sort(keys[new]), M)
+        if stored is not None:
+            self._store(*stored)
+            return
+        order = np.argsort(keys[new])
+        fresh_keys, fresh_values = keys[new][order], values[new][order]
+        cre = self._decode_cached(fresh_keys, fresh_values, M, WARM_CHUNK)
+        self._store(fresh_keys, cre)
+        if path is not None:
+            self._save(path, fresh_keys, cre)
+
+    def _digest(self, keys: np.ndarray, M: int) -> str:
+        """A hash of what a world's warmed creatives depend on: the weights and vocabulary, the
+        decoding, the seed, M creatives per conditioning, the conditionings and :data:`DECODE_CODE`."""
+        from adsim.codehash import code_fingerprint
+
+        h = hashlib.sha256()
+        for name, tensor in self.generator.model.state_dict().items():
+            h.update(name.encode() + b"\0" + tensor.detach().cpu().contiguous().numpy().tobytes())
+        vocab = self.generator.vocab
+        h.update(repr((vocab.n_model, tuple(int(n) for n in vocab.field_sizes), dataclasses.asdict(self.spec),
+                       self.seed, M, self.n_interest_tags, code_fingerprint(DECODE_CODE))).encode())
+        h.update(np.sort(keys).tobytes())
+        return h.hexdigest()[:32]
+
+    def _load(self, path: Path, keys: np.ndarray, M: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The stored (keys, creatives) at ``path`` when they are exactly ``keys`` (sorted) with M
+        creatives each; None when there is no such file (or it is unreadable)."""
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                k, cre = f["keys"], f["creatives"]
+        except (OSError, ValueError, KeyError):
+            return None
+        if (k.dtype != np.int64 or not np.array_equal(k, keys) or cre.dtype != np.int16
+                or cre.shape != (len(keys), M, CREATIVE_SLOTS)):
+            return None
+        return k, cre
+
+    def _save(self, path: Path, keys: np.ndarray, cre: np.ndarray) -> None:
+        """Write ``keys`` and their creatives to ``path`` atomically (a file of this process, then
+        renamed), keep the :data:`STORE_FILES` newest files of the store; a failure only warns."""
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(fh, keys=keys, creatives=cre)
+            os.replace(tmp, path)
+            files = sorted(path.parent.glob("*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+            for old in files[STORE_FILES:]:
+                old.unlink(missing_ok=True)
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            warnings.warn(f"generator store {str(path.parent)!r}: could not save the warmed creatives ({err}); "
+                          f"they stay in memory", stacklevel=3)
 
     def _decode(self, values: np.ndarray, u: np.ndarray) -> np.ndarray:
         """(B, N_FIELDS), (B, M, ≥MAX_DECODE) → (B, M, CREATIVE_SLOTS), in chunks of CHUNK sequences."""

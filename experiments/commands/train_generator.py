@@ -485,32 +485,12 @@ def _dir_digest(path: Path) -> str | None:
     return h.hexdigest()[:16]
 
 
-def _code_text(source: str) -> str:
-    """The syntax tree of Python ``source`` without its docstrings and other bare strings, as text:
-    comments, docstrings, layout and line numbers do not change it."""
-    import ast
-
-    tree = ast.parse(source)
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if isinstance(body, list):
-            kept = [b for b in body if not (isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant)
-                                            and isinstance(b.value.value, str))]
-            node.body = kept or [ast.Pass()]
-    return ast.dump(tree)
-
-
 def code_fingerprint() -> str:
     """A hash of the code of :data:`RECIPE_CODE` (what the weights depend on besides the world); an
     edit of comments or docstrings leaves it unchanged."""
-    import hashlib
-    import importlib
+    from adsim.codehash import code_fingerprint as fingerprint
 
-    h = hashlib.sha256()
-    for name in RECIPE_CODE:
-        source = Path(importlib.import_module(name).__file__).read_text(encoding="utf-8")
-        h.update(name.encode() + b"\0" + _code_text(source).encode())
-    return "code-" + h.hexdigest()[:16]
+    return fingerprint(RECIPE_CODE)
 
 
 def recipe(args, config, world) -> dict:

@@ -28,7 +28,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from tqdm.auto import tqdm
 
-from experiments.runner.run import Job, RunResult, run_unit, stackable
+from experiments.runner.run import Job, RunResult, generator_worlds, run_unit, stackable, uses_generator
 
 BACKENDS = ("local", "ray")
 RAY_CONNECT_TIMEOUT = 20.0
@@ -149,7 +149,17 @@ def _process_pool(jobs: Sequence[Job], units: list[list[int]], workers: int) -> 
     ctx = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
     try:
+        # The pool hands out tasks in submission order. First each generated world is warmed once, in
+        # the generator's store (a unit would otherwise decode every world it stacks in every worker);
+        # the generated units go last, when their worlds are stored, and load them.
+        from adsim.generator.scenario import warm_generator
+
+        warm = [pool.submit(warm_generator, directory, config)
+                for directory, config in generator_worlds([jobs[i] for unit in units for i in unit])]
+        units = sorted(units, key=lambda unit: uses_generator(jobs[unit[0]]))
         futures = {pool.submit(run_unit, [jobs[i] for i in unit]): unit for unit in units}
+        for fut in warm:
+            fut.result()  # a failure here would fail its runs too: raise it first
         for fut in as_completed(futures):
             try:
                 results = fut.result()

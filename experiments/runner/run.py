@@ -173,6 +173,24 @@ def stackable(job) -> bool:
     return bool(job.config.policies[job.policy].make().stackable) and job.config.scenarios[job.scenario].stackable
 
 
+def uses_generator(job) -> bool:
+    """Whether a job's candidates are written by a generator (a generated scenario)."""
+    return isinstance(job, Job) and job.config.scenarios[job.scenario].generator_dir is not None
+
+
+def generator_worlds(jobs: Sequence) -> list[tuple[str, Any]]:
+    """(generator directory, env config) for each distinct world the generated scenarios of ``jobs``
+    serve, in job order: what :func:`adsim.generator.scenario.warm_generator` warms before the runs."""
+    worlds: dict[tuple, tuple[str, Any]] = {}
+    for job in jobs:
+        if uses_generator(job):
+            scenario = job.config.scenarios[job.scenario]
+            config = scenario.env_config(job.seed, job.config.size(job.scenario)[0])
+            worlds.setdefault((scenario.generator_dir, config.world, config.n_candidates),
+                              (scenario.generator_dir, config))
+    return list(worlds.values())
+
+
 def run_unit(jobs: Sequence) -> list:
     """Run one unit of work, what the backends send to a worker: stacked benchmark runs
     (:func:`run_stack`), or jobs of another study kind, each by its own ``run()`` (an OPE log,
