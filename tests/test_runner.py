@@ -377,6 +377,47 @@ def test_margin_share_worked_by_hand():
     assert np.isnan(margin_share(runs)).all()
 
 
+def test_policies_are_measured_against_an_observable_bound_worked_by_hand():
+    from experiments.runner.report import excess_regret_slope, summary_frame, summary_markdown
+
+    # a bound that keeps 60 % of the margin has expected regret 0.4 · R_random on the same requests;
+    # a policy whose regret is that plus 3 √t closes in on it with slope 1/2 (its slope against the
+    # oracle stays near 1); its share of the bound is its margin recovered ÷ 0.6
+    t = np.geomspace(1_000, 1_000_000, 30).round()
+    rnd = 0.02 * t
+    rows = [{"scenario": "s", "policy": p, "seed": seed, "step": i + 1, "impressions": x, "cum_regret": r,
+             "cum_random_regret": q, "cum_fixed_regret": np.nan, "ctr": 0.03, "decisions_per_s": 1.0,
+             "episode_return": 0.0}
+            for seed in (0, 1) for p, reg in (("near", 0.4 * rnd + 3 * np.sqrt(t)), ("random", rnd))
+            for i, (x, r, q) in enumerate(zip(t, reg, rnd))]
+    metrics = pd.DataFrame(rows)
+    near = metrics[metrics["policy"] == "near"]
+    assert excess_regret_slope(near, 0.6) == pytest.approx(0.5, abs=1e-9)
+    assert 0.5 < excess_regret_slope(near, 0.9) < 1.0  # against a stronger bound a linear part of the excess returns
+    assert np.isnan(excess_regret_slope(near.assign(cum_regret=0.0), 0.6))  # the oracle: no excess at all
+    summary = summary_frame(metrics, {"s": "random"}, {"s": 0.6}).set_index("policy")
+    share = 1 - near["cum_regret"].iloc[-1] / near["cum_random_regret"].iloc[-1]
+    assert summary.loc["near", "bound_share_mean"] == pytest.approx(share / 0.6)
+    assert summary.loc["near", "bound_slope"] == pytest.approx(0.5, abs=1e-9)
+    assert summary.loc["random", "bound_share_mean"] == 0.0
+    md = summary_markdown(summary.reset_index(), "t")
+    assert "Against the observable-feature bound (60.0 % of the oracle's margin over random)" in md
+    assert f"| near | {100 * share / 0.6:.1f} ± 0.0 |" in md
+    assert "observable-feature bound" not in summary_markdown(summary_frame(metrics, {"s": "random"}), "t")
+
+
+def test_an_observable_bound_is_checked_and_changes_only_the_report():
+    plain = parse_config(tiny())
+    bounded = tiny()
+    bounded["scenarios"]["pers"]["observable_bound"] = 0.69
+    assert parse_config(bounded).fingerprint() == plain.fingerprint()  # results folders stay resumable
+    assert parse_config(bounded).to_dict()["scenarios"]["pers"]["observable_bound"] == 0.69
+    for bad, err in ((0.0, ValueError), (1.5, ValueError), ("high", TypeError)):
+        bounded["scenarios"]["pers"]["observable_bound"] = bad
+        with pytest.raises(err, match=r"scenarios\.pers\.observable_bound"):
+            parse_config(bounded)
+
+
 def test_random_regret_is_the_requests_and_not_the_policys():
     # every policy of a seed meets the same requests (no fatigue): the same random regret, bit for bit;
     # the oracle keeps all of the margin, the random policy about none of it

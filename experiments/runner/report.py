@@ -254,9 +254,23 @@ def margin_share(runs: pd.DataFrame, last_fraction: float = 0.0) -> np.ndarray:
     return np.asarray(out)
 
 
-def summary_frame(metrics: pd.DataFrame, references: dict[str, str | None] | None = None) -> pd.DataFrame:
+def excess_regret_slope(runs: pd.DataFrame, bound: float) -> float:
+    """The log-log slope, over the last decade, of the seeds' mean regret in excess of an
+    observable-feature bound that keeps ``bound`` of the oracle's margin over random:
+    ``R − (1 − bound) · R_random``, where ``(1 − bound) · R_random`` is the bound's expected regret on
+    the same requests (NaN where the excess is not positive: the policy is at or past the bound)."""
+    curve = runs.groupby("impressions")[["cum_regret", "cum_random_regret"]].mean()
+    excess = curve["cum_regret"] - (1.0 - bound) * curve["cum_random_regret"]
+    return loglog_slope(curve.index.to_numpy(), excess.to_numpy())
+
+
+def summary_frame(metrics: pd.DataFrame, references: dict[str, str | None] | None = None,
+                  bounds: dict[str, float] | None = None) -> pd.DataFrame:
     """Per (scenario, policy): final values with 95 % CIs over seeds, log-log slopes, decisions/s;
-    then percentile-bootstrap intervals and the paired difference to the scenario's reference."""
+    then percentile-bootstrap intervals and the paired difference to the scenario's reference. With
+    a scenario's observable-feature bound in ``bounds`` (``ScenarioSpec.observable_bound``): the
+    shares of the bound (``bound_share``, ``bound_share_late``) and :func:`excess_regret_slope`."""
+    bounds = bounds or {}
     references = references if references is not None else choose_references(metrics)
     final_all = final_rows(metrics)
     rows = []
@@ -271,8 +285,16 @@ def summary_frame(metrics: pd.DataFrame, references: dict[str, str | None] | Non
         row["regret_slope"] = loglog_slope(curve.index.to_numpy(), curve["cum_regret"].to_numpy())
         row["fixed_regret_slope"] = loglog_slope(curve.index.to_numpy(), curve["cum_fixed_regret"].to_numpy())
         row["decisions_per_s"] = final["decisions_per_s"].mean()
+        bound = bounds.get(scenario)
         for name, share in (("margin", margin_share(g, 0.0)), ("margin_late", margin_share(g, LAST_FRACTION))):
             row[f"{name}_mean"], row[f"{name}_ci95"] = share.mean(), ci95_halfwidth(share)
+            if bound is not None:
+                of_bound = share / bound
+                key = "bound_share" + name[len("margin"):]
+                row[f"{key}_mean"], row[f"{key}_ci95"] = of_bound.mean(), ci95_halfwidth(of_bound)
+        if bound is not None:
+            row["observable_bound"] = bound
+            row["bound_slope"] = excess_regret_slope(g, bound)
         for col, name in (("cum_regret", "regret"), ("ctr", "ctr")):
             row[f"{name}_low"], row[f"{name}_high"] = map(float, bootstrap_mean_ci(final[col].to_numpy()))
         row["episode_return_mean"] = float(final["episode_return"].mean())
@@ -339,6 +361,8 @@ def summary_markdown(summary: pd.DataFrame, title: str, sentences: dict[str, str
                      _interval(100 * r["ctr_diff"], 100 * r["ctr_diff_low"], 100 * r["ctr_diff_high"], 3)]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+        if "observable_bound" in g and g["observable_bound"].notna().all():
+            lines += _bound_table(g)
         if scenario in auctions:
             lines += _auction_table(g, **auctions[scenario])
         mine = comparisons[comparisons["scenario"] == scenario]
@@ -362,6 +386,12 @@ def summary_markdown(summary: pd.DataFrame, title: str, sentences: dict[str, str
         + (" CTR against another scenario (`compare_ctr_to`): each policy's CTR and true CTR (expected "
            "clicks per impression of what it showed) here and in the other scenario, and the difference on "
            "the same seeds, mean with a paired 95 % percentile-bootstrap interval over seeds." if len(comparisons) else "")
+        + (" Observable-feature bound (`observable_bound`): the share of the oracle's margin over random "
+           "that the best policy acting on observations alone keeps (`adsim train-ctr --labels truth`); a "
+           "policy's share of the bound is its margin recovered divided by it, and the slope is that of its "
+           "mean regret in excess of the bound's expected regret on the same requests, R − (1 − bound) · "
+           "R_random, over the last decade (< 1: the policy closes in on the bound)."
+           if "observable_bound" in summary and summary["observable_bound"].notna().any() else "")
         + (" Auction scenarios: the reward is the realised surplus (conversion value − payment), regret is "
            "in expected surplus against each request's hindsight-best (creative, bid) on the realised "
            "competition under the budget left (`adsim.auction`), and has no random baseline (no margin "
@@ -369,6 +399,21 @@ def summary_markdown(summary: pd.DataFrame, title: str, sentences: dict[str, str
            "underbidding regret." if auctions else ""),
         ""]
     return "\n".join(lines)
+
+
+def _bound_table(g: pd.DataFrame) -> list[str]:
+    """A scenario's policies against its observable-feature bound (``observable_bound``): the share
+    of the bound they reach, over the whole run and its last decade, and the slope of their regret
+    in excess of the bound's (none where there is no excess: the oracle)."""
+    bound = float(g["observable_bound"].iloc[0])
+    lines = [f"Against the observable-feature bound ({100 * bound:.1f} % of the oracle's margin over random):", "",
+             "| policy | share of the bound % | last decade % | slope of regret in excess of the bound |",
+             "|---|---|---|---|"]
+    for _, r in g.iterrows():
+        lines.append(f"| {r['policy']} | {_fmt(100 * r['bound_share_mean'], 100 * r['bound_share_ci95'], 1)} | "
+                     f"{_fmt(100 * r['bound_share_late_mean'], 100 * r['bound_share_late_ci95'], 1)} | "
+                     f"{_fmt(r['bound_slope'], np.nan, 2)} |")
+    return lines + [""]
 
 
 def _auction_table(g: pd.DataFrame, budget: float | None, horizon: int) -> list[str]:
@@ -403,7 +448,8 @@ def write_outputs(out: Path, config: BenchConfig, jobs: list[Job], results: list
     if len(arms):
         arms.to_csv(out / "arms.csv", index=False)
     truth = frozenset(p.label for p in config.policies if p.make().reference)
-    summary = summary_frame(metrics, choose_references(metrics, config.reference, truth))
+    bounds = {sc.name: sc.observable_bound for sc in config.scenarios if sc.observable_bound is not None}
+    summary = summary_frame(metrics, choose_references(metrics, config.reference, truth), bounds)
     summary.to_csv(out / "summary.csv", index=False)
     sentences = separation(metrics, truth)
     pages = {sc.name: sc.slate_size for sc in config.scenarios if sc.slate_size is not None and not sc.auctions}

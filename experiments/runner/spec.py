@@ -73,9 +73,13 @@ MAX_BATCH = 1 << 20
 
 SIZE_KEYS = ("steps", "batch_size")
 """Run-size keys a scenario may override."""
-EXTRA_KEYS = ("env", "ctr_model", "policies", "feedback", "generator", "compare_ctr_to")
+EXTRA_KEYS = ("env", "ctr_model", "policies", "feedback", "generator", "compare_ctr_to", "observable_bound")
 """Scenario keys that are not env-config fields: the env id, its learned CTR model, a subset of
-policies, the feedback, the generator writing its candidates, the scenario its CTR is compared with."""
+policies, the feedback, the generator writing its candidates, the scenario its CTR is compared with,
+the observable-feature bound the report measures policies against."""
+REPORT_KEYS = ("observable_bound",)
+"""Scenario keys that change only the report, not a run's numbers: kept out of the fingerprint (a
+results folder can be re-reported with them by ``--resume``)."""
 FEEDBACK = ("realised", "expected")
 
 
@@ -160,6 +164,14 @@ class ScenarioSpec:
     """Another scenario of the study (same world, candidates per request, mode, reward, steps and
     batch size; the seeds are the study's) whose CTR every policy run on both is compared with,
     seed by seed: a paired table in summary.md and ``ctr_comparison.csv``. ``None``: no comparison."""
+    observable_bound: float | None = None
+    """The share of the oracle's margin over random that the best policy acting on observations alone
+    keeps (the *observable-feature bound*, measured by ``adsim train-ctr --labels truth``: a model
+    fitted to true click probabilities, acting greedily), in (0, 1]. The summary then measures every
+    policy against it: its share of the bound (margin recovered ÷ bound, whole run and last decade)
+    and the log-log slope of its regret *in excess of the bound's*, R − (1 − bound) · R_random over
+    the last decade (the bound's expected regret on the same requests). Report only: not part of the
+    fingerprint. ``None``: against the oracle only."""
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -188,6 +200,8 @@ class ScenarioSpec:
         if self.compare_ctr_to is not None and (not isinstance(self.compare_ctr_to, str) or not self.compare_ctr_to):
             raise TypeError(f"scenarios.{self.name}.compare_ctr_to must be a scenario name (str), got "
                             f"{type(self.compare_ctr_to).__name__} {self.compare_ctr_to!r}")
+        if self.observable_bound is not None:
+            check_float(f"scenarios.{self.name}.observable_bound", self.observable_bound, 0.0, 1.0, open_low=True)
         if self.policies is not None and (not isinstance(self.policies, tuple) or not self.policies
                                           or not all(isinstance(p, str) for p in self.policies)):
             raise TypeError(f"scenarios.{self.name}.policies must be a non-empty list of policy labels, "
@@ -756,6 +770,7 @@ class BenchConfig:
                                   **({"feedback": sc.feedback} if sc.feedback != "realised" else {}),
                                   **self._generator_dict(sc),
                                   **({"compare_ctr_to": sc.compare_ctr_to} if sc.compare_ctr_to is not None else {}),
+                                  **({"observable_bound": sc.observable_bound} if sc.observable_bound is not None else {}),
                                   "policies": [self.policies[j].label for j in self.policy_indices(i)]}
         return {
             "name": self.name, "seeds": list(self.seeds), "steps": self.steps, "batch_size": self.batch_size,
@@ -805,6 +820,9 @@ class BenchConfig:
         doc = self.to_dict()
         for key in ("name", "reference"):
             doc.pop(key, None)
+        for scenario in doc.get("scenarios", {}).values():
+            for key in REPORT_KEYS:
+                scenario.pop(key, None)
         text = json.dumps(doc, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
