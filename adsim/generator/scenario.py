@@ -136,5 +136,5 @@ def warm_generator(directory: str | Path, config: EnvConfig) -> int:
     return source.cached
 
 
-__all__ = ["DEFAULT", "DEFAULT_DIR", "STORE", "warm_generator", "check_generator", "generated_core_kwargs", "generator_dir",
-           "generator_identity", "generator_source", "weights_sha256"]
+__all__ = ["DEFAULT", "DEFAULT_DIR", "STORE", "check_generator", "generated_core_kwargs", "generator_dir",
+           "generator_identity", "generator_source", "warm_generator", "weights_sha256"]

@@ -158,13 +158,12 @@ class GeneratorSource:
         self._clock += 1
         if not new.any():
             return
+        fresh_keys, fresh_values = keys[new], values[new]  # sorted: world_conditionings orders them by key
         path = None if self.store is None else self.store / f"{self._digest(keys, M)}.npz"
-        stored = None if path is None else self._load(path, np.sort(keys[new]), M)
+        stored = None if path is None else self._load(path, fresh_keys, M)
         if stored is not None:
             self._store(*stored)
             return
-        order = np.argsort(keys[new])
-        fresh_keys, fresh_values = keys[new][order], values[new][order]
         cre = self._decode_cached(fresh_keys, fresh_values, M, WARM_CHUNK)
         self._store(fresh_keys, cre)
         if path is not None:
