@@ -4,6 +4,7 @@ imports that do not load torch, Stable-Baselines3 or scikit-learn."""
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -144,3 +145,25 @@ def test_a_pool_worker_runs_libraries_on_one_thread():
              "print(torch.get_num_threads(), os.environ['OMP_NUM_THREADS'])")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.split() == ["1", "1"], out.stdout + out.stderr
+
+
+def test_one_blas_thread_reaches_the_blas_a_policy_loads_on_first_use():
+    # the ridge policies import scipy.linalg (SciPy's own OpenBLAS) on their first refit, inside the
+    # limit; a plain threadpool_limits entered before that leaves it at a thread per core
+    probe = ("import os, sys; [os.environ.pop(v, None) for v in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS')]; "
+             "from threadpoolctl import threadpool_info, threadpool_limits; "
+             "from experiments.threads import one_blas_thread; "
+             "limit = one_blas_thread if sys.argv[1] == 'ours' else lambda: threadpool_limits(limits=1, user_api='blas'); "
+             "import numpy\n"
+             "with limit():\n"
+             "    import scipy.linalg\n"
+             "    print(sorted({i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas' "
+             "and 'scipy.libs' in i['filepath']}))")
+
+    def threads(which: str) -> str:
+        out = subprocess.run([sys.executable, "-c", probe, which], capture_output=True, text=True, check=True, cwd=ROOT)
+        return out.stdout.strip()
+
+    assert threads("ours") == "[1]"
+    if (os.cpu_count() or 1) > 1:  # the hazard it removes (on one core there is none)
+        assert threads("plain") != "[1]"

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.runner.spec import OPE_REFERENCE, BenchConfig, describe
+from experiments.threads import one_blas_thread
 
 REFERENCE = OPE_REFERENCE
 CI_LABEL = {"normal": "asymptotic-normal", "bootstrap": "percentile-bootstrap (200 replicates)",
@@ -95,8 +96,6 @@ def targets_of(config: BenchConfig, logging: int) -> list[int]:
 def run_log(job: OpeJob) -> OpeResult:
     """Collect one log, fit one reward model, estimate every target; a pure function of the job
     (a slate study's log: :func:`run_slate_log`)."""
-    from threadpoolctl import threadpool_limits
-
     if job.config.ope.slate:
         return run_slate_log(job)
 
@@ -108,7 +107,7 @@ def run_log(job: OpeJob) -> OpeResult:
     env_config = cfg.scenarios[job.scenario].log_config(job.seed)
     reported = ope.reported
     out: dict[str, list] = {k: [] for k in OpeResult._fields}
-    with threadpool_limits(1):  # identical BLAS results wherever the log is processed
+    with one_blas_thread(None):  # identical BLAS results wherever the log is processed
         log = collect_log(cfg.policies[job.logging].make(), env_config, job.size,
                           num_envs=min(job.size, ope.num_envs), seed=job.seed)
         q_hat = predict_rewards(log, n_folds=ope.n_folds, seed=job.seed)
@@ -142,8 +141,6 @@ def run_slate_log(job: OpeJob) -> OpeResult:
     probabilities on the same pages, the cross-fitted per-position reward model of ``cascade_dr``
     (``adsim.ope.slate_position_model``), every reported slate estimator of every target; a pure
     function of the job."""
-    from threadpoolctl import threadpool_limits
-
     from adsim.ope.reward_model import slate_position_model
     from adsim.ope.slate import SlatePscores, estimate_slate_all
     from experiments.ope.collect import collect_slate_log
@@ -153,7 +150,7 @@ def run_slate_log(job: OpeJob) -> OpeResult:
     reported = ope.reported
     targets = targets_of(cfg, job.logging)
     out: dict[str, list] = {k: [] for k in OpeResult._fields}
-    with threadpool_limits(1):
+    with one_blas_thread(None):
         policy = cfg.policies[job.logging].make()
         record = collect_slate_log(policy, env_config, job.size, num_envs=min(job.size, ope.num_envs), seed=job.seed,
                                    targets=tuple(cfg.policies[t].make() for t in targets))

@@ -17,11 +17,11 @@ from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 import adsim  # noqa: F401  (registers the envs)
 from experiments.perf import median_rate
 from experiments.perf.env import single_chunk, vector_chunk
+from experiments.threads import one_blas_thread
 
 ENV_ID = "adsim/AdAuction-v0"
 SUITE = "auction"
@@ -56,7 +56,7 @@ def run(quick: bool = False) -> dict:
     repeats, min_time = (3, 0.1) if quick else (7, 0.5)
     out = {"config": {"N": N, "M": M, "L": L, "K": K, "horizon": 1000, "budget": 50.0},
            "target_auctions_per_s": TARGET}
-    with threadpool_limits(1):
+    with one_blas_thread(None):
         for name, case in CASES.items():
             out[f"vector_pool_{name}_N{N}_auctions_per_s"] = median_rate(_vector(case), repeats, min_time)
         out[f"vector_personalized_second_price_cpc_N{N}_auctions_per_s"] = median_rate(

@@ -39,9 +39,9 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from agents.registry import make_policy
+from experiments.threads import one_blas_thread
 
 SUITE = "peers"
 K, D = 10, 16
@@ -272,7 +272,7 @@ def _measure(loop, data: dict, repeats: int) -> dict:
 def run(quick: bool = False) -> dict:
     rounds = QUICK_ROUNDS if quick else ROUNDS
     repeats = 1 if quick else 3
-    with threadpool_limits(limits=1, user_api="blas"):  # no BLAS worker left spinning into the first timed loop
+    with one_blas_thread():  # no BLAS worker left spinning into the first timed loop
         data = problem(rounds)
     out: dict = {"config": {"K": K, "context_dim": D, "rounds": rounds, "repeats": repeats, "blas_threads": 1,
                             "clicks": "logistic, common random numbers", "best_fixed_arm_ctr":
@@ -280,7 +280,7 @@ def run(quick: bool = False) -> dict:
                  "skipped": {}}
     skipped = {lib: why for lib in LIBRARIES if (why := _available(lib)) is not None}
     out["skipped"] = skipped
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         for name, peers in PAIRS.items():
             entry = {"computes": COMPUTES[name], "adsim": _measure(_adsim(name), data, repeats)}
             if name == "thompson":  # the default, whose select draws from exactly its propensities

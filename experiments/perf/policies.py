@@ -22,10 +22,10 @@ import time
 
 import gymnasium as gym
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 import adsim  # noqa: F401  (registers the envs)
 from agents.registry import BIDDING_POLICIES, POLICIES, make_policy
+from experiments.threads import one_blas_thread
 
 SUITE = "policies"
 ENV_ID = "adsim/CreativeSelection-v0"
@@ -118,7 +118,7 @@ def _linucb_rate(d: int, batch: int, quick: bool) -> dict:
 
 def run(quick: bool = False) -> dict:
     out: dict = {"config": {"K": K, "batch": BATCH, "blas_threads": 1}}
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         for batch, target in ((BATCH, 100_000), (1, 20_000)):
             r = _linucb_rate(32, batch, quick)
             r.update(target=target, wall_meets_target=r["wall_median"] >= target,

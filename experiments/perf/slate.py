@@ -14,11 +14,11 @@ from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 import adsim  # noqa: F401  (registers the envs)
 from experiments.perf import median_rate
 from experiments.perf.env import single_chunk, vector_chunk
+from experiments.threads import one_blas_thread
 
 ENV_ID = "adsim/SlateSelection-v0"
 SUITE = "slate"
@@ -42,7 +42,7 @@ def _single(click_model: str) -> Callable[[], int]:
 def run(quick: bool = False) -> dict:
     repeats, min_time = (3, 0.1) if quick else (7, 0.5)
     out = {"config": {"N": N, "K": K, "L": L, "horizon": 1000}, "target_slates_per_s": TARGET}
-    with threadpool_limits(1):
+    with one_blas_thread(None):
         for cm in ("pbm", "cascade", "dcm"):
             out[f"vector_pool_{cm}_N{N}_slates_per_s"] = median_rate(_vector(cm, "pool"), repeats, min_time)
         out[f"vector_personalized_pbm_N{N}_slates_per_s"] = median_rate(_vector("pbm", "personalized"), repeats,

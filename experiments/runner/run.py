@@ -38,12 +38,12 @@ from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 import adsim  # noqa: F401  (registers the envs)
 from experiments.runner.kinds import AUCTION_EXTRA, step_kind
 from experiments.runner.spec import BenchConfig
 from experiments.runner.stats import lai_robbins_constant
+from experiments.threads import one_blas_thread
 
 BERNOULLI_REWARDS = ("click", "conversion")
 
@@ -307,7 +307,7 @@ def run_stack(jobs: Sequence[Job]) -> list[RunResult]:
     return each job's metrics, identical to :func:`run_job` on it alone."""
     cfg, job = jobs[0].config, jobs[0]
     steps, batch = cfg.size(job.scenario)
-    with threadpool_limits(1):  # identical BLAS results wherever the job runs
+    with one_blas_thread(None):  # identical BLAS results wherever the job runs
         per_step, counts, arm_sums, env_config = _simulate(jobs)
     return [_result(env_config, steps, batch, cfg, {k: v[g] for k, v in per_step.items()}, counts[g],
                     None if arm_sums is None else arm_sums[g]) for g in range(len(jobs))]
