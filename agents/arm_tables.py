@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from adsim.stacking import GroupLayout
-from agents.base import Obs, Policy
+from agents.base import SCALAR_REWARDS, Obs, Policy, check_one_request, one_feedback
 
 REQUIRED_KEYS = ("user", "context", "campaign", "candidates", "ctr_estimate")
 _REQUIRED = frozenset(REQUIRED_KEYS)
@@ -330,8 +330,7 @@ class ArmPolicy(Policy):
         the arm's new mean)."""
         row.cums = None
 
-    def select(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
-        """(N,) actions drawn from ``probabilities``; a batch of one request takes the lean path."""
+    def select_one(self, obs: Obs, info: dict[str, Any] | None = None) -> int:
         if (type(obs) is dict and (campaign := obs.get("campaign")) is self._one_campaign
                 and (est := obs.get("ctr_estimate")) is self._one_est and campaign.tobytes() == self._one_key
                 and campaign.ndim == 2 and len(campaign) == 1
@@ -344,18 +343,27 @@ class ArmPolicy(Policy):
             slot = self._one_last
         else:
             slot = self._one_slot(obs)
-            if slot is None:
-                return self._select_batch(obs, info)
+            if slot is None:  # input the lean path does not take: the batched path checks it
+                check_one_request(obs)
+                return int(self._select_batch(obs, info)[0])
         row = self._one_rows.get(slot)
         if row is None or (cums := row.cums) is None:
-            return self._actions[self._one_select(slot)]
+            return self._one_select(slot)
         block = self._u_block  # Policy.uniform_one, inline
         if block:
             self._u_taken += 1
             u = block.pop()
         else:
             u = self._refill_uniforms()
-        return self._actions[bisect_left(cums, u)]
+        return bisect_left(cums, u)
+
+    def select(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
+        """(N,) actions drawn from ``probabilities``; a batch of one request takes the lean path
+        (:meth:`select_one`), its action a shared read-only (1,) array."""
+        if (type(obs) is dict and type(est := obs.get("ctr_estimate")) is np.ndarray
+                and est.ndim == 2 and len(est) == 1):
+            return self._actions[ArmPolicy.select_one(self, obs, info)]  # (not a subclass's: it may call this)
+        return self._select_batch(obs, info)
 
     def _select_batch(self, obs: Obs, info: dict[str, Any] | None) -> np.ndarray:
         """:meth:`select` of a batch (or of input the one-request path does not take)."""
@@ -374,39 +382,54 @@ class ArmPolicy(Policy):
         raise NotImplementedError
 
     def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
+        try:  # (1,) arrays: one dimension, and item() finds one element (else ValueError); an
+            # action array of the one-request path is read-only, so it still holds its action
+            one = (((a1 := self._action_ids.get(id(actions))) is not None
+                    or (type(actions) is np.ndarray and actions.ndim == 1 and type(a1 := actions.item()) is int))
+                   and type(rewards) is np.ndarray and rewards.ndim == 1 and type(r1 := rewards.item()) is float)
+        except ValueError:
+            one = False
+        # ArmPolicy's own update_one (the tables'): a subclass that redefines update, calling this
+        # one, has the generic update_one, which calls its update
+        if one:  # update_one checks the request, the action's range and the reward
+            ArmPolicy.update_one(self, obs, a1, r1)
+        elif self._one_slot(obs) is not None:  # a request of one with other feedback arrays: check them all
+            ArmPolicy.update_one(self, obs, *check_one_feedback(actions, rewards, self.n_actions))
+        else:
+            self._update_batch(obs, actions, rewards)
+
+    def update_one(self, obs: Obs, action: int, reward: float) -> None:
         if (obs is self._one_obs and (campaign := obs.get("campaign")) is self._one_campaign
                 and campaign.tobytes() == self._one_key):  # the request just decided on (_one_slot, inline)
             slot = self._one_last
         else:
             slot = self._one_slot(obs)
-        if slot is not None:  # one request: scalar updates, equal to the bincounts below
-            try:  # (1,) arrays: one dimension, and item() finds one element (else ValueError); an
-                # action array of the one-request path is read-only, so it still holds its action
-                ok = (((a1 := self._action_ids.get(id(actions))) is not None
-                       or (type(actions) is np.ndarray and actions.ndim == 1
-                           and type(a1 := actions.item()) is int and 0 <= a1 < self.n_actions))
-                      and type(rewards) is np.ndarray and rewards.ndim == 1
-                      and type(r1 := rewards.item()) is float and 0.0 <= r1 <= 1.0)
-            except ValueError:
-                ok = False
-            if not ok:  # check it all
-                a1, r1 = check_one_feedback(actions, rewards, self.n_actions)
-                if not 0.0 <= r1 <= 1.0:
-                    self._check_rewards(np.array([r1]))
-            self.n_updates += 1
-            row = self._one_rows.get(slot)
-            if row is None:
-                self.counts[slot, a1] += 1.0
-                self.sums[slot, a1] += r1
-            else:  # the same float additions, through the row's memoryviews
-                counts, sums = row.counts, row.sums
-                counts[a1] = n1 = counts[a1] + 1.0
-                sums[a1] = s1 = sums[a1] + r1
-                if row.cums is not None or row.cache is not None:
-                    lo = row.lo
-                    if lo is None or not lo[a1] < s1 / n1 < row.hi[a1]:  # else: nothing cached changes
-                        self._one_update(row, a1, r1, n1, s1)
-            return
+        r1 = reward if type(reward) is float else float(reward) if type(reward) in SCALAR_REWARDS else None
+        if slot is None or r1 is None or type(action) is not int or not 0 <= action < self.n_actions or not 0.0 <= r1 <= 1.0:
+            if slot is None:  # not a request of one: the batched path says why
+                self._update_batch(obs, *one_feedback(action, reward))
+                return
+            action, r1 = check_one_feedback(*one_feedback(action, reward), self.n_actions)  # check it all
+            if not 0.0 <= r1 <= 1.0:
+                self._check_rewards(np.array([r1]))
+        a1 = action
+        self.n_updates += 1  # one request: scalar updates, equal to the bincounts of _update_batch
+        row = self._one_rows.get(slot)
+        if row is None:
+            self.counts[slot, a1] += 1.0
+            self.sums[slot, a1] += r1
+        else:  # the same float additions, through the row's memoryviews
+            counts, sums = row.counts, row.sums
+            counts[a1] = n1 = counts[a1] + 1.0
+            sums[a1] = s1 = sums[a1] + r1
+            lo = row.lo  # bounds are set only beside cached probabilities
+            if lo is not None:
+                if not lo[a1] < s1 / n1 < row.hi[a1]:  # else: nothing cached changes
+                    self._one_update(row, a1, r1, n1, s1)
+            elif row.cums is not None or row.cache is not None:
+                self._one_update(row, a1, r1, n1, s1)
+
+    def _update_batch(self, obs: Obs, actions: Any, rewards: Any) -> None:
         self._one_rows = {}  # a batched update: cached probabilities are stale
         n = check_obs(obs, n_actions=self.n_actions)
         a, r = check_feedback(actions, rewards, n, self.n_actions)

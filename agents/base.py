@@ -205,9 +205,53 @@ class Policy(ABC):
     def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
         """Learn from a batch of feedback (no-op for non-learning policies)."""
 
+    # ------------------------------------------------------------------ one request, Python scalars
+    def select_one(self, obs: Obs, info: dict[str, Any] | None = None) -> int:
+        """The action for a batch of one request, as a Python int: ``select(obs, info)[0]``, the same
+        draw from the same stream (the classic bandit loop's call; policies with a lean one-request
+        path take it without making an array)."""
+        check_one_request(obs)
+        return int(self.select(obs, info)[0])
+
+    def update_one(self, obs: Obs, action: int, reward: float) -> None:
+        """Learn from one request's feedback, Python scalars: ``update(obs, [action], [reward])``."""
+        self.update(obs, *one_feedback(action, reward))
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        """A class that redefines ``select`` (or ``update``) but not ``select_one`` (``update_one``)
+        gets the generic one, which calls it: an inherited lean path would bypass the new method."""
+        super().__init_subclass__(**kwargs)
+        for batched, one in (("select", "select_one"), ("update", "update_one")):
+            if batched in cls.__dict__ and one not in cls.__dict__:
+                setattr(cls, one, getattr(Policy, one))
+
     @staticmethod
     def batch_size(obs: Obs) -> int:
         return int(obs["ctr_estimate"].shape[0])
+
+
+def check_one_request(obs: Obs) -> None:
+    """``select_one``'s check: a ValueError if ``obs`` is a batch of more (or fewer) than one
+    request (anything else wrong with it is for ``select`` to say)."""
+    est = obs.get("ctr_estimate") if isinstance(obs, dict) else None
+    if est is not None and np.shape(est)[:1] != (1,):
+        raise ValueError(f"select_one takes a batch of one request, got obs['ctr_estimate'] of shape {np.shape(est)}")
+
+
+SCALAR_REWARDS = frozenset({float, int, np.float64, np.float32, np.int64, np.int32})
+"""Reward types the lean ``update_one`` paths take as they are (a bool, or anything else, goes
+through :func:`one_feedback`'s checks)."""
+
+
+def one_feedback(action: Any, reward: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(1,) int64 and float64 arrays of one request's ``action`` and ``reward`` (``update_one``'s
+    arguments), for ``update``, which checks their range; a TypeError naming the argument for an
+    action that is not an integer (bools are not) or a reward that is not a real number."""
+    if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):
+        raise TypeError(f"action must be an int, got {type(action).__name__} {action!r}")
+    if isinstance(reward, (bool, np.bool_)) or not isinstance(reward, (int, float, np.integer, np.floating)):
+        raise TypeError(f"reward must be a real number, got {type(reward).__name__} {reward!r}")
+    return np.array([action], dtype=np.int64), np.array([reward], dtype=np.float64)
 
 
 def draw_actions(p: np.ndarray, u: np.ndarray) -> np.ndarray:

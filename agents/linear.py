@@ -5,6 +5,7 @@ Woodbury updates or, for a large batch of one regression, by recomputing it (``a
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ from agents.arm_tables import (
     check_one_feedback,
     draw_one,
 )
-from agents.base import Obs, Policy, draw_actions
+from agents.base import SCALAR_REWARDS, Obs, Policy, draw_actions, one_feedback
 from adsim.creative.lexicon import MAX_PHRASES
 from agents.features import (
     DIM,
@@ -173,15 +174,20 @@ class LinUCB(Policy):
     def probabilities(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
         return argmax_probabilities(self.scores(obs))
 
+    def select_one(self, obs: Obs, info: dict[str, Any] | None = None) -> int:
+        if not self._one(obs):
+            return Policy.select_one(self, obs, info)
+        s = self._scores_one(*self._prepare_one(obs))
+        scores = s.tolist()
+        best = max(scores)
+        if scores.count(best) == 1:  # no tie (NaN scores take the general path below)
+            return scores.index(best)
+        return int(draw_actions(argmax_probabilities(s[None]), self.uniforms(1))[0])
+
     def select(self, obs: Obs, info: dict[str, Any] | None = None) -> np.ndarray:
         """The best arm per request (a draw among tied ones, as ``probabilities`` says)."""
         if self._one(obs):
-            s = self._scores_one(*self._prepare_one(obs))
-            scores = s.tolist()
-            best = max(scores)
-            if scores.count(best) == 1:  # no tie (NaN scores take the general path below)
-                return np.array([scores.index(best)])
-            return draw_actions(argmax_probabilities(s[None]), self.uniforms(1))
+            return np.array([LinUCB.select_one(self, obs, info)])
         p = self.probabilities(obs)
         tied = (p.max(axis=1) < 1.0).reshape(self.n_groups, -1).any(axis=1)  # per group
         if not tied.any():  # no ties: deterministic, no draw needed
@@ -191,10 +197,25 @@ class LinUCB(Policy):
 
     def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
         if self._one(obs):
-            a, r = check_one_feedback(actions, rewards, self.n_actions)
-            slot, x = self._prepare_one(obs)
-            self.ridge.update_one(slot * self.n_actions + a, x, r)
+            LinUCB.update_one(self, obs, *check_one_feedback(actions, rewards, self.n_actions))
             return
+        self._update_batch(obs, actions, rewards)
+
+    def update_one(self, obs: Obs, action: int, reward: float) -> None:
+        try:
+            lean = (type(action) is int and 0 <= action < self.n_actions and type(reward) in SCALAR_REWARDS
+                    and math.isfinite(reward) and self._one(obs))
+        except TypeError:  # a reward that is not a number: the checks say so
+            lean = False
+        if not lean:
+            if not self._one(obs):
+                self._update_batch(obs, *one_feedback(action, reward))
+                return
+            action, reward = check_one_feedback(*one_feedback(action, reward), self.n_actions)
+        slot, x = self._prepare_one(obs)
+        self.ridge.update_one(slot * self.n_actions + action, x, float(reward))
+
+    def _update_batch(self, obs: Obs, actions: Any, rewards: Any) -> None:
         slots, x = self._prepare(obs)
         a, r = check_feedback(actions, rewards, x.shape[0], self.n_actions)
         self.ridge.update(slots * self.n_actions + a, x, r)

@@ -272,3 +272,98 @@ def test_inline_check_of_the_last_requests_arrays_still_catches_bad_input(name, 
     obs["ctr_estimate"].shape = (4, 1)  # reshaped in place
     with pytest.raises(ValueError, match="candidates"):
         policy.select(dict(obs))
+
+
+def _registered_bandits() -> list[str]:
+    from agents.registry import BIDDING_POLICIES, POLICIES
+
+    return sorted(n for n in POLICIES if n not in BIDDING_POLICIES and not hasattr(POLICIES[n], "learn")
+                  )
+
+
+@pytest.mark.parametrize("mode", ["pool", "personalized"])
+@pytest.mark.parametrize("name", _registered_bandits())
+def test_select_one_and_update_one_are_select_and_update_with_scalars(name, mode):
+    """Every registered bandit, on the env's requests one at a time: the scalar calls take the same
+    actions from the same streams and leave the same state as ``select``/``update`` with (1,) arrays —
+    including policies that redefine ``select`` or ``update`` over an inherited lean path (they get
+    the generic scalar calls)."""
+    import gymnasium as gym
+
+    import adsim  # noqa: F401  (registers the envs)
+
+    k = 4
+    env = gym.make_vec("adsim/CreativeSelection-v0", num_envs=1, vectorization_mode="vector_entry_point",
+                       mode=mode, n_candidates=k, horizon=50, campaign=None if mode == "pool" else 0)
+    scalar, arrays = make_policy(name), make_policy(name)
+    scalar.reset(k, seed=5)
+    arrays.reset(k, seed=5)
+    obs, info = env.reset(seed=7)
+    for t in range(120):
+        a = scalar.select_one(obs, info)
+        b = arrays.select(obs, info)
+        assert type(a) is int and a == b[0], (t, a, b)
+        nxt, reward, _, _, nxt_info = env.step(b)
+        scalar.update_one(obs, a, reward[0])  # an np.float64 reward, as reward[0] is
+        arrays.update(obs, b, reward)
+        obs, info = nxt, nxt_info
+    env.close()
+    np.testing.assert_array_equal(scalar.probabilities(obs, info), arrays.probabilities(obs, info))
+    assert scalar.rng.bit_generator.state == arrays.rng.bit_generator.state
+
+
+def test_the_oracle_selects_one_from_info():
+    policy = make_policy("oracle")
+    policy.reset(3, seed=0)
+    obs, _ = next(_stream(1, 3, seed=0))
+    assert policy.select_one(obs, {"expected_reward": np.array([[0.1, 0.3, 0.2]])}) == 1
+
+
+@pytest.mark.parametrize("name", ["epsilon_greedy", "linucb", "random"])
+def test_scalar_calls_reject_bad_input_with_the_batched_paths_errors(name):
+    policy = make_policy(name)
+    policy.reset(4, seed=0)
+    obs, _ = next(_stream(1, 4, seed=0))
+    a = policy.select_one(obs)
+    with pytest.raises(TypeError, match="action must be an int"):
+        policy.update_one(obs, 1.0, 1.0)
+    with pytest.raises(TypeError, match="action must be an int"):
+        policy.update_one(obs, True, 1.0)
+    with pytest.raises(TypeError, match="reward must be a real number"):
+        policy.update_one(obs, a, "1")
+    with pytest.raises(TypeError, match="reward must be a real number"):
+        policy.update_one(obs, a, np.array([1.0]))
+    if name != "random":  # random learns nothing, so checks nothing
+        with pytest.raises(ValueError, match=r"action == 4, must be in \[0, 3\]"):
+            policy.update_one(obs, 4, 1.0)
+        with pytest.raises(ValueError, match="finite"):
+            policy.update_one(obs, a, float("nan"))
+    batch = {key: np.concatenate([v, v]) for key, v in obs.items()}
+    with pytest.raises(ValueError, match="batch of one request"):
+        policy.select_one(batch)
+    policy.update_one(obs, a, 1)  # an int reward is a number
+    policy.update_one(obs, np.int64(a), 0.0)  # a NumPy integer action too
+
+
+@pytest.mark.parametrize("base", ["epsilon_greedy", "linucb"])
+def test_a_subclass_that_wraps_select_and_update_gets_them_from_the_scalar_calls(base):
+    from agents.registry import POLICIES
+
+    calls = []
+
+    class Logged(POLICIES[base]):
+        def select(self, obs, info=None):
+            calls.append("select")
+            return super().select(obs, info)
+
+        def update(self, obs, actions, rewards):
+            calls.append("update")
+            super().update(obs, actions, rewards)
+
+    policy = Logged()
+    policy.reset(4, seed=0)
+    for obs, clicks in _stream(5, 4, seed=1, campaigns=1):
+        obs["user"] = np.ones((1, 3))
+        a = policy.select_one(obs)
+        policy.update_one(obs, a, clicks[a])
+    assert calls == ["select", "update"] * 5

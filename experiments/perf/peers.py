@@ -7,8 +7,9 @@ once from a fixed seed, and so are the click outcomes ``u_tk < p_tk`` (common ra
 every library meets the same requests and would see the same click for the same choice.
 
 Each library's policy runs the loop with its own API, inputs pre-built outside the timed loop
-(adsim's (1, ·) observation dicts and a (1,) reward array refilled each round, OBP's (1, d)
-contexts, VW's feature strings), and is timed
+(adsim's (1, ·) observation dicts, decided on and learned from with the scalar calls
+``select_one``/``update_one`` — an int action, the float click — as OBP's ``select_action``/
+``update_params``; OBP's (1, d) contexts, VW's feature strings), and is timed
 around the loop: decisions + updates per second of wall-clock and of this process's CPU time
 (``time.process_time``, which does not count other processes on a shared machine), the median of
 3 runs (1 for a loop over ``SLOW_S`` = 5 s), one BLAS thread (``threadpoolctl``). Regrets (against the per-round best arm, and
@@ -110,15 +111,13 @@ def _adsim(name: str, **override) -> Callable[[dict], np.ndarray]:
         obs = [{"user": x[t:t + 1], **const} for t in range(T)]
         policy = make_policy(registry_name, **hyper)
         policy.reset(K, seed=SEED)
-        reward = np.empty(1)  # the (1,) rewards array, refilled (update copies the value)
+        select, update = policy.select_one, policy.update_one  # the scalar calls, as the peers' loops make
 
         def step(t: int) -> int:
             o = obs[t]
-            a = policy.select(o)
-            a0 = a.item()
-            reward[0] = clicks[t, a0]
-            policy.update(o, a, reward)
-            return a0
+            a = select(o)
+            update(o, a, clicks[t, a])
+            return a
 
         return _timed(T, step)
 
