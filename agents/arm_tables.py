@@ -405,7 +405,8 @@ class ArmPolicy(Policy):
         else:
             slot = self._one_slot(obs)
         r1 = reward if type(reward) is float else float(reward) if type(reward) in SCALAR_REWARDS else None
-        if slot is None or r1 is None or type(action) is not int or not 0 <= action < self.n_actions or not 0.0 <= r1 <= 1.0:
+        if (slot is None or r1 is None or type(action) is not int or not 0 <= action < self.n_actions
+                or not 0.0 <= r1 <= 1.0):
             if slot is None:  # not a request of one: the batched path says why
                 self._update_batch(obs, *one_feedback(action, reward))
                 return
