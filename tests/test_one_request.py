@@ -367,3 +367,29 @@ def test_a_subclass_that_wraps_select_and_update_gets_them_from_the_scalar_calls
         a = policy.select_one(obs)
         policy.update_one(obs, a, clicks[a])
     assert calls == ["select", "update"] * 5
+
+
+@pytest.mark.parametrize("stacked", [False, True])
+def test_hybrid_posterior_sampling_draws_from_its_quadrature_propensities(stacked):
+    """``hybrid`` (``sampling="posterior"``, the default): over many draws of the same requests,
+    the frequencies of ``select`` match ``probabilities`` (quadrature, error <= 1e-4) within
+    Monte-Carlo error, for requests with close, far and fed candidates; stacked groups alike."""
+    k, n = 4, 20_000
+    policy = make_policy("hybrid", prior_strength=50.0)
+    if stacked:
+        policy.reset(k, group_seeds=[3, 4])
+    else:
+        policy.reset(k, seed=3)
+    obs = {"user": np.zeros((2, 3)), "context": np.zeros((2, 2), np.float32),
+           "campaign": np.zeros((2, 2), np.float32), "candidates": np.arange(2 * k * 9).reshape(2, k * 9),
+           "ctr_estimate": np.array([[0.05, 0.052, 0.03, 0.049], [0.2, 0.1, 0.19, 0.05]], np.float32)}
+    for _ in range(3):  # some feedback on the first request's candidates 1 and 3
+        policy.update(obs, np.array([1, 3]), np.array([1.0, 0.0]))
+    p = policy.probabilities(obs)
+    assert 0.1 < p[0].max() < 0.9 and 0.1 < p[1].max() < 0.9  # several candidates drawn: the test has teeth
+    batch = {key: np.concatenate([np.repeat(v[:1], n, axis=0), np.repeat(v[1:], n, axis=0)]) for key, v in obs.items()}
+    a = policy.select(batch)
+    for row in range(2):
+        freq = np.bincount(a[row * n:(row + 1) * n], minlength=k) / n
+        tol = 4.5 * np.sqrt(p[row] * (1 - p[row]) / n) + ERROR_BOUND
+        assert np.all(np.abs(freq - p[row]) <= tol), (row, freq, p[row])
