@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from adsim import compiled
 from adsim import rng as crng
 from adsim.config import WorldConfig
 from adsim.creative.sampler import DRAWS_PER_CREATIVE, CandidateSource, creative_parts
@@ -29,8 +30,10 @@ from adsim.response import (
     calibrate_intercept,
     click_logits,
     context_log_multiplier,
+    ITEM_WEIGHT,
     conversion_prob,
     creative_affinity,
+    discount_gain,
     creative_static_logit,
     has_discount,
     interests_in_context,
@@ -171,6 +174,10 @@ class RequestGenerator:
         S = SelectionStreams
         self.n_draws = S.N_FIXED if mode == "pool" else S.CANDIDATES + n_candidates * DRAWS_PER_CREATIVE
         self._by_campaign: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
+        # the compiled pool-mode block (adsim.compiled), where it gives this NumPy's numbers: not with
+        # the drift's time-dependent multipliers (exp and sin of the time), which only NumPy computes
+        stationary = not world.config.drift_amplitude > 0
+        self.kernels = compiled.kernels() if mode == "pool" and stationary and compiled.orders_match(world.d) else None
 
     def _campaign_terms(self, campaign: np.ndarray) -> dict[str, np.ndarray]:
         """Everything the requests of slots running ``campaign`` (N,) read from their campaign: gathered
@@ -246,6 +253,42 @@ class RequestGenerator:
             if a.flags.writeable:
                 a.flags.writeable = False
         return blk
+
+    def compiled_block(self, keys: np.ndarray, episode: int, t0: int, T: int, campaign: np.ndarray,
+                       beta0: float) -> tuple[Block, np.ndarray]:
+        """Pool-mode requests of steps ``t0 .. t0+T-1`` of slots with stream ``keys`` (N,) in ``episode``
+        running ``campaign`` (N,), by the compiled kernels (:attr:`kernels`, not None): the
+        :class:`Block` that ``requests`` computes from the streams' uniforms, bit for bit and in its
+        layouts, and exp(−β0 − logits) (K, N, T), the click σ's exponentials for the block's truth
+        (``adsim._compiled_numba.pool_truth``)."""
+        w, K, kern, pools = self.world, self.K, self.kernels, self.pools
+        cm, N = w.context, keys.shape[0]
+        beta = w.config.interest_strength
+        user, device, position = (np.empty((N, T), dtype=np.int64) for _ in range(3))
+        context = np.empty((N, T, self.tables.features.shape[1]), dtype=self.tables.features.dtype)
+        u = np.empty((2, N, T))  # click and conversion uniforms, stream-major as requests() reads them
+        logits = np.empty((K, N, T))
+        neg_z = np.empty((K + 1, N, T))
+        kern.pool_requests(keys, int(episode), int(t0), int(T), int(w.config.n_users), 2 / 7, cm.hour_cdf,
+                           cm.location_cdf, cm.weather_cdf, cm.device_cdf, cm.position_cdf, 2, len(LOCATIONS),
+                           len(WEATHERS), len(DEVICES), len(POSITION_FACTOR), w.user_theta, self.tables.multiplier,
+                           self.tables.features, campaign, pools.phi, pools.static, pools.discount,
+                           w.campaign_product, w.product_topic, w.product_tier, w.product_discount, w.user_bias,
+                           cm.device_bias, w.user_price_sens, float(beta), float(beta * ITEM_WEIGHT),
+                           float(discount_gain(w)), float(w.d), float(-beta0), user, device, position, context,
+                           u[0], u[1], logits, neg_z)
+        with np.errstate(over="ignore"):  # exp(710+) = inf gives σ = 0 exactly, as meant
+            np.exp(neg_z, out=neg_z)
+        p_conv = neg_z[K] + 1.0  # σ = 1 / (1 + exp(−x)), as adsim.response.sigmoid
+        np.divide(1.0, p_conv, out=p_conv)
+        creatives = self._campaign_terms(campaign)["creatives"][:, None]  # gathered once per episode
+        if T > 1:
+            creatives = np.broadcast_to(creatives, (N, T) + creatives.shape[2:])
+        blk = Block(t0, user, device, position, context, u[0], u[1], creatives, logits.transpose(1, 2, 0), p_conv)
+        for a in blk[1:]:
+            if a.flags.writeable:
+                a.flags.writeable = False
+        return blk, neg_z[:K]
 
     def calibrate(self) -> float:
         """β0 such that a uniformly random policy's mean CTR is the target (on a reference sample)."""
