@@ -21,6 +21,8 @@ import numpy as np
 
 jit = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
 """No fast-math: the operations of the NumPy code, in its order, rounded as its."""
+inline = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy", inline="always")
+"""A helper of the kernels, inlined into them (so that LLVM sees, and vectorises, the whole loop)."""
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -33,7 +35,7 @@ MAX_PAIRWISE = 128
 """Longest row :func:`pairwise_sum` sums as NumPy does (NumPy's ``PW_BLOCKSIZE``; longer rows recurse)."""
 
 
-@jit
+@inline
 def pairwise_sum(a, lo, n):
     """NumPy's sum of ``a[lo : lo + n]`` (n ≤ 128) along a contiguous last axis, 0 + the pairwise sum."""
     if n < 8:
@@ -63,43 +65,20 @@ def pairwise_sum(a, lo, n):
 
 
 @jit
-def einsum_dot(x, y):
-    """``einsum``'s dot product of two contiguous float64 vectors of one length (two lanes)."""
-    n = x.shape[0]
-    l0 = 0.0
-    l1 = 0.0
-    i = 0
-    while i + 8 <= n:
-        l0 = x[i + 6] * y[i + 6] + l0
-        l1 = x[i + 7] * y[i + 7] + l1
-        l0 = x[i + 4] * y[i + 4] + l0
-        l1 = x[i + 5] * y[i + 5] + l1
-        l0 = x[i + 2] * y[i + 2] + l0
-        l1 = x[i + 3] * y[i + 3] + l1
-        l0 = x[i] * y[i] + l0
-        l1 = x[i + 1] * y[i + 1] + l1
-        i += 8
-    while i < n:
-        l0 = x[i] * y[i] + l0
-        l1 = (x[i + 1] * y[i + 1] if i + 1 < n else 0.0 * 0.0) + l1
-        i += 2
-    return 0.0 + (l0 + l1)
-
-
-@jit
-def orders(x, y):
-    """(M,) last-axis sums of ``x`` (M, n) and (M,) einsum dot products of the rows of ``x`` and
-    ``y`` (M, n): what :func:`adsim.compiled.kernels` compares with NumPy's before using a kernel."""
-    m, n = x.shape
+def orders(x, y, order):
+    """(M,) last-axis sums of ``x`` (M, d) and (M, K) einsum dot products of each row of ``x`` with
+    the K columns of ``y`` (M, d, K), as the kernels compute them (``order`` = ``lane_order(d)``):
+    what :func:`adsim.compiled.orders_match` compares with NumPy's before the kernels are used."""
+    m, d = x.shape
     sums = np.empty(m)
-    dots = np.empty(m)
+    dots = np.empty((m, y.shape[2]))
     for i in range(m):
-        sums[i] = pairwise_sum(x[i], 0, n)
-        dots[i] = einsum_dot(x[i], y[i])
+        sums[i] = pairwise_sum(x[i], 0, d)
+        _affinities(x[i], y[i], order, dots[i])
     return sums, dots
 
 
-@jit
+@inline
 def _mix64(z):
     z ^= z >> _S30
     z *= _M1
@@ -109,77 +88,152 @@ def _mix64(z):
     return z
 
 
-@jit
+@inline
 def _categorical(u, cdf):
-    """``searchsorted(cdf, u, side="right")`` clipped to ``len(cdf) - 1`` (as ``adsim.rng.categorical``)."""
+    """``searchsorted(cdf, u, side="right")`` clipped to ``len(cdf) - 1`` (as ``adsim.rng.categorical``):
+    the count of the (sorted) CDF entries at or below ``u``, without branches."""
     n = cdf.shape[0]
     i = 0
-    while i < n and cdf[i] <= u:
-        i += 1
+    for j in range(n):
+        i += cdf[j] <= u
     return min(i, n - 1)
+
+
+def lane_order(d):
+    """The order in which einsum's dot product (the module docstring) adds the products to its lanes, as the index of each lane-0
+    product (its lane-1 product is the next, or 0 · 0 past the end): per block of 8, 6, 4, 2, 0;
+    then the rest pairwise, in increasing order."""
+    order = [b + i for b in range(0, d - d % 8, 8) for i in (6, 4, 2, 0)]
+    return np.array(order + list(range(d - d % 8, d, 2)), dtype=np.int64)
+
+
+@inline
+def _dots8(th, phi_c, k0, order, out):
+    """einsum's dot product (the module docstring) of θ with candidates k0 .. k0+7 (``phi_c`` (d, K)) into ``out[k0 : k0+8]``,
+    the eight dot products advancing together (one vector operation per product)."""
+    d = th.shape[0]
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+    b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = 0.0
+    for i in order:
+        x = th[i]
+        a0 = x * phi_c[i, k0] + a0
+        a1 = x * phi_c[i, k0 + 1] + a1
+        a2 = x * phi_c[i, k0 + 2] + a2
+        a3 = x * phi_c[i, k0 + 3] + a3
+        a4 = x * phi_c[i, k0 + 4] + a4
+        a5 = x * phi_c[i, k0 + 5] + a5
+        a6 = x * phi_c[i, k0 + 6] + a6
+        a7 = x * phi_c[i, k0 + 7] + a7
+        if i + 1 < d:
+            y = th[i + 1]
+            b0 = y * phi_c[i + 1, k0] + b0
+            b1 = y * phi_c[i + 1, k0 + 1] + b1
+            b2 = y * phi_c[i + 1, k0 + 2] + b2
+            b3 = y * phi_c[i + 1, k0 + 3] + b3
+            b4 = y * phi_c[i + 1, k0 + 4] + b4
+            b5 = y * phi_c[i + 1, k0 + 5] + b5
+            b6 = y * phi_c[i + 1, k0 + 6] + b6
+            b7 = y * phi_c[i + 1, k0 + 7] + b7
+        else:
+            b0, b1, b2, b3 = 0.0 * 0.0 + b0, 0.0 * 0.0 + b1, 0.0 * 0.0 + b2, 0.0 * 0.0 + b3
+            b4, b5, b6, b7 = 0.0 * 0.0 + b4, 0.0 * 0.0 + b5, 0.0 * 0.0 + b6, 0.0 * 0.0 + b7
+    out[k0], out[k0 + 1], out[k0 + 2], out[k0 + 3] = 0.0 + (a0 + b0), 0.0 + (a1 + b1), 0.0 + (a2 + b2), 0.0 + (a3 + b3)
+    out[k0 + 4], out[k0 + 5], out[k0 + 6], out[k0 + 7] = 0.0 + (a4 + b4), 0.0 + (a5 + b5), 0.0 + (a6 + b6), 0.0 + (a7 + b7)
+
+
+@inline
+def _dot1(th, phi_c, k, order):
+    """einsum's dot product (the module docstring)'s order for θ and candidate k (``phi_c`` (d, K)) alone."""
+    d = th.shape[0]
+    a = 0.0
+    b = 0.0
+    for i in order:
+        a = th[i] * phi_c[i, k] + a
+        b = (th[i + 1] * phi_c[i + 1, k] if i + 1 < d else 0.0 * 0.0) + b
+    return 0.0 + (a + b)
+
+
+@inline
+def _affinities(th, phi_c, order, out):
+    """``out[k]`` = einsum's dot product of θ (d,) with candidate k's φ (``phi_c`` (d, K)), for all k:
+    eight candidates at a time, then one by one."""
+    K = phi_c.shape[1]
+    k = 0
+    while k + 8 <= K:
+        _dots8(th, phi_c, k, order, out)
+        k += 8
+    while k < K:
+        out[k] = _dot1(th, phi_c, k, order)
+        k += 1
+
+
+@inline
+def _uniform(base, stream):
+    """Uniform ``stream`` (0-based) at a position whose base counter is ``base`` (``adsim.rng.uniforms``)."""
+    return np.float64(np.int64(_mix64(np.uint64(stream + 1) * _GOLDEN + base) >> _S11)) * _TO_UNIT
 
 
 @jit
 def pool_requests(keys, episode, t0, T, n_users, weekend_p, hour_cdf, location_cdf, weather_cdf, device_cdf,
                   position_cdf, n_weekend, n_location, n_weather, n_device, n_position, user_theta, multiplier,
-                  features, campaign, phi, static, discount, product, product_topic, product_tier,
+                  features, campaign, phi_dk, static, discount, product, product_topic, product_tier,
                   product_discount, user_bias, device_bias, price_sens, beta, item_beta, gain_scale, d_scale,
-                  neg_beta0, user, device, position, context, u_click, u_conv, logits, neg_z):
+                  neg_beta0, order, user, device, position, context, u_click, u_conv, logits, neg_z):
     """A pool-mode block of requests: every array ``RequestGenerator.requests`` computes, in its order.
 
     Per request (slot n, step t0 + t): the nine uniforms of the slot's stream (user, hour, weekend,
     location, weather, device, ad slot, click, conversion), the arrival and ad slot, the interests
     in context θ (user θ × context multiplier / their sum), the item interest θ·topic, the K
-    affinities θ·φ (einsum's order) and click logits ((β·affinity + user term) + static) + gain
-    (into ``logits`` (K, N, T)), the context features (``context`` (N, T, C)), and the arguments
-    of the two σ's NumPy exponentiates next: ``neg_z[k] = −β0 − logit_k`` (k < K) and ``neg_z[K]``
-    = −(the conversion logit).
+    affinities θ·φ (einsum's order, ``order`` = ``lane_order(d)``; ``phi_dk`` (n_campaigns, d, K): the
+    pools' φ, candidates last)
+    and click logits ((β·affinity + user term) + static) + gain (into ``logits`` (K, N, T)), the
+    context features (``context`` (N, T, C)), and the arguments of the two σ's NumPy exponentiates
+    next: ``neg_z[k] = −β0 − logit_k`` (k < K) and ``neg_z[K]`` = −(the conversion logit).
     """
     N = keys.shape[0]
-    K = phi.shape[1]
+    K = phi_dk.shape[2]
     d = user_theta.shape[1]
+    C = features.shape[1]
     th = np.empty(d)
     prod = np.empty(d)
+    aff = np.empty(K)
     for n in range(N):
         c = campaign[n]
         p = product[c]
         tier = product_tier[p] / 2.0
         pdisc = product_discount[p]
-        topic = product_topic[p]
+        phi_c = phi_dk[c]
         for t in range(T):
             pos = np.uint64(episode) * _EPISODE_STRIDE + np.uint64(t0 + t)
             base = pos * _POS_GOLDEN + keys[n]
-            u0 = np.float64(np.int64(_mix64(np.uint64(1) * _GOLDEN + base) >> _S11)) * _TO_UNIT
-            u1 = np.float64(np.int64(_mix64(np.uint64(2) * _GOLDEN + base) >> _S11)) * _TO_UNIT
-            u2 = np.float64(np.int64(_mix64(np.uint64(3) * _GOLDEN + base) >> _S11)) * _TO_UNIT
-            u3 = np.float64(np.int64(_mix64(np.uint64(4) * _GOLDEN + base) >> _S11)) * _TO_UNIT
-            u4 = np.float64(np.int64(_mix64(np.uint64(5) * _GOLDEN + base) >> _S11)) * _TO_UNIT
-            u5 = np.float64(np.int64(_mix64(np.uint64(6) * _GOLDEN + base) >> _S11)) * _TO_UNIT
-            u6 = np.float64(np.int64(_mix64(np.uint64(7) * _GOLDEN + base) >> _S11)) * _TO_UNIT
-            u_click[n, t] = np.float64(np.int64(_mix64(np.uint64(8) * _GOLDEN + base) >> _S11)) * _TO_UNIT
-            u_conv[n, t] = np.float64(np.int64(_mix64(np.uint64(9) * _GOLDEN + base) >> _S11)) * _TO_UNIT
-            usr = min(np.int64(u0 * n_users), n_users - 1)
-            hour = _categorical(u1, hour_cdf)
-            weekend = 1 if u2 < weekend_p else 0
-            loc = _categorical(u3, location_cdf)
-            wea = _categorical(u4, weather_cdf)
-            dev = _categorical(u5, device_cdf)
-            slot = _categorical(u6, position_cdf)
+            u_click[n, t] = _uniform(base, 7)
+            u_conv[n, t] = _uniform(base, 8)
+            usr = min(np.int64(_uniform(base, 0) * n_users), n_users - 1)
+            hour = _categorical(_uniform(base, 1), hour_cdf)
+            weekend = 1 if _uniform(base, 2) < weekend_p else 0
+            loc = _categorical(_uniform(base, 3), location_cdf)
+            wea = _categorical(_uniform(base, 4), weather_cdf)
+            dev = _categorical(_uniform(base, 5), device_cdf)
+            slot = _categorical(_uniform(base, 6), position_cdf)
             user[n, t], device[n, t], position[n, t] = usr, dev, slot
             m = ((hour * n_weekend + weekend) * n_location + loc) * n_weather + wea
-            context[n, t] = features[(m * n_device + dev) * n_position + slot]
+            f = (m * n_device + dev) * n_position + slot
+            for j in range(C):
+                context[n, t, j] = features[f, j]
             for j in range(d):
                 th[j] = user_theta[usr, j] * multiplier[m, j]
             s = pairwise_sum(th, 0, d)
             for j in range(d):
                 th[j] = th[j] / s
-                prod[j] = th[j] * topic[j]
+            for j in range(d):
+                prod[j] = th[j] * product_topic[p, j]
             item = pairwise_sum(prod, 0, d)
+            _affinities(th, phi_c, order, aff)
             ps = price_sens[usr]
             user_term = (user_bias[usr] + device_bias[dev]) + item_beta * item
             gain = gain_scale * ps
             for k in range(K):
-                z = ((beta * einsum_dot(th, phi[c, k]) + user_term) + static[c, k]) + gain * (1.0 if discount[c, k] else 0.0)
+                z = ((beta * aff[k] + user_term) + static[c, k]) + gain * (1.0 if discount[c, k] else 0.0)
                 logits[k, n, t] = z
                 neg_z[k, n, t] = neg_beta0 - z
             neg_z[K, n, t] = -(((-2.0 + 0.6 * (item * d_scale)) - 1.5 * ps * tier) + 3.0 * ps * pdisc)

@@ -68,16 +68,16 @@ def orders_match(d: int) -> bool:
     if d not in _ORDERS:
         rng = np.random.default_rng(d)
         ok = True
-        for N, T, K in ((64, 1, 2), (17, 3, 3)):
+        for N, T, K in ((64, 1, 8), (17, 3, 3), (9, 2, 19)):
             x = rng.random((N, T, d)) * np.exp(rng.normal(0.0, 4.0, (N, T, d)))
             y = rng.normal(0.0, 1.0, (K, N, d)) * np.exp(rng.normal(0.0, 4.0, (K, N, d)))
             dots = np.empty((K, N, T))
             np.einsum("ntd,knd->knt", x, y, out=dots)
-            rows = np.broadcast_to(x[None], (K, N, T, d)).reshape(-1, d)
-            cols = np.broadcast_to(y[:, :, None], (K, N, T, d)).reshape(-1, d)
-            sums, kdots = kern.orders(np.ascontiguousarray(rows), np.ascontiguousarray(cols))
-            ok &= np.array_equal(kdots.reshape(K, N, T), dots, equal_nan=True)
-            ok &= np.array_equal(sums.reshape(K, N, T)[0], x.sum(axis=-1, keepdims=True)[..., 0], equal_nan=True)
+            rows = x.reshape(-1, d)  # request (n, t) and its K candidates' φ, (d, K)
+            cols = np.ascontiguousarray(np.broadcast_to(y.transpose(1, 2, 0)[:, None], (N, T, d, K)).reshape(-1, d, K))
+            sums, kdots = kern.orders(rows, cols, kern.lane_order(d))
+            ok &= np.array_equal(kdots.reshape(N, T, K).transpose(2, 0, 1), dots, equal_nan=True)
+            ok &= np.array_equal(sums.reshape(N, T), x.sum(axis=-1, keepdims=True)[..., 0], equal_nan=True)
         _ORDERS[d] = bool(ok)
     return _ORDERS[d]
 

@@ -178,6 +178,9 @@ class RequestGenerator:
         # the drift's time-dependent multipliers (exp and sin of the time), which only NumPy computes
         stationary = not world.config.drift_amplitude > 0
         self.kernels = compiled.kernels() if mode == "pool" and stationary and compiled.orders_match(world.d) else None
+        if self.kernels is not None:  # the pools' φ with the candidates last: the K dot products advance together
+            self._phi_dk = np.ascontiguousarray(pools.phi.transpose(0, 2, 1))
+            self._lane_order = self.kernels.lane_order(world.d)
 
     def _campaign_terms(self, campaign: np.ndarray) -> dict[str, np.ndarray]:
         """Everything the requests of slots running ``campaign`` (N,) read from their campaign: gathered
@@ -272,10 +275,11 @@ class RequestGenerator:
         kern.pool_requests(keys, int(episode), int(t0), int(T), int(w.config.n_users), 2 / 7, cm.hour_cdf,
                            cm.location_cdf, cm.weather_cdf, cm.device_cdf, cm.position_cdf, 2, len(LOCATIONS),
                            len(WEATHERS), len(DEVICES), len(POSITION_FACTOR), w.user_theta, self.tables.multiplier,
-                           self.tables.features, campaign, pools.phi, pools.static, pools.discount,
+                           self.tables.features, campaign, self._phi_dk, pools.static, pools.discount,
                            w.campaign_product, w.product_topic, w.product_tier, w.product_discount, w.user_bias,
                            cm.device_bias, w.user_price_sens, float(beta), float(beta * ITEM_WEIGHT),
-                           float(discount_gain(w)), float(w.d), float(-beta0), user, device, position, context,
+                           float(discount_gain(w)), float(w.d), float(-beta0), self._lane_order, user, device,
+                           position, context,
                            u[0], u[1], logits, neg_z)
         with np.errstate(over="ignore"):  # exp(710+) = inf gives σ = 0 exactly, as meant
             np.exp(neg_z, out=neg_z)
