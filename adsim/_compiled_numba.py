@@ -178,23 +178,56 @@ def pool_requests(keys, episode, t0, T, n_users, weekend_p, hour_cdf, location_c
                   position_cdf, n_weekend, n_location, n_weather, n_device, n_position, user_theta, multiplier,
                   features, campaign, phi_dk, static, discount, product, product_topic, product_tier,
                   product_discount, user_bias, device_bias, price_sens, beta, item_beta, gain_scale, d_scale,
-                  neg_beta0, order, user, device, position, context, u_click, u_conv, logits, neg_z):
+                  neg_beta0, order, user, device, position, context, u_click, u_conv, logits, neg_z, theta, rows):
     """A pool-mode block of requests: every array ``RequestGenerator.requests`` computes, in its order.
 
     Per request (slot n, step t0 + t): the nine uniforms of the slot's stream (user, hour, weekend,
     location, weather, device, ad slot, click, conversion), the arrival and ad slot, the interests
     in context θ (user θ × context multiplier / their sum), the item interest θ·topic, the K
     affinities θ·φ (einsum's order, ``order`` = ``lane_order(d)``; ``phi_dk`` (n_campaigns, d, K): the
-    pools' φ, candidates last)
-    and click logits ((β·affinity + user term) + static) + gain (into ``logits`` (K, N, T)), the
-    context features (``context`` (N, T, C)), and the arguments of the two σ's NumPy exponentiates
-    next: ``neg_z[k] = −β0 − logit_k`` (k < K) and ``neg_z[K]`` = −(the conversion logit).
+    pools' φ, candidates last) and click logits ((β·affinity + user term) + static) + gain (into
+    ``logits`` (K, N, T)), the context features (``context`` (N, T, C)), and the arguments of the two
+    σ's NumPy exponentiates next: ``neg_z[k] = −β0 − logit_k`` (k < K) and ``neg_z[K]`` = −(the
+    conversion logit). ``theta`` (N·T, d) and ``rows`` (2, N·T) int64 are scratch.
+
+    The table rows a request reads (its user's θ, its context's multiplier and features) are
+    gathered for all requests first, each in a loop of its own as ``np.take`` does, so that the
+    processor fetches many rows at once instead of waiting for each request's.
     """
     N = keys.shape[0]
     K = phi_dk.shape[2]
     d = user_theta.shape[1]
     C = features.shape[1]
-    th = np.empty(d)
+    mult_row, feature_row = rows[0], rows[1]
+    for n in range(N):  # the uniforms, arrivals and ad slots
+        for t in range(T):
+            r = n * T + t
+            pos = np.uint64(episode) * _EPISODE_STRIDE + np.uint64(t0 + t)
+            base = pos * _POS_GOLDEN + keys[n]
+            u_click[n, t] = _uniform(base, 7)
+            u_conv[n, t] = _uniform(base, 8)
+            user[n, t] = min(np.int64(_uniform(base, 0) * n_users), n_users - 1)
+            hour = _categorical(_uniform(base, 1), hour_cdf)
+            weekend = 1 if _uniform(base, 2) < weekend_p else 0
+            loc = _categorical(_uniform(base, 3), location_cdf)
+            wea = _categorical(_uniform(base, 4), weather_cdf)
+            dev = _categorical(_uniform(base, 5), device_cdf)
+            slot = _categorical(_uniform(base, 6), position_cdf)
+            device[n, t], position[n, t] = dev, slot
+            m = ((hour * n_weekend + weekend) * n_location + loc) * n_weather + wea
+            mult_row[r] = m
+            feature_row[r] = (m * n_device + dev) * n_position + slot
+    for n in range(N):  # the gathers
+        for t in range(T):
+            f = feature_row[n * T + t]
+            for j in range(C):
+                context[n, t, j] = features[f, j]
+    for n in range(N):
+        for t in range(T):
+            r = n * T + t
+            usr, m = user[n, t], mult_row[r]
+            for j in range(d):
+                theta[r, j] = user_theta[usr, j] * multiplier[m, j]
     prod = np.empty(d)
     aff = np.empty(K)
     for n in range(N):
@@ -204,24 +237,8 @@ def pool_requests(keys, episode, t0, T, n_users, weekend_p, hour_cdf, location_c
         pdisc = product_discount[p]
         phi_c = phi_dk[c]
         for t in range(T):
-            pos = np.uint64(episode) * _EPISODE_STRIDE + np.uint64(t0 + t)
-            base = pos * _POS_GOLDEN + keys[n]
-            u_click[n, t] = _uniform(base, 7)
-            u_conv[n, t] = _uniform(base, 8)
-            usr = min(np.int64(_uniform(base, 0) * n_users), n_users - 1)
-            hour = _categorical(_uniform(base, 1), hour_cdf)
-            weekend = 1 if _uniform(base, 2) < weekend_p else 0
-            loc = _categorical(_uniform(base, 3), location_cdf)
-            wea = _categorical(_uniform(base, 4), weather_cdf)
-            dev = _categorical(_uniform(base, 5), device_cdf)
-            slot = _categorical(_uniform(base, 6), position_cdf)
-            user[n, t], device[n, t], position[n, t] = usr, dev, slot
-            m = ((hour * n_weekend + weekend) * n_location + loc) * n_weather + wea
-            f = (m * n_device + dev) * n_position + slot
-            for j in range(C):
-                context[n, t, j] = features[f, j]
-            for j in range(d):
-                th[j] = user_theta[usr, j] * multiplier[m, j]
+            th = theta[n * T + t]
+            usr, dev = user[n, t], device[n, t]
             s = pairwise_sum(th, 0, d)
             for j in range(d):
                 th[j] = th[j] / s

@@ -181,6 +181,7 @@ class RequestGenerator:
         if self.kernels is not None:  # the pools' φ with the candidates last: the K dot products advance together
             self._phi_dk = np.ascontiguousarray(pools.phi.transpose(0, 2, 1))
             self._lane_order = self.kernels.lane_order(world.d)
+        self._scratch_arrays: tuple[np.ndarray, ...] | None = None
 
     def _campaign_terms(self, campaign: np.ndarray) -> dict[str, np.ndarray]:
         """Everything the requests of slots running ``campaign`` (N,) read from their campaign: gathered
@@ -257,6 +258,14 @@ class RequestGenerator:
                 a.flags.writeable = False
         return blk
 
+    def _scratch(self, N: int, T: int) -> tuple[np.ndarray, ...]:
+        """:meth:`compiled_block`'s scratch arrays for N slots and T steps (nothing returned holds them):
+        the σ's arguments (K + 1, N, T), θ (N·T, d) and the table rows (2, N·T), allocated once per shape."""
+        if self._scratch_arrays is None or self._scratch_arrays[1].shape[0] != N * T:
+            self._scratch_arrays = (np.empty((self.K + 1, N, T)), np.empty((N * T, self.world.d)),
+                                    np.empty((2, N * T), dtype=np.int64))
+        return self._scratch_arrays
+
     def compiled_block(self, keys: np.ndarray, episode: int, t0: int, T: int, campaign: np.ndarray,
                        beta0: float) -> tuple[Block, np.ndarray]:
         """Pool-mode requests of steps ``t0 .. t0+T-1`` of slots with stream ``keys`` (N,) in ``episode``
@@ -271,7 +280,7 @@ class RequestGenerator:
         context = np.empty((N, T, self.tables.features.shape[1]), dtype=self.tables.features.dtype)
         u = np.empty((2, N, T))  # click and conversion uniforms, stream-major as requests() reads them
         logits = np.empty((K, N, T))
-        neg_z = np.empty((K + 1, N, T))
+        neg_z, theta, rows = self._scratch(N, T)
         kern.pool_requests(keys, int(episode), int(t0), int(T), int(w.config.n_users), 2 / 7, cm.hour_cdf,
                            cm.location_cdf, cm.weather_cdf, cm.device_cdf, cm.position_cdf, 2, len(LOCATIONS),
                            len(WEATHERS), len(DEVICES), len(POSITION_FACTOR), w.user_theta, self.tables.multiplier,
@@ -280,7 +289,7 @@ class RequestGenerator:
                            cm.device_bias, w.user_price_sens, float(beta), float(beta * ITEM_WEIGHT),
                            float(discount_gain(w)), float(w.d), float(-beta0), self._lane_order, user, device,
                            position, context,
-                           u[0], u[1], logits, neg_z)
+                           u[0], u[1], logits, neg_z, theta, rows)
         with np.errstate(over="ignore"):  # exp(710+) = inf gives σ = 0 exactly, as meant
             np.exp(neg_z, out=neg_z)
         p_conv = neg_z[K] + 1.0  # σ = 1 / (1 + exp(−x)), as adsim.response.sigmoid
