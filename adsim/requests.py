@@ -27,14 +27,14 @@ from adsim.config import WorldConfig
 from adsim.creative.sampler import DRAWS_PER_CREATIVE, CandidateSource, creative_parts
 from adsim.pools import CampaignPools, campaign_pools, template_sampler
 from adsim.response import (
+    ITEM_WEIGHT,
     calibrate_intercept,
     click_logits,
     context_log_multiplier,
-    ITEM_WEIGHT,
     conversion_prob,
     creative_affinity,
-    discount_gain,
     creative_static_logit,
+    discount_gain,
     has_discount,
     interests_in_context,
     item_interest,
@@ -166,6 +166,10 @@ class RequestGenerator:
         mode: ``"pool"`` (the campaign's pool creatives) or ``"personalized"`` (fresh from ``sampler``).
         pools: the world's :class:`CampaignPools`.
         sampler: the personalised candidate source.
+
+    ``kernels`` is :mod:`adsim._compiled_numba` where a pool-mode block can be computed compiled
+    (:meth:`compiled_block`, the same numbers; ``adsim.compiled``), None otherwise: without numba,
+    with ``ADSIM_NUMBA=0``, in personalised mode, with drift, or for more than 128 topics.
     """
 
     def __init__(self, world: World, n_candidates: int, mode: str, pools: CampaignPools, sampler: CandidateSource):
@@ -288,8 +292,7 @@ class RequestGenerator:
                            w.campaign_product, w.product_topic, w.product_tier, w.product_discount, w.user_bias,
                            cm.device_bias, w.user_price_sens, float(beta), float(beta * ITEM_WEIGHT),
                            float(discount_gain(w)), float(w.d), float(-beta0), self._lane_order, user, device,
-                           position, context,
-                           u[0], u[1], logits, neg_z, theta, rows)
+                           position, context, u[0], u[1], logits, neg_z, theta, rows)
         with np.errstate(over="ignore"):  # exp(710+) = inf gives σ = 0 exactly, as meant
             np.exp(neg_z, out=neg_z)
         p_conv = neg_z[K] + 1.0  # σ = 1 / (1 + exp(−x)), as adsim.response.sigmoid
