@@ -187,6 +187,17 @@ class RequestGenerator:
             self._lane_order = self.kernels.lane_order(world.d)
         self._scratch_arrays: tuple[np.ndarray, ...] | None = None
 
+    def __getstate__(self) -> dict:
+        """Pickled (and deep-copied) with whether it computes compiled, not the kernels' module."""
+        state = self.__dict__.copy()
+        state["kernels"] = self.kernels is not None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        compiled_block = state.pop("kernels")
+        self.__dict__.update(state)  # the kernels of this process, if it has them: the same numbers either way
+        self.kernels = compiled.kernels() if compiled_block and compiled.orders_match(self.world.d) else None
+
     def _campaign_terms(self, campaign: np.ndarray) -> dict[str, np.ndarray]:
         """Everything the requests of slots running ``campaign`` (N,) read from their campaign: gathered
         once per episode (the campaigns change only when an episode starts), not at every block."""

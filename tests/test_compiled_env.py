@@ -177,6 +177,25 @@ def test_without_numba_the_numpy_path_runs(monkeypatch):
         _assert_same(got, want)
 
 
+def test_a_compiled_env_copies_and_its_core_pickles():
+    """An env that computes compiled is deep-copied, and its core pickled, as before (with whether
+    it computes compiled, not the kernels' module); the copies go on with the original's numbers."""
+    import copy
+    import pickle
+
+    env = gym.make_vec(CS, num_envs=8, vectorization_mode="vector_entry_point", horizon=6)
+    env.reset(seed=1)
+    twin, core = copy.deepcopy(env), pickle.loads(pickle.dumps(env.unwrapped.core))
+    assert (twin.unwrapped.core.generator.kernels is None) == (env.unwrapped.core.generator.kernels is None)
+    assert (core.generator.kernels is None) == (env.unwrapped.core.generator.kernels is None)
+    actions = np.arange(8) % env.unwrapped.n_candidates
+    for t in range(9):  # past the autoreset
+        obs, reward, *_ = want = env.step(actions)
+        _assert_same(twin.step(actions), want)
+        if t < 5:  # the core alone, before the horizon
+            _assert_same((core.step(actions).reward, core.observation()), (reward, obs))
+
+
 def test_importing_adsim_does_not_import_numba():
     probe = "import sys, adsim, adsim.envs.creative_selection; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
