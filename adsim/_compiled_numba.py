@@ -186,9 +186,11 @@ def pool_requests(keys, episode, t0, T, n_users, weekend_p, hour_cdf, location_c
     in context θ (user θ × context multiplier / their sum), the item interest θ·topic, the K
     affinities θ·φ (einsum's order, ``order`` = ``lane_order(d)``; ``phi_dk`` (n_campaigns, d, K): the
     pools' φ, candidates last) and click logits ((β·affinity + user term) + static) + gain (into
-    ``logits`` (K, N, T)), the context features (``context`` (N, T, C)), and the arguments of the two
-    σ's NumPy exponentiates next: ``neg_z[k] = −β0 − logit_k`` (k < K) and ``neg_z[K]`` = −(the
-    conversion logit). ``theta`` (N·T, d) and ``rows`` (2, N·T) int64 are scratch.
+    ``logits`` (N, T, K)), the context features (``context`` (N, T, C)), and the arguments of the two
+    σ's NumPy exponentiates next: ``neg_z[..., k] = −β0 − logit_k`` (k < K) and ``neg_z[..., K]`` =
+    −(the conversion logit). ``theta`` (N·T, d) and ``rows`` (2, N·T) int64 are scratch. Every
+    array a request writes is request-major: K-major rows, N·T apart, would all fall into one
+    cache set.
 
     The table rows a request reads (its user's θ, its context's multiplier and features) are
     gathered for all requests first, each in a loop of its own as ``np.take`` does, so that the
@@ -251,19 +253,20 @@ def pool_requests(keys, episode, t0, T, n_users, weekend_p, hour_cdf, location_c
             gain = gain_scale * ps
             for k in range(K):
                 z = ((beta * aff[k] + user_term) + static[c, k]) + gain * (1.0 if discount[c, k] else 0.0)
-                logits[k, n, t] = z
-                neg_z[k, n, t] = neg_beta0 - z
-            neg_z[K, n, t] = -(((-2.0 + 0.6 * (item * d_scale)) - 1.5 * ps * tier) + 3.0 * ps * pdisc)
+                logits[n, t, k] = z
+                neg_z[n, t, k] = neg_beta0 - z
+            neg_z[n, t, K] = -(((-2.0 + 0.6 * (item * d_scale)) - 1.5 * ps * tier) + 3.0 * ps * pdisc)
 
 
 @jit
 def pool_truth(e, p_conv, position, slot_factor, reward, value, probs_t, expected_t, optimal_t, best_t):
-    """The truth of a pool-mode block from ``e`` = exp(−β0 − logits) (K, N, T) and the conversion
+    """The truth of a pool-mode block from ``e`` = exp(−β0 − logits) (N, T, K + 1; the last column
+    unread) and the conversion
     probabilities ``p_conv`` (N, T), as ``SelectionCore._block_truth_of`` computes it: click
     probabilities 1 / (1 + e) × the ad slot's factor, expected rewards (``reward`` 0: clicks, 1:
     conversions, 2: revenue, × ``value`` (N,)), their maximum and the first candidate reaching it,
     step-major (T, N, K) and (T, N). With ``reward`` 0, ``expected_t`` is not written (it is ``probs_t``)."""
-    K, N, T = e.shape
+    N, T, K = e.shape[0], e.shape[1], e.shape[2] - 1
     for n in range(N):
         for t in range(T):
             pc = p_conv[n, t]
@@ -271,7 +274,7 @@ def pool_truth(e, p_conv, position, slot_factor, reward, value, probs_t, expecte
             best = 0.0
             arg = 0
             for k in range(K):
-                pk = (1.0 / (e[k, n, t] + 1.0)) * f
+                pk = (1.0 / (e[n, t, k] + 1.0)) * f
                 probs_t[t, n, k] = pk
                 if reward == 0:
                     x = pk

@@ -275,9 +275,9 @@ class RequestGenerator:
 
     def _scratch(self, N: int, T: int) -> tuple[np.ndarray, ...]:
         """:meth:`compiled_block`'s scratch arrays for N slots and T steps (nothing returned holds them):
-        the σ's arguments (K + 1, N, T), θ (N·T, d) and the table rows (2, N·T), allocated once per shape."""
+        the σ's arguments (N, T, K + 1), θ (N·T, d) and the table rows (2, N·T), allocated once per shape."""
         if self._scratch_arrays is None or self._scratch_arrays[1].shape[0] != N * T:
-            self._scratch_arrays = (np.empty((self.K + 1, N, T)), np.empty((N * T, self.world.d)),
+            self._scratch_arrays = (np.empty((N, T, self.K + 1)), np.empty((N * T, self.world.d)),
                                     np.empty((2, N * T), dtype=np.int64))
         return self._scratch_arrays
 
@@ -285,16 +285,16 @@ class RequestGenerator:
                        beta0: float) -> tuple[Block, np.ndarray]:
         """Pool-mode requests of steps ``t0 .. t0+T-1`` of slots with stream ``keys`` (N,) in ``episode``
         running ``campaign`` (N,), by the compiled kernels (:attr:`kernels`, not None): the
-        :class:`Block` that ``requests`` computes from the streams' uniforms, bit for bit and in its
-        layouts, and exp(−β0 − logits) (K, N, T), the click σ's exponentials for the block's truth
-        (``adsim._compiled_numba.pool_truth``)."""
+        :class:`Block` that ``requests`` computes from the streams' uniforms, bit for bit (its logits
+        C-contiguous (N, T, K), not a view of (K, N, T)), and exp(−β0 − logits) (N, T, K + 1), the
+        click σ's exponentials for the block's truth (``adsim._compiled_numba.pool_truth``)."""
         w, K, kern, pools = self.world, self.K, self.kernels, self.pools
         cm, N = w.context, keys.shape[0]
         beta = w.config.interest_strength
         user, device, position = (np.empty((N, T), dtype=np.int64) for _ in range(3))
         context = np.empty((N, T, self.tables.features.shape[1]), dtype=self.tables.features.dtype)
         u = np.empty((2, N, T))  # click and conversion uniforms, stream-major as requests() reads them
-        logits = np.empty((K, N, T))
+        logits = np.empty((N, T, K))
         neg_z, theta, rows = self._scratch(N, T)
         kern.pool_requests(keys, int(episode), int(t0), int(T), int(w.config.n_users), 2 / 7, cm.hour_cdf,
                            cm.location_cdf, cm.weather_cdf, cm.device_cdf, cm.position_cdf, 2, len(LOCATIONS),
@@ -306,16 +306,16 @@ class RequestGenerator:
                            position, context, u[0], u[1], logits, neg_z, theta, rows)
         with np.errstate(over="ignore"):  # exp(710+) = inf gives σ = 0 exactly, as meant
             np.exp(neg_z, out=neg_z)
-        p_conv = neg_z[K] + 1.0  # σ = 1 / (1 + exp(−x)), as adsim.response.sigmoid
+        p_conv = neg_z[..., K] + 1.0  # σ = 1 / (1 + exp(−x)), as adsim.response.sigmoid
         np.divide(1.0, p_conv, out=p_conv)
         creatives = self._campaign_terms(campaign)["creatives"][:, None]  # gathered once per episode
         if T > 1:
             creatives = np.broadcast_to(creatives, (N, T) + creatives.shape[2:])
-        blk = Block(t0, user, device, position, context, u[0], u[1], creatives, logits.transpose(1, 2, 0), p_conv)
+        blk = Block(t0, user, device, position, context, u[0], u[1], creatives, logits, p_conv)
         for a in blk[1:]:
             if a.flags.writeable:
                 a.flags.writeable = False
-        return blk, neg_z[:K]
+        return blk, neg_z
 
     def calibrate(self) -> float:
         """β0 such that a uniformly random policy's mean CTR is the target (on a reference sample)."""
