@@ -100,17 +100,18 @@ def _categorical(u, cdf):
 
 
 def lane_order(d):
-    """The order in which einsum's dot product (the module docstring) adds the products to its lanes, as the index of each lane-0
-    product (its lane-1 product is the next, or 0 · 0 past the end): per block of 8, 6, 4, 2, 0;
-    then the rest pairwise, in increasing order."""
+    """The order in which einsum's dot product (the module docstring) adds the products to its
+    lanes, as the index of each lane-0 product (its lane-1 product is the next, or 0 · 0 past the
+    end): per block of 8, 6, 4, 2, 0; then the rest pairwise, in increasing order."""
     order = [b + i for b in range(0, d - d % 8, 8) for i in (6, 4, 2, 0)]
     return np.array(order + list(range(d - d % 8, d, 2)), dtype=np.int64)
 
 
 @inline
 def _dots8(th, phi_c, k0, order, out):
-    """einsum's dot product (the module docstring) of θ with candidates k0 .. k0+7 (``phi_c`` (d, K)) into ``out[k0 : k0+8]``,
-    the eight dot products advancing together (one vector operation per product)."""
+    """einsum's dot product (the module docstring) of θ with candidates k0 .. k0+7 (``phi_c`` (d,
+    K)) into ``out[k0 : k0+8]``, the eight dot products advancing together (one vector operation
+    per product)."""
     d = th.shape[0]
     a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
     b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = 0.0
@@ -137,13 +138,15 @@ def _dots8(th, phi_c, k0, order, out):
         else:
             b0, b1, b2, b3 = 0.0 * 0.0 + b0, 0.0 * 0.0 + b1, 0.0 * 0.0 + b2, 0.0 * 0.0 + b3
             b4, b5, b6, b7 = 0.0 * 0.0 + b4, 0.0 * 0.0 + b5, 0.0 * 0.0 + b6, 0.0 * 0.0 + b7
-    out[k0], out[k0 + 1], out[k0 + 2], out[k0 + 3] = 0.0 + (a0 + b0), 0.0 + (a1 + b1), 0.0 + (a2 + b2), 0.0 + (a3 + b3)
-    out[k0 + 4], out[k0 + 5], out[k0 + 6], out[k0 + 7] = 0.0 + (a4 + b4), 0.0 + (a5 + b5), 0.0 + (a6 + b6), 0.0 + (a7 + b7)
+    out[k0], out[k0 + 1] = 0.0 + (a0 + b0), 0.0 + (a1 + b1)  # lane 0 + lane 1, added to the output's 0
+    out[k0 + 2], out[k0 + 3] = 0.0 + (a2 + b2), 0.0 + (a3 + b3)
+    out[k0 + 4], out[k0 + 5] = 0.0 + (a4 + b4), 0.0 + (a5 + b5)
+    out[k0 + 6], out[k0 + 7] = 0.0 + (a6 + b6), 0.0 + (a7 + b7)
 
 
 @inline
 def _dot1(th, phi_c, k, order):
-    """einsum's dot product (the module docstring)'s order for θ and candidate k (``phi_c`` (d, K)) alone."""
+    """einsum's dot product (the module docstring) of θ with candidate k alone (``phi_c`` (d, K))."""
     d = th.shape[0]
     a = 0.0
     b = 0.0
