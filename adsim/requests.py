@@ -21,17 +21,20 @@ from typing import NamedTuple
 
 import numpy as np
 
+from adsim import compiled
 from adsim import rng as crng
 from adsim.config import WorldConfig
 from adsim.creative.sampler import DRAWS_PER_CREATIVE, CandidateSource, creative_parts
 from adsim.pools import CampaignPools, campaign_pools, template_sampler
 from adsim.response import (
+    ITEM_WEIGHT,
     calibrate_intercept,
     click_logits,
     context_log_multiplier,
     conversion_prob,
     creative_affinity,
     creative_static_logit,
+    discount_gain,
     has_discount,
     interests_in_context,
     item_interest,
@@ -163,6 +166,10 @@ class RequestGenerator:
         mode: ``"pool"`` (the campaign's pool creatives) or ``"personalized"`` (fresh from ``sampler``).
         pools: the world's :class:`CampaignPools`.
         sampler: the personalised candidate source.
+
+    ``kernels`` is :mod:`adsim._compiled_numba` where a pool-mode block can be computed compiled
+    (:meth:`compiled_block`, the same numbers; ``adsim.compiled``), None otherwise: without numba,
+    with ``ADSIM_NUMBA=0``, in personalised mode, with drift, or for more than 128 topics.
     """
 
     def __init__(self, world: World, n_candidates: int, mode: str, pools: CampaignPools, sampler: CandidateSource):
@@ -171,6 +178,25 @@ class RequestGenerator:
         S = SelectionStreams
         self.n_draws = S.N_FIXED if mode == "pool" else S.CANDIDATES + n_candidates * DRAWS_PER_CREATIVE
         self._by_campaign: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
+        # the compiled pool-mode block (adsim.compiled), where it gives this NumPy's numbers: not with
+        # the drift's time-dependent multipliers (exp and sin of the time), which only NumPy computes
+        stationary = not world.config.drift_amplitude > 0
+        self.kernels = compiled.kernels() if mode == "pool" and stationary and compiled.orders_match(world.d) else None
+        if self.kernels is not None:  # the pools' φ with the candidates last: the K dot products advance together
+            self._phi_dk = np.ascontiguousarray(pools.phi.transpose(0, 2, 1))
+            self._lane_order = self.kernels.lane_order(world.d)
+        self._scratch_arrays: tuple[np.ndarray, ...] | None = None
+
+    def __getstate__(self) -> dict:
+        """Pickled (and deep-copied) with whether it computes compiled, not the kernels' module."""
+        state = self.__dict__.copy()
+        state["kernels"] = self.kernels is not None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        compiled_block = state.pop("kernels")
+        self.__dict__.update(state)  # the kernels of this process, if it has them: the same numbers either way
+        self.kernels = compiled.kernels() if compiled_block and compiled.orders_match(self.world.d) else None
 
     def _campaign_terms(self, campaign: np.ndarray) -> dict[str, np.ndarray]:
         """Everything the requests of slots running ``campaign`` (N,) read from their campaign: gathered
@@ -246,6 +272,50 @@ class RequestGenerator:
             if a.flags.writeable:
                 a.flags.writeable = False
         return blk
+
+    def _scratch(self, N: int, T: int) -> tuple[np.ndarray, ...]:
+        """:meth:`compiled_block`'s scratch arrays for N slots and T steps (nothing returned holds them):
+        the σ's arguments (N, T, K + 1), θ (N·T, d) and the table rows (2, N·T), allocated once per shape."""
+        if self._scratch_arrays is None or self._scratch_arrays[1].shape[0] != N * T:
+            self._scratch_arrays = (np.empty((N, T, self.K + 1)), np.empty((N * T, self.world.d)),
+                                    np.empty((2, N * T), dtype=np.int64))
+        return self._scratch_arrays
+
+    def compiled_block(self, keys: np.ndarray, episode: int, t0: int, T: int, campaign: np.ndarray,
+                       beta0: float) -> tuple[Block, np.ndarray]:
+        """Pool-mode requests of steps ``t0 .. t0+T-1`` of slots with stream ``keys`` (N,) in ``episode``
+        running ``campaign`` (N,), by the compiled kernels (:attr:`kernels`, not None): the
+        :class:`Block` that ``requests`` computes from the streams' uniforms, bit for bit (its logits
+        C-contiguous (N, T, K), not a view of (K, N, T)), and exp(−β0 − logits) (N, T, K + 1), the
+        click σ's exponentials for the block's truth (``adsim._compiled_numba.pool_truth``)."""
+        w, K, kern, pools = self.world, self.K, self.kernels, self.pools
+        cm, N = w.context, keys.shape[0]
+        beta = w.config.interest_strength
+        user, device, position = (np.empty((N, T), dtype=np.int64) for _ in range(3))
+        context = np.empty((N, T, self.tables.features.shape[1]), dtype=self.tables.features.dtype)
+        u = np.empty((2, N, T))  # click and conversion uniforms, stream-major as requests() reads them
+        logits = np.empty((N, T, K))
+        neg_z, theta, rows = self._scratch(N, T)
+        kern.pool_requests(keys, int(episode), int(t0), int(T), int(w.config.n_users), 2 / 7, cm.hour_cdf,
+                           cm.location_cdf, cm.weather_cdf, cm.device_cdf, cm.position_cdf, 2, len(LOCATIONS),
+                           len(WEATHERS), len(DEVICES), len(POSITION_FACTOR), w.user_theta, self.tables.multiplier,
+                           self.tables.features, campaign, self._phi_dk, pools.static, pools.discount,
+                           w.campaign_product, w.product_topic, w.product_tier, w.product_discount, w.user_bias,
+                           cm.device_bias, w.user_price_sens, float(beta), float(beta * ITEM_WEIGHT),
+                           float(discount_gain(w)), float(w.d), float(-beta0), self._lane_order, user, device,
+                           position, context, u[0], u[1], logits, neg_z, theta, rows)
+        with np.errstate(over="ignore"):  # exp(710+) = inf gives σ = 0 exactly, as meant
+            np.exp(neg_z, out=neg_z)
+        p_conv = neg_z[..., K] + 1.0  # σ = 1 / (1 + exp(−x)), as adsim.response.sigmoid
+        np.divide(1.0, p_conv, out=p_conv)
+        creatives = self._campaign_terms(campaign)["creatives"][:, None]  # gathered once per episode
+        if T > 1:
+            creatives = np.broadcast_to(creatives, (N, T) + creatives.shape[2:])
+        blk = Block(t0, user, device, position, context, u[0], u[1], creatives, logits, p_conv)
+        for a in blk[1:]:
+            if a.flags.writeable:
+                a.flags.writeable = False
+        return blk, neg_z
 
     def calibrate(self) -> float:
         """β0 such that a uniformly random policy's mean CTR is the target (on a reference sample)."""

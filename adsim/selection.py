@@ -107,6 +107,9 @@ class SelectionCore:
     # ----------------------------------------------------------------- exogenous requests
     def _fill_block(self, t0: int) -> None:
         T = min(self._block_len, self.config.horizon + 1 - t0)
+        if self.generator.kernels is not None:  # the compiled pool-mode block: the same numbers
+            self._fill_compiled(t0, T)
+            return
         steps = t0 + np.arange(T)
         ep = np.full(self.num_envs, self.episode)
         pool = self.config.mode == "pool"  # pool requests read each stream whole: drawn stream-major, viewed (N, T, S)
@@ -121,6 +124,27 @@ class SelectionCore:
         # candidate-first (K, N, T): a view of the pool logits, which are computed so (a copy in personalised mode)
         self._block_truth = None if self.fatigue is not None else self._block_truth_of(
             np.ascontiguousarray(np.moveaxis(b.logits, -1, 0)), b.position, b.p_conv)
+
+    def _fill_compiled(self, t0: int, T: int) -> None:
+        """:meth:`_fill_block` by the compiled kernels (``adsim.compiled``): the block's requests and,
+        without fatigue, their truth (``_block_truth_of``'s; a subclass's own from the logits), bit
+        for bit."""
+        b, e = self.generator.compiled_block(self.keys, self.episode, t0, T, self.campaign, self.beta0)
+        self.block = b
+        if self.fatigue is not None:
+            self._block_truth = None
+        elif type(self)._block_truth_of is not SelectionCore._block_truth_of:
+            self._block_truth = self._block_truth_of(np.ascontiguousarray(np.moveaxis(b.logits, -1, 0)), b.position,
+                                                     b.p_conv)
+        else:
+            N, K = self.num_envs, self.config.n_candidates
+            probs = np.empty((T, N, K))
+            expected = probs if self.config.reward == "click" else np.empty((T, N, K))
+            optimal, best = np.empty((T, N), dtype=np.intp), np.empty((T, N))
+            reward = ("click", "conversion", "revenue").index(self.config.reward)
+            self.generator.kernels.pool_truth(e, b.p_conv, b.position, self.world.context.position_factor, reward,
+                                              self.value, probs, expected, optimal, best)
+            self._block_truth = probs, expected, optimal, best
 
     def _block_truth_of(self, logits: np.ndarray, position: np.ndarray, p_conv: np.ndarray) -> tuple[np.ndarray, ...]:
         """:meth:`_truth` of a block, step-major — click probabilities and expected rewards (T, N, K),
