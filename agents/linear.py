@@ -202,12 +202,8 @@ class LinUCB(Policy):
         self._update_batch(obs, actions, rewards)
 
     def update_one(self, obs: Obs, action: int, reward: float) -> None:
-        try:
-            lean = (type(action) is int and 0 <= action < self.n_actions and type(reward) in SCALAR_REWARDS
-                    and math.isfinite(reward) and self._one(obs))
-        except TypeError:  # a reward that is not a number: the checks say so
-            lean = False
-        if not lean:
+        if not (type(action) is int and 0 <= action < self.n_actions and type(reward) in SCALAR_REWARDS
+                and math.isfinite(reward) and self._one(obs)):  # else: check it all
             if not self._one(obs):
                 self._update_batch(obs, *one_feedback(action, reward))
                 return
