@@ -31,7 +31,8 @@ import os
 import numpy as np
 
 _KERNELS: object | None = None
-_TRIED = False
+_NUMBA: bool | None = None
+"""Whether numba imports (None: not tried yet)."""
 _ORDERS: dict[int, bool] = {}
 
 
@@ -40,17 +41,28 @@ def enabled() -> bool:
     return os.environ.get("ADSIM_NUMBA", "1") != "0"
 
 
-def kernels():
-    """The compiled kernels (``adsim._compiled_numba``), or None without numba or with ``ADSIM_NUMBA=0``."""
-    global _KERNELS, _TRIED
+def numba_usable() -> bool:
+    """Whether compiled kernels may be used and numba imports (tried once per process): the check
+    of every optional numba path (``agents.compiled`` too)."""
+    global _NUMBA
     if not enabled():
-        return None
-    if not _TRIED:
-        _TRIED = True
+        return False
+    if _NUMBA is None:
         try:
             import numba  # noqa: F401
         except ImportError:
-            return None
+            _NUMBA = False
+        else:
+            _NUMBA = True
+    return _NUMBA
+
+
+def kernels():
+    """The compiled kernels (``adsim._compiled_numba``), or None without numba or with ``ADSIM_NUMBA=0``."""
+    global _KERNELS
+    if not numba_usable():
+        return None
+    if _KERNELS is None:
         from adsim import _compiled_numba
 
         _KERNELS = _compiled_numba

@@ -37,33 +37,21 @@ last exact CDFs); row K the thresholds θ_i (``PR_F`` + i), 1 − θ_i (``PR_H``
 
 from __future__ import annotations
 
-import os
-
+from adsim.compiled import enabled, numba_usable  # noqa: F401  (enabled: part of this module's interface)
 from agents.packed_row import (  # noqa: F401  (the layout, re-exported: c.PR_* in agents.thompson)
     POSTERIOR_M, PR_A, PR_ALPHA0, PR_B, PR_BETA0, PR_EXACT, PR_F, PR_H, PR_HIGH, PR_LEAD, PR_LOW, PR_M, PR_MARGIN,
     PR_MU, PR_NARROW, PR_STEPS, PR_WIDTH,
 )
 
 _KERNELS: object | None = None
-_TRIED = False
-
-
-def enabled() -> bool:
-    """Whether compiled kernels may be used (``ADSIM_NUMBA`` is not "0")."""
-    return os.environ.get("ADSIM_NUMBA", "1") != "0"
 
 
 def kernels():
     """The compiled kernels (a namespace), or None without numba or with ``ADSIM_NUMBA=0``."""
-    global _KERNELS, _TRIED
-    if not enabled():
+    global _KERNELS
+    if not numba_usable():
         return None
-    if not _TRIED:
-        _TRIED = True
-        try:
-            import numba  # noqa: F401
-        except ImportError:
-            return None
+    if _KERNELS is None:
         _KERNELS = _compile()
     return _KERNELS
 

@@ -164,7 +164,7 @@ def test_without_numba_the_numpy_path_runs(monkeypatch):
     """numba not importable: no kernels, and the env runs the NumPy path — the numbers the
     compiled path gives where numba is present."""
     monkeypatch.setitem(sys.modules, "numba", None)  # import numba raises ImportError
-    monkeypatch.setattr(compiled, "_TRIED", False)
+    monkeypatch.setattr(compiled, "_NUMBA", None)  # tried again
     monkeypatch.setattr(compiled, "_KERNELS", None)
     monkeypatch.setattr(compiled, "_ORDERS", {})
     assert compiled.kernels() is None and not compiled.orders_match(16)
