@@ -181,8 +181,11 @@ class GroupedGenerator:
 
     A draw's first axis is the batch: ``rng.random((n, K))`` takes rows ``[g·B, (g+1)·B)`` from
     generator g (``rng.random((B, K))`` there), so each group draws exactly what an unstacked policy
-    seeded like it would. A draw without a batch axis (``size=None`` or a size not divisible by G)
-    raises: with stacked seeds every random number belongs to one group.
+    seeded like it would. A parameter given per row — an array of the draw's full shape, rows first,
+    as ``rng.beta(a, b, size=a.shape)`` with ``a``, ``b`` (n, K) — is split the same way (group g's
+    generator gets its rows); other parameters broadcast as they would unstacked. A draw without a
+    batch axis (``size=None`` or a size not divisible by G) raises: with stacked seeds every random
+    number belongs to one group.
     """
 
     _SIZE_AT = {"random": 0, "standard_normal": 0, "integers": 2, "uniform": 2, "normal": 2, "beta": 2,
@@ -210,7 +213,13 @@ class GroupedGenerator:
                                 f"group-major batch of n rows (one generator per group)")
             shape = (size,) if isinstance(size, (int, np.integer)) else tuple(size)
             B = self.layout.group_size(shape[0])
-            return _cat([getattr(r, name)(*args, size=(B,) + shape[1:], **kwargs) for r in self.generators])
+
+            def rows(x, g: int):  # group g's rows of a per-row parameter, anything else as it is
+                return x[g * B:(g + 1) * B] if np.ndim(x) == len(shape) and np.shape(x)[0] == shape[0] else x
+
+            return _cat([getattr(r, name)(*(rows(x, g) for x in args), size=(B,) + shape[1:],
+                                          **{k: rows(v, g) for k, v in kwargs.items()})
+                         for g, r in enumerate(self.generators)])
 
         return draw
 

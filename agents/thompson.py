@@ -541,11 +541,7 @@ class HybridThompson(PosteriorDraws, Policy):
         if self.sampling == "propensities":
             return super().select(obs, info)
         a, b = self.posterior(self.creative_keys(obs), obs["ctr_estimate"])
-        if self.n_groups == 1:
-            return self.rng.beta(a, b).argmax(axis=1)
-        B = self.groups.group_size(a.shape[0])
-        return np.concatenate([r.beta(a[g * B:(g + 1) * B], b[g * B:(g + 1) * B]).argmax(axis=1)
-                               for g, r in enumerate(self.rngs)])
+        return self.rng.beta(a, b, size=a.shape).argmax(axis=1)  # stacked: each group's rows, its generator
 
     def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
         keys = self.creative_keys(obs)

@@ -277,8 +277,7 @@ def test_inline_check_of_the_last_requests_arrays_still_catches_bad_input(name, 
 def _registered_bandits() -> list[str]:
     from agents.registry import BIDDING_POLICIES, POLICIES
 
-    return sorted(n for n in POLICIES if n not in BIDDING_POLICIES and not hasattr(POLICIES[n], "learn")
-                  )
+    return sorted(n for n in POLICIES if n not in BIDDING_POLICIES and not hasattr(POLICIES[n], "learn"))
 
 
 @pytest.mark.parametrize("mode", ["pool", "personalized"])

@@ -281,6 +281,13 @@ def test_a_stacked_policy_rng_draws_each_groups_numbers():
     want = np.concatenate([np.concatenate([p.rng.random((4, 3)) for p in singles]),
                            np.concatenate([p.rng.integers(0, 5, size=2) for p in singles])[:, None].repeat(3, 1)])
     np.testing.assert_array_equal(got, want)
+    a = np.arange(1.0, 25.0).reshape(12, 2)  # per-row parameters: each group's rows to its generator
+    got = stacked.rng.beta(a, a[::-1], size=a.shape)
+    want = np.concatenate([p.rng.beta(a[4 * g:4 * g + 4], a[::-1][4 * g:4 * g + 4]) for g, p in enumerate(singles)])
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(stacked.rng.normal(np.array([0.0, 100.0]), 1.0, size=(6, 2)),  # broadcast as
+                                  np.concatenate([p.rng.normal(np.array([0.0, 100.0]), 1.0, size=(2, 2))  # unstacked
+                                                  for p in singles]))
     with pytest.raises(TypeError, match=r"needs size=\(n, \.\.\.\)"):
         stacked.rng.random()
     with pytest.raises(ValueError, match="a batch of 4 requests cannot be split into the policy's 3 groups"):
